@@ -1,0 +1,32 @@
+# One venv, created by `make install`; every other target runs inside it.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU build of torch that lies on this machine's disk; installed first so that nothing
+# below pulls a second, multi-GB CUDA build (DESIGN.md, section 3). Override on GPU machines:
+#   make install TORCH_SPEC="torch==2.13.0" TORCH_INDEX=...
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: install test train report bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip check
+	touch $@
+
+test: install
+	$(PY) -m pytest -q
+
+train: install
+	$(PY) train.py
+
+clean:
+	rm -rf $(VENV) outputs multirun wandb .pytest_cache
+
+report: install
+	$(PY) -m bertlab.cli report $(SWEEP)

@@ -1,0 +1,76 @@
+"""The `bertlab` command. Each subcommand is one `add_<name>(subparsers)` function that
+registers its parser and sets `func`; add a new one to COMMANDS.
+
+    bertlab report multirun/2024-05-01/10-00-00 [more sweep folders] [--out DIR] [--threshold 0.55]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from bertlab.report import NoRunsError, build_report, render_terminal, write_report
+
+    try:
+        report = build_report(args.dirs, threshold=args.threshold)
+    except (FileNotFoundError, NoRunsError) as err:
+        print(f"bertlab report: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if not report.tasks:
+        print(f"bertlab report: no readable result.json under {', '.join(map(str, args.dirs))}; "
+              f"{len(report.bad)} run folder(s) without one:", file=sys.stderr)
+        for bad in report.bad:
+            print(f"  {bad.path}: {bad.reason}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    out = args.out or args.dirs[0]
+    command = "bertlab report " + " ".join(shlex.quote(a) for a in args.argv)
+    path = write_report(report, out, command)
+    print(render_terminal(report))
+    print(f"report: {path}")
+    return 0
+
+
+def add_report(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="compare the settings of one or more sweeps across seeds",
+        description="Read every result.json under the folders and write report.md, box plots, curves "
+                    "and runs.csv next to them (into the first folder unless --out); print the main table.",
+    )
+    parser.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="sweep (or run) folders")
+    parser.add_argument("--out", type=Path, default=None, help="where to write the report (default: the first DIR)")
+    parser.add_argument(
+        "--threshold", type=float, default=None,
+        help="a run scoring at or below this main test metric counts as failed, for every task "
+             "(default: each run's majority-class / constant predictor score; the paper counts RTE "
+             "runs below 55%% accuracy: --threshold 0.55)",
+    )
+    parser.set_defaults(func=run_report)
+
+
+COMMANDS = [add_report]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bertlab", description="bertlab tools for few-sample BERT fine-tuning.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in COMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv[1:]
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""End to end through `python train.py` on a tiny random BERT and the packaged BBC News corpus."""
+
+import csv
+
+import pytest
+
+from e2e import run_train, results_under
+
+
+@pytest.fixture
+def tiny(tiny_bert_dir):
+    """Overrides for a seconds-long run: tiny model, debug sizes, local CSV log."""
+    return [f"model.name_or_path={tiny_bert_dir}", "model.name=tiny", "debug=fast"]
+
+
+def test_single_run_writes_complete_result(tmp_path, tiny):
+    proc = run_train(*tiny, "optimizer=bertadam", "reinit=1", "seed=0", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = results_under(tmp_path)["."]
+    assert result["status"] == "ok" and result["error"] is None
+    s = result["settings"]
+    assert (s["task"], s["model"], s["optimizer"], s["schedule"], s["reinit"], s["seed"]) == (
+        "bbcnews", "tiny", "bertadam", "linear", 1, 0)
+    assert s["lr"] > 0 and s["n_train"] == 16
+    assert set(result["swept"]) >= {"optimizer", "reinit", "seed"}
+    for prefix in ("val", "test_best", "test_last"):
+        assert 0.0 <= result["metrics"][f"{prefix}/accuracy"] <= 1.0
+    assert 0.0 < result["baseline"]["test/accuracy"] < 1.0
+    assert result["train_samples_per_s"] > 0 and result["duration_s"] > 0
+    assert result["global_steps"] == 4
+    assert result["split_sizes"]["train"] == 16 and result["split_sizes"]["val"] == 8
+    assert f"run directory: {tmp_path}" in proc.stdout
+    assert "test_best/accuracy" in proc.stdout
+    with open(tmp_path / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert any(r.get("train/loss") for r in rows) and any(r.get("val/accuracy") for r in rows)
+    # no checkpoint files by default: a sweep must not fill the disk
+    assert not list(tmp_path.rglob("*.ckpt")) and not (tmp_path / "model").exists()
+
+
+def test_multirun_2x2_each_job_leaves_its_result(tmp_path, tiny):
+    proc = run_train("-m", *tiny, "optimizer=bertadam,adamw", "reinit=0,1", f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = results_under(tmp_path)
+    assert len(results) == 4
+    combos = {(r["settings"]["optimizer"], r["settings"]["reinit"]) for r in results.values()}
+    assert combos == {("bertadam", 0), ("bertadam", 1), ("adamw", 0), ("adamw", 1)}
+    assert all(r["status"] == "ok" for r in results.values())
+    assert all({"optimizer", "reinit"} <= set(r["swept"]) for r in results.values())
+
+
+def test_failed_job_does_not_take_the_sweep_down(tmp_path, tiny):
+    # the tiny model has 2 layers: reinit=5 fails, reinit=0 must still run and be recorded
+    proc = run_train("-m", *tiny, "reinit=5,0", f"hydra.sweep.dir={tmp_path}")
+    results = results_under(tmp_path)
+    assert {r["settings"]["reinit"]: r["status"] for r in results.values()} == {5: "failed", 0: "ok"}
+    failed = next(r for r in results.values() if r["status"] == "failed")
+    assert "reinit=5" in failed["error"] and "2 for this model" in failed["error"]
+
+
+def test_bad_reinit_is_one_clear_message(tmp_path, tiny):
+    proc = run_train(*tiny, "reinit=7", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 1
+    assert "reinit=7 is invalid" in proc.stderr and "2 for this model" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert results_under(tmp_path)["."]["status"] == "failed"
