@@ -172,3 +172,16 @@ def test_bbcnews_defaults():
     assert len(splits["test"]) == 426
     texts = [e.text_a for split in splits.values() for e in split]
     assert len(texts) == len(set(texts))  # after de-duplication no article is in two splits
+
+
+def test_n_test_takes_a_balanced_subset_of_the_test_split():
+    data = pools()
+    full = make_splits(data, task(n_train=30, n_val=13), data_seed=0)
+    cfg = task(n_train=30, n_val=13)
+    cfg.n_test = 9
+    small = make_splits(data, cfg, data_seed=0)
+    assert labels(small["test"]) == {0: 3, 1: 3, 2: 3}
+    assert ids(small["test"]) <= ids(full["test"])
+    # the train and val samples do not change when the test set is capped
+    assert [id(e) for e in small["train"]] == [id(e) for e in full["train"]]
+    assert [id(e) for e in small["val"]] == [id(e) for e in full["val"]]

@@ -10,6 +10,7 @@ data. Draws are class-balanced per label (regression: one group, i.e. plain rand
   the test set (paper, 1k setting: n_train=1000, n_val=1000).
 - n_train null: train is the whole training pool (less val); set: a class-balanced sample of it,
   drawn before val, so changing n_val leaves the training sample as it is.
+- n_test set (optional key): a class-balanced subset of the test split, for quick runs.
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ def make_splits(pools: dict[str, list[Example]], task: DictConfig, data_seed: in
                   "test": _pick(dev_pool, test_dev)}
     else:
         splits = {"train": _pick(train_pool, train), "val": _pick(train_pool, val), "test": list(dev_pool)}
+    n_test = _count(task.get("n_test"), "task.n_test", "null = the whole test split")
+    if n_test is not None and n_test < len(splits["test"]):
+        # a class-balanced subset, for quick runs (debug=fast): the baseline stays comparable
+        test = splits["test"]
+        splits["test"] = _pick(test, _draw(_groups(test, task), n_test, rng)[0])
     for name, examples in splits.items():
         if not examples:
             raise DataError(
