@@ -1,0 +1,92 @@
+"""Pre-trained weight decay: pulls the pretrained parameters toward their starting values with the
+group lr in force, leaves the new classifier alone, and adds to ordinary weight decay."""
+
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification
+
+from bertlab.optim import build_optimizer
+from bertlab.prior_wd import PriorWeightDecay, pretrained_parameters
+from bertlab.reinit import reinit_top_layers
+
+OPT = {"name": "adamw", "lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-6, "weight_decay": 0.0}
+
+
+@pytest.fixture
+def model(tiny_bert_dir):
+    torch.manual_seed(0)
+    return AutoModelForSequenceClassification.from_pretrained(str(tiny_bert_dir), num_labels=2)
+
+
+def drift(model, scale=0.1):
+    """Move every parameter away from where it started, as training would."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(scale * torch.randn_like(p))
+
+
+def snapshot(model):
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+def test_pulls_toward_start_with_group_lr_and_skips_classifier(model):
+    reinit_top_layers(model, 1)
+    start = snapshot(model)  # p0 = the weights after re-init
+    callback = PriorWeightDecay(model, strength=0.5)
+    assert all(n.startswith("bert.") for n in callback.names) and "bert.pooler.dense.weight" in callback.names
+    optimizer = build_optimizer(model, OPT, llrd=0.5)
+    for group in optimizer.param_groups:
+        group["lr"] *= 0.3  # what a schedule does between steps: the lr in force must be used
+    drift(model)
+    before = snapshot(model)
+    callback.on_before_optimizer_step(None, None, optimizer)
+    lr_of = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    params = dict(model.named_parameters())
+    for name, p in params.items():
+        if name.startswith("classifier."):
+            assert torch.equal(p, before[name]), "the new classifier has no prior to decay toward"
+        else:
+            expected = before[name] - lr_of[id(p)] * 0.5 * (before[name] - start[name])
+            torch.testing.assert_close(p.detach(), expected, rtol=0, atol=1e-7)
+    # LLRD: the embeddings (lr * 0.5^3) are pulled less than the pooler (lr)
+    assert lr_of[id(params["bert.embeddings.word_embeddings.weight"])] == pytest.approx(1e-3 * 0.3 * 0.5**3)
+
+
+def test_converges_to_start_without_gradients(model):
+    start = snapshot(model)
+    callback = PriorWeightDecay(model, strength=100.0)
+    optimizer = build_optimizer(model, {**OPT, "lr": 1e-2})  # lr * lambda = 1: one step lands on p0
+    drift(model)
+    callback.on_before_optimizer_step(None, None, optimizer)
+    for name, p in pretrained_parameters(model).items():
+        torch.testing.assert_close(p.detach(), start[name], rtol=0, atol=1e-6)
+
+
+def test_combines_with_ordinary_weight_decay(model):
+    """AdamW with zero gradients only decays: p <- (p - lr lam (p - p0)) (1 - lr wd)."""
+    start = snapshot(model)
+    optimizer = build_optimizer(model, {**OPT, "weight_decay": 0.1})
+    callback = PriorWeightDecay(model, strength=2.0)
+    drift(model)
+    before = snapshot(model)
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    callback.on_before_optimizer_step(None, None, optimizer)
+    optimizer.step()
+    decay_of = {id(p): g["weight_decay"] for g in optimizer.param_groups for p in g["params"]}
+    lr = OPT["lr"]
+    for name, p in model.named_parameters():
+        pulled = before[name] - lr * 2.0 * (before[name] - start[name]) if name.startswith("bert.") else before[name]
+        expected = pulled * (1 - lr * decay_of[id(p)])
+        torch.testing.assert_close(p.detach(), expected, rtol=0, atol=1e-7)
+    # the ordinary weight decay was not switched off (the paper code's slip)
+    assert any(g["weight_decay"] == 0.1 for g in optimizer.param_groups)
+
+
+def test_zero_strength_changes_nothing(model):
+    optimizer = build_optimizer(model, OPT)
+    callback = PriorWeightDecay(model, strength=0.0)
+    drift(model)
+    before = snapshot(model)
+    callback.on_before_optimizer_step(None, None, optimizer)
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
