@@ -54,7 +54,35 @@ def add_report(subparsers) -> None:
     parser.set_defaults(func=run_report)
 
 
-COMMANDS = [add_report]
+def run_prepare(args: argparse.Namespace) -> int:
+    from bertlab.errors import BertlabError
+    from bertlab.prepare import prepare
+
+    if not args.model and not args.task:
+        print("bertlab prepare: nothing to download; give --model and/or --task", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        lines = prepare(args.model, args.task, args.out)
+    except BertlabError as err:
+        print(f"bertlab prepare: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print("ready for offline runs (HF_HUB_OFFLINE=1); use these overrides:\n  " + "\n  ".join(lines))
+    return 0
+
+
+def add_prepare(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "prepare", help="download the models and GLUE tasks of a sweep into a local cache (for offline nodes)",
+        description="Download models (conf/model names or hub ids) and GLUE tasks (conf/task names) once; "
+                    "runs then read them offline with model.name_or_path=DIR and task.data_dir=DIR.",
+    )
+    parser.add_argument("--model", nargs="+", action="extend", default=[], help="e.g. bert-large-uncased")
+    parser.add_argument("--task", nargs="+", action="extend", default=[], help="e.g. rte mrpc stsb cola")
+    parser.add_argument("--out", type=Path, required=True, help="cache folder (shared with the compute nodes)")
+    parser.set_defaults(func=run_prepare)
+
+
+COMMANDS = [add_report, add_prepare]
 
 
 def build_parser() -> argparse.ArgumentParser:
