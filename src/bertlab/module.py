@@ -40,7 +40,7 @@ class FineTuner(L.LightningModule):
     def training_step(self, batch, batch_idx):
         loss = self.model(**batch).loss
         if not torch.isfinite(loss):
-            raise DivergedError(self.global_step, float(loss))
+            raise DivergedError(self.global_step, float(loss.detach()))
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["labels"].shape[0])
         return loss
 
@@ -69,4 +69,6 @@ class FineTuner(L.LightningModule):
         # Counts optimizer steps (gradient accumulation and max_steps included).
         total_steps = int(self.trainer.estimated_stepping_batches)
         scheduler = build_scheduler(optimizer, self.schedule_cfg, total_steps)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        # "name": LearningRateMonitor logs each group as `lr/<group name>` (param_groups' `name`)
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "lr"}}

@@ -1,0 +1,169 @@
+"""Kill and resume: a run killed mid-training and started again with the same command (same run
+directory) continues from its last checkpoint and ends with the metrics of an uninterrupted run.
+
+While a run trains, `<run_dir>/resume/last.ckpt` holds Lightning's full training state (weights,
+optimizer and schedule, loop progress, the training loader's position, the best weights kept
+by KeepBestWeights, and the RNG states). It is rewritten after every validation and when the
+process receives SIGTERM (SLURM preemption): Lightning notes the signal, the current training
+step finishes, the checkpoint is saved, and Lightning stops the run (exit code 143). A SIGKILL
+loses only the steps since the last validation. The folder is deleted when the run ends (ok,
+failed or diverged), so a finished run keeps no checkpoint.
+
+Lightning's ModelCheckpoint is not used: it cannot save on SIGTERM and keeps top-k/last
+bookkeeping that a single overwritten resume file does not need; `trainer.save_checkpoint`
+(atomic: written in full, then moved into place) does the saving either way.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.fabric.utilities.seed import _collect_rng_states, _set_rng_states
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from bertlab.resumable_loader import ResumableDataLoader
+
+RESUME_DIR = "resume"
+RESUME_FILE = "last.ckpt"
+CHECKPOINT_KEY = "bertlab_resume"  # our part of the Lightning checkpoint: RNG states, loader position
+
+
+def resume_checkpoint(run_dir: Path) -> Path | None:
+    """The checkpoint to resume from, when a previous attempt of this run left one."""
+    path = Path(run_dir) / RESUME_DIR / RESUME_FILE
+    return path if path.is_file() else None
+
+
+def remove_resume_state(run_dir: Path) -> None:
+    shutil.rmtree(Path(run_dir) / RESUME_DIR, ignore_errors=True)
+
+
+# Lightning's CSVLogger deletes an existing metrics.csv when it starts, so a resumed run would
+# lose the curve before its checkpoint. The rows logged up to the checkpoint are set aside
+# before the logger starts and put back in front of the resumed run's rows when it ends.
+METRICS_FILE = "metrics.csv"
+EARLIER_METRICS = "metrics.before-resume.csv"
+
+
+def _read_rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _write_rows(path: Path, rows: list[dict]) -> None:
+    keys = sorted(set().union(*rows)) if rows else []
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def set_aside_metrics(run_dir: Path, checkpoint: Path) -> None:
+    """Keep the rows logged before `checkpoint` (all earlier attempts), before the logger starts."""
+    run_dir = Path(run_dir)
+    step = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)["global_step"]
+    aside, current = run_dir / RESUME_DIR / EARLIER_METRICS, run_dir / METRICS_FILE
+    rows = [r for path in (aside, current) if path.is_file() for r in _read_rows(path)]
+
+    def before_checkpoint(row: dict) -> bool:
+        # at the checkpoint's own step, its validation is done; training rows of that step are not
+        row_step = int(row.get("step") or 0)
+        trained = any(v for k, v in row.items() if k.startswith("train/"))
+        return row_step < step or (row_step == step and not trained)
+
+    _write_rows(aside, [r for r in rows if before_checkpoint(r)])
+
+
+def merge_metrics(run_dir: Path) -> None:
+    """metrics.csv = the rows set aside before resuming + the resumed run's rows."""
+    aside, current = Path(run_dir) / RESUME_DIR / EARLIER_METRICS, Path(run_dir) / METRICS_FILE
+    if aside.is_file() and current.is_file():
+        _write_rows(current, _read_rows(aside) + _read_rows(current))
+
+
+class ResumeCheckpoint(L.Callback):
+    """Saves the resume checkpoint after each validation and on SIGTERM; restores the RNG states.
+
+    The RNG states are captured when the checkpoint is written (at a step boundary) and put back
+    just before the first training step of the resumed run, so dropout draws the same masks as
+    in the uninterrupted run (nothing between two steps consumes the global RNG: the loaders
+    use their own generators, see resumable_loader.py).
+
+    A plain Callback, not a `Checkpoint` subclass: the Trainer runs with enable_checkpointing=False
+    (no ModelCheckpoint by default), which rejects Checkpoint callbacks. Keep it after
+    KeepBestWeights in the callback list so each save holds the best weights of that validation.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / RESUME_DIR / RESUME_FILE
+        self._to_restore: dict[str, Any] | None = None  # from the checkpoint being resumed
+        self.saved_on_sigterm = False
+        self.saved_at_step: int | None = None
+
+    def save(self, trainer: L.Trainer) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        trainer.save_checkpoint(self.path, weights_only=False)  # the full state (and no log line per save)
+        self.saved_at_step = trainer.global_step
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.state.fn == "fit" and not trainer.sanity_checking:
+            self.save(trainer)
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args: Any) -> None:
+        # SIGTERM received during this step: save now, at the point where Lightning's own step
+        # checkpoints are taken (its loop restores exactly from here); Lightning then stops.
+        if trainer.received_sigterm and not self.saved_on_sigterm:
+            self.save(trainer)
+            self.saved_on_sigterm = True
+            print(f"SIGTERM: saved {self.path} at step {trainer.global_step}", flush=True)
+
+    def on_exception(self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException) -> None:
+        # Only preemption is worth resuming: a diverged or failed run would fail again. SIGTERM
+        # during a validation stops there, without passing through on_train_batch_end. When the
+        # checkpoint on disk is of this very step (saved at the end of its validation), keep it:
+        # saving again here, after Lightning has advanced its step counters, would resume with
+        # the logged step numbers off by one (the training itself is the same).
+        if (isinstance(exception, SIGTERMException) and trainer.state.fn == "fit" and not self.saved_on_sigterm
+                and self.saved_at_step != trainer.global_step):
+            self.save(trainer)
+            self.saved_on_sigterm = True
+            print(f"SIGTERM: saved {self.path} at step {trainer.global_step}", flush=True)
+
+    def on_save_checkpoint(self, trainer: L.Trainer, module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        rng = _collect_rng_states(include_cuda=True)
+        # numpy's state holds an ndarray, which torch.load(weights_only=True) refuses: store a list
+        name, keys, pos, has_gauss, cached = rng["numpy"]
+        rng["numpy"] = [name, keys.tolist(), pos, has_gauss, cached]
+        loader = trainer.train_dataloader
+        checkpoint[CHECKPOINT_KEY] = {
+            "rng": rng,
+            "train_loader": loader.state_dict() if isinstance(loader, ResumableDataLoader) else None,
+        }
+
+    def on_load_checkpoint(self, trainer: L.Trainer, module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        self._to_restore = checkpoint.get(CHECKPOINT_KEY)
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        # Lightning has its own plumbing for stateful loaders, but it restores nothing here: the
+        # loader is built before the checkpoint is read (to count the schedule's steps), and
+        # Lightning applies loader states only when it builds the loader. So the position is
+        # applied here, before the first batch of the resumed epoch is drawn.
+        state = self._to_restore
+        loader = trainer.train_dataloader
+        if state and state["train_loader"] is not None and isinstance(loader, ResumableDataLoader):
+            loader.load_state_dict(state["train_loader"])
+
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        state, self._to_restore = self._to_restore, None
+        if state is not None:
+            name, keys, pos, has_gauss, cached = state["rng"]["numpy"]
+            _set_rng_states({**state["rng"], "numpy": (name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached)})

@@ -1,0 +1,123 @@
+"""Bad input through `python train.py`: one clear message (key, bad value, what is valid), exit
+code 1, no traceback, and nothing half-written (no checkpoint; a complete result.json saying failed).
+"""
+
+import pytest
+
+from e2e import results_under, run_train
+
+TINY = ["model=tiny", "debug=fast", "trainer.enable_progress_bar=false"]
+
+
+def csv_task(folder, train="text,label\nthe cat sat,pos\na dull film,neg\nfine work,pos\nbad work,neg\n",
+             dev="text,label\ngood,pos\npoor,neg\n"):
+    """A local csv task folder; None leaves a file out."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in (("train.csv", train), ("dev.csv", dev)):
+        if content is not None:
+            (folder / name).write_text(content)
+    return ["task=csv", f"task.data_dir={folder}", "task.train_file=train.csv", "task.dev_file=dev.csv",
+            "task.text_fields=[text]", "task.label_field=label", "task.n_test=null"]
+
+
+def assert_one_clear_message(proc, *fragments):
+    assert proc.returncode == 1, (proc.returncode, proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr[-3000:]
+    for fragment in fragments:
+        assert fragment in proc.stderr, (fragment, proc.stderr[-2000:])
+
+
+def assert_nothing_half_written(run_dir):
+    """Either Hydra stopped before the run directory existed, or the run left a complete failed record."""
+    assert not list(run_dir.rglob("*.ckpt")) and not (run_dir / "resume").exists()
+    if run_dir.exists() and (run_dir / ".hydra").exists():
+        result = results_under(run_dir)["."]
+        assert result["status"] == "failed" and result["error"]
+        assert not list(run_dir.glob(".result.json.*.tmp"))
+
+
+# Unknown config-group names: Hydra's own message lists the valid ones.
+@pytest.mark.parametrize("group", ["task", "model", "optimizer", "schedule"])
+def test_unknown_group_name_lists_the_valid_ones(tmp_path, group):
+    proc = run_train(*TINY, f"{group}=nosuch", f"hydra.run.dir={tmp_path / 'run'}")
+    assert_one_clear_message(proc, f"Could not find '{group}/nosuch'", f"Available options in '{group}'")
+    assert_nothing_half_written(tmp_path / "run")
+
+
+CONFIG_CASES = {
+    # overrides: fragments the message must hold (key=value and what is valid)
+    "reinit_negative": (["reinit=-1"], ["reinit=-1 is invalid", "from 0"]),
+    "llrd_zero": (["llrd=0"], ["llrd=0 is invalid", "(0, 1]"]),
+    "llrd_above_one": (["llrd=1.5"], ["llrd=1.5 is invalid", "(0, 1]"]),
+    "mixout_one_or_more": (["mixout=1.5"], ["mixout=1.5 is invalid", "[0, 1)"]),
+    "mixout_negative": (["mixout=-0.1"], ["mixout=-0.1 is invalid", "[0, 1)"]),
+    "lr_zero": (["optimizer.lr=0"], ["optimizer.lr=0 is invalid", "positive"]),
+    "lr_negative": (["optimizer.lr=-2e-5"], ["optimizer.lr=-2e-05 is invalid", "positive"]),
+    "batch_size_zero": (["data.batch_size=0"], ["data.batch_size=0 is invalid", "positive"]),
+    "batch_size_negative": (["data.batch_size=-8"], ["data.batch_size=-8 is invalid", "positive"]),
+    "n_train_larger_than_data": (["task.n_train=100000"], ["task.n_train=100000 is more than", "valid: 1 to"]),
+    "n_train_fewer_than_classes": (["task.n_train=3"], ["task.n_train=3 is less than the 5 classes"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONFIG_CASES))
+def test_bad_config_value_is_one_clear_message(tmp_path, case):
+    overrides, fragments = CONFIG_CASES[case]
+    proc = run_train(*TINY, *overrides, f"hydra.run.dir={tmp_path}")
+    assert_one_clear_message(proc, *fragments)
+    assert_nothing_half_written(tmp_path)
+
+
+def test_config_errors_come_before_the_model_is_loaded(tmp_path):
+    # the model does not exist either: the config error must be the one reported
+    proc = run_train(*TINY, "model.name_or_path=/nonexistent/model", "optimizer.lr=0", f"hydra.run.dir={tmp_path}")
+    assert_one_clear_message(proc, "optimizer.lr=0")
+    assert "nonexistent" not in proc.stderr
+
+
+def test_model_neither_local_nor_reachable_says_how_to_prepare_a_copy(tmp_path):
+    proc = run_train(*TINY, "model=hf", "model.name_or_path=no-such-org/no-such-bert", f"hydra.run.dir={tmp_path}")
+    assert_one_clear_message(proc, "model.name_or_path='no-such-org/no-such-bert' cannot be loaded",
+                             "hub", "model.name_or_path=DIR")
+    assert_nothing_half_written(tmp_path)
+
+
+def test_csv_task_without_label_column_names_the_key(tmp_path):
+    overrides = [o for o in csv_task(tmp_path / "data") if not o.startswith("task.label_field")]
+    proc = run_train(*TINY, *overrides, f"hydra.run.dir={tmp_path / 'run'}")
+    assert_one_clear_message(proc, "task.label_field must be set", "task.label_field=...")
+    assert_nothing_half_written(tmp_path / "run")
+
+
+def test_missing_data_folder(tmp_path):
+    overrides = csv_task(tmp_path / "data") + [f"task.data_dir={tmp_path / 'nowhere'}"]
+    proc = run_train(*TINY, *overrides, f"hydra.run.dir={tmp_path / 'run'}")
+    assert_one_clear_message(proc, f"task.data_dir={tmp_path / 'nowhere'} is not a folder")
+    assert_nothing_half_written(tmp_path / "run")
+
+
+def test_data_folder_without_a_split_file(tmp_path):
+    proc = run_train(*TINY, *csv_task(tmp_path / "data", dev=None), f"hydra.run.dir={tmp_path / 'run'}")
+    assert_one_clear_message(proc, "task.dev_file=dev.csv is not in", "files there: train.csv")
+    assert_nothing_half_written(tmp_path / "run")
+
+
+def test_data_with_the_wrong_columns(tmp_path):
+    overrides = csv_task(tmp_path / "data", train="sentence,label\nthe cat sat,pos\na dull film,neg\n")
+    proc = run_train(*TINY, *overrides, f"hydra.run.dir={tmp_path / 'run'}")
+    assert_one_clear_message(proc, "train.csv, line 2: no column ['text']", "columns found: ['sentence', 'label']")
+    assert_nothing_half_written(tmp_path / "run")
+
+
+def test_label_the_task_does_not_declare(tmp_path):
+    overrides = csv_task(tmp_path / "data", dev="text,label\ngood,pos\nso-so,meh\n") + ["task.labels=[neg,pos]"]
+    proc = run_train(*TINY, *overrides, f"hydra.run.dir={tmp_path / 'run'}")
+    assert_one_clear_message(proc, "dev.csv, line 3: label 'meh'", "task.labels=['neg', 'pos']")
+    assert_nothing_half_written(tmp_path / "run")
+
+
+def test_empty_text_field(tmp_path):
+    overrides = csv_task(tmp_path / "data", train='text,label\nthe cat sat,pos\n"  ",neg\n')
+    proc = run_train(*TINY, *overrides, f"hydra.run.dir={tmp_path / 'run'}")
+    assert_one_clear_message(proc, "train.csv, line 3: the text in column 'text' is empty")
+    assert_nothing_half_written(tmp_path / "run")

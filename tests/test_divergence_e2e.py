@@ -1,0 +1,20 @@
+"""A NaN/inf loss stops the run at once and is recorded as `status: diverged`; the sweep goes on."""
+
+from e2e import results_under, run_train
+
+
+def test_diverged_job_is_recorded_and_the_sweep_goes_on(tmp_path):
+    # lr=1e30: the first AdamW step (with decoupled weight decay) overflows the weights -> NaN loss
+    proc = run_train("-m", "model=tiny", "debug=fast", "trainer.enable_progress_bar=false",
+                     "optimizer.lr=1e30,1e-3", f"hydra.sweep.dir={tmp_path}")
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    results = {r["settings"]["lr"]: r for r in results_under(tmp_path).values()}
+    assert set(results) == {1e30, 1e-3}, proc.stderr[-3000:]
+    diverged, ok = results[1e30], results[1e-3]
+    assert diverged["status"] == "diverged"
+    assert isinstance(diverged["diverged_at_step"], int) and diverged["diverged_at_step"] < 4
+    assert f"diverged at step {diverged['diverged_at_step']}" in diverged["error"]
+    assert ok["status"] == "ok" and ok["global_steps"] == 4
+    # stopped at once: no test metrics for the diverged run, and no checkpoint left behind
+    assert not any(k.startswith("test_") for k in diverged["metrics"])
+    assert not list(tmp_path.rglob("*.ckpt")) and not list(tmp_path.rglob("resume"))

@@ -1,0 +1,121 @@
+"""Determinism and kill/resume through `python train.py` on the CPU (tiny random BERT).
+
+A run killed with SIGKILL or SIGTERM mid-training and started again with the same command (same
+run directory) must end with exactly the metrics, and the same training-loss curve, as an
+uninterrupted run.
+"""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from e2e import REPO, results_under, run_train
+
+# 32 examples in batches of 8: 4 steps per epoch; 40 steps; validation (and a resume
+# checkpoint) every 10 steps, i.e. mid-epoch, so the resumed run must restore the loader position.
+LONG = ["model=tiny", "debug=fast", "task.n_train=32", "trainer.max_steps=40", "trainer.max_epochs=1000",
+        "trainer.num_evals=4", "trainer.enable_progress_bar=false", "logger=csv"]
+
+
+def train_losses(run_dir) -> dict[int, str]:
+    with open(run_dir / "metrics.csv") as f:
+        return {int(r["step"]): r["train/loss"] for r in csv.DictReader(f) if r.get("train/loss")}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("reference")
+    proc = run_train(*LONG, f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run_dir
+
+
+def test_same_config_and_seed_give_identical_results(reference, tmp_path):
+    proc = run_train(*LONG, f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    first, again = results_under(reference)["."], results_under(tmp_path)["."]
+    assert first["metrics"] == again["metrics"] and first["best_step"] == again["best_step"]
+    assert train_losses(reference) == train_losses(tmp_path)
+    assert len(train_losses(reference)) == 40
+    # seed 0 is a seed (the default), and another seed really changes the run
+    assert first["settings"]["seed"] == 0
+    other = run_train(*LONG, "seed=1", f"hydra.run.dir={tmp_path / 'seed1'}")
+    assert other.returncode == 0, other.stderr[-3000:]
+    assert train_losses(tmp_path / "seed1") != train_losses(reference)
+    # the data sample depends on task.data_seed only
+    assert results_under(tmp_path / "seed1")["."]["baseline"] == first["baseline"]
+
+
+def start_and_kill(run_dir, sig, delay: float = 0.0) -> subprocess.CompletedProcess:
+    """Start the run, wait for its first resume checkpoint (step 10 of 40) and `delay` s, then send `sig`."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, str(REPO / "train.py"), *LONG, f"hydra.run.dir={run_dir}"],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    checkpoint = run_dir / "resume" / "last.ckpt"
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(delay)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=300)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+# SIGTERM right after a validation (its checkpoint is kept) and a moment later, mid-step (saved
+# at the end of that step); SIGKILL: resumed from the last validation's checkpoint.
+@pytest.mark.parametrize("sig,delay", [(signal.SIGKILL, 0.0), (signal.SIGTERM, 0.0), (signal.SIGTERM, 0.5)],
+                         ids=["SIGKILL", "SIGTERM", "SIGTERM-mid-step"])
+def test_killed_run_resumes_to_the_uninterrupted_result(reference, tmp_path, sig, delay):
+    killed = start_and_kill(tmp_path, sig, delay)
+    checkpoint = tmp_path / "resume" / "last.ckpt"
+    assert checkpoint.exists()
+    if sig == signal.SIGTERM:
+        # preemption: saved at the end of the current step, recorded as interrupted, exit 128 + 15
+        assert killed.returncode == 143, killed.stderr[-3000:]
+        result = results_under(tmp_path)["."]
+        assert result["status"] == "interrupted" and "SIGTERM" in result["error"]
+    else:
+        assert killed.returncode == -signal.SIGKILL
+        assert not (tmp_path / "result.json").exists()
+
+    resumed = run_train(*LONG, f"hydra.run.dir={tmp_path}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming from {checkpoint}" in resumed.stdout
+    expected, got = results_under(reference)["."], results_under(tmp_path)["."]
+    assert got["status"] == "ok"
+    assert got["metrics"] == expected["metrics"]  # exactly, not approximately
+    assert (got["best_step"], got["global_steps"]) == (expected["best_step"], expected["global_steps"]) == (
+        expected["best_step"], 40)
+    # the whole loss curve: rows before the checkpoint kept, rows after it identical
+    assert train_losses(tmp_path) == train_losses(reference)
+    # a finished run keeps no checkpoint: a sweep's job leaves a few kB
+    assert not (tmp_path / "resume").exists() and not list(tmp_path.rglob("*.ckpt"))
+    assert sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file()) < 2_000_000
+
+
+def test_sweep_rerun_resumes_the_killed_job_in_its_folder(reference, tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, str(REPO / "train.py"), "-m", *LONG, "seed=0,1", f"hydra.sweep.dir={tmp_path}"]
+    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = tmp_path / "0" / "resume" / "last.ckpt"
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert proc.poll() is None, "the sweep ended before it could be killed"
+    proc.kill()
+    proc.wait(timeout=60)
+    assert checkpoint.exists() and not (tmp_path / "1").exists()
+
+    rerun = run_train("-m", *LONG, "seed=0,1", f"hydra.sweep.dir={tmp_path}")
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"resuming from {checkpoint}" in rerun.stdout
+    results = results_under(tmp_path)
+    assert {k: r["status"] for k, r in results.items()} == {"0": "ok", "1": "ok"}
+    assert results["0"]["metrics"] == results_under(reference)["."]["metrics"]
+    assert not list(tmp_path.rglob("*.ckpt"))
