@@ -14,7 +14,9 @@ def tiny(tiny_bert_dir):
 
 
 def test_single_run_writes_complete_result(tmp_path, tiny):
-    proc = run_train(*tiny, "optimizer=bertadam", "reinit=1", "seed=0", f"hydra.run.dir={tmp_path}")
+    # max_steps=4 (debug=fast) is 2 epochs of 2 batches: the step budget must win over max_epochs=1
+    proc = run_train(*tiny, "optimizer=bertadam", "reinit=1", "seed=0", "trainer.max_epochs=1",
+                     f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = results_under(tmp_path)["."]
     assert result["status"] == "ok" and result["error"] is None
@@ -47,6 +49,15 @@ def test_multirun_2x2_each_job_leaves_its_result(tmp_path, tiny):
     assert combos == {("bertadam", 0), ("bertadam", 1), ("adamw", 0), ("adamw", 1)}
     assert all(r["status"] == "ok" for r in results.values())
     assert all({"optimizer", "reinit"} <= set(r["swept"]) for r in results.values())
+
+    # the sweep report reads this real sweep: one row per optimizer x reinit, with its figures
+    from bertlab.cli import main as bertlab_cli
+
+    assert bertlab_cli(["report", str(tmp_path)]) == 0
+    report = (tmp_path / "report.md").read_text()
+    assert "bertadam" in report and "adamw" in report
+    assert (tmp_path / "bbcnews_boxplot.png").stat().st_size > 10_000
+    assert (tmp_path / "bbcnews_curves.png").stat().st_size > 10_000
 
 
 def test_failed_job_does_not_take_the_sweep_down(tmp_path, tiny):

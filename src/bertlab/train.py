@@ -18,20 +18,29 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from bertlab.callbacks import KeepBestWeights
 from bertlab.checks import check_config
 from bertlab.datamodule import FewSampleDataModule
+from bertlab.diagnostics import TrainingDiagnostics
 from bertlab.errors import BertlabError
 from bertlab.loggers import build_loggers, finish_wandb
 from bertlab.metrics import baseline_scores, check_metrics
+from bertlab.mixout import apply_mixout
 from bertlab.models import load_config, load_model
 from bertlab.module import DivergedError, FineTuner
+from bertlab.prior_wd import PriorWeightDecay
 from bertlab.readers import read_task
 from bertlab.reinit import check_reinit, reinit_top_layers
 from bertlab.results import RESULT_FILE, write_json_atomic
+from bertlab.resume import (
+    ResumeCheckpoint, merge_metrics, remove_resume_state, resume_checkpoint, set_aside_metrics,
+)
 from bertlab.sampling import make_splits
+from bertlab.sweep import finished_result
 from bertlab.throughput import TrainThroughput
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -49,6 +58,8 @@ def settings(cfg: DictConfig) -> dict:
         "reinit": cfg.reinit,
         "reinit_pooler": cfg.reinit_pooler,
         "llrd": cfg.llrd,
+        "mixout": cfg.mixout,
+        "prior_wd": cfg.prior_wd,
         "seed": cfg.seed,
         "lr": cfg.optimizer.lr,
         "weight_decay": cfg.optimizer.weight_decay,
@@ -82,12 +93,14 @@ def validation_interval(n_train: int, cfg: DictConfig) -> int:
 
 def build_trainer(cfg: DictConfig, run_dir: Path, n_train: int, loggers, callbacks) -> L.Trainer:
     t = cfg.trainer
+    max_steps = t.max_steps if t.max_steps is not None else -1
     return L.Trainer(
         accelerator=t.accelerator,
         devices=t.devices,
         precision=precision(t.precision),
-        max_epochs=t.max_epochs,
-        max_steps=t.max_steps if t.max_steps is not None else -1,
+        # Lightning stops at whichever limit comes first; a step budget must not be cut by max_epochs
+        max_epochs=-1 if max_steps > 0 else t.max_epochs,
+        max_steps=max_steps,
         accumulate_grad_batches=t.accumulate_grad_batches,
         gradient_clip_val=t.gradient_clip_val,
         # count validation intervals in batches across epochs, not per epoch
@@ -121,18 +134,33 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, run_name: str, group: str | Non
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     tokenizer, model = load_model(cfg.model.name_or_path, model_config)
     reinit_top_layers(model, cfg.reinit, reinit_pooler=cfg.reinit > 0 or cfg.reinit_pooler)
+    apply_mixout(model, cfg.mixout)  # after re-init: Linears mix toward the re-initialised weights
 
     datamodule = FewSampleDataModule(
         splits, tokenizer, task.max_length, regression,
-        cfg.data.batch_size, cfg.data.eval_batch_size, cfg.data.num_workers,
+        cfg.data.batch_size, cfg.data.eval_batch_size, cfg.data.num_workers, seed=cfg.seed,
+        group_by_length=cfg.data.get("group_by_length", False), token_cache_dir=cfg.data.get("token_cache"),
     )
     module = FineTuner(model, cfg.optimizer, cfg.schedule, list(task.metrics), task.problem, llrd=cfg.llrd)
     best = KeepBestWeights(monitor=f"val/{task.main_metric}")
     throughput = TrainThroughput()
+    ckpt_path = resume_checkpoint(run_dir) if cfg.get("resume", True) else None
+    if ckpt_path is not None:  # a previous attempt was killed: continue it (resume.py)
+        print(f"resuming from {ckpt_path}")
+        set_aside_metrics(run_dir, ckpt_path)
     loggers = build_loggers(cfg, run_dir, run_name, group, tags)
-    trainer = build_trainer(cfg, run_dir, len(splits["train"]), loggers, [best, throughput])
+    # starting weights (after re-init) are taken here, before fit (and before a resume loads any)
+    diagnostics = TrainingDiagnostics(model, every_n_steps=cfg.trainer.log_every_n_steps)
+    callbacks = [best, throughput, diagnostics]
+    if cfg.prior_wd > 0:
+        callbacks.append(PriorWeightDecay(model, cfg.prior_wd))
+    if loggers:  # lr of each parameter group, named by param_groups (`lr/layer_3/decay`, ...)
+        callbacks.append(LearningRateMonitor(logging_interval="step"))
+    if cfg.get("resume", True):  # kill and resume (resume.py)
+        callbacks.append(ResumeCheckpoint(run_dir))
+    trainer = build_trainer(cfg, run_dir, len(splits["train"]), loggers, callbacks)
 
-    trainer.fit(module, datamodule=datamodule)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = dict(best.best_metrics)
     module.test_prefix = "test_last"
     trainer.test(module, datamodule=datamodule, verbose=False)
@@ -141,6 +169,7 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, run_name: str, group: str | Non
         module.test_prefix = "test_best"
         trainer.test(module, datamodule=datamodule, verbose=False)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test_best/")})
+    merge_metrics(run_dir)  # a resumed run: put back the rows logged before its checkpoint
     if cfg.save_weights:
         # the best weights (or the last ones when validation never ran), loadable with from_pretrained
         module.model.save_pretrained(run_dir / "model")
@@ -155,7 +184,14 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, run_name: str, group: str | Non
         ),
         "split_sizes": {name: len(examples) for name, examples in splits.items()},
         "train_samples_per_s": throughput.samples_per_s,
+        "padding_efficiency": throughput.padding_efficiency,  # real / processed training tokens
+        "startup_s": throughput.startup_s,  # process start (the command) -> first training batch
+        "model_tflops_per_s": throughput.model_tflops_per_s,
+        "mfu": throughput.mfu,  # model FLOPs utilisation (GPUs Lightning knows; None on CPU)
+        "first_step_at": throughput.first_step_at,  # unix time (scripts/bench.py)
+        "token_cache_hits": datamodule.cache_hits,
         "global_steps": trainer.global_step,
+        "diagnostics": diagnostics.summary(),
     }
 
 
@@ -175,6 +211,10 @@ def job_identity(cfg: DictConfig) -> tuple[list[str], str, str | None, bool]:
 def run_job(cfg: DictConfig) -> float | None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     overrides, run_name, group, multirun = job_identity(cfg)
+    done = finished_result(run_dir, overrides) if multirun else None
+    if done is not None:  # a re-run of the same sweep: this job already succeeded
+        print(f"skipped (already ok): {run_dir}")
+        return done["metrics"].get(f"val/{cfg.task.main_metric}")
     swept = [o.split("=", 1)[0].lstrip("+~") for o in overrides if "=" in o and not o.startswith("hydra")]
     tags = [o for o in overrides if not o.startswith("hydra")] + list(cfg.tags)
     record: dict = {
@@ -200,6 +240,8 @@ def run_job(cfg: DictConfig) -> float | None:
         record.update(status="diverged", error=str(err), diverged_at_step=err.step)
     except BertlabError as err:
         record["error"] = str(err)
+    except SIGTERMException:  # preempted: ResumeCheckpoint has saved; the same command resumes
+        record.update(status="interrupted", error="stopped by SIGTERM; the same command (same run directory) resumes it")
     except Exception as err:  # a bug or an environment failure (e.g. out of memory): keep the traceback
         record["error"] = f"{err.__class__.__name__}: {err}"
         (run_dir / "error.log").write_text(traceback.format_exc())
@@ -209,10 +251,14 @@ def run_job(cfg: DictConfig) -> float | None:
         record["duration_s"] = round(time.time() - start, 3)
         write_json_atomic(run_dir / RESULT_FILE, record)
         finish_wandb(exit_code=0 if record["status"] == "ok" else 1)
+        if record["status"] != "interrupted":  # a finished run keeps no checkpoint
+            remove_resume_state(run_dir)
 
     print(f"run directory: {run_dir}")
     if record["status"] != "ok":
         print(f"error ({record['status']}): {record['error']}", file=sys.stderr)
+        if record["status"] == "interrupted":
+            sys.exit(143)  # 128 + SIGTERM, also in a multirun: the whole sweep is being preempted
         if not multirun:
             sys.exit(1)
         return None
