@@ -98,3 +98,14 @@ def test_state_survives_a_resume(model):
     after = TrainingDiagnostics(model)
     after.load_state_dict(before.state_dict())
     assert after.summary() == before.summary()
+
+
+def test_logged_steps_are_the_early_ones_every_n_and_the_last(model):
+    from types import SimpleNamespace
+
+    from bertlab.diagnostics import TrainingDiagnostics
+
+    diagnostics = TrainingDiagnostics(model, every_n_steps=25)
+    diagnostics.on_train_start(SimpleNamespace(estimated_stepping_batches=63), None)
+    logged = [s for s in range(1, 64) if diagnostics._is_log_step(s, None)]
+    assert logged == [1, 2, 4, 8, 16, 25, 50, 63]

@@ -17,8 +17,10 @@ import pytest
 from e2e import REPO, results_under, run_train
 
 # 32 examples in batches of 8: 4 steps per epoch; 40 steps; validation (and a resume
-# checkpoint) every 10 steps, i.e. mid-epoch, so the resumed run must restore the loader position.
+# checkpoint: resume_every_s=0) every 10 steps, i.e. mid-epoch, so the resumed run must restore the
+# loader position.
 LONG = ["model=tiny", "debug=fast", "task.n_train=32", "trainer.max_steps=40", "trainer.max_epochs=1000",
+        "resume_every_s=0",
         "trainer.num_evals=4", "trainer.enable_progress_bar=false", "logger=csv"]
 
 
@@ -119,3 +121,25 @@ def test_sweep_rerun_resumes_the_killed_job_in_its_folder(reference, tmp_path):
     assert {k: r["status"] for k, r in results.items()} == {"0": "ok", "1": "ok"}
     assert results["0"]["metrics"] == results_under(reference)["."]["metrics"]
     assert not list(tmp_path.rglob("*.ckpt"))
+
+
+def test_resume_saves_at_most_once_per_interval_but_always_on_sigterm(tmp_path, monkeypatch):
+    """resume_every_s: a validation saves only when the interval has passed since the last save."""
+    from types import SimpleNamespace
+
+    from bertlab import resume
+
+    clock = [100.0]
+    monkeypatch.setattr(resume.time, "monotonic", lambda: clock[0])
+    saved = []
+    trainer = SimpleNamespace(state=SimpleNamespace(fn="fit"), sanity_checking=False, global_step=0,
+                              received_sigterm=False, save_checkpoint=lambda path, weights_only: saved.append(clock[0]))
+    callback = resume.ResumeCheckpoint(tmp_path, every_s=60)
+    callback.on_fit_start(trainer, None)
+    for now in (130.0, 159.0, 161.0, 200.0, 222.0):  # validations
+        clock[0] = now
+        callback.on_validation_end(trainer, None)
+    assert saved == [161.0, 222.0]
+    clock[0], trainer.received_sigterm, trainer.global_step = 223.0, True, 7
+    callback.on_train_batch_end(trainer, None)
+    assert saved == [161.0, 222.0, 223.0] and callback.saved_at_step == 7

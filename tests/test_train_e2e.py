@@ -75,3 +75,17 @@ def test_bad_reinit_is_one_clear_message(tmp_path, tiny):
     assert "reinit=7 is invalid" in proc.stderr and "2 for this model" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert results_under(tmp_path)["."]["status"] == "failed"
+
+
+def test_compiled_model_trains_to_the_same_result(tmp_path, tiny):
+    """trainer.compile: the model is compiled in place (parameter names unchanged, so best-weight
+    copies and resume work); the `aot_eager` backend traces forward and backward like inductor
+    without generating code, so the figures equal the plain run's and the test stays fast."""
+    plain = run_train(*tiny, f"hydra.run.dir={tmp_path / 'plain'}")
+    compiled = run_train(*tiny, "trainer.compile=aot_eager", f"hydra.run.dir={tmp_path / 'compiled'}")
+    assert plain.returncode == 0 and compiled.returncode == 0, compiled.stderr[-3000:]
+    a, b = results_under(tmp_path / "plain")["."], results_under(tmp_path / "compiled")["."]
+    assert a["compiled_graphs"] == 0 and b["compiled_graphs"] >= 1
+    assert b["settings"]["compile"] == "aot_eager" and b["global_steps"] == a["global_steps"]
+    for key, value in a["metrics"].items():
+        assert b["metrics"][key] == pytest.approx(value, abs=1e-6), key

@@ -1,6 +1,7 @@
 """What the optimizer and the methods do to the model, logged as the run goes and kept for result.json.
 
-Every `every_n_steps` optimizer steps (and at step 1, where BERTAdam's oversized steps are):
+Every `every_n_steps` optimizer steps, and at steps 1, 2, 4, 8 and 16, where BERTAdam's oversized
+early steps are (`trainer.diagnostics_every_n_steps`):
 
     optim/bias_correction        sqrt(1 - b2^t) / (1 - b1^t) in force; 1.0 without bias correction
     optim/update_size/<block>    mean |c1 m / (c2 sqrt(v) + eps)| over the block's parameters: the
@@ -31,6 +32,7 @@ from torch import nn
 
 from bertlab.optim import bias_correction_factor
 
+EARLY_STEPS = (1, 2, 4, 8, 16)  # always logged: where bias correction matters most (paper Fig. 2-3)
 _LAYER = re.compile(r"(?:^|\.)(?:encoder|transformer)\.layer\.(\d+)\.")
 
 
@@ -140,7 +142,7 @@ class TrainingDiagnostics(L.Callback):
     def _is_log_step(self, step: int, trainer) -> bool:
         total = getattr(self, "_total_steps", math.inf)
         final = math.isfinite(total) and step >= total
-        return step == 1 or step % self.every_n_steps == 0 or final
+        return step in EARLY_STEPS or step % self.every_n_steps == 0 or final
 
     @staticmethod
     def _log(trainer, metrics: dict[str, float]) -> None:

@@ -64,6 +64,7 @@ def settings(cfg: DictConfig) -> dict:
         "lr": cfg.optimizer.lr,
         "weight_decay": cfg.optimizer.weight_decay,
         "batch_size": cfg.data.batch_size,
+        "compile": cfg.trainer.get("compile", False),
         "max_epochs": cfg.trainer.max_epochs,
         "max_steps": cfg.trainer.max_steps,
         "n_train": cfg.task.n_train,
@@ -89,6 +90,12 @@ def validation_interval(n_train: int, cfg: DictConfig) -> int:
     else:
         total = cfg.trainer.max_epochs * batches_per_epoch
     return max(1, total // cfg.trainer.num_evals)
+
+
+def compiled_graphs() -> int:
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
 
 
 def build_trainer(cfg: DictConfig, run_dir: Path, n_train: int, loggers, callbacks) -> L.Trainer:
@@ -135,6 +142,11 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, run_name: str, group: str | Non
     tokenizer, model = load_model(cfg.model.name_or_path, model_config)
     reinit_top_layers(model, cfg.reinit, reinit_pooler=cfg.reinit > 0 or cfg.reinit_pooler)
     apply_mixout(model, cfg.mixout)  # after re-init: Linears mix toward the re-initialised weights
+    compile_backend = cfg.trainer.get("compile", False)
+    if compile_backend:
+        # in place (nn.Module.compile): parameter names, best-weight copies and checkpoints are
+        # unchanged; dynamic shapes, since every batch is padded to its own length
+        model.compile(dynamic=True, backend="inductor" if compile_backend is True else str(compile_backend))
 
     datamodule = FewSampleDataModule(
         splits, tokenizer, task.max_length, regression,
@@ -150,14 +162,14 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, run_name: str, group: str | Non
         set_aside_metrics(run_dir, ckpt_path)
     loggers = build_loggers(cfg, run_dir, run_name, group, tags)
     # starting weights (after re-init) are taken here, before fit (and before a resume loads any)
-    diagnostics = TrainingDiagnostics(model, every_n_steps=cfg.trainer.log_every_n_steps)
+    diagnostics = TrainingDiagnostics(model, every_n_steps=cfg.trainer.get("diagnostics_every_n_steps", 25))
     callbacks = [best, throughput, diagnostics]
     if cfg.prior_wd > 0:
         callbacks.append(PriorWeightDecay(model, cfg.prior_wd))
     if loggers:  # lr of each parameter group, named by param_groups (`lr/layer_3/decay`, ...)
         callbacks.append(LearningRateMonitor(logging_interval="step"))
     if cfg.get("resume", True):  # kill and resume (resume.py)
-        callbacks.append(ResumeCheckpoint(run_dir))
+        callbacks.append(ResumeCheckpoint(run_dir, every_s=cfg.get("resume_every_s", 60)))
     trainer = build_trainer(cfg, run_dir, len(splits["train"]), loggers, callbacks)
 
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
@@ -191,6 +203,8 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, run_name: str, group: str | Non
         "first_step_at": throughput.first_step_at,  # unix time (scripts/bench.py)
         "token_cache_hits": datamodule.cache_hits,
         "global_steps": trainer.global_step,
+        # graphs torch.compile built (trainer.compile); 0 when off. Recompiles show up here.
+        "compiled_graphs": compiled_graphs(),
         "diagnostics": diagnostics.summary(),
     }
 
