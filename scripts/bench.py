@@ -66,9 +66,11 @@ def rate(ends: list[float], sizes: list[int], warmup: int) -> float:
 class LightningClock(L.Callback):
     def __init__(self):
         self.ends = []
+        self.widths = []  # padded length of each batch: proof that the loops saw the same batches
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         self.ends.append(time.perf_counter())
+        self.widths.append(batch["input_ids"].shape[1])
 
 
 class HFClock(TrainerCallback):
@@ -87,8 +89,11 @@ class InOrderTrainer(Trainer):
 
 
 class FixedOrderData(FewSampleDataModule):
+    """Training batches in dataset order, as the other two loops read them (the datamodule's own
+    evaluation loaders sort by length, which would give this loop less padding than the others)."""
+
     def train_dataloader(self):
-        return self._loader("train", self.batch_size, shuffle=False)
+        return DataLoader(self.encoded["train"], batch_size=self.batch_size, shuffle=False, collate_fn=self.collate)
 
 
 def fresh_model(cfg, num_labels):
@@ -104,6 +109,9 @@ def run_lightning(cfg, splits, n_steps, tmp):
     clock = LightningClock()
     trainer = build_trainer(cfg, Path(tmp), len(splits["train"]), [], [clock])
     trainer.fit(module, datamodule=dm)
+    lengths = [len(e["input_ids"]) for e in dm.encoded["train"]]
+    bs = cfg.data.batch_size
+    assert clock.widths == [max(lengths[i:i + bs]) for i in range(0, len(lengths), bs)], "not the dataset-order batches"
     return clock.ends
 
 
@@ -187,12 +195,14 @@ def whole_run(kind, overrides, tmp, tag):
         main = r["main_metric"]
         test = {"best": r["metrics"].get(f"test_best/{main}"), "last": r["metrics"].get(f"test_last/{main}")}
         sps, pad = r["train_samples_per_s"], r["padding_efficiency"]
+        mfu = r.get("mfu")  # GPUs Lightning knows the peak of; None on CPUs
     else:
         r = json.loads(Path(str(out) + ".json").read_text())
         main = r["main_metric"]
         test = {"last": r["test"][main]}
         sps, pad = r["train_samples_per_s_wall"], r["padding_efficiency"]
-    return {"wall_s": wall, "startup_s": r["first_step_at"] - launched, "train_samples_per_s": sps,
+        mfu = None
+    return {"wall_s": wall, "mfu": mfu, "startup_s": r["first_step_at"] - launched, "train_samples_per_s": sps,
             "test": test, "main_metric": main, "padding_efficiency": pad}
 
 
@@ -258,14 +268,15 @@ def print_table(res):
         print(f"   ratio this project / Trainer: {eq['ratio_vs_trainer']:.3f}x (goal >= 1.0)   "
               f"/ bare loop: {eq['ratio_vs_bare']:.3f}x (goal >= 0.97)")
     for task, w in res.get("whole_runs", {}).items():
-        print(f"\n2+5. whole run, {task} ({' '.join(o for o in w['overrides'] if 'n_' in o)}, 3 epochs, 10 evals), "
+        print(f"\n2+5. whole run, {task} ({' '.join(o for o in w['overrides'] if o.startswith('task.n_'))}, 3 epochs, 10 evals), "
               f"median of {len(w['runs']['ours'])}:")
         print(f"   {'':<12}{'wall s':>9}{'start-up s':>12}{'train samples/s':>17}{'padding eff':>13}   test {w['runs']['ours'][0]['main_metric']}")
         for kind, label in (("ours", "this project"), ("run_glue", "run_glue.py")):
             rs = w["runs"][kind]
             tests = ", ".join(f"{k} {statistics.mean(r['test'][k] for r in rs):.4f}" for k in rs[0]["test"])
             print(f"   {label:<12}{w['median_wall_s'][kind]:9.1f}{statistics.median(r['startup_s'] for r in rs):12.1f}"
-                  f"{w['median_train_samples_per_s'][kind]:17.2f}{statistics.mean(r['padding_efficiency'] for r in rs):13.3f}   {tests}")
+                  f"{w['median_train_samples_per_s'][kind]:17.2f}{statistics.mean(r['padding_efficiency'] for r in rs):13.3f}   {tests}"
+                  + (f"   MFU {rs[0]['mfu']:.3f}" if rs[0].get("mfu") is not None else ""))
         goal = 1.5 if task == "mrpc" else 3.0
         print(f"   speed-up, whole run: {w['speedup_wall']:.2f}x (goal >= {goal}x); training samples/s: "
               f"{w['speedup_samples_per_s']:.2f}x")
