@@ -1,0 +1,37 @@
+"""`make bench` end to end on the tiny model: every section runs and writes its figures.
+
+Speed goals are not asserted (timings on a shared machine are no test); this keeps the benchmark
+itself from rotting: the three equal-settings loops see the same batches (bench.py checks the
+batch widths), whole runs of both kinds finish with a test score, and the JSON holds every figure.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from e2e import REPO
+
+pytest.importorskip("accelerate", reason="transformers.Trainer needs accelerate (pip install -e .[bench])")
+
+
+def test_bench_runs_every_section_on_the_tiny_model(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "bench.py"), "--quick", "--model", "tiny",
+                           "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    eq = res["equal_settings"]
+    assert set(eq["median_samples_per_s"]) == {"lightning (this project)", "transformers.Trainer", "bare PyTorch loop"}
+    assert all(v > 0 for v in eq["median_samples_per_s"].values()) and eq["ratio_vs_trainer"] > 0
+    for task in ("mrpc", "cola_like"):
+        w = res["whole_runs"][task]
+        ours, theirs = w["runs"]["ours"][0], w["runs"]["run_glue"][0]
+        assert ours["padding_efficiency"] > theirs["padding_efficiency"]  # dynamic vs padded to 128
+        assert ours["test"]["best"] is not None and theirs["test"]["last"] is not None
+        assert 0 < ours["startup_s"] < ours["wall_s"] and w["speedup_wall"] > 0
+    for p in res["padding"].values():
+        assert p["pad_to_128"] < p["dynamic"] <= p["dynamic_grouped"]
+    assert res["optimizer"]["ratio"] > 0
+    assert "speed-up, whole run" in proc.stdout and "bertadam / AdamW foreach" in proc.stdout
