@@ -57,6 +57,8 @@ CONFIG_CASES = {
     "batch_size_negative": (["data.batch_size=-8"], ["data.batch_size=-8 is invalid", "positive"]),
     "n_train_larger_than_data": (["task.n_train=100000"], ["task.n_train=100000 is more than", "valid: 1 to"]),
     "n_train_fewer_than_classes": (["task.n_train=3"], ["task.n_train=3 is less than the 5 classes"]),
+    # model=hf's name is an interpolation of the missing path: still one message naming the key
+    "hf_model_without_path": (["model=hf"], ["model.name_or_path must be set", "model.name_or_path=..."]),
 }
 
 

@@ -1,7 +1,7 @@
 import json
 import math
 
-from bertlab.loggers import wandb_mode
+from bertlab.loggers import short_override, wandb_mode, wandb_tags
 from bertlab.results import read_result, write_json_atomic
 
 
@@ -39,3 +39,14 @@ def test_wandb_falls_back_to_offline_without_api_key(monkeypatch, tmp_path, caps
     monkeypatch.setenv("WANDB_MODE", "disabled")
     assert wandb_mode(None) == "disabled"
     assert wandb_mode("offline") == "offline"
+
+
+def test_run_names_and_tags_shorten_paths_and_respect_the_wandb_limit():
+    assert short_override("task.data_dir=/data/glue_data/RTE/") == "task.data_dir=RTE"
+    assert short_override("model.name_or_path=google-bert/bert-large-uncased") == "model.name_or_path=bert-large-uncased"
+    assert short_override("optimizer.lr=2e-5") == "optimizer.lr=2e-5"
+    assert short_override("+flag") == "+flag"
+    tags = wandb_tags(["reinit=3", "task.data_dir=/very/long/" + "x" * 80], ["mine", "y" * 70, "reinit=3"])
+    assert tags[0] == "reinit=3" and tags[1] == ("task.data_dir=" + "x" * 80)[:64]
+    assert tags[2:] == ["mine", "y" * 64]  # duplicates dropped, order kept
+    assert all(1 <= len(t) <= 64 for t in tags)

@@ -89,3 +89,33 @@ def test_compiled_model_trains_to_the_same_result(tmp_path, tiny):
     assert b["settings"]["compile"] == "aot_eager" and b["global_steps"] == a["global_steps"]
     for key, value in a["metrics"].items():
         assert b["metrics"][key] == pytest.approx(value, abs=1e-6), key
+
+
+def test_wandb_offline_sweep_one_run_per_job_grouped_named_and_tagged(tmp_path, tiny_bert_dir):
+    """The default logger through a real multirun, offline: every job opens (and finishes) its own
+    W&B run, grouped by the sweep, named by its choices, typed by its task. A model path longer
+    than W&B's 64-character tag limit must not fail the jobs (tags carry the path's last part)."""
+    import shutil
+
+    model_dir = tmp_path / "a_model_folder_whose_path_is_longer_than_wandb_allows_in_one_tag" / "tiny"
+    shutil.copytree(tiny_bert_dir, model_dir)
+    assert len(f"model.name_or_path={model_dir}") > 64
+    sweep = tmp_path / "sweeps" / "wandb-sweep"
+    proc = run_train("-m", f"model.name_or_path={model_dir}", "model.name=tiny", "debug=fast", "logger=wandb",
+                     "optimizer=bertadam,adamw", "trainer.enable_progress_bar=false", f"hydra.sweep.dir={sweep}",
+                     env={"WANDB_MODE": "offline"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = results_under(sweep)
+    assert [r["status"] for r in results.values()] == ["ok", "ok"]
+    run_ids = set()
+    for job, optimizer in (("0", "bertadam"), ("1", "adamw")):
+        (offline_run,) = (sweep / job / "wandb").glob("offline-run-*")  # one W&B run per job
+        run_ids.add(offline_run.name.rsplit("-", 1)[-1])
+        (log,) = offline_run.glob("run-*.wandb")
+        data = log.read_bytes()  # the run record's strings are stored as plain UTF-8
+        assert b"sweeps/wandb-sweep" in data  # group: the sweep folder
+        assert f"optimizer={optimizer}".encode() in data  # name and tags: the job's choices
+        assert b"model.name_or_path=tiny" in data  # the long path, shortened
+        assert b"bbcnews" in data  # job_type: the task
+        assert b"test_best/accuracy" in data  # the final metrics reached W&B
+    assert len(run_ids) == 2  # finished between jobs: the second job did not reuse the first run

@@ -15,9 +15,21 @@ def _positive(value, key: str, kind=(int, float)) -> None:
         raise ConfigError(f"{key}={value} is invalid: it must be a positive number.")
 
 
+def _missing_keys(node, prefix: str = "") -> list[str]:
+    """Dotted keys whose value is `???`. Unlike OmegaConf.missing_keys this walks the unresolved
+    config, so an interpolation to a missing key (model=hf's `name: ${model.name_or_path}`) does
+    not raise in place of the message."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
+    found = []
+    for key, value in items:
+        path = f"{prefix}.{key}" if prefix else str(key)
+        found += [path] if value == "???" else _missing_keys(value, path)
+    return found
+
+
 def check_missing(cfg: DictConfig) -> None:
     """Keys left at `???` (e.g. task=csv needs its data_dir, files and columns): one message, all keys."""
-    missing = sorted(OmegaConf.missing_keys(cfg))
+    missing = sorted(_missing_keys(OmegaConf.to_container(cfg, resolve=False)))
     if missing:
         given = " ".join(f"{key}=..." for key in missing)
         raise ConfigError(

@@ -15,6 +15,22 @@ from omegaconf import DictConfig, OmegaConf
 from bertlab.errors import ConfigError
 
 LOGGERS = ("wandb", "csv", "none")
+WANDB_TAG_MAX = 64  # W&B refuses longer tags (the run would fail at start)
+
+
+def short_override(override: str) -> str:
+    """`key=value` with a path value cut to its last part: `task.data_dir=/data/glue/RTE` ->
+    `task.data_dir=RTE`. Run names and tags stay readable, and a W&B tag stays within 64 characters."""
+    key, sep, value = override.partition("=")
+    if sep and "/" in value.rstrip("/"):
+        value = value.rstrip("/").rsplit("/", 1)[-1]
+    return f"{key}{sep}{value}"
+
+
+def wandb_tags(overrides: list[str], extra: list[str]) -> list[str]:
+    """W&B tags: the run's overrides (shortened) and the config's `tags`, each at most 64 characters."""
+    tags = [short_override(o) for o in overrides] + [str(t) for t in extra]
+    return list(dict.fromkeys(t[:WANDB_TAG_MAX] for t in tags if t))
 
 
 def wandb_api_key_configured() -> bool:

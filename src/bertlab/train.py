@@ -21,13 +21,14 @@ from hydra.types import RunMode
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError
 
 from bertlab.callbacks import KeepBestWeights
 from bertlab.checks import check_config
 from bertlab.datamodule import FewSampleDataModule
 from bertlab.diagnostics import TrainingDiagnostics
 from bertlab.errors import BertlabError
-from bertlab.loggers import build_loggers, finish_wandb
+from bertlab.loggers import build_loggers, finish_wandb, short_override, wandb_tags
 from bertlab.metrics import baseline_scores, check_metrics
 from bertlab.mixout import apply_mixout
 from bertlab.models import load_config, load_model
@@ -47,30 +48,28 @@ CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 log = logging.getLogger("bertlab")
 
 
+# result.json "settings": what defines a run, as the report groups it (key -> config path)
+SETTINGS = {
+    "task": "task.name", "model": "model.name", "optimizer": "optimizer.name",
+    "bias_correction": "optimizer.bias_correction", "schedule": "schedule.name", "reinit": "reinit",
+    "reinit_pooler": "reinit_pooler", "llrd": "llrd", "mixout": "mixout", "prior_wd": "prior_wd",
+    "seed": "seed", "lr": "optimizer.lr", "weight_decay": "optimizer.weight_decay",
+    "batch_size": "data.batch_size", "compile": "trainer.compile", "max_epochs": "trainer.max_epochs",
+    "max_steps": "trainer.max_steps", "n_train": "task.n_train", "n_val": "task.n_val",
+    "data_seed": "task.data_seed",
+}
+
+
 def settings(cfg: DictConfig) -> dict:
-    """The choices that define a run, as the report groups them."""
-    return {
-        "task": cfg.task.name,
-        "model": cfg.model.name,
-        "optimizer": cfg.optimizer.name,
-        "bias_correction": cfg.optimizer.bias_correction,
-        "schedule": cfg.schedule.name,
-        "reinit": cfg.reinit,
-        "reinit_pooler": cfg.reinit_pooler,
-        "llrd": cfg.llrd,
-        "mixout": cfg.mixout,
-        "prior_wd": cfg.prior_wd,
-        "seed": cfg.seed,
-        "lr": cfg.optimizer.lr,
-        "weight_decay": cfg.optimizer.weight_decay,
-        "batch_size": cfg.data.batch_size,
-        "compile": cfg.trainer.get("compile", False),
-        "max_epochs": cfg.trainer.max_epochs,
-        "max_steps": cfg.trainer.max_steps,
-        "n_train": cfg.task.n_train,
-        "n_val": cfg.task.n_val,
-        "data_seed": cfg.task.data_seed,
-    }
+    """The choices that define a run. Never raises: a key left at `???` (or an interpolation to
+    one, like `model=hf`'s name) is recorded as None, and check_config then reports it."""
+    def value(path: str):
+        try:
+            return OmegaConf.select(cfg, path, default=None, throw_on_missing=False)
+        except InterpolationResolutionError:
+            return None
+
+    return {key: value(path) for key, path in SETTINGS.items()}
 
 
 def precision(configured: str) -> str:
@@ -214,7 +213,7 @@ def job_identity(cfg: DictConfig) -> tuple[list[str], str, str | None, bool]:
     hydra_cfg = HydraConfig.get()
     overrides = list(hydra_cfg.overrides.task)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
-    run_name = ",".join(o for o in overrides if not o.startswith("hydra")) or "defaults"
+    run_name = ",".join(short_override(o) for o in overrides if not o.startswith("hydra")) or "defaults"
     group = None
     if multirun:
         sweep_dir = Path(hydra_cfg.sweep.dir)
@@ -230,7 +229,7 @@ def run_job(cfg: DictConfig) -> float | None:
         print(f"skipped (already ok): {run_dir}")
         return done["metrics"].get(f"val/{cfg.task.main_metric}")
     swept = [o.split("=", 1)[0].lstrip("+~") for o in overrides if "=" in o and not o.startswith("hydra")]
-    tags = [o for o in overrides if not o.startswith("hydra")] + list(cfg.tags)
+    tags = wandb_tags([o for o in overrides if not o.startswith("hydra")], list(cfg.tags))
     record: dict = {
         "status": "failed",
         "error": None,
