@@ -54,6 +54,17 @@ def test_multirun_2x2_each_job_leaves_its_result(tmp_path, tiny):
     from bertlab.cli import main as bertlab_cli
 
     assert bertlab_cli(["report", str(tmp_path)]) == 0
+    from bertlab.report import build_report
+
+    (task,) = build_report([tmp_path]).tasks
+    assert task.task == "bbcnews" and task.keys == ["optimizer", "reinit"]
+    table = task.summary
+    assert sorted(table.index) == [("adamw", 0), ("adamw", 1), ("bertadam", 0), ("bertadam", 1)]
+    assert table["seeds"].tolist() == [1, 1, 1, 1]
+    for (optimizer, reinit), row in table.iterrows():  # the table holds each job's own test score
+        (run,) = [r for r in results.values() if (r["settings"]["optimizer"], r["settings"]["reinit"]) == (optimizer, reinit)]
+        assert row["best_mean"] == pytest.approx(run["metrics"]["test_best/accuracy"])
+        assert row["last_mean"] == pytest.approx(run["metrics"]["test_last/accuracy"])
     report = (tmp_path / "report.md").read_text()
     assert "bertadam" in report and "adamw" in report
     assert (tmp_path / "bbcnews_boxplot.png").stat().st_size > 10_000

@@ -47,8 +47,8 @@ def add_report(subparsers) -> None:
     parser.add_argument("--out", type=Path, default=None, help="where to write the report (default: the first DIR)")
     parser.add_argument(
         "--threshold", type=float, default=None,
-        help="a run scoring at or below this main test metric counts as failed, for every task "
-             "(default: each run's majority-class / constant predictor score; the paper counts RTE "
+        help="a run scoring below this main test metric counts as failed, for every task "
+             "(default: at or below each run's majority-class / constant predictor score; the paper counts RTE "
              "runs below 55%% accuracy: --threshold 0.55)",
     )
     parser.set_defaults(func=run_report)

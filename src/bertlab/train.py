@@ -242,10 +242,14 @@ def run_job(cfg: DictConfig) -> float | None:
         "run_dir": str(run_dir),
         "devices": {
             "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES"),
-            "accelerator": "cuda" if torch.cuda.is_available() else "cpu",
+            # what the Trainer runs on: `auto` is a GPU when one is visible
+            "accelerator": ("cuda" if torch.cuda.is_available() else "cpu")
+            if cfg.trainer.accelerator == "auto" else str(cfg.trainer.accelerator),
         },
+        "pid": os.getpid(),  # a fresh process per job on the gpus launcher (tested)
     }
     start = time.time()
+    record["started_at"] = start  # unix time; with duration_s, when the job ran (sweep tests)
     try:
         record.update(fit_and_test(cfg, run_dir, run_name, group, tags))
         record["status"] = "ok"

@@ -54,7 +54,8 @@ def _slug(text: str) -> str:
 def _threshold_note(task: str, metric: str, frame: pd.DataFrame, threshold: float | None) -> tuple[str, float | None]:
     rule = f"failed = status not ok, or test {metric} (best checkpoint) NaN or at/below "
     if threshold is not None:
-        return rule + f"{threshold:g} (set with --threshold)", threshold
+        return (f"failed = status not ok, or test {metric} (best checkpoint) NaN or below "
+                f"{threshold:g} (set with --threshold)"), threshold
     predictor = "constant" if metric in figures.REGRESSION_METRICS else "majority-class"
     known = frame["threshold"].dropna().round(4).unique()
     unknown = int(frame["threshold"].isna().sum())
