@@ -6,6 +6,7 @@ uninterrupted run.
 """
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -113,6 +114,7 @@ def test_sweep_rerun_resumes_the_killed_job_in_its_folder(reference, tmp_path):
     proc.kill()
     proc.wait(timeout=60)
     assert checkpoint.exists() and not (tmp_path / "1").exists()
+    assert "seed=0" in json.loads((checkpoint.parent / "overrides.json").read_text())  # whose checkpoint it is
 
     rerun = run_train("-m", *LONG, "seed=0,1", f"hydra.sweep.dir={tmp_path}")
     assert rerun.returncode == 0, rerun.stderr[-3000:]
@@ -143,3 +145,18 @@ def test_resume_saves_at_most_once_per_interval_but_always_on_sigterm(tmp_path, 
     clock[0], trainer.received_sigterm, trainer.global_step = 223.0, True, 7
     callback.on_train_batch_end(trainer, None)
     assert saved == [161.0, 222.0, 223.0] and callback.saved_at_step == 7
+
+
+def test_a_checkpoint_of_another_job_is_not_resumed(tmp_path, capsys):
+    """A sweep folder re-used for a different sweep: job N's old checkpoint is not continued."""
+    from bertlab.resume import resume_checkpoint
+
+    checkpoint = tmp_path / "resume" / "last.ckpt"
+    checkpoint.parent.mkdir()
+    checkpoint.write_bytes(b"state")
+    (checkpoint.parent / "overrides.json").write_text(json.dumps(["optimizer=adamw", "seed=0"]))
+    assert resume_checkpoint(tmp_path, ["optimizer=adamw", "seed=0"]) == checkpoint  # the same job
+    assert resume_checkpoint(tmp_path) == checkpoint  # outside a sweep's bookkeeping: as before
+    assert resume_checkpoint(tmp_path, ["optimizer=bertadam", "seed=0"]) is None
+    assert "belongs to another job (optimizer=adamw seed=0)" in capsys.readouterr().out
+    assert not (tmp_path / "resume").exists()  # deleted: the new job starts afresh

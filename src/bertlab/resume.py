@@ -17,6 +17,7 @@ bookkeeping that a single overwritten resume file does not need; `trainer.save_c
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import time
@@ -36,10 +37,25 @@ RESUME_FILE = "last.ckpt"
 CHECKPOINT_KEY = "bertlab_resume"  # our part of the Lightning checkpoint: RNG states, loader position
 
 
-def resume_checkpoint(run_dir: Path) -> Path | None:
-    """The checkpoint to resume from, when a previous attempt of this run left one."""
+OWNER_FILE = "overrides.json"  # the overrides of the job the checkpoint belongs to
+
+
+def resume_checkpoint(run_dir: Path, overrides: list[str] | None = None) -> Path | None:
+    """The checkpoint to resume from, when a previous attempt of this same job left one.
+
+    A sweep folder re-used for a different sweep holds, in job folder N, the checkpoint of the
+    old sweep's job N: resuming from it would continue another job's training. Such a
+    checkpoint (its recorded overrides differ) is deleted, and the job starts afresh."""
     path = Path(run_dir) / RESUME_DIR / RESUME_FILE
-    return path if path.is_file() else None
+    if not path.is_file():
+        return None
+    owner = path.parent / OWNER_FILE
+    if overrides is not None and owner.is_file() and json.loads(owner.read_text()) != list(overrides):
+        print(f"not resuming: {path} belongs to another job ({' '.join(json.loads(owner.read_text()))}); "
+              "starting afresh", flush=True)
+        remove_resume_state(run_dir)
+        return None
+    return path
 
 
 def remove_resume_state(run_dir: Path) -> None:
@@ -104,8 +120,9 @@ class ResumeCheckpoint(L.Callback):
     KeepBestWeights in the callback list so each save holds the best weights of that validation.
     """
 
-    def __init__(self, run_dir: Path, every_s: float = 0.0):
+    def __init__(self, run_dir: Path, every_s: float = 0.0, overrides: list[str] | None = None):
         self.path = Path(run_dir) / RESUME_DIR / RESUME_FILE
+        self.overrides = overrides  # written beside the checkpoint: whose it is (resume_checkpoint)
         # A save writes weights, Adam state and the best weights (~1 s for MiniLM on a CPU, 6% of
         # a 1k-example run when done at all 10 validations): at most one per `every_s` seconds.
         # A SIGKILL then loses at most that much training; SIGTERM always saves.
@@ -117,6 +134,8 @@ class ResumeCheckpoint(L.Callback):
 
     def save(self, trainer: L.Trainer) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.overrides is not None:
+            (self.path.parent / OWNER_FILE).write_text(json.dumps(list(self.overrides)))
         trainer.save_checkpoint(self.path, weights_only=False)  # the full state (and no log line per save)
         self.saved_at_step = trainer.global_step
         self._since = time.monotonic()

@@ -126,7 +126,8 @@ def build_trainer(cfg: DictConfig, run_dir: Path, n_train: int, loggers, callbac
     )
 
 
-def fit_and_test(cfg: DictConfig, run_dir: Path, run_name: str, group: str | None, tags: list[str]) -> dict:
+def fit_and_test(cfg: DictConfig, run_dir: Path, run_name: str, group: str | None, tags: list[str],
+                 overrides: list[str] | None = None) -> dict:
     check_config(cfg)
     task = cfg.task
     check_metrics(list(task.metrics), task.main_metric, task.problem)
@@ -155,7 +156,7 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, run_name: str, group: str | Non
     module = FineTuner(model, cfg.optimizer, cfg.schedule, list(task.metrics), task.problem, llrd=cfg.llrd)
     best = KeepBestWeights(monitor=f"val/{task.main_metric}")
     throughput = TrainThroughput()
-    ckpt_path = resume_checkpoint(run_dir) if cfg.get("resume", True) else None
+    ckpt_path = resume_checkpoint(run_dir, overrides) if cfg.get("resume", True) else None
     if ckpt_path is not None:  # a previous attempt was killed: continue it (resume.py)
         print(f"resuming from {ckpt_path}")
         set_aside_metrics(run_dir, ckpt_path)
@@ -168,7 +169,7 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, run_name: str, group: str | Non
     if loggers:  # lr of each parameter group, named by param_groups (`lr/layer_3/decay`, ...)
         callbacks.append(LearningRateMonitor(logging_interval="step"))
     if cfg.get("resume", True):  # kill and resume (resume.py)
-        callbacks.append(ResumeCheckpoint(run_dir, every_s=cfg.get("resume_every_s", 60)))
+        callbacks.append(ResumeCheckpoint(run_dir, every_s=cfg.get("resume_every_s", 60), overrides=overrides))
     trainer = build_trainer(cfg, run_dir, len(splits["train"]), loggers, callbacks)
 
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
@@ -251,7 +252,7 @@ def run_job(cfg: DictConfig) -> float | None:
     start = time.time()
     record["started_at"] = start  # unix time; with duration_s, when the job ran (sweep tests)
     try:
-        record.update(fit_and_test(cfg, run_dir, run_name, group, tags))
+        record.update(fit_and_test(cfg, run_dir, run_name, group, tags, overrides))
         record["status"] = "ok"
     except DivergedError as err:
         record.update(status="diverged", error=str(err), diverged_at_step=err.step)
