@@ -112,36 +112,69 @@ def test_invalid_configs_raise_config_error(cfg, total, match):
     assert "valid" in str(err.value) or "use" in str(err.value)
 
 
-def test_gradient_accumulation_under_lightning(tmp_path):
-    """10 batches, accumulate 2 => 5 optimizer steps: the schedule spans exactly those 5 steps."""
+class LrProbe:
+    """The LR of every parameter group at each optimizer step, read just before the step."""
+
+    def __init__(self):
+        import lightning as L
+
+        probe = self
+
+        class Callback(L.Callback):
+            def on_before_optimizer_step(self, trainer, module, optimizer):
+                probe.seen.append([g["lr"] for g in optimizer.param_groups])
+                probe.base = [g["initial_lr"] for g in optimizer.param_groups]
+
+        self.seen, self.base, self.callback = [], None, Callback()
+
+
+# schedule=constant has no warmup (asking for one is a config error, tested above)
+WARMUPS = [(name, warmup) for name in sorted(REFERENCES) for warmup in ("ratio", "steps")
+           if (name, warmup) != ("constant", "steps")]
+
+
+@pytest.mark.parametrize("name,warmup", WARMUPS)
+def test_every_schedule_through_the_lightning_module_with_gradient_accumulation(name, warmup, tiny_bert_dir, tmp_path):
+    """The real FineTuner (configure_optimizers), 24 batches with accumulate 2 => 12 optimizer steps,
+    LLRD groups: at every optimizer step each group's lr is its base lr times the transformers
+    schedule's multiplier for that step, with the schedule spanning exactly the 12 steps."""
     import lightning as L
 
-    class Tiny(L.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.layer = torch.nn.Linear(2, 1)
-            self.seen = []
+    from bertlab.datamodule import FewSampleDataModule
+    from bertlab.models import load_config, load_model
+    from bertlab.module import FineTuner
+    from bertlab.readers import Example
 
-        def training_step(self, batch, _):
-            return self.layer(batch[0]).pow(2).mean()
-
-        def on_before_optimizer_step(self, optimizer):
-            self.seen.append(optimizer.param_groups[0]["lr"])
-
-        def configure_optimizers(self):
-            optimizer = torch.optim.AdamW(self.parameters(), lr=1.0)
-            total = self.trainer.estimated_stepping_batches
-            scheduler = build_scheduler(optimizer, {"name": "linear", "warmup_ratio": 0.2}, total)
-            self.total, self.scheduler = total, scheduler
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(20, 2)), batch_size=2)
-    module = Tiny()
+    cfg = OmegaConf.load(CONF / f"{name}.yaml")
+    if name != "constant":
+        cfg.warmup_ratio, cfg.warmup_steps = (0.25, None) if warmup == "ratio" else (0.0, 2)
+    optimizer_cfg = OmegaConf.create({"name": "adamw", "lr": 1e-3, "weight_decay": 0.01})
+    tokenizer, model = load_model(str(tiny_bert_dir), load_config(str(tiny_bert_dir), 2, "classification"))
+    examples = [Example(f"text number {i}", None, i % 2) for i in range(48)]
+    data = FewSampleDataModule({"train": examples, "val": examples[:4], "test": examples[:4]}, tokenizer,
+                               max_length=16, regression=False, batch_size=2, eval_batch_size=4)
+    probe = LrProbe()
     trainer = L.Trainer(max_epochs=1, accumulate_grad_batches=2, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
-                        accelerator="cpu", devices=1)
-    trainer.fit(module, data)
-    assert module.total == 5 and trainer.global_step == 5
-    # warmup ceil(0.2 * 5) = 1 step, then linear decay ending at 0 right after the 5th step
-    assert module.seen == pytest.approx([0.0, 1.0, 0.75, 0.5, 0.25])
-    assert module.scheduler.get_last_lr() == [0.0]
+                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+                        default_root_dir=tmp_path, accelerator="cpu", devices=1, callbacks=[probe.callback])
+    trainer.fit(FineTuner(model, optimizer_cfg, cfg, ["accuracy"], "classification", llrd=0.5), datamodule=data)
+
+    total, warm = 12, (3 if warmup == "ratio" else 2)  # ceil(0.25 * 12) = 3
+    assert trainer.global_step == total and len(probe.seen) == total
+    assert len(set(probe.base)) == 4  # head, layer_1, layer_0, embeddings: lr * 0.5^k
+    reference = {
+        "linear": lambda o: get_linear_schedule_with_warmup(o, warm, total),
+        "constant": lambda o: get_constant_schedule(o),
+        "constant_warmup": lambda o: get_constant_schedule_with_warmup(o, warm),
+        "cosine": lambda o: get_cosine_schedule_with_warmup(o, warm, total, num_cycles=0.5),
+        "cosine_restarts": lambda o: get_cosine_with_hard_restarts_schedule_with_warmup(o, warm, total, num_cycles=2),
+        "polynomial": lambda o: get_polynomial_decay_schedule_with_warmup(o, warm, total, lr_end=1e-7, power=1.0),
+    }[name]
+    param = torch.nn.Parameter(torch.zeros(1))
+    theirs = torch.optim.SGD([param], lr=1e-3)
+    schedule = reference(theirs)
+    for step, lrs in enumerate(probe.seen):
+        multiplier = theirs.param_groups[0]["lr"] / 1e-3
+        assert lrs == pytest.approx([base * multiplier for base in probe.base], rel=1e-12, abs=1e-15), (step, lrs)
+        theirs.step()
+        schedule.step()
