@@ -115,24 +115,25 @@ class _ParamList(torch.nn.Module):
 @pytest.mark.parametrize("name, torch_cls, mode", [("adamw", torch.optim.AdamW, "decoupled"),
                                                    ("adam_l2", torch.optim.Adam, "l2")])
 def test_configs_delegate_to_torch_and_match_reference(name, torch_cls, mode):
-    params, grads, lrs = random_problem(seed=2)
+    # float64, so the 1e-6 tolerance is absolute (rtol=0): it tests the formula, not float32 rounding
+    params, grads, lrs = random_problem(seed=2, dtype=torch.float64)
     ours, optimizer = run(_build(_cfg(name)), params, grads, lrs)
     assert type(optimizer) is torch_cls
     theirs, _ = run(lambda ps: torch_cls(ps, foreach=True, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.1),
                     params, grads, lrs)
     assert all(torch.equal(a, b) for a, b in zip(ours, theirs))  # to the bit: it *is* torch's optimizer
-    assert_close(ours, reference_run(params, grads, lrs, (0.9, 0.999), 1e-6, 0.1, True, mode))
+    assert_close(ours, reference_run(params, grads, lrs, (0.9, 0.999), 1e-6, 0.1, True, mode), rtol=0)
 
 
 def test_bertadam_config_is_the_bert_formula_and_adamw_without_bias_correction_is_bertadam():
-    params, grads, lrs = random_problem(seed=3)
+    params, grads, lrs = random_problem(seed=3, dtype=torch.float64)
     bert, optimizer = run(_build(_cfg("bertadam")), params, grads, lrs)
     assert type(optimizer) is AdamFamily
-    assert_close(bert, reference_run(params, grads, lrs, (0.9, 0.999), 1e-6, 0.1, False, "decoupled"))
+    assert_close(bert, reference_run(params, grads, lrs, (0.9, 0.999), 1e-6, 0.1, False, "decoupled"), rtol=0)
     switched, _ = run(_build(_cfg("adamw", bias_correction=False)), params, grads, lrs)
     assert all(torch.equal(a, b) for a, b in zip(bert, switched))
     l2_plain, _ = run(_build(_cfg("adam_l2", bias_correction=False)), params, grads, lrs)
-    assert_close(l2_plain, reference_run(params, grads, lrs, (0.9, 0.999), 1e-6, 0.1, False, "l2"))
+    assert_close(l2_plain, reference_run(params, grads, lrs, (0.9, 0.999), 1e-6, 0.1, False, "l2"), rtol=0)
 
 
 def test_update_ratio_debiased_over_bertadam_is_the_bias_correction_factor():
