@@ -3,7 +3,7 @@ Hydra config and the same train/val/test splits that `python train.py` builds.
 
 Tasks: MRPC (real GLUE files in ../shared/glue/MRPC when present, else an MRPC-like stand-in:
 pairs of BBC title + first body line) and a CoLA-like stand-in (there is no CoLA here): BBC News
-*titles*, single short sentences (mean ~12 WordPiece tokens, CoLA: 11), 5 topic classes.
+*titles*, single short sentences (mean ~9 WordPiece tokens with [CLS] and [SEP], CoLA: 11), 5 topic classes.
 """
 
 from __future__ import annotations

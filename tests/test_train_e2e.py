@@ -29,7 +29,7 @@ def test_single_run_writes_complete_result(tmp_path, tiny):
         assert 0.0 <= result["metrics"][f"{prefix}/accuracy"] <= 1.0
     assert 0.0 < result["baseline"]["test/accuracy"] < 1.0
     assert result["train_samples_per_s"] > 0 and result["duration_s"] > 0
-    assert result["global_steps"] == 4
+    assert result["global_steps"] == 4 and result["validations"] == 2  # num_evals=2 over 4 steps
     assert result["split_sizes"]["train"] == 16 and result["split_sizes"]["val"] == 8
     assert f"run directory: {tmp_path}" in proc.stdout
     assert "test_best/accuracy" in proc.stdout

@@ -18,10 +18,12 @@ class KeepBestWeights(L.Callback):
         self.best_step: int | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
         self.best_metrics: dict[str, float] = {}
+        self.validations = 0  # how many validations ran (result.json)
 
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if trainer.sanity_checking:
             return
+        self.validations += 1
         score = trainer.callback_metrics.get(self.monitor)
         if score is None:
             return
@@ -45,10 +47,12 @@ class KeepBestWeights(L.Callback):
     def state_dict(self) -> dict:
         # Saved in resume checkpoints so a resumed run still knows its best so far.
         return {"best_score": self.best_score, "best_step": self.best_step,
-                "best_state": self.best_state, "best_metrics": copy.deepcopy(self.best_metrics)}
+                "best_state": self.best_state, "best_metrics": copy.deepcopy(self.best_metrics),
+                "validations": self.validations}
 
     def load_state_dict(self, state: dict) -> None:
         self.best_score = state["best_score"]
         self.best_step = state["best_step"]
         self.best_state = state["best_state"]
         self.best_metrics = state["best_metrics"]
+        self.validations = state.get("validations", 0)
