@@ -200,7 +200,7 @@ def whole_run(kind, overrides, tmp, tag):
         r = json.loads(Path(str(out) + ".json").read_text())
         main = r["main_metric"]
         test = {"last": r["test"][main]}
-        sps, pad = r["train_samples_per_s_wall"], r["padding_efficiency"]
+        sps, pad = r["train_samples_per_s"], r["padding_efficiency"]  # training steps only, like ours
         mfu = None
     return {"wall_s": wall, "mfu": mfu, "startup_s": r["first_step_at"] - launched, "train_samples_per_s": sps,
             "test": test, "main_metric": main, "padding_efficiency": pad}

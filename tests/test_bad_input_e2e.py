@@ -80,7 +80,8 @@ def test_config_errors_come_before_the_model_is_loaded(tmp_path):
 def test_model_neither_local_nor_reachable_says_how_to_prepare_a_copy(tmp_path):
     proc = run_train(*TINY, "model=hf", "model.name_or_path=no-such-org/no-such-bert", f"hydra.run.dir={tmp_path}")
     assert_one_clear_message(proc, "model.name_or_path='no-such-org/no-such-bert' cannot be loaded",
-                             "hub", "model.name_or_path=DIR")
+                             "the Hugging Face hub is unreachable from here (offline)", "bertlab prepare",
+                             "model.name_or_path=DIR")
     assert_nothing_half_written(tmp_path)
 
 
@@ -123,3 +124,16 @@ def test_empty_text_field(tmp_path):
     proc = run_train(*TINY, *overrides, f"hydra.run.dir={tmp_path / 'run'}")
     assert_one_clear_message(proc, "train.csv, line 3: the text in column 'text' is empty")
     assert_nothing_half_written(tmp_path / "run")
+
+
+def test_unloadable_model_message_tells_offline_from_no_such_model(tmp_path, monkeypatch):
+    from bertlab.models import _why_unloadable
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    online = _why_unloadable("no-such-org/no-such-bert", OSError("no-such-org/no-such-bert is not a valid model identifier"))
+    assert "the Hugging Face hub has no such model" in online and "bertlab prepare" in online
+    cut_off = _why_unloadable("org/bert", OSError("We couldn't connect to 'https://huggingface.co' to load the files"))
+    assert "unreachable from here (offline)" in cut_off
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert "unreachable" in _why_unloadable("org/bert", OSError("anything"))
+    assert "holds no model config" in _why_unloadable(str(tmp_path), OSError("no config.json"))

@@ -5,6 +5,7 @@
 BERT with the same vocabulary, for smoke tests).
 """
 
+import os
 from pathlib import Path
 
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
@@ -37,15 +38,21 @@ def load_config(name_or_path: str, num_labels: int, problem: str, dropout: float
     try:
         return AutoConfig.from_pretrained(path, num_labels=num_labels, problem_type=problem_type, **overrides)
     except OSError as err:
-        local = Path(path).exists()
-        hint = (
-            f"the folder {path} exists but holds no model config (config.json)."
-            if local
-            else "it is not a local folder and the Hugging Face hub could not provide it (offline, or no such model). "
-            "On a machine with network run `bertlab prepare --model NAME --out DIR` (or "
-            "`huggingface-cli download NAME --local-dir DIR`) and pass model.name_or_path=DIR."
-        )
-        raise ModelError(f"model.name_or_path='{name_or_path}' cannot be loaded: {hint}\n  ({err.__class__.__name__}: {str(err).splitlines()[0]})") from None
+        raise ModelError(f"model.name_or_path='{name_or_path}' cannot be loaded: {_why_unloadable(path, err)}\n"
+                         f"  ({err.__class__.__name__}: {str(err).splitlines()[0]})") from None
+
+
+def _why_unloadable(path: str, err: OSError) -> str:
+    if Path(path).exists():
+        return f"the folder {path} exists but holds no model config (config.json)."
+    prepare = ("On a machine with network run `bertlab prepare --model NAME --out DIR` (or "
+               "`huggingface-cli download NAME --local-dir DIR`) and pass model.name_or_path=DIR.")
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on") or any(
+        word in str(err).lower() for word in ("connect", "offline", "network", "resolve"))
+    if offline:
+        return f"it is not a local folder, and the Hugging Face hub is unreachable from here (offline). {prepare}"
+    return ("it is not a local folder, and the Hugging Face hub has no such model (check the name; a private "
+            f"model needs `huggingface-cli login`). {prepare}")
 
 
 def load_model(name_or_path: str, config):

@@ -108,6 +108,12 @@ class GpusLauncher(Launcher):
         elif p.gpus is None:  # "local": a fresh Ray of our own, never one left running on this node
             ray.init(address="local", **common)  # Ray detects the GPUs present
         else:
+            import torch
+
+            present = torch.cuda.device_count()
+            if present and p.gpus > present:  # logical GPUs are for machines without any
+                sys.exit(f"hydra.launcher.gpus={p.gpus} but this machine has {present} GPUs: jobs given a GPU "
+                         f"that does not exist would run on the CPU. Use hydra.launcher.gpus={present} or leave it unset.")
             # the GPUs drive the pool: never let the CPU count throttle it below `gpus` jobs
             cpus = max(os.cpu_count() or 1, math.ceil(p.gpus / p.gpus_per_job * p.cpus_per_job))
             ray.init(address="local", num_gpus=p.gpus, num_cpus=cpus, **common)
