@@ -71,9 +71,10 @@ def start_and_kill(run_dir, sig, delay: float = 0.0) -> subprocess.CompletedProc
 
 
 # SIGTERM right after a validation (its checkpoint is kept) and a moment later, mid-step (saved
-# at the end of that step); SIGKILL: resumed from the last validation's checkpoint.
-@pytest.mark.parametrize("sig,delay", [(signal.SIGKILL, 0.0), (signal.SIGTERM, 0.0), (signal.SIGTERM, 0.5)],
-                         ids=["SIGKILL", "SIGTERM", "SIGTERM-mid-step"])
+# at the end of that step); SIGKILL and Ctrl-C (SIGINT): resumed from the last validation's checkpoint.
+@pytest.mark.parametrize("sig,delay", [(signal.SIGKILL, 0.0), (signal.SIGTERM, 0.0), (signal.SIGTERM, 0.5),
+                                       (signal.SIGINT, 0.5)],
+                         ids=["SIGKILL", "SIGTERM", "SIGTERM-mid-step", "SIGINT"])
 def test_killed_run_resumes_to_the_uninterrupted_result(reference, tmp_path, sig, delay):
     killed = start_and_kill(tmp_path, sig, delay)
     checkpoint = tmp_path / "resume" / "last.ckpt"
@@ -83,6 +84,11 @@ def test_killed_run_resumes_to_the_uninterrupted_result(reference, tmp_path, sig
         assert killed.returncode == 143, killed.stderr[-3000:]
         result = results_under(tmp_path)["."]
         assert result["status"] == "interrupted" and "SIGTERM" in result["error"]
+    elif sig == signal.SIGINT:
+        # Ctrl-C: no new save, but the last validation's checkpoint is kept and the record says so
+        assert killed.returncode != 0
+        result = results_under(tmp_path)["."]
+        assert result["status"] == "interrupted" and "resumes" in result["error"], result
     else:
         assert killed.returncode == -signal.SIGKILL
         assert not (tmp_path / "result.json").exists()

@@ -264,6 +264,12 @@ def run_job(cfg: DictConfig) -> float | None:
         record["error"] = str(err)
     except SIGTERMException:  # preempted: ResumeCheckpoint has saved; the same command resumes
         record.update(status="interrupted", error="stopped by SIGTERM; the same command (same run directory) resumes it")
+    except (KeyboardInterrupt, SystemExit) as err:
+        # Ctrl-C (Lightning turns it into SystemExit) or submitit's requeue on USR2 (sys.exit):
+        # keep the last resume checkpoint, so the same command, or the requeued job, continues it
+        record.update(status="interrupted", error=f"stopped ({err.__class__.__name__}); the same command "
+                      "(same run directory) resumes from the last checkpoint")
+        raise
     except Exception as err:  # a bug or an environment failure (e.g. out of memory): keep the traceback
         record["error"] = f"{err.__class__.__name__}: {err}"
         (run_dir / "error.log").write_text(traceback.format_exc())
