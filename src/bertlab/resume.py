@@ -49,10 +49,10 @@ def resume_checkpoint(run_dir: Path, overrides: list[str] | None = None) -> Path
     path = Path(run_dir) / RESUME_DIR / RESUME_FILE
     if not path.is_file():
         return None
-    owner = path.parent / OWNER_FILE
-    if overrides is not None and owner.is_file() and json.loads(owner.read_text()) != list(overrides):
-        print(f"not resuming: {path} belongs to another job ({' '.join(json.loads(owner.read_text()))}); "
-              "starting afresh", flush=True)
+    owner_file = path.parent / OWNER_FILE
+    owner = json.loads(owner_file.read_text()) if overrides is not None and owner_file.is_file() else None
+    if owner is not None and owner != list(overrides):
+        print(f"not resuming: {path} belongs to another job ({' '.join(owner)}); starting afresh", flush=True)
         remove_resume_state(run_dir)
         return None
     return path

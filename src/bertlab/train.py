@@ -233,8 +233,9 @@ def run_job(cfg: DictConfig) -> float | None:
     if done is not None:  # a re-run of the same sweep: this job already succeeded
         print(f"skipped (already ok): {run_dir}")
         return done["metrics"].get(f"val/{cfg.task.main_metric}")
-    swept = [o.split("=", 1)[0].lstrip("+~") for o in overrides if "=" in o and not o.startswith("hydra")]
-    tags = wandb_tags([o for o in overrides if not o.startswith("hydra")], list(cfg.tags))
+    chosen = [o for o in overrides if not o.startswith("hydra")]  # the user's choices, not Hydra's own
+    swept = [o.split("=", 1)[0].lstrip("+~") for o in chosen if "=" in o]
+    tags = wandb_tags(chosen, list(cfg.tags))
     record: dict = {
         "status": "failed",
         "error": None,
