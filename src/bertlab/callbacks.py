@@ -1,5 +1,8 @@
 """Model selection like the paper: validate a few times, keep the best weights in memory.
 
+Validation runs every `val_check_interval` batches and, as in the paper's code (run_glue.py,
+`global_step == t_total`), at the last step too, so the last weights are always a candidate.
+
 Lightning's ModelCheckpoint writes every improvement to disk; for a sweep of bert-large runs
 that is hundreds of MB per save and per job for weights that are thrown away at the end, so the
 best weights are kept as a CPU copy instead (saving the final model is a separate option).
@@ -19,11 +22,20 @@ class KeepBestWeights(L.Callback):
         self.best_state: dict[str, torch.Tensor] | None = None
         self.best_metrics: dict[str, float] = {}
         self.validations = 0  # how many validations ran (result.json)
+        self.validated_step: int | None = None  # the step of the latest validation
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args) -> None:
+        # Lightning's fixed interval stops short of the last step when it does not divide the run.
+        # `should_stop` makes the fit loop validate after this batch (as early stopping does) and
+        # then stop, which it would at this step anyway; the validation is logged like the others.
+        if trainer.global_step >= trainer.estimated_stepping_batches and self.validated_step != trainer.global_step:
+            trainer.should_stop = True
 
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if trainer.sanity_checking:
             return
         self.validations += 1
+        self.validated_step = trainer.global_step
         score = trainer.callback_metrics.get(self.monitor)
         if score is None:
             return
@@ -48,7 +60,7 @@ class KeepBestWeights(L.Callback):
         # Saved in resume checkpoints so a resumed run still knows its best so far.
         return {"best_score": self.best_score, "best_step": self.best_step,
                 "best_state": self.best_state, "best_metrics": copy.deepcopy(self.best_metrics),
-                "validations": self.validations}
+                "validations": self.validations, "validated_step": self.validated_step}
 
     def load_state_dict(self, state: dict) -> None:
         self.best_score = state["best_score"]
@@ -56,3 +68,4 @@ class KeepBestWeights(L.Callback):
         self.best_state = state["best_state"]
         self.best_metrics = state["best_metrics"]
         self.validations = state.get("validations", 0)
+        self.validated_step = state.get("validated_step")

@@ -1,6 +1,7 @@
 """Task metrics per GLUE convention, computed with torchmetrics.
 
-Every metric here is "higher is better", so model selection always maximises the main metric.
+Every metric here is "higher is better", so model selection always maximises its metric
+(`selection_metric`: the main metric unless `task.select_metric` says otherwise).
 """
 
 from collections import Counter
@@ -65,6 +66,25 @@ def check_metrics(names: list[str], main_metric: str, problem: str) -> None:
             raise ConfigError(f"task.metrics: '{name}' does not apply to {problem}; valid: {', '.join(valid)}.")
     if main_metric not in names:
         raise ConfigError(f"task.main_metric='{main_metric}' must be one of task.metrics {list(names)}.")
+
+
+# The paper's code keeps the best checkpoint by validation accuracy where the task reports it,
+# else MCC (CoLA), else Spearman (STS-B) -- run_glue.py's `if "val_acc" ... elif "val_mcc" ...
+# elif "val_spearmanr"` chain. So MRPC selects on accuracy and reports F1.
+PAPER_SELECTION = ("accuracy", "mcc", "spearman")
+
+
+def selection_metric(names: list[str], main_metric: str, select_metric: str | None) -> str:
+    """The validation metric whose best value picks the best weights (`task.select_metric`):
+    null = the main metric; `paper` = the paper's rule (PAPER_SELECTION); else a metric of the task."""
+    if select_metric is None:
+        return main_metric
+    if select_metric == "paper":
+        return next((m for m in PAPER_SELECTION if m in names), main_metric)
+    if select_metric not in names:
+        raise ConfigError(f"task.select_metric={select_metric!r} is not one of task.metrics {list(names)}; "
+                          "valid: one of those, paper (the official code's rule) or null (= task.main_metric).")
+    return select_metric
 
 
 def build_metrics(names: list[str], num_labels: int, prefix: str) -> MetricCollection:

@@ -11,6 +11,10 @@ data. Draws are class-balanced per label (regression: one group, i.e. plain rand
 - n_train null: train is the whole training pool (less val); set: a class-balanced sample of it,
   drawn before val, so changing n_val leaves the training sample as it is.
 - n_test set (optional key): a class-balanced subset of the test split, for quick runs.
+
+`task.sampling: paper` (the experiment=paper_* presets) makes the same splits with the official
+code's own draws (asappresearch/revisit-bert-finetuning, run_glue.py), so that a paper preset
+trains, selects and tests on the very examples the paper's code does (see `paper_splits`).
 """
 
 from __future__ import annotations
@@ -23,9 +27,15 @@ from bertlab.errors import ConfigError, DataError
 from bertlab.readers import Example
 
 
+SAMPLING = ("balanced", "paper")
+
+
 def make_splits(pools: dict[str, list[Example]], task: DictConfig, data_seed: int) -> dict[str, list[Example]]:
     n_train = _count(task.n_train, "task.n_train", "null = the whole training pool")
     n_val = _count(task.n_val, "task.n_val", "null = val/test are the halves of the dev set")
+    sampling = task.get("sampling", "balanced")
+    if sampling not in SAMPLING:
+        raise ConfigError(f"task.sampling={sampling!r} is invalid; valid: {', '.join(SAMPLING)}.")
     rng = random.Random(data_seed)
     train_pool, dev_pool = pools["train"], pools["dev"]
     groups = _groups(train_pool, task)
@@ -47,8 +57,13 @@ def make_splits(pools: dict[str, list[Example]], task: DictConfig, data_seed: in
                 f"task.n_train + task.n_val = {n_train} + {n_val} is more than the {available} examples "
                 f"in the training pool of '{task.name}'; both are drawn from it, disjoint."
             )
-        train, groups = _draw(groups, n_train, rng)
-        val = _draw(groups, n_val, rng)[0] if n_val is not None else None
+        if sampling == "paper":
+            train, val = paper_draw(train_pool, task, n_train, n_val, data_seed)
+        else:
+            train, groups = _draw(groups, n_train, rng)
+            val = _draw(groups, n_val, rng)[0] if n_val is not None else None
+    elif n_val is not None and sampling == "paper":
+        train, val = paper_draw(train_pool, task, None, n_val, data_seed)
     elif n_val is not None:
         if n_val >= available:
             raise ConfigError(
@@ -61,7 +76,10 @@ def make_splits(pools: dict[str, list[Example]], task: DictConfig, data_seed: in
         train, val = list(range(available)), None
 
     if val is None:
-        val_dev, test_dev = _halves(_groups(dev_pool, task), rng)
+        if sampling == "paper":
+            val_dev, test_dev = paper_halves(dev_pool, data_seed)
+        else:
+            val_dev, test_dev = _halves(_groups(dev_pool, task), rng)
         splits = {"train": _pick(train_pool, train), "val": _pick(dev_pool, val_dev),
                   "test": _pick(dev_pool, test_dev)}
     else:
@@ -136,3 +154,64 @@ def _halves(groups: list[list[int]], rng: random.Random) -> tuple[list[int], lis
 
 def _pick(pool: list[Example], indices: list[int]) -> list[Example]:
     return [pool[i] for i in indices]
+
+
+# ---------------------------------------------------------------- the official code's draws
+
+
+def _first_seen_groups(pool: list[Example]) -> list[list[int]]:
+    """Indices per label value, labels in order of first appearance (the official code's
+    `defaultdict(list)` filled in file order). Regression scores group by value, as there."""
+    groups: dict = {}
+    for i, example in enumerate(pool):
+        groups.setdefault(example.label, []).append(i)
+    return list(groups.values())
+
+
+def paper_halves(dev_pool: list[Example], data_seed: int) -> tuple[list[int], list[int]]:
+    """`--test_val_split`: per label, the dev indices shuffled by a fresh
+    `np.random.RandomState(1)`; the first half (floor) is validation, the rest test. Seeded with
+    data_seed + 1, so the default data_seed 0 gives the official split."""
+    import numpy as np
+
+    val, test = [], []
+    for indices in _first_seen_groups(dev_pool):
+        np.random.RandomState(data_seed + 1).shuffle(indices)
+        val += indices[: len(indices) // 2]
+        test += indices[len(indices) // 2 :]
+    return sorted(val), sorted(test)
+
+
+def paper_draw(train_pool: list[Example], task: DictConfig, n_train: int | None, n_val: int | None,
+               data_seed: int) -> tuple[list[int], list[int] | None]:
+    """`--downsample_trainset n_train --resplit_val n_val`: numpy's global RNG seeded with 0 (here
+    data_seed), each label's indices shuffled in turn (labels in order of first appearance);
+    training takes the first n_train // C of each, validation the last n_val // C (C labels, so
+    1000 over 3 labels gives 999). With n_train null, training is the rest of each label.
+    Regression: `torch.randperm` under seed 0, the first n_train (the official code has no
+    regression validation draw; ours takes the last n_val of the same permutation)."""
+    import numpy as np
+    import torch
+
+    if task.problem == "regression":
+        order = torch.randperm(len(train_pool), generator=torch.Generator().manual_seed(data_seed)).tolist()
+        groups, per_train, per_val = [order], n_train, n_val
+    else:
+        groups = _first_seen_groups(train_pool)
+        per_train = None if n_train is None else n_train // len(groups)
+        per_val = None if n_val is None else n_val // len(groups)
+        rng = np.random.RandomState(data_seed)  # = np.random.seed(data_seed) + np.random.shuffle
+        groups = [rng.permutation(g).tolist() for g in groups]
+    train, val = [], []
+    for group in groups:
+        n_v = per_val or 0
+        n_t = len(group) - n_v if per_train is None else per_train
+        if n_t + n_v > len(group) or n_t < 1:
+            # the official code only checks the total, and would overlap train and val here
+            raise ConfigError(
+                f"task.sampling=paper draws task.n_train // classes = {n_t} training and task.n_val // classes "
+                f"= {n_v} validation examples per label of '{task.name}', but a label has only {len(group)}; "
+                "lower task.n_train / task.n_val.")
+        train += group[:n_t]
+        val += group[len(group) - n_v:] if n_v else []
+    return sorted(train), (sorted(val) if n_val is not None else None)

@@ -1,8 +1,9 @@
 """Learning-rate schedules from the `schedule` config group, stepped once per optimizer step.
 
 Each is the `transformers` function of the same shape, so the curves match HF's Trainer. Warmup:
-`warmup_steps` if set, else ceil(warmup_ratio * total_steps), as HF's `TrainingArguments` does,
-so any ratio > 0 warms up for at least one step. The LR multiplier is relative per group, so
+`warmup_steps` if set, else warmup_ratio * total_steps rounded by `warmup_rounding`: `ceil` as HF's
+`TrainingArguments` does (any ratio > 0 warms up for at least one step; the default), or `floor`
+as the paper's code does (`int(args.warmup_ratio * t_total)`, run_glue.py; experiment=paper_*). The LR multiplier is relative per group, so
 layer-wise LR decay survives the schedule.
 """
 
@@ -33,6 +34,10 @@ SCHEDULES = {
 }
 
 
+# ceil: HF's Trainer; floor: the paper's code, `int(warmup_ratio * t_total)`
+WARMUP_ROUNDING = {"ceil": math.ceil, "floor": math.floor}
+
+
 def warmup_steps(sched: Mapping, total_steps: int) -> int:
     """The number of warmup steps `sched` asks for out of `total_steps` optimizer steps."""
     steps, ratio = sched.get("warmup_steps"), sched.get("warmup_ratio", 0.0)
@@ -42,7 +47,10 @@ def warmup_steps(sched: Mapping, total_steps: int) -> int:
         return steps
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
         raise ConfigError(f"schedule.warmup_ratio={ratio!r} is invalid; valid: a number in [0, 1]")
-    return math.ceil(ratio * total_steps)
+    rounding = sched.get("warmup_rounding", "ceil")
+    if rounding not in WARMUP_ROUNDING:
+        raise ConfigError(f"schedule.warmup_rounding={rounding!r} is invalid; valid: {', '.join(WARMUP_ROUNDING)}")
+    return WARMUP_ROUNDING[rounding](ratio * total_steps)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, sched: Mapping, total_steps: int
@@ -57,10 +65,10 @@ def build_scheduler(optimizer: torch.optim.Optimizer, sched: Mapping, total_step
         raise ConfigError(f"total_steps={total_steps!r} is invalid; set trainer.max_steps or max_epochs "
                           "so that training has a finite number (>= 1) of optimizer steps")
     function, extra = SCHEDULES[name]
-    unknown = set(sched.keys()) - {"name", "warmup_ratio", "warmup_steps", *extra}
+    unknown = set(sched.keys()) - {"name", "warmup_ratio", "warmup_steps", "warmup_rounding", *extra}
     if unknown:
         raise ConfigError(f"schedule={name} has unknown key(s) {sorted(unknown)}; "
-                          f"valid: name, warmup_ratio, warmup_steps{''.join(', ' + k for k in extra)}")
+                          f"valid: name, warmup_ratio, warmup_steps, warmup_rounding{''.join(', ' + k for k in extra)}")
     warmup = warmup_steps(sched, total_steps)
     kwargs = {k: sched.get(k, default) for k, default in extra.items()}
     _check_extra(name, kwargs, optimizer)

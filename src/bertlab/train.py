@@ -29,7 +29,7 @@ from bertlab.datamodule import FewSampleDataModule
 from bertlab.diagnostics import TrainingDiagnostics
 from bertlab.errors import BertlabError
 from bertlab.loggers import build_loggers, finish_wandb, short_override, wandb_tags
-from bertlab.metrics import baseline_scores, check_metrics
+from bertlab.metrics import baseline_scores, check_metrics, selection_metric
 from bertlab.mixout import apply_mixout
 from bertlab.models import load_config, load_model
 from bertlab.module import DivergedError, FineTuner
@@ -134,6 +134,7 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, run_name: str, group: str | Non
     check_config(cfg)
     task = cfg.task
     check_metrics(list(task.metrics), task.main_metric, task.problem)
+    select = selection_metric(list(task.metrics), task.main_metric, task.get("select_metric"))
     regression = task.problem == "regression"
     # The data sample depends on task.data_seed only, never on the training seed.
     # (read_task fills task.labels when a csv task leaves them to be inferred.)
@@ -157,7 +158,7 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, run_name: str, group: str | Non
         group_by_length=cfg.data.get("group_by_length", False), token_cache_dir=cfg.data.get("token_cache"),
     )
     module = FineTuner(model, cfg.optimizer, cfg.schedule, list(task.metrics), task.problem, llrd=cfg.llrd)
-    best = KeepBestWeights(monitor=f"val/{task.main_metric}")
+    best = KeepBestWeights(monitor=f"val/{select}")
     throughput = TrainThroughput()
     ckpt_path = resume_checkpoint(run_dir, overrides) if cfg.get("resume", True) else None
     if ckpt_path is not None:  # a previous attempt was killed: continue it (resume.py)
@@ -192,6 +193,7 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, run_name: str, group: str | Non
 
     return {
         "metrics": metrics,
+        "select_metric": select,  # the validation metric that picked the best weights
         "best_step": best.best_step,
         "validations": best.validations,
         "baseline": baseline_scores(
