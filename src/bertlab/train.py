@@ -56,7 +56,7 @@ SETTINGS = {
     "seed": "seed", "lr": "optimizer.lr", "weight_decay": "optimizer.weight_decay",
     "batch_size": "data.batch_size", "compile": "trainer.compile", "max_epochs": "trainer.max_epochs",
     "max_steps": "trainer.max_steps", "n_train": "task.n_train", "n_val": "task.n_val",
-    "data_seed": "task.data_seed",
+    "data_seed": "task.data_seed", "sampling": "task.sampling",
 }
 
 
