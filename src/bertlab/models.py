@@ -39,7 +39,8 @@ def load_config(name_or_path: str, num_labels: int, problem: str, dropout: float
     path = resolve_model_path(name_or_path)
     problem_type = "regression" if problem == "regression" else "single_label_classification"
     try:
-        config = AutoConfig.from_pretrained(path, num_labels=num_labels, problem_type=problem_type)
+        with _quiet_transformers():  # its warning on a saved head of another label count: load_model says it
+            config = AutoConfig.from_pretrained(path, num_labels=num_labels, problem_type=problem_type)
     except OSError as err:
         raise ModelError(f"model.name_or_path='{name_or_path}' cannot be loaded: {_why_unloadable(path, err)}\n"
                          f"  ({err.__class__.__name__}: {str(err).splitlines()[0]})") from None
