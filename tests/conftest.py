@@ -25,3 +25,26 @@ def shared_glue() -> Path:
     if not (SHARED_GLUE / "RTE" / "train.tsv").exists():
         pytest.skip(f"real GLUE data not found at {SHARED_GLUE}")
     return SHARED_GLUE
+
+
+# Tiny random models of every supported encoder family (bertlab.tiny), saved once per session.
+ENCODER_FAMILIES = ("bert", "roberta", "distilbert", "electra", "albert", "deberta-v2")
+
+
+@pytest.fixture(scope="session")
+def tiny_family_dirs(tmp_path_factory) -> dict[str, Path]:
+    from bertlab.tiny import write_tiny
+
+    root = tmp_path_factory.mktemp("tiny_families")
+    return {family: write_tiny(family, root / family) for family in ENCODER_FAMILIES + ("gpt2",)}
+
+
+@pytest.fixture(params=ENCODER_FAMILIES)
+def tiny_family(request, tiny_family_dirs):
+    """(family, a 2-label classifier of that family with its saved base weights)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    torch.manual_seed(0)
+    path = str(tiny_family_dirs[request.param])
+    return request.param, AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)

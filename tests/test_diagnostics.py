@@ -7,7 +7,8 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from bertlab.diagnostics import block_of, grad_norms, relative_change, update_sizes
+from bertlab.anatomy import blocks_by_param
+from bertlab.diagnostics import grad_norms, relative_change, update_sizes
 from bertlab.optim import bias_correction_factor, build_optimizer
 
 OPT = {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-6, "weight_decay": 0.01}
@@ -20,7 +21,8 @@ def model(tiny_bert_dir):
 
 
 def blocks(model):
-    return {id(p): block_of(n) for n, p in model.named_parameters()}
+    block_of = blocks_by_param(model)
+    return {id(p): block_of[n] for n, p in model.named_parameters()}
 
 
 def step_with_random_grads(model, optimizer, steps=1, seed=0):
@@ -31,12 +33,13 @@ def step_with_random_grads(model, optimizer, steps=1, seed=0):
         optimizer.step()
 
 
-def test_block_names():
-    assert block_of("bert.embeddings.word_embeddings.weight") == "embeddings"
-    assert block_of("bert.encoder.layer.11.attention.self.query.weight") == "layer_11"
-    assert block_of("bert.pooler.dense.bias") == "pooler"
-    assert block_of("classifier.weight") == "classifier"
-    assert block_of("roberta.encoder.layer.0.output.dense.weight") == "layer_0"
+def test_block_names(model):
+    # BERT's names, as logs and result.json have always had them (other families: test_anatomy.py)
+    block_of = blocks_by_param(model)
+    assert block_of["bert.embeddings.word_embeddings.weight"] == "embeddings"
+    assert block_of["bert.encoder.layer.1.attention.self.query.weight"] == "layer_1"
+    assert block_of["bert.pooler.dense.bias"] == "pooler"
+    assert block_of["classifier.weight"] == "classifier"
 
 
 def test_update_size_matches_hand_formula(model):
@@ -46,7 +49,7 @@ def test_update_size_matches_hand_formula(model):
     assert list(sizes) == ["embeddings", "layer_0", "layer_1", "pooler", "classifier"]
     c1, c2 = 1 / (1 - 0.9**3), 1 / math.sqrt(1 - 0.999**3)
     for block in sizes:
-        ps = [p for n, p in model.named_parameters() if block_of(n) == block]
+        ps = [p for n, p in model.named_parameters() if blocks_by_param(model)[n] == block]
         u = torch.cat([(c1 * optimizer.state[p]["exp_avg"] / (c2 * optimizer.state[p]["exp_avg_sq"].sqrt() + 1e-6)).flatten()
                        for p in ps])
         assert sizes[block] == pytest.approx(float(u.abs().mean()), rel=1e-5)
@@ -73,7 +76,7 @@ def test_grad_norms(model):
         p.grad = torch.full_like(p, 2.0)
     by_block = {}
     for n, p in model.named_parameters():
-        by_block.setdefault(block_of(n), []).append(p)
+        by_block.setdefault(blocks_by_param(model)[n], []).append(p)
     norms = grad_norms(by_block)
     for block, ps in by_block.items():
         assert norms[block] == pytest.approx(2.0 * math.sqrt(sum(p.numel() for p in ps)), rel=1e-6)
@@ -83,7 +86,7 @@ def test_relative_change_per_block(model):
     start = {n: p.detach().clone() for n, p in model.named_parameters()}
     with torch.no_grad():
         for n, p in model.named_parameters():
-            if block_of(n) == "layer_1":
+            if blocks_by_param(model)[n] == "layer_1":
                 p.mul_(1.1)
     change = relative_change(model, start)
     assert change["layer_1"] == pytest.approx(0.1, rel=1e-6)

@@ -111,5 +111,5 @@ def test_llrd_needs_encoder_layers():
     # The norm is found by its class, though its weight is called just "1.weight".
     assert decay["params"] == [model[0].weight]
     assert {id(p) for p in no_decay["params"]} == {id(model[0].bias), id(model[1].weight), id(model[1].bias)}
-    with pytest.raises(ConfigError, match=r"encoder\.layer\.N.*Sequential.*llrd=1"):
+    with pytest.raises(ConfigError, match=r"llrd=0.9 needs the model's encoder blocks.*Sequential.*llrd=1"):
         param_groups(model, LR, WD, llrd=0.9)

@@ -1,11 +1,13 @@
-"""Pre-trained weight decay: pulls the pretrained parameters toward their starting values with the
-group lr in force, leaves the new classifier alone, and adds to ordinary weight decay."""
+"""Pre-trained weight decay: pulls the pretrained parameters that get weight decay toward their
+starting values with the group lr in force (as the official PriorWD: not biases and norm weights),
+leaves the new classifier alone, and adds to ordinary weight decay."""
 
 import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
 from bertlab.optim import build_optimizer
+from bertlab.param_groups import no_decay_ids
 from bertlab.prior_wd import PriorWeightDecay, pretrained_parameters
 from bertlab.reinit import reinit_top_layers
 
@@ -29,11 +31,17 @@ def snapshot(model):
     return {n: p.detach().clone() for n, p in model.named_parameters()}
 
 
+def pulled(model, name):
+    """Written from the rule: pretrained (bert.*), and neither a bias nor a norm weight."""
+    return name.startswith("bert.") and not name.endswith(".bias") and "LayerNorm" not in name
+
+
 def test_pulls_toward_start_with_group_lr_and_skips_classifier(model):
     reinit_top_layers(model, 1)
     start = snapshot(model)  # p0 = the weights after re-init
     callback = PriorWeightDecay(model, strength=0.5)
-    assert all(n.startswith("bert.") for n in callback.names) and "bert.pooler.dense.weight" in callback.names
+    assert callback.names == sorted(n for n, _ in model.named_parameters() if pulled(model, n))
+    assert "bert.pooler.dense.weight" in callback.names and "bert.pooler.dense.bias" not in callback.names
     optimizer = build_optimizer(model, OPT, llrd=0.5)
     for group in optimizer.param_groups:
         group["lr"] *= 0.3  # what a schedule does between steps: the lr in force must be used
@@ -45,6 +53,8 @@ def test_pulls_toward_start_with_group_lr_and_skips_classifier(model):
     for name, p in params.items():
         if name.startswith("classifier."):
             assert torch.equal(p, before[name]), "the new classifier has no prior to decay toward"
+        elif not pulled(model, name):
+            assert torch.equal(p, before[name]), f"{name}: no weight decay, so no pull (official PriorWD)"
         else:
             expected = before[name] - lr_of[id(p)] * 0.5 * (before[name] - start[name])
             torch.testing.assert_close(p.detach(), expected, rtol=0, atol=1e-7)
@@ -76,8 +86,8 @@ def test_combines_with_ordinary_weight_decay(model):
     decay_of = {id(p): g["weight_decay"] for g in optimizer.param_groups for p in g["params"]}
     lr = OPT["lr"]
     for name, p in model.named_parameters():
-        pulled = before[name] - lr * 2.0 * (before[name] - start[name]) if name.startswith("bert.") else before[name]
-        expected = pulled * (1 - lr * decay_of[id(p)])
+        after_pull = before[name] - lr * 2.0 * (before[name] - start[name]) if pulled(model, name) else before[name]
+        expected = after_pull * (1 - lr * decay_of[id(p)])
         torch.testing.assert_close(p.detach(), expected, rtol=0, atol=1e-7)
     # the ordinary weight decay was not switched off (the paper code's slip)
     assert any(g["weight_decay"] == 0.1 for g in optimizer.param_groups)
@@ -90,3 +100,13 @@ def test_zero_strength_changes_nothing(model):
     before = snapshot(model)
     callback.on_before_optimizer_step(None, None, optimizer)
     assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
+
+
+def test_pulls_exactly_the_decay_group_of_every_family(tiny_family):
+    """The no-decay rule is param_groups' own: pulled = pretrained and in a decay group."""
+    family, model = tiny_family
+    no_decay = no_decay_ids(model)
+    names = PriorWeightDecay(model, strength=1.0).names
+    base = model.base_model_prefix + "."
+    assert names == sorted(n for n, p in model.named_parameters() if n.startswith(base) and id(p) not in no_decay)
+    assert names and not any(n.endswith(".bias") or "norm" in n.lower() for n in names), family

@@ -13,7 +13,8 @@ At the end of training (paper Fig. 8):
     diag/relative_change/<block> ||W_end - W_start|| / ||W_start|| over the block's parameters,
                                  W_start = the weights after re-init
 
-Blocks: `embeddings`, `layer_<i>` (encoder blocks), `pooler`, `classifier` (everything else).
+Blocks: `embeddings`, `layer_<i>` (encoder blocks), `pooler`, `classifier` (the head), as
+`anatomy.py` finds them for every encoder family.
 The learning rate of each parameter group is logged by Lightning's LearningRateMonitor (as
 `lr/<group>`); this callback only keeps each group's peak lr for result.json. `summary()` is
 what goes into result.json under `diagnostics`.
@@ -23,29 +24,16 @@ multi-tensor pass over the Adam state and the gradients. The starting weights ar
 """
 
 import math
-import re
 from collections import defaultdict
 
 import lightning as L
 import torch
 from torch import nn
 
+from bertlab.anatomy import blocks_by_param
 from bertlab.optim import bias_correction_factor
 
 EARLY_STEPS = (1, 2, 4, 8, 16)  # always logged: where bias correction matters most (paper Fig. 2-3)
-_LAYER = re.compile(r"(?:^|\.)(?:encoder|transformer)\.layer\.(\d+)\.")
-
-
-def block_of(param_name: str) -> str:
-    """The block a parameter belongs to: embeddings, layer_<i>, pooler or classifier."""
-    match = _LAYER.search(param_name)
-    if match:
-        return f"layer_{match.group(1)}"
-    if re.search(r"(?:^|\.)embeddings\.", param_name):
-        return "embeddings"
-    if re.search(r"(?:^|\.)pooler\.", param_name):
-        return "pooler"
-    return "classifier"
 
 
 def _ordered(values: dict[str, float]) -> dict[str, float]:
@@ -106,12 +94,13 @@ def grad_norms(params_by_block: dict[str, list[torch.Tensor]]) -> dict[str, floa
 def relative_change(model: nn.Module, start: dict[str, torch.Tensor]) -> dict[str, float]:
     """||W - W_start|| / ||W_start|| per block, over the parameters in `start`."""
     diff, ref = defaultdict(float), defaultdict(float)
+    block_of = blocks_by_param(model)
     for name, p in model.named_parameters():
         if name not in start:
             continue
         w0 = start[name].double()
         w = p.detach().to("cpu", torch.float64)
-        block = block_of(name)
+        block = block_of[name]
         diff[block] += float((w - w0).pow(2).sum())
         ref[block] += float(w0.pow(2).sum())
     return _ordered({b: math.sqrt(diff[b]) / math.sqrt(ref[b]) if ref[b] > 0 else math.inf for b in diff})
@@ -122,10 +111,11 @@ class TrainingDiagnostics(L.Callback):
         self.every_n_steps = max(1, int(every_n_steps))
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         self.start = {n: p.detach().to("cpu", copy=True) for n, p in named}
-        self._block_of_param = {id(p): block_of(n) for n, p in named}
+        block_of = blocks_by_param(model)
+        self._block_of_param = {id(p): block_of[n] for n, p in named}
         self._params_by_block = defaultdict(list)
         for n, p in named:
-            self._params_by_block[block_of(n)].append(p)
+            self._params_by_block[block_of[n]].append(p)
         self.peak_lr: dict[str, float] = {}
         self.update_size_first: dict[str, float] = {}
         self.update_size_last: dict[str, float] = {}

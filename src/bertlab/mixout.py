@@ -12,16 +12,18 @@ hand-written backward leaves out the 1/(1-p) factor). As in the paper's code, ev
 set to 0 when mixout is on.
 
 Target W0 = the weights when mixout is applied, i.e. after re-init (`train.py` applies it
-after `reinit_top_layers`). Which layers: every Linear of the pretrained base model (encoder and
-pooler). The new classifier is left as a plain Linear: it has no pretrained weights, and mixing
-it toward its random init is the same slip as the paper code's pre-trained weight decay on the
-classifier (DESIGN.md section 4).
+after `reinit_top_layers`). Which layers: every nn.Linear of the pretrained base model (`anatomy.py`:
+embeddings side, blocks, and the pooler where it is part of the base, as BERT's and ALBERT's).
+The new head (classifier, DistilBERT's pre_classifier, DeBERTa's pooler) stays plain Linears: it
+has no pretrained weights, and mixing it toward its random init is the same slip as the paper
+code's pre-trained weight decay on the classifier.
 """
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bertlab.anatomy import anatomy
 from bertlab.errors import ConfigError
 
 
@@ -76,7 +78,7 @@ def apply_mixout(model: nn.Module, p: float) -> list[str]:
     check_mixout(p)
     if p == 0:
         return []
-    base_name = model.base_model_prefix
+    base_name = anatomy(model).base  # the pretrained encoder, whatever the family calls it
     base = getattr(model, base_name)
     wrapped = []
     for parent_name, parent in list(base.named_modules()):
@@ -89,7 +91,8 @@ def apply_mixout(model: nn.Module, p: float) -> list[str]:
     for module in model.modules():
         if isinstance(module, nn.Dropout):
             module.p = 0.0
-    for key in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"):
+    for key in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout", "dropout",
+                "attention_dropout", "seq_classif_dropout"):
         if getattr(model.config, key, None) is not None:
             setattr(model.config, key, 0.0)  # so the saved config tells the truth
     return wrapped

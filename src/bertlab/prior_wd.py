@@ -1,20 +1,18 @@
 """Pre-trained weight decay (`prior_wd=lambda`): decay toward the starting weights, not toward 0.
 
-Before each optimizer step, for every parameter of the pretrained base model (embeddings,
-encoder, pooler):
+Before each optimizer step, for every pretrained parameter that gets weight decay:
 
     p <- p - lr_group * lambda * (p - p0)
 
-with p0 = the weights after re-init (the paper's code, DESIGN.md section 4) and lr_group the
-learning rate the schedule (and LLRD) gives that parameter's group for this step. Two slips of
-the paper's code are not copied: ordinary weight decay is left as configured (the two combine),
-and the new classifier is not pulled toward its random init (its p0 would mean nothing).
+with p0 = the weights after re-init (as the paper's code) and lr_group the learning rate the
+schedule (and LLRD) gives that parameter's group for this step.
 
-Also unlike the paper's code, which took lambda from each group's weight decay (so biases and
-LayerNorm weights, in no-decay groups, got none), every pretrained parameter is pulled: the
-reason not to decay biases and norms toward 0 does not apply to decaying them toward their
-pretrained values, and it is the penalty lambda/2 ||w - w0||^2 of the literature (Lee et al. 2020's
-wdecay(w_pre)).
+Which parameters, as the official code (revisit-bert-finetuning's PriorWD, which pulls each
+parameter with the weight decay of its own group): those of the pretrained base model (embeddings,
+blocks, a pooler inside the base) that get weight decay. Biases and normalisation weights, the
+no-decay group, are not pulled; `param_groups.no_decay_ids` is the one rule for both. Two slips of
+the official code are not copied: ordinary weight decay is left as configured (the two combine),
+and the new classifier is not pulled toward its random init (its p0 would mean nothing).
 
 A Lightning callback rather than an optimizer wrapper: `on_before_optimizer_step` runs after
 the gradients are ready and before the optimizer's update, once per optimizer step (after
@@ -25,11 +23,16 @@ import lightning as L
 import torch
 from torch import nn
 
+from bertlab.anatomy import anatomy
+from bertlab.param_groups import no_decay_ids
+
 
 def pretrained_parameters(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Trainable parameters of the pretrained base model (not the new head), by name."""
-    prefix = model.base_model_prefix + "."
-    return {n: p for n, p in model.named_parameters() if p.requires_grad and n.startswith(prefix)}
+    """Trainable parameters of the pretrained base model (not the new head) that get weight
+    decay, by name."""
+    parts, no_decay = anatomy(model), no_decay_ids(model)
+    return {n: p for n, p in model.named_parameters()
+            if p.requires_grad and parts.in_base(n) and id(p) not in no_decay}
 
 
 class PriorWeightDecay(L.Callback):

@@ -3,39 +3,52 @@
 Exactly as the paper's code: Linear and Embedding weights ~ N(0, initializer_range), Linear
 biases 0, LayerNorm weight 1 and bias 0. Everything below the top L blocks stays bit-identical
 to the pretrained weights. The classifier head is new anyway and is left alone.
+
+Blocks and pooler come from `anatomy.py`, for every encoder family: a block is a set of distinct
+weights, so ALBERT's one shared layer group counts as one block (`reinit=1` re-draws the weights
+all its layers share). A pooler that sits beside the base (DeBERTa's, new anyway) is re-drawn too.
 """
 
 import torch
 from torch import nn
 
-from bertlab.errors import ConfigError
-
-
-def encoder_layers(model: nn.Module) -> nn.ModuleList:
-    """The stack of transformer blocks of a HF BERT-style classifier (`<base>.encoder.layer`)."""
-    base = getattr(model, model.base_model_prefix)
-    return base.encoder.layer
+from bertlab.anatomy import anatomy
+from bertlab.errors import ConfigError, ModelError
 
 
 def check_reinit(num_layers: int, depth: int) -> None:
     if depth < 0 or depth > num_layers:
         raise ConfigError(
             f"reinit={depth} is invalid: it must be between 0 and the model's depth, "
-            f"{num_layers} for this model (0 = no re-init)."
+            f"{num_layers} for this model (0 = no re-init; a block is a set of distinct weights: "
+            "ALBERT's shared layers are one)."
         )
 
 
 @torch.no_grad()
 def init_module_(module: nn.Module, std: float) -> None:
-    """BERT's initialisation for one module, applied to all of its submodules."""
+    """BERT's initialisation for one module, applied to all of its submodules.
+
+    Raises on a parameter no rule covers (a Conv1d, a custom embedding): left as it was, it
+    would make a partly re-initialised block that the run reports as re-initialised."""
+    done = set()
     for sub in module.modules():
         if isinstance(sub, (nn.Linear, nn.Embedding)):
             sub.weight.normal_(mean=0.0, std=std)
+            done.add(id(sub.weight))
         if isinstance(sub, nn.Linear) and sub.bias is not None:
             sub.bias.zero_()
-        if isinstance(sub, nn.LayerNorm):
-            sub.weight.fill_(1.0)
-            sub.bias.zero_()
+            done.add(id(sub.bias))
+        if "Norm" in type(sub).__name__:  # nn.LayerNorm, and norms of other names / without bias
+            for name, value in (("weight", 1.0), ("bias", 0.0)):
+                param = getattr(sub, name, None)
+                if isinstance(param, nn.Parameter):
+                    param.fill_(value)
+                    done.add(id(param))
+    left = [n for n, p in module.named_parameters() if id(p) not in done]
+    if left:
+        raise ModelError(f"cannot re-initialise {type(module).__name__}: no rule for {', '.join(left[:3])} "
+                         "(only Linear, Embedding and norm layers); use reinit=0 for this model.")
 
 
 def reinit_top_layers(model: nn.Module, depth: int, reinit_pooler: bool = True) -> list[str]:
@@ -43,16 +56,14 @@ def reinit_top_layers(model: nn.Module, depth: int, reinit_pooler: bool = True) 
 
     Returns the names of the re-initialised submodules (for the run's log).
     """
-    layers = encoder_layers(model)
-    check_reinit(len(layers), depth)
+    parts = anatomy(model)
+    check_reinit(parts.depth, depth)
     std = model.config.initializer_range
-    base_name = model.base_model_prefix
-    base = getattr(model, base_name)
     touched = []
-    if reinit_pooler and getattr(base, "pooler", None) is not None:
-        init_module_(base.pooler, std)
-        touched.append(f"{base_name}.pooler")
-    for index in range(len(layers) - depth, len(layers)):
-        init_module_(layers[index], std)
-        touched.append(f"{base_name}.encoder.layer.{index}")
+    if reinit_pooler and parts.pooler is not None:
+        init_module_(model.get_submodule(parts.pooler), std)
+        touched.append(parts.pooler)
+    for name in parts.blocks[parts.depth - depth:] if depth else ():
+        init_module_(model.get_submodule(name), std)
+        touched.append(name)
     return touched

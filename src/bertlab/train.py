@@ -31,11 +31,11 @@ from bertlab.errors import BertlabError
 from bertlab.loggers import build_loggers, finish_wandb, short_override, wandb_tags
 from bertlab.metrics import baseline_scores, check_metrics, selection_metric
 from bertlab.mixout import apply_mixout
-from bertlab.models import load_config, load_model
+from bertlab.models import check_before_weights, load_config, load_model, load_tokenizer
 from bertlab.module import DivergedError, FineTuner
 from bertlab.prior_wd import PriorWeightDecay
 from bertlab.readers import read_task
-from bertlab.reinit import check_reinit, reinit_top_layers
+from bertlab.reinit import reinit_top_layers
 from bertlab.results import RESULT_FILE, write_json_atomic
 from bertlab.resume import (
     ResumeCheckpoint, merge_metrics, remove_resume_state, resume_checkpoint, set_aside_metrics,
@@ -141,9 +141,11 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, run_name: str, group: str | Non
     splits = make_splits(read_task(task), task, task.data_seed)
     num_labels = 1 if regression else len(task.labels)
     model_config = load_config(cfg.model.name_or_path, num_labels, task.problem, cfg.model.dropout)
-    check_reinit(model_config.num_hidden_layers, cfg.reinit)
+    tokenizer = load_tokenizer(cfg.model.name_or_path)
+    pair = splits["train"][0].text_b is not None
+    check_before_weights(cfg.model.name_or_path, model_config, tokenizer, task.max_length, pair, cfg.reinit)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    tokenizer, model = load_model(cfg.model.name_or_path, model_config)
+    tokenizer, model = load_model(cfg.model.name_or_path, model_config, tokenizer=tokenizer)
     reinit_top_layers(model, cfg.reinit, reinit_pooler=cfg.reinit > 0 or cfg.reinit_pooler)
     apply_mixout(model, cfg.mixout)  # after re-init: Linears mix toward the re-initialised weights
     compile_backend = cfg.trainer.get("compile", False)
@@ -212,6 +214,10 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, run_name: str, group: str | Non
         # graphs torch.compile built (trainer.compile); 0 when off. Recompiles show up here.
         "compiled_graphs": compiled_graphs(),
         "diagnostics": diagnostics.summary(),
+        # what training actually ran in: float32 master weights, and the Trainer's precision
+        "param_dtype": str(next(module.model.parameters()).dtype).removeprefix("torch."),
+        "precision": str(trainer.precision),
+        "head": module.model.head_origin,  # new, or kept from the checkpoint (models.head_origin)
     }
 
 
