@@ -25,6 +25,7 @@ from omegaconf.errors import InterpolationResolutionError
 
 from bertlab.callbacks import KeepBestWeights
 from bertlab.checks import check_config
+from bertlab.config_keys import check_command_line
 from bertlab.datamodule import FewSampleDataModule
 from bertlab.diagnostics import TrainingDiagnostics
 from bertlab.errors import BertlabError
@@ -297,8 +298,14 @@ def run_job(cfg: DictConfig) -> float | None:
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
-def main(cfg: DictConfig) -> float | None:
+def hydra_main(cfg: DictConfig) -> float | None:
     return run_job(cfg)
+
+
+def main() -> float | None:
+    # before Hydra composes: its own message for an unknown key suggests adding it with `+`
+    check_command_line(sys.argv[1:], CONF_DIR)
+    return hydra_main()
 
 
 if __name__ == "__main__":
