@@ -42,7 +42,7 @@ from bertlab.resume import (
     ResumeCheckpoint, merge_metrics, remove_resume_state, resume_checkpoint, set_aside_metrics,
 )
 from bertlab.sampling import make_splits
-from bertlab.sweep import finished_result
+from bertlab.sweep import finished_result, foreign_result
 from bertlab.throughput import TrainThroughput
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -230,6 +230,11 @@ def job_identity(cfg: DictConfig) -> tuple[list[str], str, str | None, bool]:
 def run_job(cfg: DictConfig) -> float | None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     overrides, run_name, group, multirun = job_identity(cfg)
+    if multirun and foreign_result(run_dir, overrides) is not None:
+        # a sweeper whose jobs SweepFolderGuard could not list in advance: keep the other job's result
+        print(f"error: {run_dir} holds another job's result (sweep.py); it is kept and this job is not run",
+              file=sys.stderr)
+        return None
     done = finished_result(run_dir, overrides) if multirun else None
     if done is not None:  # a re-run of the same sweep: this job already succeeded
         print(f"skipped (already ok): {run_dir}")
