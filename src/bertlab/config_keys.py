@@ -51,16 +51,6 @@ def _lookup(node, dotted: str):
     return node
 
 
-def _all_keys(node, prefix: str = "") -> list[str]:
-    """Every dotted key of a mapping, nested ones too (list items are not keys one would add)."""
-    keys = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
-            keys += [path] + _all_keys(value, path)
-    return keys
-
-
 def _option_with_key(config_loader, group: str, rest: str) -> list[str]:
     """The options of `group` whose own file defines `rest` (for the hint in the message)."""
     found = []
@@ -75,7 +65,7 @@ def _option_with_key(config_loader, group: str, rest: str) -> list[str]:
 
 
 def _message(override, key: str, config: dict, chosen: str, config_loader, groups: dict[str, str]) -> str:
-    value = "" if override.is_delete() else f"={override.get_value_element_as_str()}"
+    value = "" if override.is_delete() else "=" + override.input_line.split("=", 1)[1]  # a sweep too
     written = override.input_line
     if override.is_delete():
         if _lookup(config, key) is not _ABSENT:
