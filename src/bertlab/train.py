@@ -25,6 +25,7 @@ from omegaconf.errors import InterpolationResolutionError
 
 from bertlab.callbacks import KeepBestWeights
 from bertlab.checks import check_config
+from bertlab.config_keys import check_command_line
 from bertlab.datamodule import FewSampleDataModule
 from bertlab.diagnostics import TrainingDiagnostics
 from bertlab.errors import BertlabError
@@ -41,7 +42,7 @@ from bertlab.resume import (
     ResumeCheckpoint, merge_metrics, remove_resume_state, resume_checkpoint, set_aside_metrics,
 )
 from bertlab.sampling import make_splits
-from bertlab.sweep import finished_result
+from bertlab.sweep import finished_result, foreign_result
 from bertlab.throughput import TrainThroughput
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -237,6 +238,11 @@ def job_identity(cfg: DictConfig) -> tuple[list[str], str, str | None, bool]:
 def run_job(cfg: DictConfig) -> float | None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     overrides, run_name, group, multirun = job_identity(cfg)
+    if multirun and foreign_result(run_dir, overrides) is not None:
+        # a sweeper whose jobs SweepFolderGuard could not list in advance: keep the other job's result
+        print(f"error: {run_dir} holds another job's result (sweep.py); it is kept and this job is not run",
+              file=sys.stderr)
+        return None
     done = finished_result(run_dir, overrides) if multirun else None
     if done is not None:  # a re-run of the same sweep: this job already succeeded
         print(f"skipped (already ok): {run_dir}")
@@ -305,8 +311,14 @@ def run_job(cfg: DictConfig) -> float | None:
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
-def main(cfg: DictConfig) -> float | None:
+def hydra_main(cfg: DictConfig) -> float | None:
     return run_job(cfg)
+
+
+def main() -> float | None:
+    # before Hydra composes: its own message for an unknown key suggests adding it with `+`
+    check_command_line(sys.argv[1:], CONF_DIR)
+    return hydra_main()
 
 
 if __name__ == "__main__":

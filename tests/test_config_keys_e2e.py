@@ -1,0 +1,87 @@
+"""Config keys nothing reads are refused, in every group, before anything loads or is written;
+every key the configs define, under every group option and preset, is accepted."""
+
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from bertlab.config_keys import check_overrides
+from bertlab.errors import ConfigError
+from e2e import REPO, run_train
+from test_bad_input_e2e import TINY, assert_nothing_half_written, assert_one_clear_message, csv_task
+
+CONF = REPO / "conf"
+
+UNKNOWN_KEYS = {
+    # group: (override, fragments of the one message)
+    "root_added": ("+reinitt=3", ["'reinitt'", "nothing reads it", "Did you mean reinit? Use reinit=3."]),
+    # Hydra's own message here was "To append to your config use +reinitt=3": the wrong fix
+    "root_set": ("reinitt=3", ["reinitt=3: unknown config key 'reinitt'", "Use reinit=3."]),
+    "root_no_near_key": ("+foo=1", ["'foo'", "nothing reads it", "Valid keys at the top level: data, llrd"]),
+    "trainer": ("+trainer.max_epoch=5", ["Use trainer.max_epochs=5."]),
+    "data": ("+data.batchsize=8", ["Use data.batch_size=8."]),
+    "model": ("+model.dropuot=0.2", ["Use model.dropout=0.2."]),
+    "task": ("+task.n_trian=100", ["Use task.n_train=100."]),
+    "optimizer": ("++optimizer.beta=[0.9,0.98]", ["Use optimizer.betas=[0.9,0.98]."]),
+    # a key of another option of the group: say which option has it
+    "schedule": ("schedule.power=2", ["'schedule.power'", "It is a key of schedule=polynomial, not of schedule=linear"]),
+    "logger": ("logger.project=x", ["It is a key of logger=wandb, not of logger=csv"]),  # debug=fast: csv
+    "removed": ("~trainer.gradient_clip_val", ["removing a config key is not supported",
+                                               "trainer.gradient_clip_val=<value>"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNKNOWN_KEYS))
+def test_unknown_key_is_refused_before_anything_is_written(tmp_path, case):
+    override, fragments = UNKNOWN_KEYS[case]
+    proc = run_train(*TINY, override, f"hydra.run.dir={tmp_path / 'run'}")
+    assert_one_clear_message(proc, *fragments)
+    assert "To append to your config" not in proc.stderr
+    assert not (tmp_path / "run").exists()  # refused before Hydra made the run folder
+    assert_nothing_half_written(tmp_path / "run")
+
+
+def test_unknown_key_in_a_multirun_refuses_the_whole_sweep(tmp_path):
+    proc = run_train("-m", *TINY, "seed=0,1", "+reinitt=1,2", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert_one_clear_message(proc, "+reinitt=1,2: unknown config key 'reinitt'", "Did you mean reinit?")
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_keys_an_option_adds_are_valid_with_that_option(tmp_path):
+    # task=csv's own keys, and schedule=polynomial's, on the real entry point
+    overrides = csv_task(tmp_path / "data") + ["task.columns=null", "schedule=polynomial", "schedule.power=2.0"]
+    proc = run_train(*TINY, *overrides, f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_a_key_must_exist_under_every_option_of_a_swept_group():
+    with pytest.raises(ConfigError, match=r"'schedule.power' with schedule=linear;"):
+        check_overrides(["schedule=polynomial,linear", "schedule.power=2"], CONF)
+    check_overrides(["schedule=polynomial,cosine", "schedule.warmup_steps=3"], CONF)
+
+
+def leaf_keys(node, prefix=""):
+    for key, value in node.items():
+        path = f"{prefix}.{key}" if prefix else key
+        yield from leaf_keys(value, path) if isinstance(value, dict) and value else [path]
+
+
+def group_options():
+    for group in sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name != "hydra"):
+        for option in sorted(p.stem for p in (CONF / group).glob("*.yaml")):
+            yield f"{group}={option}"
+
+
+@pytest.mark.parametrize("choice", list(group_options()))
+def test_every_key_of_every_config_option_is_accepted(choice):
+    """Each group option and preset (experiment, method, debug) composes, and setting any key it
+    defines is accepted (the check compares keys only; the values here are placeholders)."""
+    group, option = choice.split("=")
+    own = OmegaConf.to_container(OmegaConf.load(CONF / group / f"{option}.yaml"), resolve=False)
+    own.pop("defaults", None)
+    if group not in ("experiment", "method", "debug"):  # `# @package _global_` files hold full paths
+        own = {group: own}
+    keys = list(leaf_keys(own)) + list(leaf_keys(OmegaConf.to_container(OmegaConf.load(CONF / "train.yaml"))))
+    keys = [k for k in keys if not k.startswith(("hydra", "defaults"))]
+    check_overrides([choice] + [f"{key}=null" for key in keys], CONF)

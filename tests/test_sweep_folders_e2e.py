@@ -1,0 +1,46 @@
+"""A sweep folder re-used by another grid (`hydra.sweep.dir=X` again) never loses a finished job:
+a grid whose job folders hold other jobs is refused before anything is written; the same grid
+resumes, a grid that only adds jobs extends it, and the summary counts only this grid's jobs."""
+
+from e2e import results_under, run_train
+from test_bad_input_e2e import TINY, assert_one_clear_message
+
+
+def files_of(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_different_grid_is_refused_and_a_grid_that_adds_jobs_extends_the_sweep(tmp_path):
+    sweep = ["-m", *TINY, f"hydra.sweep.dir={tmp_path}"]
+    first = run_train(*sweep, "seed=0,1")
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = files_of(tmp_path)
+
+    other = run_train(*sweep, "seed=5,6,7")
+    assert_one_clear_message(other, f"hydra.sweep.dir={tmp_path} holds the jobs of another sweep",
+                             "0/ holds seed=0 (ok), this sweep would run seed=5 there",
+                             "1/ holds seed=1 (ok), this sweep would run seed=6 there", "Nothing was run or overwritten")
+    assert files_of(tmp_path) == before  # not even multirun.yaml or a .hydra/ file changed
+
+    subset = run_train(*sweep, "seed=0")  # job 0 of the same grid: skipped, and only it is counted
+    assert subset.returncode == 0, subset.stderr[-3000:]
+    assert "skipped (already ok)" in subset.stdout and "1 job, 1 succeeded" in subset.stdout
+
+    more = run_train(*sweep, "seed=0,1,2")  # adds job 2, keeps 0 and 1
+    assert more.returncode == 0, more.stderr[-3000:]
+    assert more.stdout.count("skipped (already ok)") == 2 and "3 jobs, 3 succeeded" in more.stdout
+    results = results_under(tmp_path)
+    assert {job: r["settings"]["seed"] for job, r in results.items()} == {"0": 0, "1": 1, "2": 2}
+    assert all((tmp_path / job / "result.json").read_bytes() == before[f"{job}/result.json"] for job in ("0", "1"))
+
+
+def test_a_job_folder_named_otherwise_still_never_overwrites_another_jobs_result(tmp_path):
+    # job folders named after hydra.job.id cannot be listed in advance: each job checks its own
+    sweep = ["-m", *TINY, f"hydra.sweep.dir={tmp_path}", "hydra.sweep.subdir=job${hydra.job.id}"]
+    assert run_train(*sweep, "seed=0").returncode == 0
+    before = results_under(tmp_path)
+    proc = run_train(*sweep, "seed=5")
+    assert proc.returncode == 1
+    assert "holds another job's result" in proc.stderr and "Traceback" not in proc.stderr
+    assert "1 job, 0 succeeded, 1 not run" in proc.stdout
+    assert results_under(tmp_path) == before
