@@ -50,7 +50,7 @@ def test_unknown_key_in_a_multirun_refuses_the_whole_sweep(tmp_path):
 
 def test_keys_an_option_adds_are_valid_with_that_option(tmp_path):
     # task=csv's own keys, and schedule=polynomial's, on the real entry point
-    overrides = csv_task(tmp_path / "data") + ["task.columns=null", "schedule=polynomial", "schedule.power=2.0"]
+    overrides = csv_task(tmp_path / "data") + ["task.n_train=null", "task.n_val=2", "task.columns=null", "schedule=polynomial", "schedule.power=2.0"]
     proc = run_train(*TINY, *overrides, f"hydra.run.dir={tmp_path / 'run'}")
     assert proc.returncode == 0, proc.stderr[-3000:]
 
