@@ -71,7 +71,7 @@ def test_one_atomic_writer_for_results_checkpoints_and_the_token_cache():
     """Each rule in one place: no module writes its own temporary file and renames it."""
     from pathlib import Path
 
-    src = Path(__file__).resolve().parents[1] / "src" / "bertlab"
+    src = Path(__file__).resolve().parents[1] / "src"
     writers = sorted(p.name for p in src.rglob("*.py") if "os.replace(" in p.read_text() or "mkstemp(" in p.read_text())
     assert writers == ["atomic.py"]
 

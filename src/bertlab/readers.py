@@ -207,7 +207,8 @@ def _parse_rows(path: Path, columns, encoding: str) -> Iterator[tuple[int, dict]
                     )
                 yield reader.line_num, dict(zip(header, row))
         except csv.Error as exc:  # e.g. a NUL byte, or an unclosed quote running to the end of the file
-            raise DataError(f"{path}, line {reader.line_num}: not readable as {'CSV' if path.suffix == '.csv' else 'TSV'} ({exc}).") from None
+            kind = "CSV" if path.suffix == ".csv" else "TSV"
+            raise DataError(f"{path}, line {reader.line_num}: not readable as {kind} ({exc}).") from None
 
 
 def _decode_error(path: Path, encoding: str) -> str:

@@ -78,7 +78,8 @@ def _unreadable(path: Path) -> str | None:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:  # torch raises many kinds for a torn or foreign file
         return f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
-    missing = [k for k in ("global_step", "state_dict", CHECKPOINT_KEY) if not isinstance(checkpoint, dict) or k not in checkpoint]
+    needed = ("global_step", "state_dict", CHECKPOINT_KEY)
+    missing = [k for k in needed if not isinstance(checkpoint, dict) or k not in checkpoint]
     return f"no {', '.join(missing)} in it" if missing else None
 
 

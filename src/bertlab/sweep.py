@@ -44,7 +44,8 @@ def summarize(sweep_dir: Path) -> tuple[Counter, list[tuple[Path, str, str]]]:
         status = record.get("status", "unknown") if record else "no result.json"
         counts[status] += 1
         if status != "ok":
-            bad.append((directory, status, (record or {}).get("error") or "the job ended without writing its result (killed, or its folder could not be written)"))
+            bad.append((directory, status, (record or {}).get("error") or
+                        "the job ended without writing its result (killed, or its folder could not be written)"))
     return counts, bad
 
 

@@ -13,8 +13,8 @@ encodings depend on, so a stale entry can never be read:
 - max_length and the label type.
 
 Entries are written atomically (atomic.py), so concurrent jobs writing the same entry never
-leave a torn file; a torn or unreadable entry is ignored and re-tokenised. The `datasets` library has a fingerprint cache of its own, but it keys on
-the transform's code and needs the data as an Arrow table; these splits are small Python lists,
+leave a torn file; a torn or unreadable entry is ignored and re-tokenised. The `datasets`
+library has a fingerprint cache of its own, but it keys on the transform's code and needs the data as an Arrow table; these splits are small Python lists,
 so a hash + `torch.save` is simpler and loads in milliseconds.
 """
 

@@ -293,10 +293,12 @@ def run_job(cfg: DictConfig) -> float | None:
             # Never raised from here: in a sweep, Hydra would re-raise it after the jobs and skip the
             # summary. The job is reported failed (its metrics were never recorded).
             full = storage_error(err)
-            unwritten = storage_message(full, run_dir, multirun) if full else f"{run_dir / RESULT_FILE} not written: {err}"
-            ended = f" (the run itself ended {record['status']}: {record['error']})" if record["error"] and not keep_resume else ""
-            record.update(status="failed" if record["status"] == "ok" else record["status"],
-                          error=record["error"] if keep_resume else unwritten + ended)
+            if not keep_resume:  # else the error already says the folder cannot be written
+                unwritten = storage_message(full, run_dir, multirun) if full else f"{run_dir / RESULT_FILE} not written: {err}"
+                ended = f" (the run itself ended {record['status']}: {record['error']})" if record["error"] else ""
+                record["error"] = unwritten + ended
+            if record["status"] == "ok":
+                record["status"] = "failed"
             keep_resume = keep_resume or full is not None
         finish_wandb(exit_code=0 if record["status"] == "ok" else 1)
         if record["status"] != "interrupted" and not keep_resume:  # a finished run keeps no checkpoint
