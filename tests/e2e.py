@@ -9,12 +9,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_train(*overrides: str, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
-    """`env` adds to (or replaces) the defaults: no hub, W&B disabled."""
+def run_train(*overrides: str, timeout: int = 300, env: dict | None = None, preexec_fn=None) -> subprocess.CompletedProcess:
+    """`env` adds to (or replaces) the defaults: no hub, W&B disabled. `preexec_fn` runs in the
+    child before train.py (e.g. a file-size limit that makes writes fail like a full disk)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled", "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.run(
         [sys.executable, str(REPO / "train.py"), *overrides],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, preexec_fn=preexec_fn,
     )
 
 

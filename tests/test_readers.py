@@ -1,6 +1,7 @@
 """Readers: each GLUE file format, the hub path, the BBC corpus, the csv task, and their errors."""
 
 import hashlib
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -152,7 +153,7 @@ def test_hub_mrpc_and_stsb(monkeypatch):
     pools = read_task(task_cfg("mrpc"))
     assert pools["train"] == [Example("a", "c", 1), Example("b", "d", 0)]
 
-    fake_hub(monkeypatch, {"train": {"sentence": ["x"], "label": [1]}, "validation": {"sentence": ["y"], "label": [0]}},
+    fake_hub(monkeypatch, {"train": {"sentence": ["x", "z"], "label": [1, 0]}, "validation": {"sentence": ["y"], "label": [0]}},
              datasets.ClassLabel(names=["unacceptable", "acceptable"]))
     assert read_task(task_cfg("cola"))["dev"] == [Example("y", None, 0)]
 
@@ -329,3 +330,82 @@ def test_regression_label_must_be_a_number():
 def test_text_fields_count():
     with pytest.raises(ConfigError, match=r"task\.text_fields=\['a', 'b', 'c'\] is invalid"):
         read_task(csv_task("train.csv", "dev.csv", ["a", "b", "c"], "sentiment"))
+
+
+# ------------------------------------------------------------ labels, encodings, empty files
+
+def write_files(tmp_path, train: str | bytes, dev: str, suffix: str = "tsv") -> str:
+    for name, content in ((f"train.{suffix}", train), (f"dev.{suffix}", dev)):
+        (tmp_path / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize("suffix, train, line, shown", [
+    ("tsv", "text\tlabel\na\tpos\nb\t\nc\tneg\n", 3, ""),
+    ("tsv", "text\tlabel\na\tpos\nb\t   \nc\tneg\n", 3, ""),
+    ("csv", 'text,label\na,pos\nb,""\nc,neg\n', 3, ""),
+    ("jsonl", '{"text": "a", "label": "pos"}\n{"text": "b", "label": null}\n', 2, " (null)"),
+])
+def test_an_empty_label_is_never_a_class(tmp_path, suffix, train, line, shown):
+    dev = {"tsv": "text\tlabel\nd\tpos\n", "csv": "text,label\nd,pos\n", "jsonl": '{"text": "d", "label": "pos"}\n'}[suffix]
+    task = csv_task(f"train.{suffix}", f"dev.{suffix}", ["text"], "label", data_dir=write_files(tmp_path, train, dev, suffix))
+    with pytest.raises(DataError, match=rf"train\.{suffix}, line {line}: the label in column 'label' is empty{re.escape(shown)};"):
+        read_task(task)
+
+
+def test_an_empty_glue_label_is_named_with_declared_labels(tmp_path):
+    data_dir = write_qqp(tmp_path, "1\t1\t2\tA?\tB?\t0\n2\t3\t4\tC?\tD?\t\n")
+    with pytest.raises(DataError, match=r"train\.tsv, line 3: the label in column 'is_duplicate' is empty"):
+        read_task(task_cfg("qqp", data_dir=data_dir))
+
+
+def test_hub_labels_of_a_single_class_are_named(monkeypatch):
+    feature = datasets.ClassLabel(names=["not_equivalent", "equivalent"])
+    fake_hub(monkeypatch, {"train": {"sentence1": ["a", "b"], "sentence2": ["c", "d"], "label": [1, 1]},
+                           "validation": {"sentence1": ["a"], "sentence2": ["c"], "label": [0]}}, feature)
+    with pytest.raises(DataError, match=r"nyu-mll/glue/mrpc train: the training examples have only the class '1'"):
+        read_task(task_cfg("mrpc"))
+
+
+def test_labels_with_stray_spaces_are_the_same_class(tmp_path):
+    data_dir = write_files(tmp_path, "text,label\na,pos\nb,pos \nc, neg\n", "text,label\nd,neg\n", "csv")
+    task = csv_task("train.csv", "dev.csv", ["text"], "label", data_dir=data_dir)
+    assert [e.label for e in read_task(task)["train"]] == [1, 1, 0] and list(task.labels) == ["neg", "pos"]
+
+
+def test_a_stsb_score_that_is_not_finite(tmp_path):
+    header = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
+    (tmp_path / "train.tsv").write_text(header + "0\tg\tf\t2012\t0\ts\ts\tA.\tB.\t4.0\n")
+    (tmp_path / "dev.tsv").write_text(header + "0\tg\tf\t2012\t0\ts\ts\tA.\tB.\tNaN\n")
+    with pytest.raises(DataError, match=r"dev\.tsv, line 2: label 'NaN' in column 'score' is not a finite number"):
+        read_task(task_cfg("stsb", data_dir=str(tmp_path)))
+
+
+@pytest.mark.parametrize("encoding, text, line", [("latin-1", "café", 2), ("cp1252", "“quoted”", 2),
+                                                  ("utf-16", "naïve", 1)])  # utf-16: its BOM is byte 1
+def test_task_encoding_reads_other_encodings(tmp_path, encoding, text, line):
+    (tmp_path / "train.tsv").write_bytes(f"text\tlabel\n{text}\tpos\nb\tneg\n".encode(encoding))
+    (tmp_path / "dev.tsv").write_bytes("text\tlabel\nd\tpos\n".encode(encoding))
+    with pytest.raises(DataError, match=rf"train\.tsv, line {line}: byte 0x.. \(byte \d+ of the line\) is not valid "
+                                        r"utf-8; .*task\.encoding=latin-1"):
+        read_task(csv_task("train.tsv", "dev.tsv", ["text"], "label", data_dir=str(tmp_path)))
+    task = csv_task("train.tsv", "dev.tsv", ["text"], "label", data_dir=str(tmp_path), encoding=encoding)
+    assert read_task(task)["train"][0].text_a == text
+
+
+def test_utf8_with_a_byte_order_mark_is_read_as_before(tmp_path):
+    data_dir = write_files(tmp_path, "\ufefftext\tlabel\na\tpos\nb\tneg\n", "\ufefftext\tlabel\nd\tpos\n")
+    assert read_task(csv_task("train.tsv", "dev.tsv", ["text"], "label", data_dir=data_dir))["dev"][0].text_a == "d"
+
+
+def test_blank_lines_are_no_rows(tmp_path):
+    # a trailing empty line in a TSV was "0 fields, the header has 2"
+    data_dir = write_files(tmp_path, "text\tlabel\na\tpos\n\nb\tneg\n\n", "text\tlabel\nd\tpos\n")
+    assert len(read_task(csv_task("train.tsv", "dev.tsv", ["text"], "label", data_dir=data_dir))["train"]) == 2
+
+
+def test_a_file_without_a_header_row_that_is_empty(tmp_path):
+    (tmp_path / "train.tsv").write_text("")
+    (tmp_path / "dev.tsv").write_text("src\t1\t\tA sentence.\n")
+    with pytest.raises(DataError, match=r"train\.tsv is empty; task\.train_file must name a file"):
+        read_task(task_cfg("cola", data_dir=str(tmp_path)))

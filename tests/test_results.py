@@ -50,3 +50,47 @@ def test_run_names_and_tags_shorten_paths_and_respect_the_wandb_limit():
     assert tags[0] == "reinit=3" and tags[1] == ("task.data_dir=" + "x" * 80)[:64]
     assert tags[2:] == ["mine", "y" * 64]  # duplicates dropped, order kept
     assert all(1 <= len(t) <= 64 for t in tags)
+
+
+def test_result_json_follows_the_umask_like_every_other_file(tmp_path):
+    """mkstemp's 0600 kept colleagues on a shared cluster from reading a run's result."""
+    import os
+    import stat
+
+    old = os.umask(0o027)
+    try:
+        write_json_atomic(tmp_path / "result.json", {"status": "ok"})
+        (tmp_path / "other.txt").write_text("x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "result.json").stat().st_mode) == 0o640
+    assert stat.S_IMODE((tmp_path / "result.json").stat().st_mode) == stat.S_IMODE((tmp_path / "other.txt").stat().st_mode)
+
+
+def test_one_atomic_writer_for_results_checkpoints_and_the_token_cache():
+    """Each rule in one place: no module writes its own temporary file and renames it."""
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[1] / "src"
+    writers = sorted(p.name for p in src.rglob("*.py") if "os.replace(" in p.read_text() or "mkstemp(" in p.read_text())
+    assert writers == ["atomic.py"]
+
+
+def test_a_failed_atomic_write_keeps_the_previous_file(tmp_path):
+    import errno
+
+    from bertlab.atomic import write_atomic
+
+    target = tmp_path / "last.ckpt"
+    target.write_bytes(b"previous, whole")
+
+    def torn(tmp):  # a full disk: part of the file is written, then the write fails
+        tmp.write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    try:
+        write_atomic(target, torn)
+    except OSError:
+        pass
+    assert target.read_bytes() == b"previous, whole"
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]

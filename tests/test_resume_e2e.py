@@ -14,6 +14,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 from e2e import REPO, results_under, run_train
 
@@ -140,7 +141,7 @@ def test_resume_saves_at_most_once_per_interval_but_always_on_sigterm(tmp_path, 
     clock = [100.0]
     monkeypatch.setattr(resume.time, "monotonic", lambda: clock[0])
     saved = []
-    trainer = SimpleNamespace(state=SimpleNamespace(fn="fit"), sanity_checking=False, global_step=0,
+    trainer = SimpleNamespace(state=SimpleNamespace(fn="fit"), sanity_checking=False, global_step=0, is_global_zero=True,
                               received_sigterm=False, save_checkpoint=lambda path, weights_only: saved.append(clock[0]))
     callback = resume.ResumeCheckpoint(tmp_path, every_s=60)
     callback.on_fit_start(trainer, None)
@@ -159,10 +160,37 @@ def test_a_checkpoint_of_another_job_is_not_resumed(tmp_path, capsys):
 
     checkpoint = tmp_path / "resume" / "last.ckpt"
     checkpoint.parent.mkdir()
-    checkpoint.write_bytes(b"state")
+    torch.save({"global_step": 3, "state_dict": {}, "bertlab_resume": {}}, checkpoint)
     (checkpoint.parent / "overrides.json").write_text(json.dumps(["optimizer=adamw", "seed=0"]))
     assert resume_checkpoint(tmp_path, ["optimizer=adamw", "seed=0"]) == checkpoint  # the same job
     assert resume_checkpoint(tmp_path) == checkpoint  # outside a sweep's bookkeeping: as before
     assert resume_checkpoint(tmp_path, ["optimizer=bertadam", "seed=0"]) is None
     assert "belongs to another job (optimizer=adamw seed=0)" in capsys.readouterr().out
     assert not (tmp_path / "resume").exists()  # deleted: the new job starts afresh
+
+
+def test_a_checkpoint_save_that_fails_leaves_the_previous_one_whole(tmp_path):
+    """A full disk during a save tore resume/last.ckpt (Lightning's save is a move from /tmp)."""
+    import errno
+    from types import SimpleNamespace
+
+    from bertlab.resume import RESUME_DIR, RESUME_FILE, ResumeCheckpoint
+
+    def save_checkpoint(path, weights_only):
+        if not calls:
+            calls.append(path)
+            path.write_bytes(b"the whole first checkpoint")
+            return
+        with open(path, "wb") as f:  # a full disk: part of the checkpoint is written, then the write fails
+            f.write(b"torn")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    calls = []
+    trainer = SimpleNamespace(global_step=3, is_global_zero=True, save_checkpoint=save_checkpoint)
+    callback = ResumeCheckpoint(tmp_path, overrides=["seed=0"])
+    callback.save(trainer)
+    with pytest.raises(OSError):
+        callback.save(trainer)
+    checkpoint = tmp_path / RESUME_DIR / RESUME_FILE
+    assert checkpoint.read_bytes() == b"the whole first checkpoint"
+    assert sorted(p.name for p in checkpoint.parent.iterdir()) == ["last.ckpt", "overrides.json"]

@@ -10,8 +10,10 @@ Turning the pools into train/val/test is `sampling.make_splits`'s job.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
+import math
 import random
 import re
 from collections.abc import Iterator
@@ -49,6 +51,7 @@ def make_example(texts: dict, raw_label, where: str, task: DictConfig, label_ind
     for column, text in texts.items():
         if text is None or not str(text).strip():
             raise DataError(f"{where}: the text in column '{column}' is empty.")
+    check_label_present(raw_label, where, task)
     if task.problem == "regression":
         try:
             label = float(raw_label)
@@ -57,8 +60,13 @@ def make_example(texts: dict, raw_label, where: str, task: DictConfig, label_ind
                 f"{where}: label '{raw_label}' in column '{task.label_field}' is not a number "
                 "(task.problem=regression)."
             ) from None
+        if not math.isfinite(label):  # one such score makes every loss, and the metric used to select, NaN
+            raise DataError(
+                f"{where}: label '{raw_label}' in column '{task.label_field}' is not a finite number "
+                "(task.problem=regression); fix the score or remove the row."
+            )
     else:
-        label = label_index.get(str(raw_label))
+        label = label_index.get(label_key(raw_label))
         if label is None:
             raise DataError(
                 f"{where}: label '{raw_label}' in column '{task.label_field}' is not one of "
@@ -68,9 +76,38 @@ def make_example(texts: dict, raw_label, where: str, task: DictConfig, label_ind
     return Example(text_a, text_b[0] if text_b else None, label)
 
 
+def check_label_present(raw_label, where: str, task: DictConfig) -> None:
+    # Before labels are inferred or mapped: an empty cell (or JSON null) would become a class of its own.
+    if raw_label is None or not str(raw_label).strip():
+        raise DataError(
+            f"{where}: the label in column '{task.label_field}' is empty"
+            f"{' (null)' if raw_label is None else ''}; every example needs one: fill it in or remove the row."
+        )
+
+
+def label_key(raw_label) -> str:
+    # Compared as strings: a CSV label "1" matches `labels: [0, 1]` as well as `labels: ["0", "1"]`;
+    # stripped: "pos " in a hand-edited CSV is the class "pos", not a class of its own.
+    return str(raw_label).strip()
+
+
 def _label_index(task: DictConfig) -> dict[str, int]:
-    # Compared as strings: a CSV label "1" matches `labels: [0, 1]` as well as `labels: ["0", "1"]`.
-    return {str(label): i for i, label in enumerate(task.labels or [])}
+    return {label_key(label): i for i, label in enumerate(task.labels or [])}
+
+
+def check_two_classes(train: list[Example], task: DictConfig, where: str) -> None:
+    """A classifier trained on one class learns nothing, and the metrics fail deep inside
+    torchmetrics: say so where the training examples come from."""
+    if task.problem != "classification":
+        return
+    present = sorted({e.label for e in train})
+    if len(present) < 2:
+        only = f"only the class '{task.labels[present[0]]}'" if present else "no class"
+        raise DataError(
+            f"{where}: the training examples have {only} (column '{task.label_field}', "
+            f"task.labels={list(task.labels)}); classification needs examples of at least two classes: "
+            "fix the file, or check task.label_field."
+        )
 
 
 # ---------------------------------------------------------------- local files (glue and csv)
@@ -87,42 +124,71 @@ def read_local(task: DictConfig) -> dict[str, list[Example]]:
             f"task.data_dir={task.data_dir} is not a folder; it must hold task.train_file={task.train_file} "
             f"and task.dev_file={task.dev_file}."
         )
-    raw = {}  # pool -> [(where, texts, raw label)]: labels are mapped once all are known
+    encoding = _encoding(task)
+    raw, paths = {}, {}  # pool -> [(where, texts, raw label)]: labels are mapped once all are known
     for pool, key in (("train", "train_file"), ("dev", "dev_file")):
-        path = data_dir / str(task[key])
+        path = paths[pool] = data_dir / str(task[key])
         if not path.is_file():
             found = ", ".join(sorted(p.name for p in data_dir.iterdir())) or "none"
             raise DataError(f"task.{key}={task[key]} is not in {data_dir}; files there: {found}.")
-        raw[pool] = list(_read_fields(path, task))
+        raw[pool] = list(_read_fields(path, task, encoding))
+        if not raw[pool]:  # else the split sizes would be blamed (task.n_train, an empty val split)
+            what = "is empty" if path.stat().st_size == 0 else "has no example rows (only a header or blank lines)"
+            raise DataError(f"{path} {what}; task.{key} must name a file with at least one example.")
     if task.problem == "classification" and task.labels is None:
-        inferred = _natural_sort({str(label) for _, _, label in raw["train"]})
+        inferred = _natural_sort({label_key(label) for _, _, label in raw["train"]})
         with open_dict(task):
             task.labels = inferred
     label_index = _label_index(task)
-    return {
-        pool: [make_example(texts, label, where, task, label_index) for where, texts, label in rows]
-        for pool, rows in raw.items()
-    }
+    pools = {}
+    for pool, rows in raw.items():  # train first: one class there explains a dev label it lacks
+        pools[pool] = [make_example(texts, label, where, task, label_index) for where, texts, label in rows]
+        if pool == "train":
+            check_two_classes(pools[pool], task, str(paths[pool]))
+    return pools
 
 
-def _read_fields(path: Path, task: DictConfig) -> Iterator[tuple[str, dict, object]]:
+def _read_fields(path: Path, task: DictConfig, encoding: str) -> Iterator[tuple[str, dict, object]]:
     """(where, texts, raw label) per row; only the needed columns are kept (MNLI rows carry parses)."""
     needed = [*task.text_fields, task.label_field]
-    for line, row in _read_rows(path, task.get("columns")):
+    for line, row in _read_rows(path, task.get("columns"), encoding):
         missing = [c for c in needed if c not in row]
         if missing:
             raise DataError(
                 f"{path}, line {line}: no column {missing} (task.text_fields={list(task.text_fields)}, "
                 f"task.label_field={task.label_field}); columns found: {list(row)}."
             )
-        yield f"{path}, line {line}", {c: row[c] for c in task.text_fields}, row[task.label_field]
+        where = f"{path}, line {line}"
+        check_label_present(row[task.label_field], where, task)  # before labels are inferred from the file
+        yield where, {c: row[c] for c in task.text_fields}, row[task.label_field]
 
 
-def _read_rows(path: Path, columns) -> Iterator[tuple[int, dict]]:
+def _encoding(task: DictConfig) -> str:
+    """The codec for task.encoding. UTF-8 is read as utf-8-sig: a leading byte-order mark (MRPC's
+    files have one) is not part of the first column's name."""
+    name = str(task.get("encoding") or "utf-8")
+    try:
+        codec = codecs.lookup(name).name
+    except LookupError:
+        raise ConfigError(
+            f"task.encoding={name} is not an encoding Python knows; e.g. utf-8 (the default), latin-1, "
+            "cp1252, utf-16."
+        ) from None
+    return "utf-8-sig" if codec == "utf-8" else name
+
+
+def _read_rows(path: Path, columns, encoding: str = "utf-8-sig") -> Iterator[tuple[int, dict]]:
     """(line number, {column: value}) per row of a .jsonl, .csv or (any other name) tab-separated
     file. `columns` names the columns of a file without a header row (CoLA); otherwise the first
-    row is the header."""
-    with open(path, encoding="utf-8-sig", newline="") as f:  # -sig: MRPC starts with a BOM
+    row is the header. Blank lines are no rows."""
+    try:
+        yield from _parse_rows(path, columns, encoding)
+    except UnicodeDecodeError:  # raised mid-stream, without the file or the line: find them
+        raise DataError(_decode_error(path, encoding)) from None
+
+
+def _parse_rows(path: Path, columns, encoding: str) -> Iterator[tuple[int, dict]]:
+    with open(path, encoding=encoding, newline="") as f:
         if path.suffix == ".jsonl":
             for line, text in enumerate(f, 1):
                 if text.strip():
@@ -130,13 +196,36 @@ def _read_rows(path: Path, columns) -> Iterator[tuple[int, dict]]:
             return
         # GLUE-format TSV has no quoting ('"' is an ordinary character in its sentences); CSV does.
         reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE) if path.suffix != ".csv" else csv.reader(f)
-        header = list(columns) if columns else next(reader, [])
-        for row in reader:
-            if len(row) < len(header):  # a short row would silently shift its fields
-                raise DataError(
-                    f"{path}, line {reader.line_num}: {len(row)} fields, the header has {len(header)} ({header})."
-                )
-            yield reader.line_num, dict(zip(header, row))
+        try:
+            header = list(columns) if columns else next(reader, [])
+            for row in reader:
+                if not row:
+                    continue
+                if len(row) < len(header):  # a short row would silently shift its fields
+                    raise DataError(
+                        f"{path}, line {reader.line_num}: {len(row)} fields, the header has {len(header)} ({header})."
+                    )
+                yield reader.line_num, dict(zip(header, row))
+        except csv.Error as exc:  # e.g. a NUL byte, or an unclosed quote running to the end of the file
+            kind = "CSV" if path.suffix == ".csv" else "TSV"
+            raise DataError(f"{path}, line {reader.line_num}: not readable as {kind} ({exc}).") from None
+
+
+def _decode_error(path: Path, encoding: str) -> str:
+    data = path.read_bytes()
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        pos = exc.start
+        line = data.count(b"\n", 0, pos) + 1
+        column = pos - (data.rfind(b"\n", 0, pos) + 1) + 1
+        shown = "utf-8" if encoding == "utf-8-sig" else encoding
+        return (
+            f"{path}, line {line}: byte 0x{data[pos]:02x} (byte {column} of the line) is not valid {shown}; "
+            "the file has another encoding: name it with task.encoding=... (e.g. task.encoding=latin-1 or "
+            "cp1252), or convert the file to UTF-8."
+        )
+    return f"{path} cannot be decoded as {encoding}; set task.encoding to the file's encoding."
 
 
 def _json_object(text: str, path: Path, line: int) -> dict:
@@ -199,10 +288,13 @@ def _hub_examples(dataset, split: str, task: DictConfig) -> list[Example]:
         raw = [names[y] if by_name and y >= 0 else y for y in raw]
     label_index = _label_index(task)
     where = f"{task.hub_name}/{task.hub_config} {split}, row"
-    return [
+    examples = [
         make_example({c: t[i] for c, t in texts.items()}, y, f"{where} {i}", task, label_index)
         for i, y in enumerate(raw)
     ]
+    if split == "train":
+        check_two_classes(examples, task, f"{task.hub_name}/{task.hub_config} {split}")
+    return examples
 
 
 # ---------------------------------------------------------------- BBC News (bbcnews)

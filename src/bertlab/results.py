@@ -1,15 +1,15 @@
 """The per-run record `result.json`, read by the report and by sweep resume.
 
-Written atomically (write a temporary file in the same folder, then rename): a reader never
-sees half a file, and a run killed while writing leaves the previous record intact.
+Written atomically (atomic.py): a reader never sees half a file, and a run killed while
+writing, or a full disk, leaves the previous record intact.
 """
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from bertlab.atomic import write_text_atomic
 
 RESULT_FILE = "result.json"
 
@@ -26,18 +26,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def write_json_atomic(path: Path, record: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_jsonable(record), f, indent=2, sort_keys=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # serialised before anything is written: a record that cannot be written leaves no file behind
+    write_text_atomic(path, json.dumps(_jsonable(record), indent=2, sort_keys=False))
 
 
 def read_result(run_dir: Path) -> dict | None:

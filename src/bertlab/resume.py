@@ -10,15 +10,18 @@ stops the run (exit code 143). A SIGKILL loses only the steps since the last sav
 failed or diverged), so a finished run keeps no checkpoint.
 
 Lightning's ModelCheckpoint is not used: it cannot save on SIGTERM and keeps top-k/last
-bookkeeping that a single overwritten resume file does not need; `trainer.save_checkpoint`
-(atomic: written in full, then moved into place) does the saving either way.
+bookkeeping that a single overwritten resume file does not need. `trainer.save_checkpoint`
+writes a temporary file in /tmp and moves it into place, which is a copy (and can be torn by a
+full disk) when /tmp is another filesystem: it writes to a temporary name beside the checkpoint
+instead, renamed over it (atomic.py). A checkpoint that cannot be read when a run starts (torn
+by a crash before this was so, or a damaged disk) is set aside, not deleted, and the run starts
+over.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -30,6 +33,7 @@ import torch
 from lightning.fabric.utilities.seed import _collect_rng_states, _set_rng_states
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from bertlab.atomic import write_atomic, write_text_atomic
 from bertlab.resumable_loader import ResumableDataLoader
 
 RESUME_DIR = "resume"
@@ -55,7 +59,37 @@ def resume_checkpoint(run_dir: Path, overrides: list[str] | None = None) -> Path
         print(f"not resuming: {path} belongs to another job ({' '.join(owner)}); starting afresh", flush=True)
         remove_resume_state(run_dir)
         return None
+    problem = _unreadable(path)
+    if problem is not None:
+        # Kept for a post-mortem (and because deleting is not ours to decide), outside resume/,
+        # which goes when the run ends.
+        aside = _free_name(Path(run_dir) / f"{RESUME_FILE}.unreadable")
+        path.rename(aside)
+        print(f"not resuming: {path} cannot be read ({problem}); set aside as {aside}, starting over", flush=True)
+        remove_resume_state(run_dir)
+        return None
     return path
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why the checkpoint cannot be resumed from, or None. mmap: only the archive's index and the
+    small entries are read, not the weights."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # torch raises many kinds for a torn or foreign file
+        return f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+    needed = ("global_step", "state_dict", CHECKPOINT_KEY)
+    missing = [k for k in needed if not isinstance(checkpoint, dict) or k not in checkpoint]
+    return f"no {', '.join(missing)} in it" if missing else None
+
+
+def _free_name(path: Path) -> Path:
+    n = 1
+    candidate = path
+    while candidate.exists():
+        candidate = path.with_name(f"{path.name}.{n}")
+        n += 1
+    return candidate
 
 
 def remove_resume_state(run_dir: Path) -> None:
@@ -76,12 +110,14 @@ def _read_rows(path: Path) -> list[dict]:
 
 def _write_rows(path: Path, rows: list[dict]) -> None:
     keys = sorted(set().union(*rows)) if rows else []
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    write_atomic(path, write)
 
 
 def set_aside_metrics(run_dir: Path, checkpoint: Path) -> None:
@@ -133,10 +169,13 @@ class ResumeCheckpoint(L.Callback):
         self.saved_at_step: int | None = None
 
     def save(self, trainer: L.Trainer) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.overrides is not None:
-            (self.path.parent / OWNER_FILE).write_text(json.dumps(list(self.overrides)))
-        trainer.save_checkpoint(self.path, weights_only=False)  # the full state (and no log line per save)
+        # the full state (and no log line per save)
+        if trainer.is_global_zero:
+            if self.overrides is not None:
+                write_text_atomic(self.path.parent / OWNER_FILE, json.dumps(list(self.overrides)))
+            write_atomic(self.path, lambda tmp: trainer.save_checkpoint(tmp, weights_only=False))
+        else:  # only rank 0 writes; the others still take part in save_checkpoint's barrier
+            trainer.save_checkpoint(self.path, weights_only=False)
         self.saved_at_step = trainer.global_step
         self._since = time.monotonic()
 

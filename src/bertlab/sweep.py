@@ -144,7 +144,8 @@ def summarize(sweep_dir: Path, jobs: list[tuple[Path, list[str]]] | None = None,
         status = record.get("status", "unknown") if record else "no result.json"
         counts[status] += 1
         if status != "ok":
-            bad.append((directory, status, (record or {}).get("error") or "the job ended without writing its result"))
+            bad.append((directory, status, (record or {}).get("error") or
+                        "the job ended without writing its result (killed, or its folder could not be written)"))
     return counts, bad
 
 

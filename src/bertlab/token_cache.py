@@ -12,10 +12,9 @@ encodings depend on, so a stale entry can never be read:
   and immune to copies and touched files);
 - max_length and the label type.
 
-Files are written to a temporary name in the cache folder and renamed (atomic on POSIX), so
-concurrent jobs writing the same entry never leave a torn file; a torn or unreadable entry is
-ignored and re-tokenised. The `datasets` library has a fingerprint cache of its own, but it keys on
-the transform's code and needs the data as an Arrow table; these splits are small Python lists,
+Entries are written atomically (atomic.py), so concurrent jobs writing the same entry never
+leave a torn file; a torn or unreadable entry is ignored and re-tokenised. The `datasets`
+library has a fingerprint cache of its own, but it keys on the transform's code and needs the data as an Arrow table; these splits are small Python lists,
 so a hash + `torch.save` is simpler and loads in milliseconds.
 """
 
@@ -24,13 +23,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
+from bertlab.atomic import write_atomic
 from bertlab.readers import Example
 
 log = logging.getLogger("bertlab")
@@ -85,15 +83,7 @@ def cached(cache_dir: str | Path | None, key: str, compute: Callable[[], list[di
             log.warning("token cache entry %s unreadable (%s): tokenising again", path, err)
     value = compute()
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(value, f)
-            os.replace(tmp, path)  # atomic: readers see the old state or the whole new file
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, lambda tmp: torch.save(value, tmp))  # readers see no entry or the whole entry
     except OSError as err:  # a read-only or full disk must not fail the run
         log.warning("token cache not written to %s: %s", folder, err)
     return value, False

@@ -38,6 +38,7 @@ from bertlab.prior_wd import PriorWeightDecay
 from bertlab.readers import read_task
 from bertlab.reinit import reinit_top_layers
 from bertlab.results import RESULT_FILE, write_json_atomic
+from bertlab.run_folder import storage_error, storage_message
 from bertlab.resume import (
     ResumeCheckpoint, merge_metrics, remove_resume_state, resume_checkpoint, set_aside_metrics,
 )
@@ -268,6 +269,7 @@ def run_job(cfg: DictConfig) -> float | None:
         },
         "pid": os.getpid(),  # a fresh process per job on the gpus launcher (tested)
     }
+    keep_resume = False  # a full disk: the last checkpoint is kept, to continue from once there is space
     start = time.time()
     record["started_at"] = start  # unix time; with duration_s, when the job ran (sweep tests)
     try:
@@ -286,15 +288,34 @@ def run_job(cfg: DictConfig) -> float | None:
                       "(same run directory) resumes from the last checkpoint")
         raise
     except Exception as err:  # a bug or an environment failure (e.g. out of memory): keep the traceback
-        record["error"] = f"{err.__class__.__name__}: {err}"
-        (run_dir / "error.log").write_text(traceback.format_exc())
-        if not multirun:
-            raise
+        full = storage_error(err)
+        if full is not None:  # the run folder filled up or turned read-only: the user's to fix, one message
+            record["error"], keep_resume = storage_message(full, run_dir, multirun), True
+        else:
+            record["error"] = f"{err.__class__.__name__}: {err}"
+            try:
+                (run_dir / "error.log").write_text(traceback.format_exc())
+            except OSError:  # the traceback is re-raised (single run) or summarised (sweep) anyway
+                pass
+            if not multirun:
+                raise
     finally:
         record["duration_s"] = round(time.time() - start, 3)
-        write_json_atomic(run_dir / RESULT_FILE, record)
+        try:
+            write_json_atomic(run_dir / RESULT_FILE, record)
+        except OSError as err:
+            # Never raised from here: in a sweep, Hydra would re-raise it after the jobs and skip the
+            # summary. The job is reported failed (its metrics were never recorded).
+            full = storage_error(err)
+            if not keep_resume:  # else the error already says the folder cannot be written
+                unwritten = storage_message(full, run_dir, multirun) if full else f"{run_dir / RESULT_FILE} not written: {err}"
+                ended = f" (the run itself ended {record['status']}: {record['error']})" if record["error"] else ""
+                record["error"] = unwritten + ended
+            if record["status"] == "ok":
+                record["status"] = "failed"
+            keep_resume = keep_resume or full is not None
         finish_wandb(exit_code=0 if record["status"] == "ok" else 1)
-        if record["status"] != "interrupted":  # a finished run keeps no checkpoint
+        if record["status"] != "interrupted" and not keep_resume:  # a finished run keeps no checkpoint
             remove_resume_state(run_dir)
 
     print(f"run directory: {run_dir}")

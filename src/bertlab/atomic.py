@@ -1,0 +1,58 @@
+"""The one way files that others read are written: in full to a temporary name in the same
+folder, then renamed over the target.
+
+A rename within one folder (one filesystem) is atomic on POSIX: a reader, a resumed run or a
+concurrent job sees the previous file or the complete new one, never a torn one, and a write
+that fails (full disk, a crash, a kill) leaves the previous file as it was. A move from another
+filesystem (e.g. a temporary file in /tmp) is a copy, and is not atomic.
+
+The temporary file is created with the mode the umask gives (as `open` does), not the 0600 of
+`tempfile.mkstemp`: results and checkpoints on a shared cluster stay readable by whoever the
+user's umask lets read them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """`write(tmp)` writes the whole content to the path it is given; it then replaces `path`.
+    The folder is created when missing; on any failure the temporary file is removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        # O_EXCL: a name of our own; 0o666 & ~umask, like any file `open` creates
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        write(tmp)
+        # A writer may put its own file in place of ours (Lightning moves a finished temporary
+        # file of its own there, with mode 0600): the mode is set again, from the umask.
+        os.chmod(tmp, 0o666 & ~_umask())
+        with open(tmp, "rb") as f:  # on disk before the rename, so a power cut cannot tear it
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _umask() -> int:
+    # Read without changing it where the OS says it (Linux); os.umask can only be read by setting it.
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
