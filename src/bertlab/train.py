@@ -255,7 +255,7 @@ def run_job(cfg: DictConfig) -> float | None:
         "pid": os.getpid(),  # a fresh process per job on the gpus launcher (tested)
     }
     start = time.time()
-    record["started_at"] = start  # unix time; with duration_s, when the job ran (sweep tests)
+    record["started_at"] = start  # unix time; with duration_s, when the job ran
     try:
         record.update(fit_and_test(cfg, run_dir, run_name, group, tags, overrides))
         record["status"] = "ok"
