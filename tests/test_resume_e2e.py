@@ -1,8 +1,10 @@
 """Determinism and kill/resume through `python train.py` on the CPU (tiny random BERT).
 
-A run killed with SIGKILL or SIGTERM mid-training and started again with the same command (same
-run directory) must end with exactly the metrics, and the same training-loss curve, as an
-uninterrupted run.
+A run killed with SIGKILL, SIGTERM or SIGINT mid-training and started again with the same command
+(same run directory) must end with exactly the metrics, and the same training-loss curve, as an
+uninterrupted run. The run to kill stops itself at a known point of its training (after its first
+checkpoint, or inside the step after it: tests/stopping_train.py) and gets its signal there, so
+the kill lands mid-training however busy the machine is; no sleeps.
 """
 
 import csv
