@@ -55,5 +55,9 @@ if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in POINTS:
         sys.exit(f"usage: {sys.argv[0]} {{{','.join(POINTS)}}} [train.py arguments]")
     install(sys.argv.pop(1))
+    # A test runner started in the background (CI, `make test &`) hands its children SIGINT
+    # ignored, and Python then keeps it ignored: the test's Ctrl-C would be lost and the run go
+    # on to its end. A user's Ctrl-C comes from a terminal, where Python's handler is in place.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.argv[0] = str(REPO / "train.py")
     runpy.run_path(str(REPO / "train.py"), run_name="__main__")
