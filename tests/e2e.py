@@ -2,21 +2,71 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+
+
+def train_env(env: dict | None = None) -> dict:
+    """`env` adds to (or replaces) the defaults: no hub, W&B disabled."""
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled", "PYTHONUNBUFFERED": "1", **(env or {})}
 
 
 def run_train(*overrides: str, timeout: int = 300, env: dict | None = None, preexec_fn=None) -> subprocess.CompletedProcess:
-    """`env` adds to (or replaces) the defaults: no hub, W&B disabled. `preexec_fn` runs in the
-    child before train.py (e.g. a file-size limit that makes writes fail like a full disk)."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled", "PYTHONUNBUFFERED": "1", **(env or {})}
+    """`preexec_fn` runs in the child before train.py (e.g. a file-size limit that makes writes
+    fail like a full disk)."""
     return subprocess.run(
         [sys.executable, str(REPO / "train.py"), *overrides],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, preexec_fn=preexec_fn,
+        cwd=REPO, env=train_env(env), capture_output=True, text=True, timeout=timeout, preexec_fn=preexec_fn,
     )
+
+
+def with_tests_on_path(env: dict | None = None) -> dict:
+    """PYTHONPATH with tests/ first: for hooks of tests/sync_hooks.py named in a Hydra override."""
+    path = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH")) if p)
+    return {**(env or {}), "PYTHONPATH": path}
+
+
+class StoppedRun:
+    """`python train.py` stopped at a known point of its training (tests/stopping_train.py)."""
+
+    def __init__(self, run_dir: Path, when: str, *overrides: str, limit_s: float = 600):
+        self.out, self.err = run_dir.parent / f"{run_dir.name}.stdout", run_dir.parent / f"{run_dir.name}.stderr"
+        # files, not pipes: the test does not read while it waits, and a full pipe would block the run
+        with open(self.out, "w") as out, open(self.err, "w") as err:
+            self.proc = subprocess.Popen([sys.executable, str(TESTS / "stopping_train.py"), when, *overrides],
+                                         cwd=REPO, env=train_env(), stdout=out, stderr=err)
+        # no sleep and no polling: waitpid returns when the run stops itself (or ends). The timer is
+        # only a bound for a run that hangs, so that the test fails instead of waiting forever.
+        guard = threading.Timer(limit_s, self.proc.kill)
+        guard.start()
+        try:
+            _, status = os.waitpid(self.proc.pid, os.WUNTRACED)
+        finally:
+            guard.cancel()
+        if not os.WIFSTOPPED(status):  # it ended (reaped here, so Popen cannot see its code)
+            self.proc.returncode = os.waitstatus_to_exitcode(status)
+            raise AssertionError(f"the run ended ({self.proc.returncode}) instead of stopping at '{when}':\n"
+                                 f"{self.stdout()[-2000:]}\n{self.stderr()[-3000:]}")
+
+    def stdout(self) -> str:
+        return self.out.read_text()
+
+    def stderr(self) -> str:
+        return self.err.read_text()
+
+    def kill(self, sig: int, timeout: float = 300) -> subprocess.CompletedProcess:
+        """Send `sig` while the run is stopped, let it go on (it meets the signal where it stopped), wait."""
+        self.proc.send_signal(sig)
+        if sig != signal.SIGKILL:
+            self.proc.send_signal(signal.SIGCONT)
+        self.proc.wait(timeout=timeout)
+        return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, self.stdout(), self.stderr())
 
 
 def results_under(folder: Path) -> dict[str, dict]:

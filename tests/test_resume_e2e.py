@@ -1,22 +1,20 @@
 """Determinism and kill/resume through `python train.py` on the CPU (tiny random BERT).
 
-A run killed with SIGKILL or SIGTERM mid-training and started again with the same command (same
-run directory) must end with exactly the metrics, and the same training-loss curve, as an
-uninterrupted run.
+A run killed with SIGKILL, SIGTERM or SIGINT mid-training and started again with the same command
+(same run directory) must end with exactly the metrics, and the same training-loss curve, as an
+uninterrupted run. The run to kill stops itself at a known point of its training (after its first
+checkpoint, or inside the step after it: tests/stopping_train.py) and gets its signal there, so
+the kill lands mid-training however busy the machine is; no sleeps.
 """
 
 import csv
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import torch
 
-from e2e import REPO, results_under, run_train
+from e2e import StoppedRun, results_under, run_train
 
 # 32 examples in batches of 8: 4 steps per epoch; 40 steps; validation (and a resume
 # checkpoint: resume_every_s=0) every 10 steps, i.e. mid-epoch, so the resumed run must restore the
@@ -55,81 +53,71 @@ def test_same_config_and_seed_give_identical_results(reference, tmp_path):
     assert results_under(tmp_path / "seed1")["."]["baseline"] == first["baseline"]
 
 
-def start_and_kill(run_dir, sig, delay: float = 0.0) -> subprocess.CompletedProcess:
-    """Start the run, wait for its first resume checkpoint (step 10 of 40) and `delay` s, then send `sig`."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, str(REPO / "train.py"), *LONG, f"hydra.run.dir={run_dir}"],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    checkpoint = run_dir / "resume" / "last.ckpt"
-    deadline = time.monotonic() + 300
-    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    time.sleep(delay)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    proc.send_signal(sig)
-    out, err = proc.communicate(timeout=300)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+def checkpoint_step(checkpoint) -> int:
+    import torch
+
+    return torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)["global_step"]
 
 
-# SIGTERM right after a validation (its checkpoint is kept) and a moment later, mid-step (saved
-# at the end of that step); SIGKILL and Ctrl-C (SIGINT): resumed from the last validation's checkpoint.
-@pytest.mark.parametrize("sig,delay", [(signal.SIGKILL, 0.0), (signal.SIGTERM, 0.0), (signal.SIGTERM, 0.5),
-                                       (signal.SIGINT, 0.5)],
+# The run stops itself at a known point (tests/stopping_train.py) and gets the signal there:
+# SIGTERM right after a validation (step 10 of 40: its checkpoint is kept) and mid-step (in step
+# 11: saved at the end of that step); SIGKILL and Ctrl-C (SIGINT, mid-step): resumed from the last
+# validation's checkpoint.
+@pytest.mark.parametrize("sig,when,saved_at", [(signal.SIGKILL, "saved", 10), (signal.SIGTERM, "saved", 10),
+                                               (signal.SIGTERM, "mid-step", 11), (signal.SIGINT, "mid-step", 10)],
                          ids=["SIGKILL", "SIGTERM", "SIGTERM-mid-step", "SIGINT"])
-def test_killed_run_resumes_to_the_uninterrupted_result(reference, tmp_path, sig, delay):
-    killed = start_and_kill(tmp_path, sig, delay)
-    checkpoint = tmp_path / "resume" / "last.ckpt"
-    assert checkpoint.exists()
+def test_killed_run_resumes_to_the_uninterrupted_result(reference, tmp_path, sig, when, saved_at):
+    run_dir = tmp_path / "run"
+    run = StoppedRun(run_dir, when, *LONG, f"hydra.run.dir={run_dir}")
+    assert "stopping for the test at step 10" in run.stdout()
+    killed = run.kill(sig)
+    checkpoint = run_dir / "resume" / "last.ckpt"
+    assert checkpoint.exists(), killed.stderr[-3000:]
+    assert checkpoint_step(checkpoint) == saved_at
     if sig == signal.SIGTERM:
         # preemption: saved at the end of the current step, recorded as interrupted, exit 128 + 15
         assert killed.returncode == 143, killed.stderr[-3000:]
-        result = results_under(tmp_path)["."]
+        result = results_under(run_dir)["."]
         assert result["status"] == "interrupted" and "SIGTERM" in result["error"]
     elif sig == signal.SIGINT:
         # Ctrl-C: no new save, but the last validation's checkpoint is kept and the record says so
         assert killed.returncode != 0
-        result = results_under(tmp_path)["."]
+        result = results_under(run_dir)["."]
         assert result["status"] == "interrupted" and "resumes" in result["error"], result
     else:
         assert killed.returncode == -signal.SIGKILL
-        assert not (tmp_path / "result.json").exists()
+        assert not (run_dir / "result.json").exists()
 
-    resumed = run_train(*LONG, f"hydra.run.dir={tmp_path}")
+    resumed = run_train(*LONG, f"hydra.run.dir={run_dir}")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resuming from {checkpoint}" in resumed.stdout
-    expected, got = results_under(reference)["."], results_under(tmp_path)["."]
+    expected, got = results_under(reference)["."], results_under(run_dir)["."]
     assert got["status"] == "ok"
     assert got["metrics"] == expected["metrics"]  # exactly, not approximately
     assert (got["best_step"], got["global_steps"]) == (expected["best_step"], expected["global_steps"]) == (
         expected["best_step"], 40)
     # the whole loss curve: rows before the checkpoint kept, rows after it identical
-    assert train_losses(tmp_path) == train_losses(reference)
+    assert train_losses(run_dir) == train_losses(reference)
     # a finished run keeps no checkpoint: a sweep's job leaves a few kB
-    assert not (tmp_path / "resume").exists() and not list(tmp_path.rglob("*.ckpt"))
-    assert sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file()) < 2_000_000
+    assert not (run_dir / "resume").exists() and not list(run_dir.rglob("*.ckpt"))
+    assert sum(p.stat().st_size for p in run_dir.rglob("*") if p.is_file()) < 2_000_000
 
 
 def test_sweep_rerun_resumes_the_killed_job_in_its_folder(reference, tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, str(REPO / "train.py"), "-m", *LONG, "seed=0,1", f"hydra.sweep.dir={tmp_path}"]
-    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoint = tmp_path / "0" / "resume" / "last.ckpt"
-    deadline = time.monotonic() + 300
-    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert proc.poll() is None, "the sweep ended before it could be killed"
-    proc.kill()
-    proc.wait(timeout=60)
-    assert checkpoint.exists() and not (tmp_path / "1").exists()
+    sweep_dir = tmp_path / "sweep"
+    # job 0 stops itself right after its first checkpoint and is killed there: job 1 never starts
+    StoppedRun(sweep_dir, "saved", "-m", *LONG, "seed=0,1", f"hydra.sweep.dir={sweep_dir}").kill(signal.SIGKILL)
+    checkpoint = sweep_dir / "0" / "resume" / "last.ckpt"
+    assert checkpoint.exists() and not (sweep_dir / "1").exists()
     assert "seed=0" in json.loads((checkpoint.parent / "overrides.json").read_text())  # whose checkpoint it is
 
-    rerun = run_train("-m", *LONG, "seed=0,1", f"hydra.sweep.dir={tmp_path}")
+    rerun = run_train("-m", *LONG, "seed=0,1", f"hydra.sweep.dir={sweep_dir}")
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert f"resuming from {checkpoint}" in rerun.stdout
-    results = results_under(tmp_path)
+    results = results_under(sweep_dir)
     assert {k: r["status"] for k, r in results.items()} == {"0": "ok", "1": "ok"}
     assert results["0"]["metrics"] == results_under(reference)["."]["metrics"]
-    assert not list(tmp_path.rglob("*.ckpt"))
+    assert not list(sweep_dir.rglob("*.ckpt"))
 
 
 def test_resume_saves_at_most_once_per_interval_but_always_on_sigterm(tmp_path, monkeypatch):

@@ -1,11 +1,10 @@
 """Sweeps end to end through `python train.py -m` on the tiny BERT: a GPU pool on Ray with
 logical GPUs (CPU only), failures recorded with the sweep's exit code, and resume by re-running."""
 
-from itertools import combinations
-
 import pytest
 
-from e2e import results_under, run_train
+from e2e import results_under, run_train, with_tests_on_path
+from sync_hooks import read_job_log
 
 
 @pytest.fixture
@@ -14,15 +13,13 @@ def tiny(tiny_bert_dir, monkeypatch):
     return [f"model.name_or_path={tiny_bert_dir}", "model.name=tiny", "debug=fast"]
 
 
-def job_interval(result: dict) -> tuple[float, float]:
-    """When the job ran (unix times), from its result.json."""
-    return result["started_at"], result["started_at"] + result["duration_s"]
-
-
 def test_gpus_launcher_pools_2x2x2_over_2_logical_gpus_then_resumes(tmp_path, tiny):
     sweep = ["-m", *tiny, "optimizer=bertadam,adamw", "reinit=0,1", "seed=0,1", f"hydra.sweep.dir={tmp_path}"]
+    # each job records the jobs running when it starts; the first two wait for each other
+    job_log = tmp_path.parent / f"{tmp_path.name}-jobs"
     proc = run_train(*sweep, "hydra/launcher=gpus", "hydra.launcher.gpus=2", "hydra.launcher.log_to_driver=false",
-                     timeout=600)
+                     "+hydra.callbacks.jobs._target_=sync_hooks.JobLog", f"+hydra.callbacks.jobs.folder={job_log}",
+                     "+hydra.callbacks.jobs.meet=2", timeout=600, env=with_tests_on_path())
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = results_under(tmp_path)
     assert len(results) == 8 and all(r["status"] == "ok" for r in results.values())
@@ -32,14 +29,12 @@ def test_gpus_launcher_pools_2x2x2_over_2_logical_gpus_then_resumes(tmp_path, ti
     assert set(devices.values()) == {"0", "1"}, devices  # one logical GPU each, both in use
     assert all(r["devices"]["accelerator"] == "cpu" for r in results.values())
     assert len({r["pid"] for r in results.values()}) == 8  # every job in a fresh process
-    intervals = {job: job_interval(r) for job, r in results.items()}
-    overlapping = []
-    for a, b in combinations(results, 2):
-        (start_a, end_a), (start_b, end_b) = intervals[a], intervals[b]
-        if not (end_a <= start_b or end_b <= start_a):
-            assert devices[a] != devices[b], (a, b, intervals[a], intervals[b])  # never two jobs on one GPU
-            overlapping.append((a, b))
-    assert overlapping, intervals  # a pool, not a queue: jobs on distinct GPUs ran at the same time
+    jobs = read_job_log(job_log)
+    assert set(jobs) == set(devices) and all(jobs[j]["device"] == devices[j] for j in jobs), (jobs, devices)
+    assert not any(j["alone"] for j in jobs.values()), jobs  # a pool, not a queue: two jobs ran at once
+    assert any(j["saw"] for j in jobs.values()), jobs
+    for job, log in jobs.items():  # never two jobs on one GPU
+        assert devices[job] not in log["saw"].values(), (job, jobs)
     assert "8 jobs, 8 succeeded" in proc.stdout
 
     # interrupted sweep: job 3 never wrote its result, job 6 never started; the same command

@@ -271,7 +271,7 @@ def run_job(cfg: DictConfig) -> float | None:
     }
     keep_resume = False  # a full disk: the last checkpoint is kept, to continue from once there is space
     start = time.time()
-    record["started_at"] = start  # unix time; with duration_s, when the job ran (sweep tests)
+    record["started_at"] = start  # unix time; with duration_s, when the job ran
     try:
         record.update(fit_and_test(cfg, run_dir, run_name, group, tags, overrides))
         record["status"] = "ok"
