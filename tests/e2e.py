@@ -10,8 +10,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run_train(*overrides: str, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
-    """`env` adds to (or replaces) the defaults: no hub, W&B disabled."""
+    """`env` adds to (or replaces) the defaults: no hub, W&B disabled; a None value unsets a variable."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled", "PYTHONUNBUFFERED": "1", **(env or {})}
+    env = {key: value for key, value in env.items() if value is not None}
     return subprocess.run(
         [sys.executable, str(REPO / "train.py"), *overrides],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,

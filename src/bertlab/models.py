@@ -11,6 +11,7 @@ from pathlib import Path
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from bertlab.errors import ModelError
+from bertlab.network import use_hub_offline_if_unreachable
 from bertlab.paths import minilm_dir
 
 PACKAGED = "packaged:"
@@ -25,6 +26,8 @@ def resolve_model_path(name_or_path: str) -> str:
         return str(write_tiny_bert(Path.home() / ".cache" / "bertlab" / "tiny-bert"))
     if name_or_path.startswith(PACKAGED):
         raise ModelError(f"model.name_or_path='{name_or_path}': unknown packaged model; valid: packaged:minilm, packaged:tiny.")
+    if not Path(name_or_path).expanduser().exists():  # a hub name: fail fast (or use the cache) when offline
+        use_hub_offline_if_unreachable()
     return name_or_path
 
 
