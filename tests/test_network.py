@@ -61,3 +61,12 @@ def test_wandb_with_a_key_is_online_only_when_its_server_answers(monkeypatch, tm
         assert loggers.wandb_mode(None) == "offline"
         assert loggers.wandb_mode("online") == "offline"  # asked for, but a run beats a log
     assert f"W&B: {url} is unreachable" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "nan"])
+def test_probe_deadline_that_is_not_a_positive_number_is_one_message(monkeypatch, value):
+    from bertlab.errors import ConfigError
+
+    monkeypatch.setenv(network.TIMEOUT_ENV, value)
+    with pytest.raises(ConfigError, match=f"BERTLAB_PROBE_TIMEOUT_S={value} is invalid"):
+        network.unreachable("http://127.0.0.1:9")

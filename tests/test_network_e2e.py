@@ -70,14 +70,23 @@ def test_wandb_malformed_key_from_netrc_names_the_file(tmp_path):
     assert_nothing_half_written(tmp_path / "run")
 
 
-@pytest.mark.parametrize("mode, fragments", [
-    ("online", ["logger.mode=online needs a W&B API key", "wandb login", "logger.mode=offline"]),
-    ("offine", ["logger.mode=offine is unknown", "valid: online, offline, disabled"]),
-])
-def test_wandb_mode_that_cannot_work_is_one_message(tmp_path, mode, fragments):
+BAD_WANDB_SETUPS = {
+    # case: (overrides, environment, fragments of the one message)
+    "online_without_key": (["logger.mode=online"], {"WANDB_API_KEY": None},
+                           ["logger.mode=online needs a W&B API key", "wandb login", "logger.mode=offline"]),
+    "unknown_mode": (["logger.mode=offine"], {}, ["logger.mode=offine is unknown", "valid: online, offline, disabled"]),
+    "unknown_mode_from_env": ([], {"WANDB_MODE": "offine"}, ["WANDB_MODE=offine is unknown"]),
+    "base_url_not_a_url": ([], {"WANDB_BASE_URL": "notaurl"}, ["W&B settings are invalid", "base_url",
+                                                               "input_value='notaurl'", "WANDB_BASE_URL"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_WANDB_SETUPS))
+def test_wandb_setup_that_cannot_work_is_one_message(tmp_path, case):
+    overrides, env, fragments = BAD_WANDB_SETUPS[case]
     with closed_port() as url:
-        proc = run_train(*TINY, "logger=wandb", f"logger.mode={mode}", f"hydra.run.dir={tmp_path / 'run'}",
-                         env=wandb_env(tmp_path, url, key=None))
+        proc = run_train(*TINY, "logger=wandb", *overrides, f"hydra.run.dir={tmp_path / 'run'}",
+                         env={**wandb_env(tmp_path, url), **env})
     assert_one_clear_message(proc, *fragments)
     assert_nothing_half_written(tmp_path / "run")
 

@@ -71,7 +71,12 @@ def wandb_base_url() -> str:
     """The server wandb.init would talk to: WANDB_BASE_URL, else W&B's settings files, else api.wandb.ai."""
     from wandb.sdk import wandb_setup
 
-    return str(wandb_setup.singleton().settings.base_url)
+    try:
+        return str(wandb_setup.singleton().settings.base_url)
+    except ValueError as err:  # pydantic's ValidationError, e.g. WANDB_BASE_URL=notaurl
+        detail = " ".join(line.strip() for line in str(err).splitlines()[1:3])
+        raise ConfigError(f"W&B settings are invalid: {detail}. Fix the WANDB_* variable (e.g. WANDB_BASE_URL) "
+                          "or the wandb settings file, or log without W&B: logger=csv.") from None
 
 
 def wandb_api_key_configured(base_url: str) -> bool:

@@ -11,22 +11,32 @@ from __future__ import annotations
 import functools
 import os
 import ssl
+import sys
 import threading
 import urllib.error
 import urllib.request
+
+from bertlab.errors import ConfigError
 
 TIMEOUT_ENV = "BERTLAB_PROBE_TIMEOUT_S"
 DEFAULT_TIMEOUT_S = 5.0
 
 
 def probe_timeout() -> float:
-    try:
-        return float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
-    except ValueError:
+    value = os.environ.get(TIMEOUT_ENV, "")
+    if not value:
         return DEFAULT_TIMEOUT_S
+    try:
+        timeout = float(value)
+    except ValueError:
+        timeout = 0.0
+    if not timeout > 0:  # also NaN
+        raise ConfigError(f"{TIMEOUT_ENV}={value} is invalid; give the probe's deadline in seconds, > 0 "
+                          f"(default {DEFAULT_TIMEOUT_S:g}).")
+    return timeout
 
 
-@functools.cache  # once per process: every job of a multirun asks again
+@functools.cache  # once per URL and process: the jobs of a multirun share the verdict
 def unreachable(url: str) -> str | None:
     """None when a server answers at `url`, else why not, in a few words.
 
@@ -49,9 +59,9 @@ def unreachable(url: str) -> str | None:
             # a certificate the stdlib does not trust: a server answered (the client may use
             # other CA bundles), so leave the verdict to the client
             is_tls = isinstance(err.reason, ssl.SSLError)
-            outcome.append(None if is_tls else _reason(err.reason))
+            outcome.append(None if is_tls else _reason(err.reason, timeout))
         except Exception as err:  # noqa: BLE001  timeouts, resets, garbled answers: no usable server
-            outcome.append(_reason(err))
+            outcome.append(_reason(err, timeout))
 
     thread = threading.Thread(target=request, name=f"probe {url}", daemon=True)
     thread.start()
@@ -59,9 +69,9 @@ def unreachable(url: str) -> str | None:
     return outcome[0] if outcome else f"no answer within {timeout:g} s"
 
 
-def _reason(err: object) -> str:
+def _reason(err: object, timeout: float) -> str:
     if isinstance(err, TimeoutError):
-        return f"no answer within {probe_timeout():g} s"
+        return f"no answer within {timeout:g} s"
     text = str(err).strip() or type(err).__name__
     return text.removeprefix("<urlopen error ").removesuffix(">")
 
@@ -79,8 +89,6 @@ def use_hub_offline_if_unreachable() -> None:
     huggingface_hub with this module's callers), so their constants are set as well as the
     environment, which covers modules imported later and child processes.
     """
-    import sys
-
     from huggingface_hub import constants
 
     if constants.HF_HUB_OFFLINE:
