@@ -50,17 +50,19 @@ def test_hub_goes_offline_only_when_unreachable(monkeypatch, capsys):
 
 def test_wandb_with_a_key_is_online_only_when_its_server_answers(monkeypatch, tmp_path, capsys):
     monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("WANDB_ERROR_REPORTING", "true")
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     with answering_server() as url:
         monkeypatch.setattr(loggers, "wandb_base_url", lambda: url)
         assert loggers.wandb_mode(None) == "online"
         assert loggers.wandb_mode("online") == "online"
-    assert capsys.readouterr().out == ""
+    assert capsys.readouterr().out == "" and os.environ["WANDB_ERROR_REPORTING"] == "true"
     with closed_port() as url:
         monkeypatch.setattr(loggers, "wandb_base_url", lambda: url)
         assert loggers.wandb_mode(None) == "offline"
         assert loggers.wandb_mode("online") == "offline"  # asked for, but a run beats a log
     assert f"W&B: {url} is unreachable" in capsys.readouterr().out
+    assert os.environ["WANDB_ERROR_REPORTING"] == "false"  # wandb's telemetry would wait 10 s at exit
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "soon", "nan"])

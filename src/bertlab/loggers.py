@@ -63,8 +63,19 @@ def wandb_mode(configured: str | None) -> str:
     why = unreachable(base_url)
     if why is not None:
         print(f"W&B: {base_url} is unreachable ({why}), logging offline; {SYNC_HINT}")
+        stop_wandb_telemetry()
         return "offline"
     return "online"
+
+
+def stop_wandb_telemetry() -> None:
+    """wandb's own usage telemetry posts to the server when the process exits, offline runs too:
+    10 s more per run where the network drops packets. Off for this process and the wandb
+    service it starts (which reads the variable)."""
+    from wandb.analytics.opentelemetry import opentelemetry_proxy
+
+    os.environ["WANDB_ERROR_REPORTING"] = "false"
+    opentelemetry_proxy.disable()
 
 
 def wandb_base_url() -> str:
