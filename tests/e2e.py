@@ -13,8 +13,9 @@ TESTS = Path(__file__).resolve().parent
 
 
 def train_env(env: dict | None = None) -> dict:
-    """`env` adds to (or replaces) the defaults: no hub, W&B disabled."""
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled", "PYTHONUNBUFFERED": "1", **(env or {})}
+    """`env` adds to (or replaces) the defaults: no hub, W&B disabled; a None value unsets a variable."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled", "PYTHONUNBUFFERED": "1", **(env or {})}
+    return {key: value for key, value in env.items() if value is not None}
 
 
 def run_train(*overrides: str, timeout: int = 300, env: dict | None = None, preexec_fn=None) -> subprocess.CompletedProcess:

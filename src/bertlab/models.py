@@ -16,6 +16,7 @@ from transformers.utils import logging as hf_logging
 from bertlab.anatomy import anatomy, check_family, skeleton
 from bertlab.errors import ConfigError, ModelError
 from bertlab.lengths import check_max_length
+from bertlab.network import use_hub_offline_if_unreachable
 from bertlab.paths import minilm_dir
 from bertlab.reinit import check_reinit, init_module_
 
@@ -31,6 +32,8 @@ def resolve_model_path(name_or_path: str) -> str:
         return str(write_tiny_bert(Path.home() / ".cache" / "bertlab" / "tiny-bert"))
     if name_or_path.startswith(PACKAGED):
         raise ModelError(f"model.name_or_path='{name_or_path}': unknown packaged model; valid: packaged:minilm, packaged:tiny.")
+    if not Path(name_or_path).expanduser().exists():  # a hub name: fail fast (or use the cache) when offline
+        use_hub_offline_if_unreachable()
     return name_or_path
 
 

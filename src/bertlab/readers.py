@@ -23,6 +23,7 @@ from pathlib import Path
 from omegaconf import DictConfig, open_dict
 
 from bertlab.errors import ConfigError, DataError
+from bertlab.network import use_hub_offline_if_unreachable
 from bertlab.paths import bbcnews_dir
 
 
@@ -257,6 +258,7 @@ GLUE_DIRS = {"cola": "CoLA", "sst2": "SST-2", "stsb": "STS-B", "mrpc": "MRPC", "
 
 
 def read_hub(task: DictConfig) -> dict[str, list[Example]]:
+    use_hub_offline_if_unreachable()  # fail fast (or use the cache) when offline
     import datasets  # slow to import; only this path needs it
 
     try:
