@@ -142,6 +142,9 @@ def optimizer_settings(opt: Mapping) -> dict:
     betas = opt.get("betas", (0.9, 0.999))
     if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
         raise ConfigError(f"optimizer.betas={betas!r} is invalid; valid: two numbers in [0, 1), e.g. [0.9, 0.999]")
+    if not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas):
+        # the whole pair in the message: the user wrote a list, not one number
+        raise ConfigError(f"optimizer.betas={list(betas)} is invalid; valid: two numbers in [0, 1), e.g. [0.9, 0.999]")
     return dict(
         lr=_number("lr", opt.get("lr"), lambda x: 0 < x < math.inf, "a number > 0"),
         betas=tuple(_number("betas", b, lambda x: 0 <= x < 1, "two numbers in [0, 1)") for b in betas),

@@ -16,12 +16,14 @@ from bertlab.anatomy import anatomy
 from bertlab.errors import ConfigError, ModelError
 
 
-def check_reinit(num_layers: int, depth: int) -> None:
-    if depth < 0 or depth > num_layers:
+def check_reinit(num_blocks: int, depth: int, num_layers: int | None = None) -> None:
+    """`num_layers` (the config's) differs from `num_blocks` where layers share weights (ALBERT)."""
+    if depth < 0 or depth > num_blocks:
+        shared = ("" if num_layers in (None, num_blocks) else
+                  f"; its {num_layers} layers share {num_blocks} block(s) of weights, and a block is what re-init draws afresh")
         raise ConfigError(
             f"reinit={depth} is invalid: it must be between 0 and the model's depth, "
-            f"{num_layers} for this model (0 = no re-init; a block is a set of distinct weights: "
-            "ALBERT's shared layers are one)."
+            f"{num_blocks} for this model (0 = no re-init{shared})."
         )
 
 
@@ -57,7 +59,7 @@ def reinit_top_layers(model: nn.Module, depth: int, reinit_pooler: bool = True) 
     Returns the names of the re-initialised submodules (for the run's log).
     """
     parts = anatomy(model)
-    check_reinit(parts.depth, depth)
+    check_reinit(parts.depth, depth, getattr(model.config, "num_hidden_layers", None))
     std = model.config.initializer_range
     touched = []
     if reinit_pooler and parts.pooler is not None:
