@@ -137,3 +137,5 @@ def test_unloadable_model_message_tells_offline_from_no_such_model(tmp_path, mon
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert "unreachable" in _why_unloadable("org/bert", OSError("anything"))
     assert "holds no model config" in _why_unloadable(str(tmp_path), OSError("no config.json"))
+    missing = _why_unloadable(str(tmp_path / "no-model"), OSError("Repo id must be in the form 'namespace/repo_name'"))
+    assert f"there is no folder {tmp_path / 'no-model'}" in missing

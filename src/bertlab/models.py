@@ -77,6 +77,9 @@ def check_before_weights(name_or_path: str, config, tokenizer, max_length: int, 
 def _why_unloadable(path: str, err: OSError) -> str:
     if Path(path).exists():
         return f"the folder {path} exists but holds no model config (config.json)."
+    if path.startswith(("/", "./", "../", "~")) or path.count("/") > 1:
+        # a hub name is `name` or `org/name`: this was meant as a folder
+        return f"there is no folder {path}; check the path (a hub model is named `org/name`)."
     prepare = ("On a machine with network run `bertlab prepare --model NAME --out DIR` (or "
                "`huggingface-cli download NAME --local-dir DIR`) and pass model.name_or_path=DIR.")
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on") or any(
