@@ -42,7 +42,27 @@ if NO_GPU:  # what this machine lacks
     }
 
 
+# through `python train.py` (seconds each): one case of each kind of rule; every case in-process below
+E2E_CASES = ["clip_negative", "seed_beyond_numpy", "precision_unknown", "devices_beyond"] + (
+    ["fp16_mixed_on_cpu"] if NO_GPU else [])
+
+
 @pytest.mark.parametrize("case", sorted(TRAINER_CASES))
+def test_every_bad_trainer_setting_fails_the_config_check(case):
+    from hydra import compose, initialize_config_dir
+
+    from bertlab.checks import check_config
+
+    overrides, fragments = TRAINER_CASES[case]
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=[*TINY, *overrides])
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg)
+    for fragment in fragments:
+        assert fragment in str(err.value), (fragment, str(err.value))
+
+
+@pytest.mark.parametrize("case", E2E_CASES)
 def test_bad_trainer_setting_is_one_clear_message_before_the_model_loads(tmp_path, case):
     overrides, fragments = TRAINER_CASES[case]
     # the model does not exist either: the trainer setting must be what is reported

@@ -6,6 +6,9 @@ from pathlib import Path
 
 from bertlab.errors import BertlabError
 
+# The Hydra config tree, beside src/ in a checkout.
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
 
 def package_dir(package: str) -> Path:
     spec = importlib.util.find_spec(package)

@@ -17,8 +17,8 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from bertlab.errors import ConfigError
+from bertlab.paths import CONF_DIR
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 # TensorFlow / Flax / ONNX copies that a PyTorch run never reads (bert-large ships several GB of them)
 IGNORE_WEIGHTS = ["*.h5", "*.msgpack", "*.ot", "*.onnx", "*.tflite", "tf_model*", "flax_model*", "rust_model*",
                   "onnx/*", "openvino/*", "coreml/*"]

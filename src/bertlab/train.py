@@ -30,6 +30,7 @@ from bertlab.datamodule import FewSampleDataModule
 from bertlab.diagnostics import TrainingDiagnostics
 from bertlab.errors import BertlabError
 from bertlab.loggers import build_loggers, finish_wandb, short_override, wandb_tags
+from bertlab.paths import CONF_DIR
 from bertlab.metrics import baseline_scores, check_metrics, selection_metric
 from bertlab.mixout import apply_mixout
 from bertlab.models import check_before_weights, load_config, load_model, load_tokenizer
@@ -46,7 +47,6 @@ from bertlab.sampling import make_splits
 from bertlab.sweep import finished_result, foreign_result
 from bertlab.throughput import TrainThroughput
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 log = logging.getLogger("bertlab")
 
 
@@ -337,7 +337,8 @@ def hydra_main(cfg: DictConfig) -> float | None:
 
 
 def main() -> float | None:
-    # before Hydra composes: its own message for an unknown key suggests adding it with `+`
+    """The entry point without its fast path; `python train.py` and `bertlab-train` use
+    bertlab.entry.main, which checks the keys before this module's heavy imports."""
     check_command_line(sys.argv[1:], CONF_DIR)
     return hydra_main()
 
