@@ -25,16 +25,15 @@ from omegaconf.errors import InterpolationResolutionError
 
 from bertlab.callbacks import KeepBestWeights
 from bertlab.checks import check_config
-from bertlab.config_keys import check_command_line
 from bertlab.datamodule import FewSampleDataModule
 from bertlab.diagnostics import TrainingDiagnostics
 from bertlab.errors import BertlabError
 from bertlab.loggers import build_loggers, finish_wandb, short_override, wandb_tags
-from bertlab.paths import CONF_DIR
 from bertlab.metrics import baseline_scores, check_metrics, selection_metric
 from bertlab.mixout import apply_mixout
 from bertlab.models import check_before_weights, load_config, load_model, load_tokenizer
 from bertlab.module import DivergedError, FineTuner
+from bertlab.paths import CONF_DIR
 from bertlab.prior_wd import PriorWeightDecay
 from bertlab.readers import read_task
 from bertlab.reinit import reinit_top_layers
@@ -336,12 +335,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
     return run_job(cfg)
 
 
-def main() -> float | None:
-    """The entry point without its fast path; `python train.py` and `bertlab-train` use
-    bertlab.entry.main, which checks the keys before this module's heavy imports."""
-    check_command_line(sys.argv[1:], CONF_DIR)
-    return hydra_main()
+if __name__ == "__main__":  # `python -m bertlab.train`: the same entry as `python train.py`
+    from bertlab.entry import main
 
-
-if __name__ == "__main__":
     main()
