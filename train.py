@@ -1,12 +1,16 @@
-"""`python train.py [overrides]`: see README.md. The work is done in src/bertlab/train.py."""
+"""`python train.py [overrides]`, the same command as `bertlab-train`: see README.md.
 
-import sys
-from pathlib import Path
+The work is done in the installed package (src/bertlab/run/); `make install` installs it.
+"""
 
-# Works from a fresh checkout too, before `pip install -e .` has put bertlab on the path.
-sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
-
-from bertlab.entry import main  # noqa: E402
+try:
+    from bertlab.run.entry import main
+except ModuleNotFoundError as err:  # a checkout nobody installed: say how, not a traceback
+    if err.name != "bertlab":
+        raise
+    raise SystemExit(
+        "error: the bertlab package is not installed; run `make install` (or `pip install -e .`)"
+    ) from None
 
 if __name__ == "__main__":
     main()

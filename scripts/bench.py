@@ -37,22 +37,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
 
-import lightning as L  # noqa: E402
-import torch  # noqa: E402
-from torch.utils.data import DataLoader, SequentialSampler  # noqa: E402
-from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer, TrainerCallback  # noqa: E402
+import lightning as L
+import torch
+from bench_common import REPO, compose_cfg, is_real, task_overrides, write_standins
+from hf_trainer_run import training_args
+from torch.utils.data import DataLoader, SequentialSampler
+from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer, TrainerCallback
 
-from bench_common import REPO, compose_cfg, is_real, task_overrides, write_standins  # noqa: E402
-from bertlab.datamodule import FewSampleDataModule, tokenize  # noqa: E402
-from bertlab.length_grouping import epoch_batches, padding_efficiency  # noqa: E402
-from bertlab.models import load_config, load_model, resolve_model_path  # noqa: E402
-from bertlab.module import FineTuner  # noqa: E402
-from bertlab.optim import build_optimizer  # noqa: E402
-from bertlab.readers import read_task  # noqa: E402
-from bertlab.sampling import make_splits  # noqa: E402
-from bertlab.schedules import build_scheduler  # noqa: E402
-from bertlab.train import build_trainer  # noqa: E402
-from hf_trainer_run import training_args  # noqa: E402
+from bertlab.data.datamodule import FewSampleDataModule, tokenize
+from bertlab.data.length_grouping import epoch_batches, padding_efficiency
+from bertlab.data.readers import read_task
+from bertlab.data.sampling import make_splits
+from bertlab.model.load import load_config, load_model, resolve_model_path
+from bertlab.optim.adam import build_optimizer
+from bertlab.optim.schedules import build_scheduler
+from bertlab.run.job import build_trainer
+from bertlab.training.finetuner import FineTuner
 
 # ------------------------------------------------------------------ 1. equal settings, in-process
 
@@ -103,15 +103,24 @@ def fresh_model(cfg, num_labels):
 
 def run_lightning(cfg, splits, n_steps, tmp):
     tokenizer, model = fresh_model(cfg, len(cfg.task.labels))
-    dm = FixedOrderData(splits, tokenizer, cfg.task.max_length, False, cfg.data.batch_size,
-                        cfg.data.eval_batch_size, token_cache_dir=None)
+    dm = FixedOrderData(
+        splits,
+        tokenizer,
+        cfg.task.max_length,
+        False,
+        cfg.data.batch_size,
+        cfg.data.eval_batch_size,
+        token_cache_dir=None,
+    )
     module = FineTuner(model, cfg.optimizer, cfg.schedule, list(cfg.task.metrics), "classification")
     clock = LightningClock()
     trainer = build_trainer(cfg, Path(tmp), len(splits["train"]), [], [clock])
     trainer.fit(module, datamodule=dm)
     lengths = [len(e["input_ids"]) for e in dm.encoded["train"]]
     bs = cfg.data.batch_size
-    assert clock.widths == [max(lengths[i:i + bs]) for i in range(0, len(lengths), bs)], "not the dataset-order batches"
+    assert clock.widths == [max(lengths[i : i + bs]) for i in range(0, len(lengths), bs)], (
+        "not the dataset-order batches"
+    )
     return clock.ends
 
 
@@ -119,8 +128,13 @@ def run_hf(cfg, splits, n_steps, tmp):
     tokenizer, model = fresh_model(cfg, len(cfg.task.labels))
     data = tokenize(splits["train"], tokenizer, cfg.task.max_length, False)
     clock = HFClock()
-    trainer = InOrderTrainer(model=model, args=training_args(cfg, tmp, max_steps=n_steps, logging_strategy="no"),
-                             train_dataset=data, data_collator=DataCollatorWithPadding(tokenizer), callbacks=[clock])
+    trainer = InOrderTrainer(
+        model=model,
+        args=training_args(cfg, tmp, max_steps=n_steps, logging_strategy="no"),
+        train_dataset=data,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        callbacks=[clock],
+    )
     trainer.train()
     return clock.ends
 
@@ -129,7 +143,9 @@ def run_bare(cfg, splits, n_steps, tmp):
     """The limit: forward, backward, clip, step, schedule; nothing else."""
     tokenizer, model = fresh_model(cfg, len(cfg.task.labels))
     data = tokenize(splits["train"], tokenizer, cfg.task.max_length, False)
-    loader = DataLoader(data, batch_size=cfg.data.batch_size, shuffle=False, collate_fn=DataCollatorWithPadding(tokenizer))
+    loader = DataLoader(
+        data, batch_size=cfg.data.batch_size, shuffle=False, collate_fn=DataCollatorWithPadding(tokenizer)
+    )
     optimizer = build_optimizer(model, cfg.optimizer)
     scheduler = build_scheduler(optimizer, cfg.schedule, n_steps)
     ends = []
@@ -145,33 +161,50 @@ def run_bare(cfg, splits, n_steps, tmp):
 
 
 def equal_settings(task_ovr, n_steps, warmup, repeats, model_ovr):
-    cfg = compose_cfg(task_ovr + model_ovr + [f"trainer.max_steps={n_steps}", "trainer.limit_val_batches=0",
-                                             "trainer.enable_progress_bar=false", "logger=none"])
+    cfg = compose_cfg(
+        task_ovr
+        + model_ovr
+        + [
+            f"trainer.max_steps={n_steps}",
+            "trainer.limit_val_batches=0",
+            "trainer.enable_progress_bar=false",
+            "logger=none",
+        ]
+    )
     splits = make_splits(read_task(cfg.task), cfg.task, cfg.task.data_seed)
     n = n_steps * cfg.data.batch_size
     splits = {"train": splits["train"][:n], "val": splits["val"][:8], "test": splits["test"][:8]}
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(cfg.model.name_or_path))
     lengths = [len(e["input_ids"]) for e in tokenize(splits["train"], tokenizer, cfg.task.max_length, False)]
     bs = cfg.data.batch_size
-    sizes = [len(lengths[i:i + bs]) for i in range(0, n, bs)]
-    variants = {"lightning (this project)": run_lightning, "transformers.Trainer": run_hf, "bare PyTorch loop": run_bare}
+    sizes = [len(lengths[i : i + bs]) for i in range(0, n, bs)]
+    variants = {
+        "lightning (this project)": run_lightning,
+        "transformers.Trainer": run_hf,
+        "bare PyTorch loop": run_bare,
+    }
     rates = {name: [] for name in variants}
     names = list(variants)
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(repeats):
-            for name in names[r % 3:] + names[:r % 3]:  # rotate the order between repeats
+            for name in names[r % 3 :] + names[: r % 3]:  # rotate the order between repeats
                 ends = variants[name](cfg, splits, n_steps, tmp)
                 assert len(ends) == n_steps, (name, len(ends))
                 rates[name].append(rate(ends, sizes, warmup))
                 print(f"  [equal] repeat {r}: {name:<26} {rates[name][-1]:7.2f} samples/s", flush=True)
     med = {k: statistics.median(v) for k, v in rates.items()}
     return {
-        "steps": n_steps, "warmup_steps": warmup, "repeats": repeats, "batch_size": bs,
+        "steps": n_steps,
+        "warmup_steps": warmup,
+        "repeats": repeats,
+        "batch_size": bs,
         "padding_efficiency": padding_efficiency(lengths, [list(range(i, min(i + bs, n))) for i in range(0, n, bs)]),
-        "samples_per_s": rates, "median_samples_per_s": med,
+        "samples_per_s": rates,
+        "median_samples_per_s": med,
         "ratio_vs_trainer": med["lightning (this project)"] / med["transformers.Trainer"],
         "ratio_vs_bare": med["lightning (this project)"] / med["bare PyTorch loop"],
     }
+
 
 # ------------------------------------------------------------------ 2 + 5. whole runs, fresh processes
 
@@ -180,11 +213,26 @@ def whole_run(kind, overrides, tmp, tag):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
     out = Path(tmp) / f"{kind}-{tag}"
     if kind == "ours":
-        cmd = [sys.executable, str(REPO / "train.py"), *overrides, "logger=csv", "trainer.enable_progress_bar=false",
-               f"hydra.run.dir={out}", f"data.token_cache={Path(tmp) / f'tokens-{tag}'}"]  # cold token cache
+        cmd = [
+            sys.executable,
+            str(REPO / "train.py"),
+            *overrides,
+            "logger=csv",
+            "trainer.enable_progress_bar=false",
+            f"hydra.run.dir={out}",
+            f"data.token_cache={Path(tmp) / f'tokens-{tag}'}",
+        ]  # cold token cache
     else:
-        cmd = [sys.executable, str(REPO / "scripts" / "hf_trainer_run.py"), "--out", str(out) + ".json",
-               "--work-dir", str(out), "--", *overrides]
+        cmd = [
+            sys.executable,
+            str(REPO / "scripts" / "hf_trainer_run.py"),
+            "--out",
+            str(out) + ".json",
+            "--work-dir",
+            str(out),
+            "--",
+            *overrides,
+        ]
     launched = time.time()
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     wall = time.time() - launched
@@ -202,24 +250,38 @@ def whole_run(kind, overrides, tmp, tag):
         test = {"last": r["test"][main]}
         sps, pad = r["train_samples_per_s"], r["padding_efficiency"]  # training steps only, like ours
         mfu = None
-    return {"wall_s": wall, "mfu": mfu, "startup_s": r["first_step_at"] - launched, "train_samples_per_s": sps,
-            "test": test, "main_metric": main, "padding_efficiency": pad}
+    return {
+        "wall_s": wall,
+        "mfu": mfu,
+        "startup_s": r["first_step_at"] - launched,
+        "train_samples_per_s": sps,
+        "test": test,
+        "main_metric": main,
+        "padding_efficiency": pad,
+    }
 
 
 def whole_runs(task_ovr, size_ovr, repeats, tmp, task):
     runs = {"ours": [], "run_glue": []}
     for r in range(repeats):
-        for kind in (["ours", "run_glue"] if r % 2 == 0 else ["run_glue", "ours"]):
+        for kind in ["ours", "run_glue"] if r % 2 == 0 else ["run_glue", "ours"]:
             res = whole_run(kind, task_ovr + size_ovr, tmp, f"{task}-{r}")
             runs[kind].append(res)
-            print(f"  [whole run] {task} {kind:<9} wall {res['wall_s']:6.1f}s  start-up {res['startup_s']:5.1f}s  "
-                  f"train {res['train_samples_per_s']:6.2f} samples/s  test {res['main_metric']} {res['test']}", flush=True)
+            print(
+                f"  [whole run] {task} {kind:<9} wall {res['wall_s']:6.1f}s  start-up {res['startup_s']:5.1f}s  "
+                f"train {res['train_samples_per_s']:6.2f} samples/s  test {res['main_metric']} {res['test']}",
+                flush=True,
+            )
     med = lambda kind, key: statistics.median(x[key] for x in runs[kind])  # noqa: E731
-    return {"runs": runs, "overrides": task_ovr + size_ovr,
-            "median_wall_s": {k: med(k, "wall_s") for k in runs},
-            "median_train_samples_per_s": {k: med(k, "train_samples_per_s") for k in runs},
-            "speedup_wall": med("run_glue", "wall_s") / med("ours", "wall_s"),
-            "speedup_samples_per_s": med("ours", "train_samples_per_s") / med("run_glue", "train_samples_per_s")}
+    return {
+        "runs": runs,
+        "overrides": task_ovr + size_ovr,
+        "median_wall_s": {k: med(k, "wall_s") for k in runs},
+        "median_train_samples_per_s": {k: med(k, "train_samples_per_s") for k in runs},
+        "speedup_wall": med("run_glue", "wall_s") / med("ours", "wall_s"),
+        "speedup_samples_per_s": med("ours", "train_samples_per_s") / med("run_glue", "train_samples_per_s"),
+    }
+
 
 # ------------------------------------------------------------------ 3. padding efficiency
 
@@ -232,12 +294,23 @@ def padding_table(tasks, standins, size_ovr, model_ovr, epochs=3):
         tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(cfg.model.name_or_path))
         lengths = [len(e["input_ids"]) for e in tokenize(splits["train"], tokenizer, cfg.task.max_length, False)]
         bs = cfg.data.batch_size
-        eff = lambda group, pad_to=None: statistics.mean(  # noqa: E731
-            padding_efficiency(lengths, epoch_batches(lengths, bs, group, seed=0, epoch=e), pad_to) for e in range(epochs))
-        rows[task] = {"real_data": is_real(task) if task != "cola_like" else False,
-                      "n_train": len(lengths), "mean_tokens": statistics.mean(lengths),
-                      "pad_to_128": eff(False, cfg.task.max_length), "dynamic": eff(False), "dynamic_grouped": eff(True)}
+
+        def eff(group, pad_to=None, lengths=lengths, bs=bs):
+            return statistics.mean(
+                padding_efficiency(lengths, epoch_batches(lengths, bs, group, seed=0, epoch=e), pad_to)
+                for e in range(epochs)
+            )
+
+        rows[task] = {
+            "real_data": is_real(task) if task != "cola_like" else False,
+            "n_train": len(lengths),
+            "mean_tokens": statistics.mean(lengths),
+            "pad_to_128": eff(False, cfg.task.max_length),
+            "dynamic": eff(False),
+            "dynamic_grouped": eff(True),
+        }
     return rows
+
 
 # ------------------------------------------------------------------ 4. optimizer
 
@@ -251,76 +324,110 @@ def optimizer_bench(quick, tmp):
     mod.main(args)
     return json.loads(path.read_text())
 
+
 # ------------------------------------------------------------------ report
 
 
 def print_table(res):
     print("\n" + "=" * 100)
     m = res["machine"]
-    print(f"machine: {m['cpu']} ({m['cores']} cores, {m['torch_threads']} torch threads), torch {m['torch']}, "
-          f"device {m['device']}; load avg {m['loadavg_start']} -> {m['loadavg_end']}; model {res['model']}")
+    print(
+        f"machine: {m['cpu']} ({m['cores']} cores, {m['torch_threads']} torch threads), torch {m['torch']}, "
+        f"device {m['device']}; load avg {m['loadavg_start']} -> {m['loadavg_end']}; model {res['model']}"
+    )
     eq = res.get("equal_settings")
     if eq:
-        print(f"\n1+3. equal settings ({eq['task']}, batch {eq['batch_size']}, {eq['steps']} steps, dynamic padding, "
-          f"median of {eq['repeats']}):")
+        print(
+            f"\n1+3. equal settings ({eq['task']}, batch {eq['batch_size']}, {eq['steps']} steps, dynamic padding, "
+            f"median of {eq['repeats']}):"
+        )
         for name, v in eq["median_samples_per_s"].items():
             print(f"   {name:<28}{v:8.2f} samples/s")
-        print(f"   ratio this project / Trainer: {eq['ratio_vs_trainer']:.3f}x (goal >= 1.0)   "
-              f"/ bare loop: {eq['ratio_vs_bare']:.3f}x (goal >= 0.97)")
+        print(
+            f"   ratio this project / Trainer: {eq['ratio_vs_trainer']:.3f}x (goal >= 1.0)   "
+            f"/ bare loop: {eq['ratio_vs_bare']:.3f}x (goal >= 0.97)"
+        )
     for task, w in res.get("whole_runs", {}).items():
-        print(f"\n2+5. whole run, {task} ({' '.join(o for o in w['overrides'] if o.startswith('task.n_'))}, 3 epochs, 10 evals), "
-              f"median of {len(w['runs']['ours'])}:")
-        print(f"   {'':<12}{'wall s':>9}{'start-up s':>12}{'train samples/s':>17}{'padding eff':>13}   test {w['runs']['ours'][0]['main_metric']}")
+        print(
+            f"\n2+5. whole run, {task} ({' '.join(o for o in w['overrides'] if o.startswith('task.n_'))}, 3 epochs, 10 evals), "
+            f"median of {len(w['runs']['ours'])}:"
+        )
+        print(
+            f"   {'':<12}{'wall s':>9}{'start-up s':>12}{'train samples/s':>17}{'padding eff':>13}   test {w['runs']['ours'][0]['main_metric']}"
+        )
         for kind, label in (("ours", "this project"), ("run_glue", "run_glue.py")):
             rs = w["runs"][kind]
             tests = ", ".join(f"{k} {statistics.mean(r['test'][k] for r in rs):.4f}" for k in rs[0]["test"])
-            print(f"   {label:<12}{w['median_wall_s'][kind]:9.1f}{statistics.median(r['startup_s'] for r in rs):12.1f}"
-                  f"{w['median_train_samples_per_s'][kind]:17.2f}{statistics.mean(r['padding_efficiency'] for r in rs):13.3f}   {tests}"
-                  + (f"   MFU {rs[0]['mfu']:.3f}" if rs[0].get("mfu") is not None else ""))
+            print(
+                f"   {label:<12}{w['median_wall_s'][kind]:9.1f}{statistics.median(r['startup_s'] for r in rs):12.1f}"
+                f"{w['median_train_samples_per_s'][kind]:17.2f}{statistics.mean(r['padding_efficiency'] for r in rs):13.3f}   {tests}"
+                + (f"   MFU {rs[0]['mfu']:.3f}" if rs[0].get("mfu") is not None else "")
+            )
         goal = 1.5 if task == "mrpc" else 3.0
-        print(f"   speed-up, whole run: {w['speedup_wall']:.2f}x (goal >= {goal}x); training samples/s: "
-              f"{w['speedup_samples_per_s']:.2f}x")
+        print(
+            f"   speed-up, whole run: {w['speedup_wall']:.2f}x (goal >= {goal}x); training samples/s: "
+            f"{w['speedup_samples_per_s']:.2f}x"
+        )
     if "padding" in res:
         print("\n3. padding efficiency (real / processed tokens, training batches, batch 16, 1k sample):")
         print(f"   {'task':<12}{'data':<10}{'mean tok':>9}{'pad 128':>9}{'dynamic':>9}{'grouped':>9}")
     for task, p in res.get("padding", {}).items():
-        print(f"   {task:<12}{'real' if p['real_data'] else 'stand-in':<10}{p['mean_tokens']:9.1f}{p['pad_to_128']:9.3f}"
-              f"{p['dynamic']:9.3f}{p['dynamic_grouped']:9.3f}")
+        print(
+            f"   {task:<12}{'real' if p['real_data'] else 'stand-in':<10}{p['mean_tokens']:9.1f}{p['pad_to_128']:9.3f}"
+            f"{p['dynamic']:9.3f}{p['dynamic_grouped']:9.3f}"
+        )
     o = res.get("optimizer")
     if o:
-        print(f"\n4. optimizer step, {o['params'] / 1e6:.0f}M params: bertadam / AdamW foreach = {o['ratio']:.3f}x (goal <= 1.1x)")
+        print(
+            f"\n4. optimizer step, {o['params'] / 1e6:.0f}M params: bertadam / AdamW foreach = {o['ratio']:.3f}x (goal <= 1.1x)"
+        )
     print("=" * 100)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small version: 200 examples, fewer repeats")
-    parser.add_argument("--json", default=None, help="where to write the figures (default outputs/bench/bench-<time>.json)")
+    parser.add_argument(
+        "--json", default=None, help="where to write the figures (default outputs/bench/bench-<time>.json)"
+    )
     parser.add_argument("--model", default="minilm", help="model config (minilm, tiny, bert-base-uncased...)")
     parser.add_argument("--whole-repeats", type=int, default=1, help="whole runs per kind and task")
     parser.add_argument("--skip", nargs="*", default=[], choices=["equal", "whole", "padding", "optimizer"])
     args = parser.parse_args(argv)
     model_ovr = [f"model={args.model}"]
     size_ovr = ["task.n_train=200", "task.n_val=100"] if args.quick else ["task.n_train=1000", "task.n_val=200"]
-    res = {"quick": args.quick, "model": args.model, "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-           "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                       "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-                       "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
-                       "loadavg_start": [round(x, 2) for x in os.getloadavg()]}}
+    res = {
+        "quick": args.quick,
+        "model": args.model,
+        "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+            "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+        },
+    }
     with tempfile.TemporaryDirectory() as tmp:
         standins = write_standins(Path(tmp) / "standins")
         if "padding" not in args.skip:
-            res["padding"] = padding_table(["mrpc", "rte", "cola_like"], standins, ["task.n_train=1000", "task.n_val=200"], model_ovr)
+            res["padding"] = padding_table(
+                ["mrpc", "rte", "cola_like"], standins, ["task.n_train=1000", "task.n_val=200"], model_ovr
+            )
         if "optimizer" not in args.skip:
             res["optimizer"] = optimizer_bench(args.quick, tmp)
         if "equal" not in args.skip:
             n_steps, warmup, repeats = (12, 3, 3) if args.quick else (30, 5, 3)
-            res["equal_settings"] = {"task": "mrpc", **equal_settings(task_overrides("mrpc", standins), n_steps, warmup,
-                                                                      repeats, model_ovr)}
+            res["equal_settings"] = {
+                "task": "mrpc",
+                **equal_settings(task_overrides("mrpc", standins), n_steps, warmup, repeats, model_ovr),
+            }
         if "whole" not in args.skip:
-            res["whole_runs"] = {task: whole_runs(task_overrides(task, standins), size_ovr + model_ovr,
-                                                  args.whole_repeats, tmp, task)
-                                 for task in ("mrpc", "cola_like")}
+            res["whole_runs"] = {
+                task: whole_runs(task_overrides(task, standins), size_ovr + model_ovr, args.whole_repeats, tmp, task)
+                for task in ("mrpc", "cola_like")
+            }
     res["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     path = Path(args.json or REPO / "outputs" / "bench" / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,13 +18,13 @@ SHARED_GLUE = REPO.parent / "shared" / "glue"
 
 
 def compose_cfg(overrides: list[str]):
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(REPO / "src" / "bertlab" / "conf"), version_base="1.3"):
         return compose(config_name="train", overrides=list(overrides))
 
 
 def write_standins(folder: Path) -> dict[str, Path]:
     """CSV files made from the packaged BBC corpus: `titles` (CoLA-like) and `pairs` (MRPC-like)."""
-    from bertlab.readers import read_bbcnews
+    from bertlab.data.readers import read_bbcnews
 
     cfg = compose_cfg([])
     labels = list(cfg.task.labels)
@@ -51,10 +51,19 @@ def task_overrides(name: str, standins: dict[str, Path]) -> list[str]:
         return ["task=mrpc", f"task.data_dir={SHARED_GLUE / 'MRPC'}"]
     if name == "rte" and (SHARED_GLUE / "RTE" / "train.tsv").exists():
         return ["task=rte", f"task.data_dir={SHARED_GLUE / 'RTE'}"]
-    folder, fields = {"mrpc": (standins["pairs"], "[a,b]"), "cola_like": (standins["titles"], "[a]"),
-                      "rte": (standins["pairs"], "[a,b]")}[name]
-    return ["task=csv", f"task.data_dir={folder}", "task.train_file=train.csv", "task.dev_file=dev.csv",
-            f"task.text_fields={fields}", "task.label_field=label"]
+    folder, fields = {
+        "mrpc": (standins["pairs"], "[a,b]"),
+        "cola_like": (standins["titles"], "[a]"),
+        "rte": (standins["pairs"], "[a,b]"),
+    }[name]
+    return [
+        "task=csv",
+        f"task.data_dir={folder}",
+        "task.train_file=train.csv",
+        "task.dev_file=dev.csv",
+        f"task.text_fields={fields}",
+        "task.label_field=label",
+    ]
 
 
 def is_real(name: str) -> bool:

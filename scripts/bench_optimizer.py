@@ -18,8 +18,8 @@ import time
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
-from bertlab.optim import AdamFamily
-from bertlab.param_groups import param_groups
+from bertlab.optim.adam import AdamFamily
+from bertlab.optim.param_groups import param_groups
 
 
 def bert_config(params_m: float | None) -> BertConfig:
@@ -29,8 +29,9 @@ def bert_config(params_m: float | None) -> BertConfig:
         return base
     best = None
     for hidden in range(64, base.hidden_size + 1, 64):  # 64 per head, as in BERT
-        cfg = BertConfig(hidden_size=hidden, num_attention_heads=hidden // 64, intermediate_size=4 * hidden,
-                         num_labels=2)
+        cfg = BertConfig(
+            hidden_size=hidden, num_attention_heads=hidden // 64, intermediate_size=4 * hidden, num_labels=2
+        )
         size = count_params(cfg) / 1e6
         if best is None or abs(size - params_m) < abs(best[0] - params_m):
             best = (size, cfg)
@@ -70,10 +71,10 @@ def main(argv=None):
         p.grad = torch.randn_like(p) * 1e-3
     kw = dict(lr=2e-5, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.01)
     optimizers = {
-        "bertadam (AdamFamily)": AdamFamily(param_groups(model, kw["lr"], kw["weight_decay"]),
-                                            bias_correction=False, **kw),
-        "torch AdamW foreach": torch.optim.AdamW(param_groups(model, kw["lr"], kw["weight_decay"]),
-                                                 foreach=True, **kw),
+        "bertadam (AdamFamily)": AdamFamily(
+            param_groups(model, kw["lr"], kw["weight_decay"]), bias_correction=False, **kw
+        ),
+        "torch AdamW foreach": torch.optim.AdamW(param_groups(model, kw["lr"], kw["weight_decay"]), foreach=True, **kw),
     }
     times = {name: [] for name in optimizers}
     for i in range(args.warmup + args.repeats):
@@ -84,9 +85,11 @@ def main(argv=None):
 
     medians = {name: statistics.median(t) for name, t in times.items()}
     ratio = medians["bertadam (AdamFamily)"] / medians["torch AdamW foreach"]
-    print(f"{n_params / 1e6:.1f}M params (hidden {cfg.hidden_size}, {cfg.num_hidden_layers} layers), "
-          f"{len(list(model.parameters()))} tensors, device {device}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; {args.repeats} timed steps each after {args.warmup} warmup")
+    print(
+        f"{n_params / 1e6:.1f}M params (hidden {cfg.hidden_size}, {cfg.num_hidden_layers} layers), "
+        f"{len(list(model.parameters()))} tensors, device {device}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; {args.repeats} timed steps each after {args.warmup} warmup"
+    )
     print(f"{'optimizer':<24}{'median ms':>12}{'min ms':>10}{'max ms':>10}")
     for name, t in times.items():
         print(f"{name:<24}{medians[name] * 1e3:>12.2f}{min(t) * 1e3:>10.2f}{max(t) * 1e3:>10.2f}")
@@ -94,11 +97,17 @@ def main(argv=None):
 
     if args.json:
         record = {
-            "params": n_params, "hidden_size": cfg.hidden_size, "device": str(device),
+            "params": n_params,
+            "hidden_size": cfg.hidden_size,
+            "device": str(device),
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
-            "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "repeats": args.repeats, "warmup": args.warmup,
-            "median_s": medians, "all_s": times, "ratio": ratio,
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "repeats": args.repeats,
+            "warmup": args.warmup,
+            "median_s": medians,
+            "all_s": times,
+            "ratio": ratio,
         }
         with open(args.json, "w") as f:
             json.dump(record, f, indent=2)

@@ -20,17 +20,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from transformers import (DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments,  # noqa: E402
-                          default_data_collator, set_seed)
+import numpy as np
+import torch
+from bench_common import compose_cfg
+from transformers import (
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+    default_data_collator,
+    set_seed,
+)
 
-from bench_common import compose_cfg  # noqa: E402
-from bertlab.datamodule import tokenize  # noqa: E402
-from bertlab.models import load_config, load_model  # noqa: E402
-from bertlab.readers import read_task  # noqa: E402
-from bertlab.sampling import make_splits  # noqa: E402
-from bertlab.train import validation_interval  # noqa: E402
+from bertlab.data.datamodule import tokenize
+from bertlab.data.readers import read_task
+from bertlab.data.sampling import make_splits
+from bertlab.model.load import load_config, load_model
+from bertlab.run.job import validation_interval
 
 
 class StepClock(TrainerCallback):
@@ -55,11 +60,23 @@ class StepClock(TrainerCallback):
 def training_args(cfg, out_dir: str, **overrides) -> TrainingArguments:
     o = cfg.optimizer
     kw = dict(
-        output_dir=out_dir, per_device_train_batch_size=cfg.data.batch_size, learning_rate=o.lr,
-        weight_decay=o.weight_decay, adam_beta1=o.betas[0], adam_beta2=o.betas[1], adam_epsilon=o.eps,
-        warmup_steps=cfg.schedule.warmup_ratio, lr_scheduler_type="linear", num_train_epochs=cfg.trainer.max_epochs,
-        max_grad_norm=cfg.trainer.gradient_clip_val, seed=cfg.seed, optim="adamw_torch", report_to="none",
-        save_strategy="no", disable_tqdm=True, logging_steps=cfg.trainer.log_every_n_steps,
+        output_dir=out_dir,
+        per_device_train_batch_size=cfg.data.batch_size,
+        learning_rate=o.lr,
+        weight_decay=o.weight_decay,
+        adam_beta1=o.betas[0],
+        adam_beta2=o.betas[1],
+        adam_epsilon=o.eps,
+        warmup_steps=cfg.schedule.warmup_ratio,
+        lr_scheduler_type="linear",
+        num_train_epochs=cfg.trainer.max_epochs,
+        max_grad_norm=cfg.trainer.gradient_clip_val,
+        seed=cfg.seed,
+        optim="adamw_torch",
+        report_to="none",
+        save_strategy="no",
+        disable_tqdm=True,
+        logging_steps=cfg.trainer.log_every_n_steps,
         use_cpu=not torch.cuda.is_available(),
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
     )
@@ -73,9 +90,14 @@ def metrics_fn(metric_names):
         p = pred.predictions.argmax(-1)
         out = {"accuracy": float((p == y).mean())}
         if "f1" in metric_names:
-            tp, fp, fn = int(((p == 1) & (y == 1)).sum()), int(((p == 1) & (y == 0)).sum()), int(((p == 0) & (y == 1)).sum())
+            tp, fp, fn = (
+                int(((p == 1) & (y == 1)).sum()),
+                int(((p == 1) & (y == 0)).sum()),
+                int(((p == 0) & (y == 1)).sum()),
+            )
             out["f1"] = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
         return out
+
     return compute
 
 
@@ -101,10 +123,15 @@ def main(argv=None):
     steps = cfg.trainer.max_epochs * math.ceil(len(splits["train"]) / cfg.data.batch_size)
     clock = StepClock()
     trainer = Trainer(
-        model=model, args=training_args(cfg, args.work_dir, eval_strategy="steps",
-                                        eval_steps=validation_interval(len(splits["train"]), cfg)),
-        train_dataset=data["train"], eval_dataset=data["val"], data_collator=default_data_collator,
-        compute_metrics=metrics_fn(list(task.metrics)), callbacks=[clock],
+        model=model,
+        args=training_args(
+            cfg, args.work_dir, eval_strategy="steps", eval_steps=validation_interval(len(splits["train"]), cfg)
+        ),
+        train_dataset=data["train"],
+        eval_dataset=data["val"],
+        data_collator=default_data_collator,
+        compute_metrics=metrics_fn(list(task.metrics)),
+        callbacks=[clock],
     )
     train_out = trainer.train()
     test = trainer.evaluate(data["test"], metric_key_prefix="test")
@@ -117,7 +144,9 @@ def main(argv=None):
         "steps": steps,
         "first_step_at": clock.first_step_at,
         "duration_s": time.time() - start,
-        "padding_efficiency": float(np.mean([sum(e["attention_mask"]) / len(e["attention_mask"]) for e in data["train"]])),
+        "padding_efficiency": float(
+            np.mean([sum(e["attention_mask"]) / len(e["attention_mask"]) for e in data["train"]])
+        ),
     }
     Path(args.out).write_text(json.dumps(record, indent=2))
 

@@ -1,6 +1,6 @@
 """Download the models and GLUE tasks of a sweep for offline compute nodes; same as `bertlab prepare`.
 
-    python scripts/prepare.py --model bert-large-uncased --task rte mrpc stsb cola --out /shared/bertlab-cache
+python scripts/prepare.py --model bert-large-uncased --task rte mrpc stsb cola --out /shared/bertlab-cache
 """
 
 import sys

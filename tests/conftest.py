@@ -14,7 +14,7 @@ SHARED_GLUE = REPO.parent / "shared" / "glue"
 @pytest.fixture(scope="session")
 def tiny_bert_dir(tmp_path_factory) -> Path:
     """A 2-layer, hidden-32 random BERT with the packaged uncased vocabulary, saved once per session."""
-    from bertlab.tiny import write_tiny_bert
+    from bertlab.model.tiny import write_tiny_bert
 
     return write_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
 
@@ -27,13 +27,13 @@ def shared_glue() -> Path:
     return SHARED_GLUE
 
 
-# Tiny random models of every supported encoder family (bertlab.tiny), saved once per session.
+# Tiny random models of every supported encoder family (bertlab.model.tiny), saved once per session.
 ENCODER_FAMILIES = ("bert", "roberta", "distilbert", "electra", "albert", "deberta-v2")
 
 
 @pytest.fixture(scope="session")
 def tiny_family_dirs(tmp_path_factory) -> dict[str, Path]:
-    from bertlab.tiny import write_tiny
+    from bertlab.model.tiny import write_tiny
 
     root = tmp_path_factory.mktemp("tiny_families")
     return {family: write_tiny(family, root / family) for family in ENCODER_FAMILIES + ("gpt2",)}

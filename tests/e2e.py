@@ -18,12 +18,19 @@ def train_env(env: dict | None = None) -> dict:
     return {key: value for key, value in env.items() if value is not None}
 
 
-def run_train(*overrides: str, timeout: int = 300, env: dict | None = None, preexec_fn=None) -> subprocess.CompletedProcess:
+def run_train(
+    *overrides: str, timeout: int = 300, env: dict | None = None, preexec_fn=None
+) -> subprocess.CompletedProcess:
     """`preexec_fn` runs in the child before train.py (e.g. a file-size limit that makes writes
     fail like a full disk)."""
     return subprocess.run(
         [sys.executable, str(REPO / "train.py"), *overrides],
-        cwd=REPO, env=train_env(env), capture_output=True, text=True, timeout=timeout, preexec_fn=preexec_fn,
+        cwd=REPO,
+        env=train_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=preexec_fn,
     )
 
 
@@ -40,8 +47,13 @@ class StoppedRun:
         self.out, self.err = run_dir.parent / f"{run_dir.name}.stdout", run_dir.parent / f"{run_dir.name}.stderr"
         # files, not pipes: the test does not read while it waits, and a full pipe would block the run
         with open(self.out, "w") as out, open(self.err, "w") as err:
-            self.proc = subprocess.Popen([sys.executable, str(TESTS / "stopping_train.py"), when, *overrides],
-                                         cwd=REPO, env=train_env(), stdout=out, stderr=err)
+            self.proc = subprocess.Popen(
+                [sys.executable, str(TESTS / "stopping_train.py"), when, *overrides],
+                cwd=REPO,
+                env=train_env(),
+                stdout=out,
+                stderr=err,
+            )
         # no sleep and no polling: waitpid returns when the run stops itself (or ends). The timer is
         # only a bound for a run that hangs, so that the test fails instead of waiting forever.
         guard = threading.Timer(limit_s, self.proc.kill)
@@ -52,8 +64,10 @@ class StoppedRun:
             guard.cancel()
         if not os.WIFSTOPPED(status):  # it ended (reaped here, so Popen cannot see its code)
             self.proc.returncode = os.waitstatus_to_exitcode(status)
-            raise AssertionError(f"the run ended ({self.proc.returncode}) instead of stopping at '{when}':\n"
-                                 f"{self.stdout()[-2000:]}\n{self.stderr()[-3000:]}")
+            raise AssertionError(
+                f"the run ended ({self.proc.returncode}) instead of stopping at '{when}':\n"
+                f"{self.stdout()[-2000:]}\n{self.stderr()[-3000:]}"
+            )
 
     def stdout(self) -> str:
         return self.out.read_text()

@@ -15,11 +15,13 @@ TESTS = Path(__file__).resolve().parent
 
 def file_size_limit(limit_bytes: int | None = None):
     """A preexec_fn for run_train: SIGXFSZ ignored, and (when given) every file capped at limit_bytes."""
+
     def preexec() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         os.umask(0o022)  # what most clusters give; result files must follow it
         if limit_bytes is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, resource.RLIM_INFINITY))
+
     return preexec
 
 
@@ -27,7 +29,10 @@ def fill_disk_during_job(job: int) -> tuple[list[str], dict]:
     """Overrides and env that make the disk "full" while sweep job `job` runs (after Hydra has
     written its config files): no write of that job succeeds, and the next jobs have space again."""
     env = {"PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
-    return [f"+hydra.callbacks.fill_disk._target_=full_disk.FillDiskDuringJob", f"+hydra.callbacks.fill_disk.job={job}"], env
+    return [
+        "+hydra.callbacks.fill_disk._target_=full_disk.FillDiskDuringJob",
+        f"+hydra.callbacks.fill_disk.job={job}",
+    ], env
 
 
 class FillDiskDuringJob(Callback):

@@ -14,10 +14,23 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 BASE_SETTINGS = {
-    "task": "rte", "model": "minilm", "optimizer": "adamw", "bias_correction": True,
-    "schedule": "linear", "reinit": 0, "reinit_pooler": False, "llrd": 1.0, "seed": 0,
-    "lr": 2e-05, "weight_decay": 0.01, "batch_size": 16, "max_epochs": 3, "max_steps": -1,
-    "n_train": 1000, "n_val": 1000, "data_seed": 0,
+    "task": "rte",
+    "model": "minilm",
+    "optimizer": "adamw",
+    "bias_correction": True,
+    "schedule": "linear",
+    "reinit": 0,
+    "reinit_pooler": False,
+    "llrd": 1.0,
+    "seed": 0,
+    "lr": 2e-05,
+    "weight_decay": 0.01,
+    "batch_size": 16,
+    "max_epochs": 3,
+    "max_steps": -1,
+    "n_train": 1000,
+    "n_val": 1000,
+    "data_seed": 0,
 }
 
 
@@ -28,9 +41,16 @@ def settings(**changes) -> dict:
     return values
 
 
-def result(settings: dict, swept: list[str], best: float | None, last: float | None = None,
-           status: str = "ok", main_metric: str = "accuracy", baseline: float | None = 0.55,
-           overrides: list[str] | None = None) -> dict:
+def result(
+    settings: dict,
+    swept: list[str],
+    best: float | None,
+    last: float | None = None,
+    status: str = "ok",
+    main_metric: str = "accuracy",
+    baseline: float | None = 0.55,
+    overrides: list[str] | None = None,
+) -> dict:
     metrics = {}
     if status == "ok":
         last = best if last is None else last

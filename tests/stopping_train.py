@@ -32,8 +32,7 @@ def stop_once(callback) -> None:
 
 
 def install(when: str) -> None:
-    sys.path.insert(0, str(REPO / "src"))  # as train.py does
-    from bertlab.resume import ResumeCheckpoint
+    from bertlab.callbacks.resume import ResumeCheckpoint
 
     after_validation, before_batch = ResumeCheckpoint.on_validation_end, ResumeCheckpoint.on_train_batch_start
 

@@ -10,11 +10,11 @@ import pytest
 import torch
 from transformers import AutoConfig
 
-from bertlab.anatomy import anatomy, blocks_by_param, check_family, skeleton
-from bertlab.errors import ConfigError, ModelError
-from bertlab.mixout import MixLinear, apply_mixout
-from bertlab.param_groups import param_groups
-from bertlab.reinit import reinit_top_layers
+from bertlab.core.errors import ConfigError, ModelError
+from bertlab.methods.mixout import MixLinear, apply_mixout
+from bertlab.methods.reinit import reinit_top_layers
+from bertlab.model.anatomy import anatomy, blocks_by_param, check_family, skeleton
+from bertlab.optim.param_groups import param_groups
 
 # family -> (regex of a block parameter, with the block index as group 1; pooler prefix or None;
 #            prefix of the pretrained base; number of blocks in the tiny model)

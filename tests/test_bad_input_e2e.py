@@ -3,21 +3,30 @@ code 1, no traceback, and nothing half-written (no checkpoint; a complete result
 """
 
 import pytest
-
 from e2e import results_under, run_train
 
 TINY = ["model=tiny", "debug=fast", "trainer.enable_progress_bar=false"]
 
 
-def csv_task(folder, train="text,label\nthe cat sat,pos\na dull film,neg\nfine work,pos\nbad work,neg\n",
-             dev="text,label\ngood,pos\npoor,neg\n"):
+def csv_task(
+    folder,
+    train="text,label\nthe cat sat,pos\na dull film,neg\nfine work,pos\nbad work,neg\n",
+    dev="text,label\ngood,pos\npoor,neg\n",
+):
     """A local csv task folder; None leaves a file out."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, content in (("train.csv", train), ("dev.csv", dev)):
         if content is not None:
             (folder / name).write_text(content)
-    return ["task=csv", f"task.data_dir={folder}", "task.train_file=train.csv", "task.dev_file=dev.csv",
-            "task.text_fields=[text]", "task.label_field=label", "task.n_test=null"]
+    return [
+        "task=csv",
+        f"task.data_dir={folder}",
+        "task.train_file=train.csv",
+        "task.dev_file=dev.csv",
+        "task.text_fields=[text]",
+        "task.label_field=label",
+        "task.n_test=null",
+    ]
 
 
 def assert_one_clear_message(proc, *fragments):
@@ -79,9 +88,13 @@ def test_config_errors_come_before_the_model_is_loaded(tmp_path):
 
 def test_model_neither_local_nor_reachable_says_how_to_prepare_a_copy(tmp_path):
     proc = run_train(*TINY, "model=hf", "model.name_or_path=no-such-org/no-such-bert", f"hydra.run.dir={tmp_path}")
-    assert_one_clear_message(proc, "model.name_or_path='no-such-org/no-such-bert' cannot be loaded",
-                             "the Hugging Face hub is unreachable from here (offline)", "bertlab prepare",
-                             "model.name_or_path=DIR")
+    assert_one_clear_message(
+        proc,
+        "model.name_or_path='no-such-org/no-such-bert' cannot be loaded",
+        "the Hugging Face hub is unreachable from here (offline)",
+        "bertlab prepare",
+        "model.name_or_path=DIR",
+    )
     assert_nothing_half_written(tmp_path)
 
 
@@ -127,10 +140,12 @@ def test_empty_text_field(tmp_path):
 
 
 def test_unloadable_model_message_tells_offline_from_no_such_model(tmp_path, monkeypatch):
-    from bertlab.models import _why_unloadable
+    from bertlab.model.load import _why_unloadable
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    online = _why_unloadable("no-such-org/no-such-bert", OSError("no-such-org/no-such-bert is not a valid model identifier"))
+    online = _why_unloadable(
+        "no-such-org/no-such-bert", OSError("no-such-org/no-such-bert is not a valid model identifier")
+    )
     assert "the Hugging Face hub has no such model" in online and "bertlab prepare" in online
     cut_off = _why_unloadable("org/bert", OSError("We couldn't connect to 'https://huggingface.co' to load the files"))
     assert "unreachable from here (offline)" in cut_off

@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import pytest
-
 from e2e import REPO
 
 pytest.importorskip("accelerate", reason="transformers.Trainer needs accelerate (pip install -e .[bench])")
@@ -18,8 +17,13 @@ pytest.importorskip("accelerate", reason="transformers.Trainer needs accelerate 
 
 def test_bench_runs_every_section_on_the_tiny_model(tmp_path):
     out = tmp_path / "bench.json"
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "bench.py"), "--quick", "--model", "tiny",
-                           "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "bench.py"), "--quick", "--model", "tiny", "--json", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads(out.read_text())
     eq = res["equal_settings"]

@@ -1,17 +1,15 @@
 """Config keys nothing reads are refused, in every group, before anything loads or is written;
 every key the configs define, under every group option and preset, is accepted."""
 
-from pathlib import Path
-
 import pytest
-from omegaconf import OmegaConf
-
-from bertlab.config_keys import check_overrides
-from bertlab.errors import ConfigError
 from e2e import REPO, run_train
+from omegaconf import OmegaConf
 from test_bad_input_e2e import TINY, assert_nothing_half_written, assert_one_clear_message, csv_task
 
-CONF = REPO / "conf"
+from bertlab.config.keys import check_overrides
+from bertlab.core.errors import ConfigError
+
+CONF = REPO / "src" / "bertlab" / "conf"
 
 UNKNOWN_KEYS = {
     # group: (override, fragments of the one message)
@@ -25,10 +23,15 @@ UNKNOWN_KEYS = {
     "task": ("+task.n_trian=100", ["Use task.n_train=100."]),
     "optimizer": ("++optimizer.beta=[0.9,0.98]", ["Use optimizer.betas=[0.9,0.98]."]),
     # a key of another option of the group: say which option has it
-    "schedule": ("schedule.power=2", ["'schedule.power'", "It is a key of schedule=polynomial, not of schedule=linear"]),
+    "schedule": (
+        "schedule.power=2",
+        ["'schedule.power'", "It is a key of schedule=polynomial, not of schedule=linear"],
+    ),
     "logger": ("logger.project=x", ["It is a key of logger=wandb, not of logger=csv"]),  # debug=fast: csv
-    "removed": ("~trainer.gradient_clip_val", ["removing a config key is not supported",
-                                               "trainer.gradient_clip_val=<value>"]),
+    "removed": (
+        "~trainer.gradient_clip_val",
+        ["removing a config key is not supported", "trainer.gradient_clip_val=<value>"],
+    ),
 }
 
 
@@ -50,7 +53,13 @@ def test_unknown_key_in_a_multirun_refuses_the_whole_sweep(tmp_path):
 
 def test_keys_an_option_adds_are_valid_with_that_option(tmp_path):
     # task=csv's own keys, and schedule=polynomial's, on the real entry point
-    overrides = csv_task(tmp_path / "data") + ["task.n_train=null", "task.n_val=2", "task.columns=null", "schedule=polynomial", "schedule.power=2.0"]
+    overrides = csv_task(tmp_path / "data") + [
+        "task.n_train=null",
+        "task.n_val=2",
+        "task.columns=null",
+        "schedule=polynomial",
+        "schedule.power=2.0",
+    ]
     proc = run_train(*TINY, *overrides, f"hydra.run.dir={tmp_path / 'run'}")
     assert proc.returncode == 0, proc.stderr[-3000:]
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from bertlab.anatomy import blocks_by_param
-from bertlab.diagnostics import grad_norms, relative_change, update_sizes
-from bertlab.optim import bias_correction_factor, build_optimizer
+from bertlab.callbacks.diagnostics import grad_norms, relative_change, update_sizes
+from bertlab.model.anatomy import blocks_by_param
+from bertlab.optim.adam import bias_correction_factor, build_optimizer
 
 OPT = {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-6, "weight_decay": 0.01}
 
@@ -50,8 +50,12 @@ def test_update_size_matches_hand_formula(model):
     c1, c2 = 1 / (1 - 0.9**3), 1 / math.sqrt(1 - 0.999**3)
     for block in sizes:
         ps = [p for n, p in model.named_parameters() if blocks_by_param(model)[n] == block]
-        u = torch.cat([(c1 * optimizer.state[p]["exp_avg"] / (c2 * optimizer.state[p]["exp_avg_sq"].sqrt() + 1e-6)).flatten()
-                       for p in ps])
+        u = torch.cat(
+            [
+                (c1 * optimizer.state[p]["exp_avg"] / (c2 * optimizer.state[p]["exp_avg_sq"].sqrt() + 1e-6)).flatten()
+                for p in ps
+            ]
+        )
         assert sizes[block] == pytest.approx(float(u.abs().mean()), rel=1e-5)
 
 
@@ -94,7 +98,7 @@ def test_relative_change_per_block(model):
 
 
 def test_state_survives_a_resume(model):
-    from bertlab.diagnostics import TrainingDiagnostics
+    from bertlab.callbacks.diagnostics import TrainingDiagnostics
 
     before = TrainingDiagnostics(model)
     before.peak_lr, before.update_size_first, before.bias_correction_first = {"all/decay": 1e-3}, {"layer_0": 3.1}, 1.0
@@ -106,7 +110,7 @@ def test_state_survives_a_resume(model):
 def test_logged_steps_are_the_early_ones_every_n_and_the_last(model):
     from types import SimpleNamespace
 
-    from bertlab.diagnostics import TrainingDiagnostics
+    from bertlab.callbacks.diagnostics import TrainingDiagnostics
 
     diagnostics = TrainingDiagnostics(model, every_n_steps=25)
     diagnostics.on_train_start(SimpleNamespace(estimated_stepping_batches=63), None)

@@ -5,8 +5,14 @@ from e2e import results_under, run_train
 
 def test_diverged_job_is_recorded_and_the_sweep_goes_on(tmp_path):
     # lr=1e30: the first AdamW step (with decoupled weight decay) overflows the weights -> NaN loss
-    proc = run_train("-m", "model=tiny", "debug=fast", "trainer.enable_progress_bar=false",
-                     "optimizer.lr=1e30,1e-3", f"hydra.sweep.dir={tmp_path}")
+    proc = run_train(
+        "-m",
+        "model=tiny",
+        "debug=fast",
+        "trainer.enable_progress_bar=false",
+        "optimizer.lr=1e30,1e-3",
+        f"hydra.sweep.dir={tmp_path}",
+    )
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     results = {r["settings"]["lr"]: r for r in results_under(tmp_path).values()}
     assert set(results) == {1e30, 1e-3}, proc.stderr[-3000:]

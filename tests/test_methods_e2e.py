@@ -2,14 +2,13 @@
 
 import csv
 import math
-from pathlib import Path
 
 import pytest
+from e2e import REPO, results_under, run_train
 from hydra import compose, initialize_config_dir
 
-from bertlab.checks import check_config
-from bertlab.errors import ConfigError
-from e2e import REPO, results_under, run_train
+from bertlab.config.checks import check_config
+from bertlab.core.errors import ConfigError
 
 METHOD_KEYS = ("reinit", "reinit_pooler", "llrd", "mixout", "prior_wd")
 
@@ -20,14 +19,24 @@ def tiny(tiny_bert_dir):
 
 
 def compose_train(*overrides):
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(REPO / "src" / "bertlab" / "conf"), version_base="1.3"):
         return compose("train", overrides=list(overrides))
 
 
 def test_sweep_optimizer_schedule_reinit_with_llrd_and_mixout(tmp_path, tiny):
-    proc = run_train("-m", *tiny, "optimizer=bertadam,adamw", "schedule=linear,cosine", "reinit=0,1",
-                     "llrd=0.9", "mixout=0.1", "prior_wd=0.01", "trainer.max_steps=3",
-                     f"hydra.sweep.dir={tmp_path}", timeout=600)
+    proc = run_train(
+        "-m",
+        *tiny,
+        "optimizer=bertadam,adamw",
+        "schedule=linear,cosine",
+        "reinit=0,1",
+        "llrd=0.9",
+        "mixout=0.1",
+        "prior_wd=0.01",
+        "trainer.max_steps=3",
+        f"hydra.sweep.dir={tmp_path}",
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = results_under(tmp_path)
     assert len(results) == 8
@@ -55,13 +64,23 @@ def test_sweep_optimizer_schedule_reinit_with_llrd_and_mixout(tmp_path, tiny):
         with open(tmp_path / run / "metrics.csv") as f:
             rows = list(csv.DictReader(f))
         columns = set(rows[0])
-        assert {"lr/head/decay", "lr/layer_0/no_decay", "lr/embeddings/decay", "optim/bias_correction",
-                "optim/update_size/layer_1", "grad_norm/layer_0", "diag/relative_change/layer_1"} <= columns
+        assert {
+            "lr/head/decay",
+            "lr/layer_0/no_decay",
+            "lr/embeddings/decay",
+            "optim/bias_correction",
+            "optim/update_size/layer_1",
+            "grad_norm/layer_0",
+            "diag/relative_change/layer_1",
+        } <= columns
         assert sum(1 for row in rows if row["lr/head/decay"]) == 3  # once per step
     assert combos == {(o, sc, ri) for o in ("bertadam", "adamw") for sc in ("linear", "cosine") for ri in (0, 1)}
     # BERTAdam's first update is ~3x the debiased one (paper Fig. 2-3)
-    first = {r["settings"]["optimizer"]: r["diagnostics"]["update_size"]["first"]["classifier"]
-             for r in results.values() if r["settings"]["reinit"] == 0 and r["settings"]["schedule"] == "linear"}
+    first = {
+        r["settings"]["optimizer"]: r["diagnostics"]["update_size"]["first"]["classifier"]
+        for r in results.values()
+        if r["settings"]["reinit"] == 0 and r["settings"]["schedule"] == "linear"
+    }
     assert first["bertadam"] > 2 * first["adamw"]
 
 
@@ -71,12 +90,15 @@ def test_bad_method_value_is_one_clear_message(tmp_path, tiny):
     assert "mixout=1.0 is invalid" in proc.stderr and "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("bad, message", [
-    ("mixout=-0.1", "mixout=-0.1 is invalid"),
-    ("mixout=true", "mixout=True is invalid"),
-    ("prior_wd=-1", "prior_wd=-1 is invalid"),
-    ("prior_wd=inf", "prior_wd=inf is invalid"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("mixout=-0.1", "mixout=-0.1 is invalid"),
+        ("mixout=true", "mixout=True is invalid"),
+        ("prior_wd=-1", "prior_wd=-1 is invalid"),
+        ("prior_wd=inf", "prior_wd=inf is invalid"),
+    ],
+)
 def test_bad_method_values_fail_the_config_check(bad, message):
     with pytest.raises(ConfigError, match=message):
         check_config(compose_train(bad))
@@ -88,8 +110,14 @@ def test_method_presets_change_only_their_method():
     assert base == {"reinit": 0, "reinit_pooler": False, "llrd": 1.0, "mixout": 0.0, "prior_wd": 0.0}
     assert standard.optimizer.weight_decay == 0.0 and standard.trainer.max_epochs == 3
     # the official sample commands' values (tests/test_paper_presets.py cites each line)
-    expected = {"reinit": {"reinit": 5}, "llrd": {"llrd": 0.95}, "mixout": {"mixout": 0.1},
-                "prior_wd": {"prior_wd": 0.001}, "wd": {}, "longer": {}}
+    expected = {
+        "reinit": {"reinit": 5},
+        "llrd": {"llrd": 0.95},
+        "mixout": {"mixout": 0.1},
+        "prior_wd": {"prior_wd": 0.001},
+        "wd": {},
+        "longer": {},
+    }
     for method, change in expected.items():
         cfg = compose_train("experiment=paper_1k", f"method={method}")
         assert {k: cfg[k] for k in METHOD_KEYS} == {**base, **change}, method
@@ -101,14 +129,16 @@ def test_method_presets_change_only_their_method():
     assert cfg.reinit == 6 and cfg.task.n_train is None
     longer = compose_train("experiment=paper_longer", "task=rte")
     assert longer.trainer.max_steps == 400 and longer.task.n_train == 1000 and longer.task.name == "rte"
-    assert sorted(p.stem for p in (REPO / "conf" / "method").glob("*.yaml")) == sorted(["standard", *expected])
+    assert sorted(p.stem for p in (REPO / "src" / "bertlab" / "conf" / "method").glob("*.yaml")) == sorted(
+        ["standard", *expected]
+    )
 
 
 @pytest.mark.parametrize("experiment", ["paper_full", "paper_1k"])
 @pytest.mark.parametrize("task", ["rte", "mrpc", "stsb", "cola"])
 def test_every_table2_cell_composes_for_the_papers_tasks(task, experiment):
     """Table 2 as a sweep: each column (method) x task x full / 1k composes into a valid run config."""
-    methods = sorted(p.stem for p in (REPO / "conf" / "method").glob("*.yaml"))
+    methods = sorted(p.stem for p in (REPO / "src" / "bertlab" / "conf" / "method").glob("*.yaml"))
     assert len(methods) == 7
     for method in methods:
         cfg = compose_train(f"experiment={experiment}", f"task={task}", f"method={method}", "task.data_dir=/data/x")
@@ -122,9 +152,17 @@ def test_optimizer_switches_and_schedules_end_to_end(tmp_path, tiny):
     """adam_l2, bias correction switched off on any Adam, and the cosine-restarts / polynomial
     schedules through `python train.py`: `optimizer=adamw optimizer.bias_correction=false` is
     BERTAdam to the bit."""
-    proc = run_train("-m", *tiny, "optimizer=adam_l2,adamw,bertadam", "optimizer.bias_correction=false",
-                     "optimizer.weight_decay=0.01", "schedule=cosine_restarts,polynomial", "trainer.max_steps=3",
-                     f"hydra.sweep.dir={tmp_path}", timeout=600)
+    proc = run_train(
+        "-m",
+        *tiny,
+        "optimizer=adam_l2,adamw,bertadam",
+        "optimizer.bias_correction=false",
+        "optimizer.weight_decay=0.01",
+        "schedule=cosine_restarts,polynomial",
+        "trainer.max_steps=3",
+        f"hydra.sweep.dir={tmp_path}",
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = {(r["settings"]["optimizer"], r["settings"]["schedule"]): r for r in results_under(tmp_path).values()}
     assert len(results) == 6 and all(r["status"] == "ok" for r in results.values())
@@ -136,4 +174,7 @@ def test_optimizer_switches_and_schedules_end_to_end(tmp_path, tiny):
         assert switched["metrics"] == bertadam["metrics"]
         assert switched["diagnostics"]["relative_change"] == bertadam["diagnostics"]["relative_change"]
         # L2 decay goes into the gradient, so it moves the weights differently from decoupled decay
-        assert results[("adam_l2", schedule)]["diagnostics"]["relative_change"] != bertadam["diagnostics"]["relative_change"]
+        assert (
+            results[("adam_l2", schedule)]["diagnostics"]["relative_change"]
+            != bertadam["diagnostics"]["relative_change"]
+        )

@@ -4,8 +4,8 @@ import torch
 from scipy import stats
 from sklearn.metrics import f1_score, matthews_corrcoef
 
-from bertlab.errors import ConfigError
-from bertlab.metrics import baseline_scores, build_metrics, check_metrics, predictions
+from bertlab.core.errors import ConfigError
+from bertlab.training.metrics import baseline_scores, build_metrics, check_metrics, predictions
 
 rng = np.random.default_rng(0)
 

@@ -5,9 +5,9 @@ import torch
 from torch import nn
 from transformers import AutoModelForSequenceClassification
 
-from bertlab.errors import ConfigError
-from bertlab.mixout import MixLinear, apply_mixout, mix
-from bertlab.reinit import reinit_top_layers
+from bertlab.core.errors import ConfigError
+from bertlab.methods.mixout import MixLinear, apply_mixout, mix
+from bertlab.methods.reinit import reinit_top_layers
 
 
 @pytest.fixture
@@ -20,7 +20,10 @@ def model(tiny_bert_dir):
 
 def batch():
     g = torch.Generator().manual_seed(1)
-    return {"input_ids": torch.randint(0, 1000, (4, 12), generator=g), "attention_mask": torch.ones(4, 12, dtype=torch.long)}
+    return {
+        "input_ids": torch.randint(0, 1000, (4, 12), generator=g),
+        "attention_mask": torch.ones(4, 12, dtype=torch.long),
+    }
 
 
 def test_p0_is_the_identity(model):

@@ -5,11 +5,11 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-from bertlab.anatomy import skeleton
-from bertlab.errors import ConfigError, ModelError
-from bertlab.lengths import check_max_length, length_range
-from bertlab.models import load_config, load_model
-from bertlab.tiny import write_tiny
+from bertlab.core.errors import ConfigError, ModelError
+from bertlab.model.anatomy import skeleton
+from bertlab.model.lengths import check_max_length, length_range
+from bertlab.model.load import load_config, load_model
+from bertlab.model.tiny import write_tiny
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
@@ -20,8 +20,12 @@ def test_half_precision_checkpoint_loads_as_float32(tmp_path, dtype):
     _, model = load_model(str(path), load_config(str(path), 2, "classification"))
     assert {p.dtype for p in model.parameters()} == {torch.float32}
     # the same values, upcast: a 2e-5 step on a weight of 1 now survives
-    torch.testing.assert_close(model.bert.embeddings.word_embeddings.weight,
-                               saved.bert.embeddings.word_embeddings.weight.float(), rtol=0, atol=0)
+    torch.testing.assert_close(
+        model.bert.embeddings.word_embeddings.weight,
+        saved.bert.embeddings.word_embeddings.weight.float(),
+        rtol=0,
+        atol=0,
+    )
     weight = model.bert.encoder.layer[0].output.dense.weight
     assert not torch.equal(weight + 2e-5, weight)
 
@@ -73,8 +77,14 @@ def test_checkpoint_of_another_family_is_an_error_not_a_random_encoder(tmp_path,
 
 # family -> (lowest for one text, lowest for a pair, highest): the tokenizers' special tokens
 # ([CLS] a [SEP] b [SEP]; <s> a </s></s> b </s>) and the positions (RoBERTa: 514 rows, offset 2)
-LENGTHS = {"bert": (3, 5, 512), "roberta": (3, 6, 512), "distilbert": (3, 5, 512), "electra": (3, 5, 512),
-           "albert": (3, 5, 512), "deberta-v2": (3, 5, 512)}  # DeBERTa: its tokenizer's 512
+LENGTHS = {
+    "bert": (3, 5, 512),
+    "roberta": (3, 6, 512),
+    "distilbert": (3, 5, 512),
+    "electra": (3, 5, 512),
+    "albert": (3, 5, 512),
+    "deberta-v2": (3, 5, 512),
+}  # DeBERTa: its tokenizer's 512
 
 
 @pytest.mark.parametrize("family", sorted(LENGTHS))
@@ -87,7 +97,9 @@ def test_max_length_range_per_family(tiny_family_dirs, family):
     assert length_range(tokenizer, structure, pair=True)[:2] == (pair, highest)
     for ok in (single, highest or 100_000):
         check_max_length(ok, tokenizer, structure, pair=False)
-    with pytest.raises(ConfigError, match=rf"task.max_length={pair - 1} is invalid .*\(a pair of texts\).*valid is {pair}"):
+    with pytest.raises(
+        ConfigError, match=rf"task.max_length={pair - 1} is invalid .*\(a pair of texts\).*valid is {pair}"
+    ):
         check_max_length(pair - 1, tokenizer, structure, pair=True)
     if highest:
         with pytest.raises(ConfigError, match=rf"task.max_length={highest + 1} .*valid is {single} to {highest}"):
@@ -109,5 +121,8 @@ def test_tokenizer_model_max_length_bounds_a_model_without_positions(tiny_family
     unbounded = AutoTokenizer.from_pretrained(path, model_max_length=int(1e30))
     assert length_range(unbounded, structure, pair=False)[:2] == (3, None)
     check_max_length(100_000, unbounded, structure, pair=False)
-    with pytest.raises(ConfigError, match=r"task.max_length=2 .*valid is at least 3 \(2 special tokens \+ at least 1 token of the text\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"task.max_length=2 .*valid is at least 3 \(2 special tokens \+ at least 1 token of the text\)",
+    ):
         check_max_length(2, unbounded, structure, pair=False)

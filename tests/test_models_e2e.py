@@ -4,12 +4,12 @@ import json
 
 import pytest
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-from bertlab.tiny import write_tiny
 from conftest import ENCODER_FAMILIES
 from e2e import run_train
 from test_bad_input_e2e import assert_nothing_half_written, assert_one_clear_message
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from bertlab.model.tiny import write_tiny
 
 FAST = ["debug=fast", "trainer.enable_progress_bar=false"]
 METHODS = ["reinit=1", "llrd=0.9", "mixout=0.1", "prior_wd=0.01"]
@@ -32,7 +32,7 @@ def test_every_encoder_family_trains_with_every_method(tmp_path, tiny_family_dir
     diagnostics = record["diagnostics"]
     num_blocks = 1 if family == "albert" else 2  # ALBERT: one shared layer group
     layers = [f"layer_{i}" for i in range(num_blocks)]
-    assert list(diagnostics["relative_change"])[:num_blocks + 1] == ["embeddings", *layers]
+    assert list(diagnostics["relative_change"])[: num_blocks + 1] == ["embeddings", *layers]
     # LLRD: one lr per block, falling from the head to the embeddings
     peak = diagnostics["peak_lr"]
     depths = ["head", *reversed(layers), "embeddings"]
@@ -75,21 +75,46 @@ def pair_task(folder) -> list[str]:
     rows = "a,b,label\n" + "".join(f"the cat sat {i},on the mat {i},{'yes' if i % 2 else 'no'}\n" for i in range(12))
     (folder / "train.csv").write_text(rows)
     (folder / "dev.csv").write_text(rows)
-    return ["task=csv", f"task.data_dir={folder}", "task.train_file=train.csv", "task.dev_file=dev.csv",
-            "task.text_fields=[a,b]", "task.label_field=label", "task.n_train=8", "task.n_val=4", "task.n_test=null"]
+    return [
+        "task=csv",
+        f"task.data_dir={folder}",
+        "task.train_file=train.csv",
+        "task.dev_file=dev.csv",
+        "task.text_fields=[a,b]",
+        "task.label_field=label",
+        "task.n_train=8",
+        "task.n_val=4",
+        "task.n_test=null",
+    ]
 
 
 LENGTH_CASES = {
     # name: (model, pair task?, max_length, fragments)
-    "single_too_short": ("bert", False, 2, ["task.max_length=2 is invalid for this model and task (one text)",
-                                            "valid is 3 to 512"]),
-    "pair_too_short": ("bert", True, 4, ["task.max_length=4 is invalid for this model and task (a pair of texts)",
-                                         "valid is 5 to 512", "3 special tokens"]),
+    "single_too_short": (
+        "bert",
+        False,
+        2,
+        ["task.max_length=2 is invalid for this model and task (one text)", "valid is 3 to 512"],
+    ),
+    "pair_too_short": (
+        "bert",
+        True,
+        4,
+        [
+            "task.max_length=4 is invalid for this model and task (a pair of texts)",
+            "valid is 5 to 512",
+            "3 special tokens",
+        ],
+    ),
     "roberta_pair_too_short": ("roberta", True, 5, ["task.max_length=5", "(a pair of texts): valid is 6 to 512"]),
     "beyond_positions": ("bert", False, 513, ["task.max_length=513", "valid is 3 to 512", "bert's 512 positions"]),
     # 514 rows of position embeddings, positions start at 2: 512 tokens
-    "roberta_beyond_positions": ("roberta", True, 513, ["task.max_length=513", "valid is 6 to 512",
-                                                        "roberta's 512 positions"]),
+    "roberta_beyond_positions": (
+        "roberta",
+        True,
+        513,
+        ["task.max_length=513", "valid is 6 to 512", "roberta's 512 positions"],
+    ),
 }
 
 
@@ -97,8 +122,13 @@ LENGTH_CASES = {
 def test_max_length_outside_what_the_model_holds_is_one_message(tmp_path, tiny_family_dirs, case):
     family, pair, max_length, fragments = LENGTH_CASES[case]
     task = pair_task(tmp_path / "data") if pair else []  # the default task, bbcnews: one text
-    proc = run_train(*hf(tiny_family_dirs[family]), *FAST, *task, f"task.max_length={max_length}",
-                     f"hydra.run.dir={tmp_path / 'run'}")
+    proc = run_train(
+        *hf(tiny_family_dirs[family]),
+        *FAST,
+        *task,
+        f"task.max_length={max_length}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
     assert_one_clear_message(proc, *fragments)
     assert "model:" not in proc.stdout  # refused before the weights load
     assert_nothing_half_written(tmp_path / "run")

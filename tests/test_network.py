@@ -1,12 +1,13 @@
-"""The reachability probe (bertlab.network) and the offline switches built on it, against loopback
+"""The reachability probe (bertlab.core.network) and the offline switches built on it, against loopback
 stand-ins (tests/loopback.py)."""
 
 import os
 
 import pytest
-
-from bertlab import loggers, network
 from loopback import answering_server, closed_port, silent_server
+
+from bertlab.core import network
+from bertlab.loggers import build as loggers
 
 
 @pytest.fixture(autouse=True)
@@ -67,7 +68,7 @@ def test_wandb_with_a_key_is_online_only_when_its_server_answers(monkeypatch, tm
 
 @pytest.mark.parametrize("value", ["0", "-1", "soon", "nan"])
 def test_probe_deadline_that_is_not_a_positive_number_is_one_message(monkeypatch, value):
-    from bertlab.errors import ConfigError
+    from bertlab.core.errors import ConfigError
 
     monkeypatch.setenv(network.TIMEOUT_ENV, value)
     with pytest.raises(ConfigError, match=f"BERTLAB_PROBE_TIMEOUT_S={value} is invalid"):

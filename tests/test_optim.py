@@ -7,10 +7,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from bertlab.errors import ConfigError
-from bertlab.optim import AdamFamily, bias_correction_factor, build_optimizer
+from bertlab.core.errors import ConfigError
+from bertlab.optim.adam import AdamFamily, bias_correction_factor, build_optimizer
 
-CONF = Path(__file__).resolve().parents[1] / "conf" / "optimizer"
+CONF = Path(__file__).resolve().parents[1] / "src" / "bertlab" / "conf" / "optimizer"
 SHAPES = [(7, 5), (5,), (3, 4, 2), (1,)]
 STEPS = 100
 
@@ -72,8 +72,9 @@ def assert_close(actual, expected, tol=1e-6, rtol=None):
 def test_adam_family_matches_reference_formula(bias_correction, mode, dtype):
     params, grads, lrs = random_problem(dtype=dtype)
     kw = dict(betas=(0.9, 0.999), eps=1e-6, weight_decay=0.1)
-    ours, _ = run(lambda ps: AdamFamily(ps, bias_correction=bias_correction, weight_decay_mode=mode, **kw),
-                  params, grads, lrs)
+    ours, _ = run(
+        lambda ps: AdamFamily(ps, bias_correction=bias_correction, weight_decay_mode=mode, **kw), params, grads, lrs
+    )
     expected = reference_run(params, grads, lrs, kw["betas"], kw["eps"], kw["weight_decay"], bias_correction, mode)
     # float64: 1e-6 absolute; float32: 100 steps of rounding on values up to ~3 reach ~1.5e-6
     # absolute, so 1e-6 relative as well. The other variant's formula is off by > 0.1 here.
@@ -112,15 +113,17 @@ class _ParamList(torch.nn.Module):
             self.register_parameter(f"w{i}", p)
 
 
-@pytest.mark.parametrize("name, torch_cls, mode", [("adamw", torch.optim.AdamW, "decoupled"),
-                                                   ("adam_l2", torch.optim.Adam, "l2")])
+@pytest.mark.parametrize(
+    "name, torch_cls, mode", [("adamw", torch.optim.AdamW, "decoupled"), ("adam_l2", torch.optim.Adam, "l2")]
+)
 def test_configs_delegate_to_torch_and_match_reference(name, torch_cls, mode):
     # float64, so the 1e-6 tolerance is absolute (rtol=0): it tests the formula, not float32 rounding
     params, grads, lrs = random_problem(seed=2, dtype=torch.float64)
     ours, optimizer = run(_build(_cfg(name)), params, grads, lrs)
     assert type(optimizer) is torch_cls
-    theirs, _ = run(lambda ps: torch_cls(ps, foreach=True, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.1),
-                    params, grads, lrs)
+    theirs, _ = run(
+        lambda ps: torch_cls(ps, foreach=True, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.1), params, grads, lrs
+    )
     assert all(torch.equal(a, b) for a, b in zip(ours, theirs))  # to the bit: it *is* torch's optimizer
     assert_close(ours, reference_run(params, grads, lrs, (0.9, 0.999), 1e-6, 0.1, True, mode), rtol=0)
 
@@ -198,20 +201,23 @@ def test_build_optimizer_on_tiny_bert_keeps_group_names(tiny_bert_dir):
     optimizer.step()
 
 
-@pytest.mark.parametrize("key, value, match", [
-    ("name", "sgd", "optimizer.name='sgd'"),
-    ("weight_decay_mode", "coupled", "optimizer.weight_decay_mode='coupled'"),
-    ("lr", 0.0, "optimizer.lr=0.0"),
-    ("lr", -1e-5, "optimizer.lr"),
-    ("lr", "fast", "optimizer.lr='fast'"),
-    ("betas", [0.9, 1.0], "optimizer.betas=[0.9, 1.0]"),
-    ("betas", [-0.1, 0.999], "optimizer.betas=[-0.1, 0.999]"),
-    ("betas", [0.9], "optimizer.betas"),
-    ("eps", 0.0, "optimizer.eps=0.0"),
-    ("weight_decay", -0.01, "optimizer.weight_decay=-0.01"),
-    ("bias_correction", "yes", "optimizer.bias_correction='yes'"),
-    ("bias_corection", False, "unknown key"),
-])
+@pytest.mark.parametrize(
+    "key, value, match",
+    [
+        ("name", "sgd", "optimizer.name='sgd'"),
+        ("weight_decay_mode", "coupled", "optimizer.weight_decay_mode='coupled'"),
+        ("lr", 0.0, "optimizer.lr=0.0"),
+        ("lr", -1e-5, "optimizer.lr"),
+        ("lr", "fast", "optimizer.lr='fast'"),
+        ("betas", [0.9, 1.0], "optimizer.betas=[0.9, 1.0]"),
+        ("betas", [-0.1, 0.999], "optimizer.betas=[-0.1, 0.999]"),
+        ("betas", [0.9], "optimizer.betas"),
+        ("eps", 0.0, "optimizer.eps=0.0"),
+        ("weight_decay", -0.01, "optimizer.weight_decay=-0.01"),
+        ("bias_correction", "yes", "optimizer.bias_correction='yes'"),
+        ("bias_corection", False, "unknown key"),
+    ],
+)
 def test_invalid_configs_raise_config_error(key, value, match):
     cfg = OmegaConf.to_container(_cfg("adamw"))
     cfg[key] = value

@@ -12,29 +12,39 @@ from collections import defaultdict
 import numpy as np
 import pytest
 import torch
+from e2e import REPO, results_under, run_train
 from hydra import compose, initialize_config_dir
 
-from bertlab.checks import check_config
-from bertlab.metrics import selection_metric
-from bertlab.readers import read_task
-from bertlab.sampling import make_splits
-from bertlab.schedules import warmup_steps
-from e2e import REPO, results_under, run_train
+from bertlab.config.checks import check_config
+from bertlab.data.readers import read_task
+from bertlab.data.sampling import make_splits
+from bertlab.optim.schedules import warmup_steps
+from bertlab.training.metrics import selection_metric
 
 # config path -> (the official value, where it comes from)
 OFFICIAL = {
-    "model.name_or_path": ("google-bert/bert-large-uncased",
-                           "sample_commands/debiased_adam_baseline.sh:2 --model_name_or_path bert-large-uncased"),
+    "model.name_or_path": (
+        "google-bert/bert-large-uncased",
+        "sample_commands/debiased_adam_baseline.sh:2 --model_name_or_path bert-large-uncased",
+    ),
     "task.max_length": (128, "sample_commands/debiased_adam_baseline.sh:3 --max_seq_length 128"),
     "data.eval_batch_size": (64, "sample_commands/debiased_adam_baseline.sh:4 --per_gpu_eval_batch_size 64"),
     "optimizer.weight_decay": (0.0, "sample_commands/debiased_adam_baseline.sh:4 --weight_decay 0"),
     "data.batch_size": (32, "sample_commands/debiased_adam_baseline.sh:5 --per_gpu_train_batch_size 32"),
-    "trainer.accumulate_grad_batches": (1, "sample_commands/debiased_adam_baseline.sh:6 --gradient_accumulation_steps 1"),
-    "trainer.num_evals": (10, "sample_commands/debiased_adam_baseline.sh:6 --num_loggings 10; "
-                              "run_glue.py:165 logging_steps = t_total // num_loggings"),
+    "trainer.accumulate_grad_batches": (
+        1,
+        "sample_commands/debiased_adam_baseline.sh:6 --gradient_accumulation_steps 1",
+    ),
+    "trainer.num_evals": (
+        10,
+        "sample_commands/debiased_adam_baseline.sh:6 --num_loggings 10; "
+        "run_glue.py:165 logging_steps = t_total // num_loggings",
+    ),
     "task.sampling": ("paper", "sample_commands/debiased_adam_baseline.sh:7 --test_val_split; run_glue.py:136-154"),
-    "optimizer.name": ("adamw", "sample_commands/debiased_adam_baseline.sh:7 --use_torch_adamw; "
-                                "run_glue.py:174-177 torch.optim.AdamW"),
+    "optimizer.name": (
+        "adamw",
+        "sample_commands/debiased_adam_baseline.sh:7 --use_torch_adamw; run_glue.py:174-177 torch.optim.AdamW",
+    ),
     "optimizer.bias_correction": (True, "run_glue.py:175 torch.optim.AdamW (debiased)"),
     "optimizer.betas": ([0.9, 0.999], "run_glue.py:175 torch.optim.AdamW's default betas"),
     "trainer.max_epochs": (3, "sample_commands/debiased_adam_baseline.sh:8 --num_train_epochs 3.0"),
@@ -66,19 +76,29 @@ OFFICIAL_METHODS = {
     "reinit": {"reinit": (5, "sample_commands/reinit.sh:11 --reinit_pooler --reinit_layers 5")},
     "llrd": {"llrd": (0.95, "sample_commands/llrd.sh:9 --layerwise_learning_rate_decay 0.95")},
     "mixout": {"mixout": (0.1, "sample_commands/mixout.sh:9 --mixout 0.1")},
-    "prior_wd": {"prior_wd": (1e-3, "sample_commands/pretrained_wd.sh:9 --prior_weight_decay --weight_decay 1e-3"),
-                 # PriorWD turns the groups' weight decay into the pull's strength (prior_wd_optim.py:16-19)
-                 "optimizer.weight_decay": (0.0, "prior_wd_optim.py:19 group['weight_decay'] = 0")},
+    "prior_wd": {
+        "prior_wd": (1e-3, "sample_commands/pretrained_wd.sh:9 --prior_weight_decay --weight_decay 1e-3"),
+        # PriorWD turns the groups' weight decay into the pull's strength (prior_wd_optim.py:16-19)
+        "optimizer.weight_decay": (0.0, "prior_wd_optim.py:19 group['weight_decay'] = 0"),
+    },
     "longer": OFFICIAL_LONGER,
     "wd": {"optimizer.weight_decay": (0.01, "not an official command: Table 2's plain weight decay, BERT's 0.01")},
 }
 # run_glue.py:339-355: the best checkpoint by val accuracy, else MCC, else Spearman
-OFFICIAL_SELECTION = {"rte": "accuracy", "mrpc": "accuracy", "stsb": "spearman", "cola": "mcc",
-                      "sst2": "accuracy", "qnli": "accuracy", "qqp": "accuracy", "mnli": "accuracy"}
+OFFICIAL_SELECTION = {
+    "rte": "accuracy",
+    "mrpc": "accuracy",
+    "stsb": "spearman",
+    "cola": "mcc",
+    "sst2": "accuracy",
+    "qnli": "accuracy",
+    "qqp": "accuracy",
+    "mnli": "accuracy",
+}
 
 
 def compose_train(*overrides):
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(REPO / "src" / "bertlab" / "conf"), version_base="1.3"):
         return compose("train", overrides=list(overrides))
 
 
@@ -105,9 +125,11 @@ def test_every_paper_preset_is_the_official_codes_setting(experiment, method):
     for task in OFFICIAL_SELECTION:
         cfg = compose_train(f"experiment={experiment}", f"method={method}", f"task={task}", "task.data_dir=/data/x")
         check_config(cfg)
-        wrong = {path: (select(cfg, path), official, where)
-                 for path, (official, where) in expected(experiment, method).items()
-                 if select(cfg, path) != official}
+        wrong = {
+            path: (select(cfg, path), official, where)
+            for path, (official, where) in expected(experiment, method).items()
+            if select(cfg, path) != official
+        }
         assert not wrong, (experiment, method, task, wrong)
         chosen = selection_metric(list(cfg.task.metrics), cfg.task.main_metric, cfg.task.select_metric)
         assert chosen == OFFICIAL_SELECTION[task], (task, chosen)
@@ -129,7 +151,7 @@ def test_warmup_is_rounded_down_in_the_paper_presets_and_up_by_default():
 
 
 def test_select_metric_defaults_to_the_main_metric_and_refuses_others():
-    from bertlab.errors import ConfigError
+    from bertlab.core.errors import ConfigError
 
     assert selection_metric(["f1", "accuracy"], "f1", None) == "f1"
     assert selection_metric(["f1", "accuracy"], "f1", "paper") == "accuracy"
@@ -200,7 +222,7 @@ def test_paper_splits_on_every_glue_format_fixture():
     """The same rule on the fixtures of the other formats: 3 labels (MNLI), regression (STS-B), CoLA.
     STS-B's halves group the dev set by score value, as the official code's `class2idx` does (so a
     score that occurs once goes to test): the fixture's dev set gets repeated scores for that."""
-    from bertlab.readers import Example
+    from bertlab.data.readers import Example
 
     fixtures = REPO / "tests" / "fixtures" / "glue"
     for task, folder in (("mnli", "MNLI"), ("stsb", "STS-B"), ("cola", "CoLA"), ("qqp", "QQP")):
@@ -213,16 +235,22 @@ def test_paper_splits_on_every_glue_format_fixture():
         assert positions(splits["val"], pools["dev"]) == val, task
         assert positions(splits["test"], pools["dev"]) == test, task
         n = len(pools["train"]) // 2
-        cfg = compose_train("experiment=paper_1k", f"task={task}", f"task.data_dir={fixtures / folder}",
-                            f"task.n_train={n}", "task.n_val=null")
+        cfg = compose_train(
+            "experiment=paper_1k",
+            f"task={task}",
+            f"task.data_dir={fixtures / folder}",
+            f"task.n_train={n}",
+            "task.n_val=null",
+        )
         splits = make_splits(pools, cfg.task, cfg.task.data_seed)
         labels = [e.label for e in pools["train"]]
         assert positions(splits["train"], pools["train"]) == official_downsample(
-            labels, n, False, regression=cfg.task.problem == "regression"), task
+            labels, n, False, regression=cfg.task.problem == "regression"
+        ), task
 
 
 def test_paper_draw_refuses_to_overlap_train_and_val():
-    from bertlab.errors import ConfigError
+    from bertlab.core.errors import ConfigError
 
     cfg = compose_train("experiment=paper_1k", "task=rte", f"task.data_dir={REPO / 'tests/fixtures/glue/RTE'}")
     pools = read_task(cfg.task)
@@ -238,10 +266,20 @@ def test_paper_draw_refuses_to_overlap_train_and_val():
 def test_validation_at_the_last_step_and_selection_on_accuracy_for_mrpc(tmp_path, tiny_bert_dir):
     """MRPC under the paper's rule selects on validation accuracy and reports F1, and the last step
     is validated even when the interval does not divide the run (run_glue.py:309-311, t_total)."""
-    proc = run_train(f"model.name_or_path={tiny_bert_dir}", "model.name=tiny", "debug=fast", "task=mrpc",
-                     f"task.data_dir={REPO / 'tests/fixtures/glue/MRPC'}", "task.select_metric=paper", 
-                     "task.n_train=null", "task.n_val=2", "task.n_test=null",
-                     "trainer.max_steps=5", "trainer.num_evals=2", f"hydra.run.dir={tmp_path}")
+    proc = run_train(
+        f"model.name_or_path={tiny_bert_dir}",
+        "model.name=tiny",
+        "debug=fast",
+        "task=mrpc",
+        f"task.data_dir={REPO / 'tests/fixtures/glue/MRPC'}",
+        "task.select_metric=paper",
+        "task.n_train=null",
+        "task.n_val=2",
+        "task.n_test=null",
+        "trainer.max_steps=5",
+        "trainer.num_evals=2",
+        f"hydra.run.dir={tmp_path}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = results_under(tmp_path)["."]
     assert result["select_metric"] == "accuracy" and result["main_metric"] == "f1"

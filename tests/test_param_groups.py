@@ -4,8 +4,8 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, RobertaConfig, RobertaForSequenceClassification
 
-from bertlab.errors import ConfigError
-from bertlab.param_groups import param_groups
+from bertlab.core.errors import ConfigError
+from bertlab.optim.param_groups import param_groups
 
 LR, WD = 2e-5, 0.01
 
@@ -88,8 +88,15 @@ def test_frozen_parameters_are_left_out(bert):
 
 
 def test_roberta_naming_is_detected():
-    config = RobertaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
-                           intermediate_size=32, max_position_embeddings=40, num_labels=3)
+    config = RobertaConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=40,
+        num_labels=3,
+    )
     model = RobertaForSequenceClassification(config)
     owner = group_of(param_groups(model, LR, WD, llrd=0.8))
     named = dict(model.named_parameters())

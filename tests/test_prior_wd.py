@@ -6,10 +6,10 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from bertlab.optim import build_optimizer
-from bertlab.param_groups import no_decay_ids
-from bertlab.prior_wd import PriorWeightDecay, pretrained_parameters
-from bertlab.reinit import reinit_top_layers
+from bertlab.methods.prior_wd import PriorWeightDecay, pretrained_parameters
+from bertlab.methods.reinit import reinit_top_layers
+from bertlab.optim.adam import build_optimizer
+from bertlab.optim.param_groups import no_decay_ids
 
 OPT = {"name": "adamw", "lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-6, "weight_decay": 0.0}
 

@@ -9,18 +9,35 @@ import datasets
 import pytest
 from omegaconf import OmegaConf
 
-from bertlab.errors import ConfigError, DataError
-from bertlab.readers import BBC_DEV_FRACTION, Example, read_task
+from bertlab.core.errors import ConfigError, DataError
+from bertlab.data.readers import BBC_DEV_FRACTION, Example, read_task
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
-SCHEMA = {"name", "source", "hub_name", "hub_config", "data_dir", "train_file", "dev_file", "text_fields",
-          "label_field", "labels", "problem", "metrics", "main_metric", "max_length", "n_train", "n_val", "data_seed"}
+SCHEMA = {
+    "name",
+    "source",
+    "hub_name",
+    "hub_config",
+    "data_dir",
+    "train_file",
+    "dev_file",
+    "text_fields",
+    "label_field",
+    "labels",
+    "problem",
+    "metrics",
+    "main_metric",
+    "max_length",
+    "n_train",
+    "n_val",
+    "data_seed",
+}
 
 
 def task_cfg(name: str, **overrides):
     """conf/task/<name>.yaml, struct like Hydra's, with overrides (a missing key fails as in Hydra)."""
-    cfg = OmegaConf.load(REPO / "conf" / "task" / f"{name}.yaml")
+    cfg = OmegaConf.load(REPO / "src" / "bertlab" / "conf" / "task" / f"{name}.yaml")
     OmegaConf.set_struct(cfg, True)
     for key, value in overrides.items():
         cfg[key] = value
@@ -33,7 +50,7 @@ def glue_fixture(name: str, folder: str, **overrides):
 
 @pytest.mark.parametrize("name", ["bbcnews", "rte", "mrpc", "stsb", "cola", "sst2", "qnli", "qqp", "mnli", "csv"])
 def test_every_task_config_has_the_schema(name):
-    cfg = OmegaConf.load(REPO / "conf" / "task" / f"{name}.yaml")
+    cfg = OmegaConf.load(REPO / "src" / "bertlab" / "conf" / "task" / f"{name}.yaml")
     assert SCHEMA <= set(cfg.keys())
     assert cfg.name == name
     if cfg.problem == "regression":
@@ -42,7 +59,7 @@ def test_every_task_config_has_the_schema(name):
 
 
 def test_csv_config_demands_the_data_description():
-    cfg = OmegaConf.load(REPO / "conf" / "task" / "csv.yaml")
+    cfg = OmegaConf.load(REPO / "src" / "bertlab" / "conf" / "task" / "csv.yaml")
     for key in ("data_dir", "train_file", "dev_file", "text_fields", "label_field"):
         assert OmegaConf.is_missing(cfg, key), key
 
@@ -51,30 +68,72 @@ def test_csv_config_demands_the_data_description():
 
 # task, folder, (n train, n dev), first training example, train label counts by name
 GLUE_CASES = [
-    ("rte", "RTE", (8, 2), Example(
-        "Dana Reeve, the widow of the actor Christopher Reeve, has died of lung cancer at age 44.",
-        "Christopher Reeve had an accident.", 1), {"entailment": 5, "not_entailment": 3}),
-    ("mrpc", "MRPC", (6, 2), Example(
-        'Amrozi accused his brother , whom he called " the witness " , of deliberately distorting his evidence .',
-        'Referring to him as only " the witness " , Amrozi accused his brother of deliberately distorting his evidence .',
-        1), {"1": 4, "0": 2}),
+    (
+        "rte",
+        "RTE",
+        (8, 2),
+        Example(
+            "Dana Reeve, the widow of the actor Christopher Reeve, has died of lung cancer at age 44.",
+            "Christopher Reeve had an accident.",
+            1,
+        ),
+        {"entailment": 5, "not_entailment": 3},
+    ),
+    (
+        "mrpc",
+        "MRPC",
+        (6, 2),
+        Example(
+            'Amrozi accused his brother , whom he called " the witness " , of deliberately distorting his evidence .',
+            'Referring to him as only " the witness " , Amrozi accused his brother of deliberately distorting his evidence .',
+            1,
+        ),
+        {"1": 4, "0": 2},
+    ),
     ("stsb", "STS-B", (7, 3), Example("A plane is taking off.", "An air plane is taking off.", 5.0), None),
-    ("cola", "CoLA", (7, 3), Example(
-        "Our friends won't buy this analysis, let alone the next one we propose.", None, 1), {"1": 4, "0": 3}),
+    (
+        "cola",
+        "CoLA",
+        (7, 3),
+        Example("Our friends won't buy this analysis, let alone the next one we propose.", None, 1),
+        {"1": 4, "0": 3},
+    ),
     ("sst2", "SST-2", (8, 3), Example("hide new secretions from the parental units ", None, 0), {"0": 5, "1": 3}),
-    ("qnli", "QNLI", (6, 2), Example(
-        "When did the third Digimon series begin?",
-        "Unlike the two seasons before it and most of the seasons that followed, Digimon Tamers takes a darker "
-        "and more realistic approach to its story featuring Digimon who do not reincarnate after their deaths "
-        "and more complex character development in the original Japanese.", 1),
-     {"not_entailment": 3, "entailment": 3}),
-    ("qqp", "QQP", (5, 3), Example(
-        "How is the life of a math student? Could you describe your own experiences?",
-        "Which level of prepration is enough for the exam jlpt5?", 0), {"0": 3, "1": 2}),
-    ("mnli", "MNLI", (7, 3), Example(
-        "Conceptually cream skimming has two basic dimensions - product and geography.",
-        "Product and geography are what make cream skimming work. ", 2),
-     {"neutral": 2, "entailment": 3, "contradiction": 2}),
+    (
+        "qnli",
+        "QNLI",
+        (6, 2),
+        Example(
+            "When did the third Digimon series begin?",
+            "Unlike the two seasons before it and most of the seasons that followed, Digimon Tamers takes a darker "
+            "and more realistic approach to its story featuring Digimon who do not reincarnate after their deaths "
+            "and more complex character development in the original Japanese.",
+            1,
+        ),
+        {"not_entailment": 3, "entailment": 3},
+    ),
+    (
+        "qqp",
+        "QQP",
+        (5, 3),
+        Example(
+            "How is the life of a math student? Could you describe your own experiences?",
+            "Which level of prepration is enough for the exam jlpt5?",
+            0,
+        ),
+        {"0": 3, "1": 2},
+    ),
+    (
+        "mnli",
+        "MNLI",
+        (7, 3),
+        Example(
+            "Conceptually cream skimming has two basic dimensions - product and geography.",
+            "Product and geography are what make cream skimming work. ",
+            2,
+        ),
+        {"neutral": 2, "entailment": 3, "contradiction": 2},
+    ),
 ]
 
 
@@ -106,7 +165,8 @@ def test_real_rte(shared_glue):
     assert Counter(e.label for e in pools["train"]) == {0: 1249, 1: 1241}
     assert Counter(e.label for e in pools["dev"]) == {0: 146, 1: 131}
     assert pools["train"][0] == Example(
-        "No Weapons of Mass Destruction Found in Iraq Yet.", "Weapons of Mass Destruction Found in Iraq.", 1)
+        "No Weapons of Mass Destruction Found in Iraq Yet.", "Weapons of Mass Destruction Found in Iraq.", 1
+    )
 
 
 def test_real_mrpc(shared_glue):
@@ -153,8 +213,11 @@ def test_hub_mrpc_and_stsb(monkeypatch):
     pools = read_task(task_cfg("mrpc"))
     assert pools["train"] == [Example("a", "c", 1), Example("b", "d", 0)]
 
-    fake_hub(monkeypatch, {"train": {"sentence": ["x", "z"], "label": [1, 0]}, "validation": {"sentence": ["y"], "label": [0]}},
-             datasets.ClassLabel(names=["unacceptable", "acceptable"]))
+    fake_hub(
+        monkeypatch,
+        {"train": {"sentence": ["x", "z"], "label": [1, 0]}, "validation": {"sentence": ["y"], "label": [0]}},
+        datasets.ClassLabel(names=["unacceptable", "acceptable"]),
+    )
     assert read_task(task_cfg("cola"))["dev"] == [Example("y", None, 0)]
 
     rows = {"sentence1": ["a"], "sentence2": ["b"], "label": [3.8]}
@@ -187,7 +250,7 @@ def bbc():
 
 
 def test_bbc_classes_dedup_and_held_out_dev(bbc):
-    from bertlab.paths import bbcnews_dir
+    from bertlab.core.paths import bbcnews_dir
 
     task, pools = bbc
     folders = sorted(p.name for p in bbcnews_dir().iterdir() if p.is_dir())
@@ -207,7 +270,7 @@ def test_bbc_latin1_article_and_title(bbc):
     _, pools = bbc
     everything = pools["train"] + pools["dev"]
     assert everything[0].text_a.startswith("Ad sales boost Time Warner profit\n\nQuarterly profits")
-    from bertlab.paths import bbcnews_dir
+    from bertlab.core.paths import bbcnews_dir
 
     raw = (bbcnews_dir() / "sports" / "199.txt").read_bytes()
     with pytest.raises(UnicodeDecodeError):
@@ -224,11 +287,15 @@ def test_bbc_dev_is_fixed(bbc):
     digest = hashlib.sha256("\0".join(e.text_a for e in pools["dev"]).encode()).hexdigest()
     assert digest[:16] == "10b879fafc2d6daa"
     assert [e.text_a.split("\n")[0] for e in pools["dev"][:2]] == [
-        "Yukos unit buyer faces loan claim", "Ask Jeeves tips online ad revival"]
+        "Yukos unit buyer faces loan claim",
+        "Ask Jeeves tips online ad revival",
+    ]
 
 
 def test_bbc_labels_must_match_folders():
-    with pytest.raises(DataError, match=r"label 'sports'.*task\.labels=\['business', 'entertainment', 'politics', 'sport', 'tech'\]"):
+    with pytest.raises(
+        DataError, match=r"label 'sports'.*task\.labels=\['business', 'entertainment', 'politics', 'sport', 'tech'\]"
+    ):
         read_task(task_cfg("bbcnews", labels=["business", "entertainment", "politics", "sport", "tech"]))
 
 
@@ -236,8 +303,13 @@ def test_bbc_labels_must_match_folders():
 
 
 def csv_task(train_file, dev_file, text_fields, label_field, **overrides):
-    values = dict(data_dir=str(FIXTURES / "csv"), train_file=train_file, dev_file=dev_file,
-                  text_fields=text_fields, label_field=label_field)
+    values = dict(
+        data_dir=str(FIXTURES / "csv"),
+        train_file=train_file,
+        dev_file=dev_file,
+        text_fields=text_fields,
+        label_field=label_field,
+    )
     return task_cfg("csv", **{**values, **overrides})
 
 
@@ -287,19 +359,26 @@ def test_missing_data_dir(tmp_path):
 
 
 def test_missing_file_lists_what_is_there():
-    with pytest.raises(DataError, match=r"task\.dev_file=dev\.tsv is not in .*MNLI; files there: dev_matched\.tsv, train\.tsv"):
+    with pytest.raises(
+        DataError, match=r"task\.dev_file=dev\.tsv is not in .*MNLI; files there: dev_matched\.tsv, train\.tsv"
+    ):
         read_task(glue_fixture("mnli", "MNLI", dev_file="dev.tsv"))
 
 
 def test_wrong_columns_name_expected_and_found():
     # RTE's columns asked of the QNLI files
-    with pytest.raises(DataError, match=r"no column \['sentence1', 'sentence2'\].*found: \['index', 'question', 'sentence', 'label'\]"):
+    with pytest.raises(
+        DataError, match=r"no column \['sentence1', 'sentence2'\].*found: \['index', 'question', 'sentence', 'label'\]"
+    ):
         read_task(glue_fixture("rte", "QNLI"))
 
 
 def test_label_not_declared_names_file_line_and_labels():
     # MNLI's labels asked of the RTE files: 'not_entailment' is not an MNLI class
-    with pytest.raises(DataError, match=r"RTE/train\.tsv, line 2: label 'not_entailment' .*task\.labels=\['contradiction', 'entailment', 'neutral'\]"):
+    with pytest.raises(
+        DataError,
+        match=r"RTE/train\.tsv, line 2: label 'not_entailment' .*task\.labels=\['contradiction', 'entailment', 'neutral'\]",
+    ):
         read_task(glue_fixture("mnli", "RTE", dev_file="dev.tsv", label_field="label"))
 
 
@@ -334,22 +413,32 @@ def test_text_fields_count():
 
 # ------------------------------------------------------------ labels, encodings, empty files
 
+
 def write_files(tmp_path, train: str | bytes, dev: str, suffix: str = "tsv") -> str:
     for name, content in ((f"train.{suffix}", train), (f"dev.{suffix}", dev)):
         (tmp_path / name).write_bytes(content if isinstance(content, bytes) else content.encode())
     return str(tmp_path)
 
 
-@pytest.mark.parametrize("suffix, train, line, shown", [
-    ("tsv", "text\tlabel\na\tpos\nb\t\nc\tneg\n", 3, ""),
-    ("tsv", "text\tlabel\na\tpos\nb\t   \nc\tneg\n", 3, ""),
-    ("csv", 'text,label\na,pos\nb,""\nc,neg\n', 3, ""),
-    ("jsonl", '{"text": "a", "label": "pos"}\n{"text": "b", "label": null}\n', 2, " (null)"),
-])
+@pytest.mark.parametrize(
+    "suffix, train, line, shown",
+    [
+        ("tsv", "text\tlabel\na\tpos\nb\t\nc\tneg\n", 3, ""),
+        ("tsv", "text\tlabel\na\tpos\nb\t   \nc\tneg\n", 3, ""),
+        ("csv", 'text,label\na,pos\nb,""\nc,neg\n', 3, ""),
+        ("jsonl", '{"text": "a", "label": "pos"}\n{"text": "b", "label": null}\n', 2, " (null)"),
+    ],
+)
 def test_an_empty_label_is_never_a_class(tmp_path, suffix, train, line, shown):
-    dev = {"tsv": "text\tlabel\nd\tpos\n", "csv": "text,label\nd,pos\n", "jsonl": '{"text": "d", "label": "pos"}\n'}[suffix]
-    task = csv_task(f"train.{suffix}", f"dev.{suffix}", ["text"], "label", data_dir=write_files(tmp_path, train, dev, suffix))
-    with pytest.raises(DataError, match=rf"train\.{suffix}, line {line}: the label in column 'label' is empty{re.escape(shown)};"):
+    dev = {"tsv": "text\tlabel\nd\tpos\n", "csv": "text,label\nd,pos\n", "jsonl": '{"text": "d", "label": "pos"}\n'}[
+        suffix
+    ]
+    task = csv_task(
+        f"train.{suffix}", f"dev.{suffix}", ["text"], "label", data_dir=write_files(tmp_path, train, dev, suffix)
+    )
+    with pytest.raises(
+        DataError, match=rf"train\.{suffix}, line {line}: the label in column 'label' is empty{re.escape(shown)};"
+    ):
         read_task(task)
 
 
@@ -361,8 +450,14 @@ def test_an_empty_glue_label_is_named_with_declared_labels(tmp_path):
 
 def test_hub_labels_of_a_single_class_are_named(monkeypatch):
     feature = datasets.ClassLabel(names=["not_equivalent", "equivalent"])
-    fake_hub(monkeypatch, {"train": {"sentence1": ["a", "b"], "sentence2": ["c", "d"], "label": [1, 1]},
-                           "validation": {"sentence1": ["a"], "sentence2": ["c"], "label": [0]}}, feature)
+    fake_hub(
+        monkeypatch,
+        {
+            "train": {"sentence1": ["a", "b"], "sentence2": ["c", "d"], "label": [1, 1]},
+            "validation": {"sentence1": ["a"], "sentence2": ["c"], "label": [0]},
+        },
+        feature,
+    )
     with pytest.raises(DataError, match=r"nyu-mll/glue/mrpc train: the training examples have only the class '1'"):
         read_task(task_cfg("mrpc"))
 
@@ -381,13 +476,17 @@ def test_a_stsb_score_that_is_not_finite(tmp_path):
         read_task(task_cfg("stsb", data_dir=str(tmp_path)))
 
 
-@pytest.mark.parametrize("encoding, text, line", [("latin-1", "café", 2), ("cp1252", "“quoted”", 2),
-                                                  ("utf-16", "naïve", 1)])  # utf-16: its BOM is byte 1
+@pytest.mark.parametrize(
+    "encoding, text, line", [("latin-1", "café", 2), ("cp1252", "“quoted”", 2), ("utf-16", "naïve", 1)]
+)  # utf-16: its BOM is byte 1
 def test_task_encoding_reads_other_encodings(tmp_path, encoding, text, line):
     (tmp_path / "train.tsv").write_bytes(f"text\tlabel\n{text}\tpos\nb\tneg\n".encode(encoding))
     (tmp_path / "dev.tsv").write_bytes("text\tlabel\nd\tpos\n".encode(encoding))
-    with pytest.raises(DataError, match=rf"train\.tsv, line {line}: byte 0x.. \(byte \d+ of the line\) is not valid "
-                                        r"utf-8; .*task\.encoding=latin-1"):
+    with pytest.raises(
+        DataError,
+        match=rf"train\.tsv, line {line}: byte 0x.. \(byte \d+ of the line\) is not valid "
+        r"utf-8; .*task\.encoding=latin-1",
+    ):
         read_task(csv_task("train.tsv", "dev.tsv", ["text"], "label", data_dir=str(tmp_path)))
     task = csv_task("train.tsv", "dev.tsv", ["text"], "label", data_dir=str(tmp_path), encoding=encoding)
     assert read_task(task)["train"][0].text_a == text

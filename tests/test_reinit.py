@@ -2,8 +2,8 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from bertlab.errors import ConfigError
-from bertlab.reinit import reinit_top_layers
+from bertlab.core.errors import ConfigError
+from bertlab.methods.reinit import reinit_top_layers
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def test_reinit_touches_only_pooler_and_top_blocks(pretrained_pair):
     diff = changed(model, reference)
     # every weight of the pooler and the top block is redrawn (LayerNorm weight 1/bias 0 and the zero
     # biases may coincide with the checkpoint's values, so only weights are required to differ)
-    for name, param in model.named_parameters():
+    for name, _ in model.named_parameters():
         top = name.startswith(("bert.pooler.", "bert.encoder.layer.1."))
         if not top:
             assert name not in diff, f"{name} must stay bit-identical"

@@ -7,13 +7,13 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from report_fixtures import REPO_ROOT, result, settings, write_run, write_sweep
 from scipy import stats
 
 from bertlab.cli import main
 from bertlab.report import build_report, render_terminal, write_report
 from bertlab.report.build import curve_frame
 from bertlab.report.tables import curve_summary
-from report_fixtures import REPO_ROOT, result, settings, write_run, write_sweep
 
 SWEPT = ["optimizer", "reinit", "seed"]
 # (optimizer, reinit) -> test_best accuracy for seeds 0, 1, 2; test_last = best - 0.01
@@ -32,8 +32,15 @@ def grid_records(task="rte", metric="accuracy"):
             s = settings(task=task, optimizer=optimizer, reinit=reinit, seed=seed)
             records.append(result(s, SWEPT, value, value - 0.01, main_metric=metric))
     # a crashed run: counts in the failure rate, not in the statistics
-    records.append(result(settings(task=task, optimizer="bertadam", reinit=0, seed=3), SWEPT, None,
-                          status="failed", main_metric=metric))
+    records.append(
+        result(
+            settings(task=task, optimizer="bertadam", reinit=0, seed=3),
+            SWEPT,
+            None,
+            status="failed",
+            main_metric=metric,
+        )
+    )
     return records
 
 
@@ -188,8 +195,14 @@ def test_key_only_in_overrides_becomes_a_row_key(tmp_path):
     records = []
     for dropout in ("0.1", "0.2"):
         for seed in range(2):
-            records.append(result(settings(seed=seed), ["model.dropout", "seed"], 0.6 + seed / 10,
-                                  overrides=[f"model.dropout={dropout}", f"seed={seed}"]))
+            records.append(
+                result(
+                    settings(seed=seed),
+                    ["model.dropout", "seed"],
+                    0.6 + seed / 10,
+                    overrides=[f"model.dropout={dropout}", f"seed={seed}"],
+                )
+            )
     task = build_report([write_sweep(tmp_path / "a", records, curves=False)]).tasks[0]
     assert task.grouping.keys == ["model.dropout"]
     assert list(task.summary.index) == ["0.1", "0.2"]
@@ -198,11 +211,19 @@ def test_key_only_in_overrides_becomes_a_row_key(tmp_path):
 
 def test_unswept_difference_between_merged_sweeps_splits_rows(tmp_path):
     # two sweeps of the optimizer at different (fixed, unswept) learning rates must not share rows
-    a = [result(settings(optimizer=o, seed=s), ["optimizer", "seed"], 0.6) for o in ("adamw", "bertadam") for s in range(2)]
-    b = [result(settings(optimizer=o, seed=s, lr=1e-05), ["optimizer", "seed"], 0.7)
-         for o in ("adamw", "bertadam") for s in range(2)]
-    task = build_report([write_sweep(tmp_path / "a", a, curves=False),
-                         write_sweep(tmp_path / "b", b, curves=False)]).tasks[0]
+    a = [
+        result(settings(optimizer=o, seed=s), ["optimizer", "seed"], 0.6)
+        for o in ("adamw", "bertadam")
+        for s in range(2)
+    ]
+    b = [
+        result(settings(optimizer=o, seed=s, lr=1e-05), ["optimizer", "seed"], 0.7)
+        for o in ("adamw", "bertadam")
+        for s in range(2)
+    ]
+    task = build_report(
+        [write_sweep(tmp_path / "a", a, curves=False), write_sweep(tmp_path / "b", b, curves=False)]
+    ).tasks[0]
     assert task.grouping.keys == ["optimizer", "lr"]
     assert list(task.summary.index) == [("adamw", 1e-05), ("adamw", 2e-05), ("bertadam", 1e-05), ("bertadam", 2e-05)]
     assert task.summary["best_mean"].tolist() == pytest.approx([0.7, 0.6, 0.7, 0.6])
@@ -247,15 +268,16 @@ def test_only_broken_runs_is_an_error_that_lists_them(tmp_path, capsys):
 
 
 def test_module_entry_point_exit_code(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "bertlab.cli", "report", str(tmp_path)],
-                          capture_output=True, text=True, cwd=REPO_ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bertlab.cli", "report", str(tmp_path)], capture_output=True, text=True, cwd=REPO_ROOT
+    )
     assert proc.returncode == 2
     assert "no result.json" in proc.stderr and proc.stdout == ""
 
 
 def test_result_json_round_trip_from_the_writer(tmp_path):
     # the training side's atomic writer (NaN -> null) is what the report reads
-    from bertlab.results import write_json_atomic
+    from bertlab.run.record import write_json_atomic
 
     record = result(settings(), SWEPT, float("nan"))
     write_json_atomic(tmp_path / "0" / "result.json", record)
@@ -271,7 +293,9 @@ def test_figures_are_titled_labelled_and_grouped_the_way_the_sweep_varied(sweep,
 
     saved = {}
     original = Figure.savefig
-    monkeypatch.setattr(Figure, "savefig", lambda fig, path, **kw: (saved.__setitem__(path.name, fig), original(fig, path, **kw)))
+    monkeypatch.setattr(
+        Figure, "savefig", lambda fig, path, **kw: (saved.__setitem__(path.name, fig), original(fig, path, **kw))
+    )
     main(["report", str(sweep), "--out", str(tmp_path)])
     box, curves = saved["rte_boxplot.png"], saved["rte_curves.png"]
 
@@ -293,5 +317,8 @@ def test_figures_are_titled_labelled_and_grouped_the_way_the_sweep_varied(sweep,
     assert "step" in val.get_xlabel() and val.get_title() and loss.get_title()
     (legend,) = curves.legends
     assert sorted(t.get_text() for t in legend.get_texts()) == [
-        "optimizer=adamw, reinit=0 (3 runs)", "optimizer=adamw, reinit=3 (3 runs)",
-        "optimizer=bertadam, reinit=0 (3 runs)", "optimizer=bertadam, reinit=3 (3 runs)"]
+        "optimizer=adamw, reinit=0 (3 runs)",
+        "optimizer=adamw, reinit=3 (3 runs)",
+        "optimizer=bertadam, reinit=0 (3 runs)",
+        "optimizer=bertadam, reinit=3 (3 runs)",
+    ]

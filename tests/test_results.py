@@ -1,8 +1,8 @@
 import json
 import math
 
-from bertlab.loggers import short_override, wandb_mode, wandb_tags
-from bertlab.results import read_result, write_json_atomic
+from bertlab.loggers.build import short_override, wandb_mode, wandb_tags
+from bertlab.run.record import read_result, write_json_atomic
 
 
 def test_result_written_atomically_and_nan_becomes_null(tmp_path):
@@ -35,7 +35,9 @@ def test_wandb_falls_back_to_offline_without_api_key(monkeypatch, tmp_path, caps
     assert wandb_mode(None) == "offline"
     assert "wandb sync" in capsys.readouterr().out
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
-    monkeypatch.setattr("bertlab.loggers.unreachable", lambda url: None)  # the server answers (tests/test_network.py)
+    monkeypatch.setattr(
+        "bertlab.loggers.build.unreachable", lambda url: None
+    )  # the server answers (tests/test_network.py)
     assert wandb_mode(None) == "online"
     monkeypatch.setenv("WANDB_MODE", "disabled")
     assert wandb_mode(None) == "disabled"
@@ -44,7 +46,9 @@ def test_wandb_falls_back_to_offline_without_api_key(monkeypatch, tmp_path, caps
 
 def test_run_names_and_tags_shorten_paths_and_respect_the_wandb_limit():
     assert short_override("task.data_dir=/data/glue_data/RTE/") == "task.data_dir=RTE"
-    assert short_override("model.name_or_path=google-bert/bert-large-uncased") == "model.name_or_path=bert-large-uncased"
+    assert (
+        short_override("model.name_or_path=google-bert/bert-large-uncased") == "model.name_or_path=bert-large-uncased"
+    )
     assert short_override("optimizer.lr=2e-5") == "optimizer.lr=2e-5"
     assert short_override("+flag") == "+flag"
     tags = wandb_tags(["reinit=3", "task.data_dir=/very/long/" + "x" * 80], ["mine", "y" * 70, "reinit=3"])
@@ -65,7 +69,9 @@ def test_result_json_follows_the_umask_like_every_other_file(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "result.json").stat().st_mode) == 0o640
-    assert stat.S_IMODE((tmp_path / "result.json").stat().st_mode) == stat.S_IMODE((tmp_path / "other.txt").stat().st_mode)
+    assert stat.S_IMODE((tmp_path / "result.json").stat().st_mode) == stat.S_IMODE(
+        (tmp_path / "other.txt").stat().st_mode
+    )
 
 
 def test_one_atomic_writer_for_results_checkpoints_and_the_token_cache():
@@ -80,7 +86,7 @@ def test_one_atomic_writer_for_results_checkpoints_and_the_token_cache():
 def test_a_failed_atomic_write_keeps_the_previous_file(tmp_path):
     import errno
 
-    from bertlab.atomic import write_atomic
+    from bertlab.core.atomic import write_atomic
 
     target = tmp_path / "last.ckpt"
     target.write_bytes(b"previous, whole")

@@ -2,7 +2,7 @@
 
 import torch
 
-from bertlab.resumable_loader import ResumableDataLoader
+from bertlab.data.resumable_loader import ResumableDataLoader
 
 
 def batches(loader, epoch):

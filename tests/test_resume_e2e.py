@@ -13,15 +13,22 @@ import signal
 
 import pytest
 import torch
-
 from e2e import StoppedRun, results_under, run_train
 
 # 32 examples in batches of 8: 4 steps per epoch; 40 steps; validation (and a resume
 # checkpoint: resume_every_s=0) every 10 steps, i.e. mid-epoch, so the resumed run must restore the
 # loader position.
-LONG = ["model=tiny", "debug=fast", "task.n_train=32", "trainer.max_steps=40", "trainer.max_epochs=1000",
-        "resume_every_s=0",
-        "trainer.num_evals=4", "trainer.enable_progress_bar=false", "logger=csv"]
+LONG = [
+    "model=tiny",
+    "debug=fast",
+    "task.n_train=32",
+    "trainer.max_steps=40",
+    "trainer.max_epochs=1000",
+    "resume_every_s=0",
+    "trainer.num_evals=4",
+    "trainer.enable_progress_bar=false",
+    "logger=csv",
+]
 
 
 def train_losses(run_dir) -> dict[int, str]:
@@ -63,9 +70,16 @@ def checkpoint_step(checkpoint) -> int:
 # SIGTERM right after a validation (step 10 of 40: its checkpoint is kept) and mid-step (in step
 # 11: saved at the end of that step); SIGKILL and Ctrl-C (SIGINT, mid-step): resumed from the last
 # validation's checkpoint.
-@pytest.mark.parametrize("sig,when,saved_at", [(signal.SIGKILL, "saved", 10), (signal.SIGTERM, "saved", 10),
-                                               (signal.SIGTERM, "mid-step", 11), (signal.SIGINT, "mid-step", 10)],
-                         ids=["SIGKILL", "SIGTERM", "SIGTERM-mid-step", "SIGINT"])
+@pytest.mark.parametrize(
+    "sig,when,saved_at",
+    [
+        (signal.SIGKILL, "saved", 10),
+        (signal.SIGTERM, "saved", 10),
+        (signal.SIGTERM, "mid-step", 11),
+        (signal.SIGINT, "mid-step", 10),
+    ],
+    ids=["SIGKILL", "SIGTERM", "SIGTERM-mid-step", "SIGINT"],
+)
 def test_killed_run_resumes_to_the_uninterrupted_result(reference, tmp_path, sig, when, saved_at):
     run_dir = tmp_path / "run"
     run = StoppedRun(run_dir, when, *LONG, f"hydra.run.dir={run_dir}")
@@ -94,8 +108,11 @@ def test_killed_run_resumes_to_the_uninterrupted_result(reference, tmp_path, sig
     expected, got = results_under(reference)["."], results_under(run_dir)["."]
     assert got["status"] == "ok"
     assert got["metrics"] == expected["metrics"]  # exactly, not approximately
-    assert (got["best_step"], got["global_steps"]) == (expected["best_step"], expected["global_steps"]) == (
-        expected["best_step"], 40)
+    assert (
+        (got["best_step"], got["global_steps"])
+        == (expected["best_step"], expected["global_steps"])
+        == (expected["best_step"], 40)
+    )
     # the whole loss curve: rows before the checkpoint kept, rows after it identical
     assert train_losses(run_dir) == train_losses(reference)
     # a finished run keeps no checkpoint: a sweep's job leaves a few kB
@@ -124,13 +141,19 @@ def test_resume_saves_at_most_once_per_interval_but_always_on_sigterm(tmp_path, 
     """resume_every_s: a validation saves only when the interval has passed since the last save."""
     from types import SimpleNamespace
 
-    from bertlab import resume
+    from bertlab.callbacks import resume
 
     clock = [100.0]
     monkeypatch.setattr(resume.time, "monotonic", lambda: clock[0])
     saved = []
-    trainer = SimpleNamespace(state=SimpleNamespace(fn="fit"), sanity_checking=False, global_step=0, is_global_zero=True,
-                              received_sigterm=False, save_checkpoint=lambda path, weights_only: saved.append(clock[0]))
+    trainer = SimpleNamespace(
+        state=SimpleNamespace(fn="fit"),
+        sanity_checking=False,
+        global_step=0,
+        is_global_zero=True,
+        received_sigterm=False,
+        save_checkpoint=lambda path, weights_only: saved.append(clock[0]),
+    )
     callback = resume.ResumeCheckpoint(tmp_path, every_s=60)
     callback.on_fit_start(trainer, None)
     for now in (130.0, 159.0, 161.0, 200.0, 222.0):  # validations
@@ -144,7 +167,7 @@ def test_resume_saves_at_most_once_per_interval_but_always_on_sigterm(tmp_path, 
 
 def test_a_checkpoint_of_another_job_is_not_resumed(tmp_path, capsys):
     """A sweep folder re-used for a different sweep: job N's old checkpoint is not continued."""
-    from bertlab.resume import resume_checkpoint
+    from bertlab.callbacks.resume import resume_checkpoint
 
     checkpoint = tmp_path / "resume" / "last.ckpt"
     checkpoint.parent.mkdir()
@@ -162,7 +185,7 @@ def test_a_checkpoint_save_that_fails_leaves_the_previous_one_whole(tmp_path):
     import errno
     from types import SimpleNamespace
 
-    from bertlab.resume import RESUME_DIR, RESUME_FILE, ResumeCheckpoint
+    from bertlab.callbacks.resume import RESUME_DIR, RESUME_FILE, ResumeCheckpoint
 
     def save_checkpoint(path, weights_only):
         if not calls:

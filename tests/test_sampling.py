@@ -8,22 +8,31 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from bertlab.errors import ConfigError, DataError
-from bertlab.readers import Example, read_task
-from bertlab.sampling import balanced_counts, make_splits
+from bertlab.core.errors import ConfigError, DataError
+from bertlab.data.readers import Example, read_task
+from bertlab.data.sampling import balanced_counts, make_splits
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def task(n_train=None, n_val=None, problem="classification", labels=("a", "b", "c")):
-    return OmegaConf.create({"name": "toy", "problem": problem, "labels": list(labels) if labels else None,
-                             "n_train": n_train, "n_val": n_val})
+    return OmegaConf.create(
+        {
+            "name": "toy",
+            "problem": problem,
+            "labels": list(labels) if labels else None,
+            "n_train": n_train,
+            "n_val": n_val,
+        }
+    )
 
 
 def pools(train_per_class=(40, 30, 20), dev_per_class=(11, 10, 9)):
     """Texts repeat across examples on purpose: disjointness must hold by identity, not text."""
+
     def pool(sizes):
         return [Example(f"text {i % 5}", None, label) for label, n in enumerate(sizes) for i in range(n)]
+
     return {"train": pool(train_per_class), "dev": pool(dev_per_class)}
 
 
@@ -62,13 +71,16 @@ def test_small_class_gives_all_it_has_and_the_others_fill_in():
     assert labels(splits["val"]) == {0: 6, 2: 6}  # class 1 is used up by the training sample
 
 
-@pytest.mark.parametrize("sizes, n, expected", [
-    ([10, 10, 10], 10, [4, 3, 3]),
-    ([10, 1, 10], 10, [5, 1, 4]),
-    ([2, 0, 50], 9, [2, 0, 7]),
-    ([3, 3], 6, [3, 3]),
-    ([5], 4, [4]),
-])
+@pytest.mark.parametrize(
+    "sizes, n, expected",
+    [
+        ([10, 10, 10], 10, [4, 3, 3]),
+        ([10, 1, 10], 10, [5, 1, 4]),
+        ([2, 0, 50], 9, [2, 0, 7]),
+        ([3, 3], 6, [3, 3]),
+        ([5], 4, [4]),
+    ],
+)
 def test_balanced_counts(sizes, n, expected):
     assert balanced_counts(sizes, n) == expected
 
@@ -120,8 +132,10 @@ def test_n_val_without_n_train_holds_out_val_from_the_whole_train():
 
 
 def test_regression_draws_plain_random():
-    data = {"train": [Example(f"t{i}", f"u{i}", i / 10) for i in range(50)],
-            "dev": [Example(f"d{i}", f"e{i}", i / 10) for i in range(9)]}
+    data = {
+        "train": [Example(f"t{i}", f"u{i}", i / 10) for i in range(50)],
+        "dev": [Example(f"d{i}", f"e{i}", i / 10) for i in range(9)],
+    }
     cfg = task(n_train=20, n_val=10, problem="regression", labels=None)
     splits = make_splits(data, cfg, data_seed=0)
     assert len(splits["train"]) == 20 and len(splits["val"]) == 10
@@ -131,16 +145,19 @@ def test_regression_draws_plain_random():
     assert full["val"] != make_splits(data, task(problem="regression", labels=None), data_seed=1)["val"]
 
 
-@pytest.mark.parametrize("n_train, n_val, message", [
-    (91, None, r"task\.n_train=91 is more than the 90 examples in the training pool of 'toy'; valid: 1 to 90"),
-    (2, None, r"task\.n_train=2 is less than the 3 classes"),
-    (60, 31, r"task\.n_train \+ task\.n_val = 60 \+ 31 is more than the 90 examples"),
-    (None, 90, r"task\.n_val=90 leaves no training examples.*valid: 1 to 89"),
-    (30, 0, r"task\.n_val=0 is invalid: it must be a positive integer or null"),
-    (0, 10, r"task\.n_train=0 is invalid"),
-    (True, None, r"task\.n_train=True is invalid"),
-    (12.5, None, r"task\.n_train=12\.5 is invalid"),
-])
+@pytest.mark.parametrize(
+    "n_train, n_val, message",
+    [
+        (91, None, r"task\.n_train=91 is more than the 90 examples in the training pool of 'toy'; valid: 1 to 90"),
+        (2, None, r"task\.n_train=2 is less than the 3 classes"),
+        (60, 31, r"task\.n_train \+ task\.n_val = 60 \+ 31 is more than the 90 examples"),
+        (None, 90, r"task\.n_val=90 leaves no training examples.*valid: 1 to 89"),
+        (30, 0, r"task\.n_val=0 is invalid: it must be a positive integer or null"),
+        (0, 10, r"task\.n_train=0 is invalid"),
+        (True, None, r"task\.n_train=True is invalid"),
+        (12.5, None, r"task\.n_train=12\.5 is invalid"),
+    ],
+)
 def test_config_errors(n_train, n_val, message):
     with pytest.raises(ConfigError, match=message):
         make_splits(pools(), task(n_train=n_train, n_val=n_val), data_seed=0)
@@ -152,7 +169,7 @@ def test_an_empty_split_is_an_error():
 
 
 def test_real_rte_paper_settings(shared_glue):
-    cfg = OmegaConf.load(REPO / "conf" / "task" / "rte.yaml")
+    cfg = OmegaConf.load(REPO / "src" / "bertlab" / "conf" / "task" / "rte.yaml")
     cfg.data_dir = str(shared_glue / "RTE")
     data = read_task(cfg)
     full = make_splits(data, cfg, cfg.data_seed)
@@ -165,7 +182,7 @@ def test_real_rte_paper_settings(shared_glue):
 
 
 def test_bbcnews_defaults():
-    cfg = OmegaConf.load(REPO / "conf" / "task" / "bbcnews.yaml")
+    cfg = OmegaConf.load(REPO / "src" / "bertlab" / "conf" / "task" / "bbcnews.yaml")
     splits = make_splits(read_task(cfg), cfg, cfg.data_seed)
     assert labels(splits["train"]) == {c: 40 for c in range(5)}
     assert labels(splits["val"]) == {c: 20 for c in range(5)}

@@ -15,10 +15,10 @@ from transformers import (
     get_polynomial_decay_schedule_with_warmup,
 )
 
-from bertlab.errors import ConfigError
-from bertlab.schedules import build_scheduler, warmup_steps
+from bertlab.core.errors import ConfigError
+from bertlab.optim.schedules import build_scheduler, warmup_steps
 
-CONF = Path(__file__).resolve().parents[1] / "conf" / "schedule"
+CONF = Path(__file__).resolve().parents[1] / "src" / "bertlab" / "conf" / "schedule"
 TOTAL = 40
 LRS = (1e-3, 2.5e-4)  # two groups, as under layer-wise LR decay
 
@@ -91,21 +91,24 @@ def test_warmup_longer_than_training_warns():
         build_scheduler(make_optimizer(), {"name": "linear", "warmup_steps": 50}, 10)
 
 
-@pytest.mark.parametrize("cfg, total, match", [
-    ({"name": "step"}, 10, "schedule.name='step'"),
-    ({"name": "linear", "warmup_steps": -1}, 10, "schedule.warmup_steps=-1"),
-    ({"name": "linear", "warmup_steps": 2.5}, 10, "schedule.warmup_steps=2.5"),
-    ({"name": "linear", "warmup_ratio": 1.5}, 10, "schedule.warmup_ratio=1.5"),
-    ({"name": "linear", "warmup_ratio": -0.1}, 10, "schedule.warmup_ratio=-0.1"),
-    ({"name": "linear", "warmpu_ratio": 0.1}, 10, "unknown key"),
-    ({"name": "linear"}, 0, "total_steps=0"),
-    ({"name": "linear"}, math.inf, "total_steps=inf"),
-    ({"name": "constant", "warmup_ratio": 0.1}, 10, "constant_warmup"),
-    ({"name": "cosine", "num_cycles": 0}, 10, "schedule.num_cycles=0"),
-    ({"name": "cosine_restarts", "num_cycles": 1.5}, 10, "schedule.num_cycles=1.5"),
-    ({"name": "polynomial", "lr_end": 1.0}, 10, "schedule.lr_end=1.0"),
-    ({"name": "polynomial", "power": -1.0}, 10, "schedule.power=-1.0"),
-])
+@pytest.mark.parametrize(
+    "cfg, total, match",
+    [
+        ({"name": "step"}, 10, "schedule.name='step'"),
+        ({"name": "linear", "warmup_steps": -1}, 10, "schedule.warmup_steps=-1"),
+        ({"name": "linear", "warmup_steps": 2.5}, 10, "schedule.warmup_steps=2.5"),
+        ({"name": "linear", "warmup_ratio": 1.5}, 10, "schedule.warmup_ratio=1.5"),
+        ({"name": "linear", "warmup_ratio": -0.1}, 10, "schedule.warmup_ratio=-0.1"),
+        ({"name": "linear", "warmpu_ratio": 0.1}, 10, "unknown key"),
+        ({"name": "linear"}, 0, "total_steps=0"),
+        ({"name": "linear"}, math.inf, "total_steps=inf"),
+        ({"name": "constant", "warmup_ratio": 0.1}, 10, "constant_warmup"),
+        ({"name": "cosine", "num_cycles": 0}, 10, "schedule.num_cycles=0"),
+        ({"name": "cosine_restarts", "num_cycles": 1.5}, 10, "schedule.num_cycles=1.5"),
+        ({"name": "polynomial", "lr_end": 1.0}, 10, "schedule.lr_end=1.0"),
+        ({"name": "polynomial", "power": -1.0}, 10, "schedule.power=-1.0"),
+    ],
+)
 def test_invalid_configs_raise_config_error(cfg, total, match):
     with pytest.raises(ConfigError, match=match.replace(".", r"\.")) as err:
         build_scheduler(make_optimizer(), cfg, total)
@@ -129,8 +132,12 @@ class LrProbe:
 
 
 # schedule=constant has no warmup (asking for one is a config error, tested above)
-WARMUPS = [(name, warmup) for name in sorted(REFERENCES) for warmup in ("ratio", "steps")
-           if (name, warmup) != ("constant", "steps")]
+WARMUPS = [
+    (name, warmup)
+    for name in sorted(REFERENCES)
+    for warmup in ("ratio", "steps")
+    if (name, warmup) != ("constant", "steps")
+]
 
 
 @pytest.mark.parametrize("name,warmup", WARMUPS)
@@ -140,10 +147,10 @@ def test_every_schedule_through_the_lightning_module_with_gradient_accumulation(
     schedule's multiplier for that step, with the schedule spanning exactly the 12 steps."""
     import lightning as L
 
-    from bertlab.datamodule import FewSampleDataModule
-    from bertlab.models import load_config, load_model
-    from bertlab.module import FineTuner
-    from bertlab.readers import Example
+    from bertlab.data.datamodule import FewSampleDataModule
+    from bertlab.data.readers import Example
+    from bertlab.model.load import load_config, load_model
+    from bertlab.training.finetuner import FineTuner
 
     cfg = OmegaConf.load(CONF / f"{name}.yaml")
     if name != "constant":
@@ -151,12 +158,28 @@ def test_every_schedule_through_the_lightning_module_with_gradient_accumulation(
     optimizer_cfg = OmegaConf.create({"name": "adamw", "lr": 1e-3, "weight_decay": 0.01})
     tokenizer, model = load_model(str(tiny_bert_dir), load_config(str(tiny_bert_dir), 2, "classification"))
     examples = [Example(f"text number {i}", None, i % 2) for i in range(48)]
-    data = FewSampleDataModule({"train": examples, "val": examples[:4], "test": examples[:4]}, tokenizer,
-                               max_length=16, regression=False, batch_size=2, eval_batch_size=4)
+    data = FewSampleDataModule(
+        {"train": examples, "val": examples[:4], "test": examples[:4]},
+        tokenizer,
+        max_length=16,
+        regression=False,
+        batch_size=2,
+        eval_batch_size=4,
+    )
     probe = LrProbe()
-    trainer = L.Trainer(max_epochs=1, accumulate_grad_batches=2, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-                        default_root_dir=tmp_path, accelerator="cpu", devices=1, callbacks=[probe.callback])
+    trainer = L.Trainer(
+        max_epochs=1,
+        accumulate_grad_batches=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        default_root_dir=tmp_path,
+        accelerator="cpu",
+        devices=1,
+        callbacks=[probe.callback],
+    )
     trainer.fit(FineTuner(model, optimizer_cfg, cfg, ["accuracy"], "classification", llrd=0.5), datamodule=data)
 
     total, warm = 12, (3 if warmup == "ratio" else 2)  # ceil(0.25 * 12) = 3

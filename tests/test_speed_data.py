@@ -8,20 +8,23 @@ import random
 
 import pytest
 import torch
+from e2e import run_train
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from bertlab import token_cache
-from bertlab.datamodule import FewSampleDataModule, tokenize
-from bertlab.length_grouping import LengthGroupedShuffle, epoch_batches, padding_efficiency
-from bertlab.readers import Example
-from e2e import run_train
+from bertlab.data import token_cache
+from bertlab.data.datamodule import FewSampleDataModule, tokenize
+from bertlab.data.length_grouping import LengthGroupedShuffle, epoch_batches, padding_efficiency
+from bertlab.data.readers import Example
 
 WORDS = "the a cat dog sat on mat bank river money market stock runs quickly slowly over under".split()
 
 
 def make_examples(n: int, pairs: bool, seed: int = 0) -> list[Example]:
     rng = random.Random(seed)
-    sentence = lambda: " ".join(rng.choice(WORDS) for _ in range(rng.choice([1, 2, 3, 8, 20, 40])))
+
+    def sentence() -> str:
+        return " ".join(rng.choice(WORDS) for _ in range(rng.choice([1, 2, 3, 8, 20, 40])))
+
     return [Example(sentence(), sentence() if pairs else None, rng.randrange(2)) for _ in range(n)]
 
 
@@ -47,8 +50,9 @@ def test_dynamic_padding_and_length_grouping_match_full_padding(tiny, pairs):
     tokenizer, model = tiny
     examples = make_examples(40, pairs)
     max_length = 64
-    dm = FewSampleDataModule({"train": examples}, tokenizer, max_length, False, batch_size=8,
-                             eval_batch_size=8, seed=3, group_by_length=True)
+    dm = FewSampleDataModule(
+        {"train": examples}, tokenizer, max_length, False, batch_size=8, eval_batch_size=8, seed=3, group_by_length=True
+    )
     dm.setup()
     encoded = dm.encoded["train"]
     lengths = [len(e["input_ids"]) for e in encoded]
@@ -76,7 +80,7 @@ def test_dynamic_padding_and_length_grouping_match_full_padding(tiny, pairs):
 
 def test_evaluation_batches_are_sorted_by_length_and_score_as_the_dataset_order(tiny):
     """Val/test loaders run longest first (little padding); every example once, same metrics."""
-    from bertlab.metrics import build_metrics, predictions
+    from bertlab.training.metrics import build_metrics, predictions
 
     tokenizer, model = tiny
     examples = make_examples(45, pairs=True, seed=1)
@@ -99,7 +103,7 @@ def test_evaluation_batches_are_sorted_by_length_and_score_as_the_dataset_order(
                 metrics.update(predictions(model(**b).logits, "classification"), labels)
         return {k: float(v) for k, v in metrics.compute().items()}
 
-    in_order = [dm.collate(dm.encoded["val"][i:i + 8]) for i in range(0, 45, 8)]
+    in_order = [dm.collate(dm.encoded["val"][i : i + 8]) for i in range(0, 45, 8)]
     assert scores(batches) == pytest.approx(scores(in_order))
 
 
@@ -134,8 +138,9 @@ def test_token_cache_key_changes_with_tokenizer_length_and_data(tiny_bert_dir):
     examples = make_examples(10, pairs=True)
     fp = token_cache.tokenizer_fingerprint(tok)
     key = token_cache.cache_key(fp, examples, 128, False)
-    assert key == token_cache.cache_key(token_cache.tokenizer_fingerprint(AutoTokenizer.from_pretrained(tiny_bert_dir)),
-                                        examples, 128, False)
+    assert key == token_cache.cache_key(
+        token_cache.tokenizer_fingerprint(AutoTokenizer.from_pretrained(tiny_bert_dir)), examples, 128, False
+    )
     cased = AutoTokenizer.from_pretrained(tiny_bert_dir, do_lower_case=False)
     extended = AutoTokenizer.from_pretrained(tiny_bert_dir)
     extended.add_tokens(["bertlabtoken"])
@@ -145,8 +150,9 @@ def test_token_cache_key_changes_with_tokenizer_length_and_data(tiny_bert_dir):
         "max_length": token_cache.cache_key(fp, examples, 64, False),
         "regression": token_cache.cache_key(fp, examples, 128, True),
         "another example": token_cache.cache_key(fp, examples[:-1] + [Example("x", "y", 0)], 128, False),
-        "a label": token_cache.cache_key(fp, examples[:-1] + [Example(examples[-1].text_a, examples[-1].text_b,
-                                                                      1 - examples[-1].label)], 128, False),
+        "a label": token_cache.cache_key(
+            fp, examples[:-1] + [Example(examples[-1].text_a, examples[-1].text_b, 1 - examples[-1].label)], 128, False
+        ),
         "pair boundary": token_cache.cache_key(fp, [Example("a b", "c", 0)], 128, False),
     }
     assert token_cache.cache_key(fp, [Example("a", "b c", 0)], 128, False) != others["pair boundary"]
@@ -191,8 +197,14 @@ def test_cache_off_writes_nothing(tiny_bert_dir, tmp_path, monkeypatch):
 
 def test_run_records_startup_padding_efficiency_and_uses_the_cache(tmp_path):
     cache = tmp_path / "tokens"
-    proc = run_train("debug=fast", "model=tiny", "task.max_length=128", "data.group_by_length=true",
-                     f"data.token_cache={cache}", f"hydra.run.dir={tmp_path / 'run'}")
+    proc = run_train(
+        "debug=fast",
+        "model=tiny",
+        "task.max_length=128",
+        "data.group_by_length=true",
+        f"data.token_cache={cache}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["status"] == "ok"
@@ -206,7 +218,7 @@ def test_run_records_startup_padding_efficiency_and_uses_the_cache(tmp_path):
 def test_flop_count_matches_the_transformer_estimate(tiny_bert_dir):
     from types import SimpleNamespace
 
-    from bertlab.throughput import TrainThroughput
+    from bertlab.callbacks.throughput import TrainThroughput
 
     model = AutoModelForSequenceClassification.from_pretrained(tiny_bert_dir, num_labels=2)
     cb = TrainThroughput()

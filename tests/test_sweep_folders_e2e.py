@@ -17,9 +17,13 @@ def test_a_different_grid_is_refused_and_a_grid_that_adds_jobs_extends_the_sweep
     before = files_of(tmp_path)
 
     other = run_train(*sweep, "seed=5,6,7")
-    assert_one_clear_message(other, f"hydra.sweep.dir={tmp_path} holds the jobs of another sweep",
-                             "0/ holds seed=0 (ok), this sweep would run seed=5 there",
-                             "1/ holds seed=1 (ok), this sweep would run seed=6 there", "Nothing was run or overwritten")
+    assert_one_clear_message(
+        other,
+        f"hydra.sweep.dir={tmp_path} holds the jobs of another sweep",
+        "0/ holds seed=0 (ok), this sweep would run seed=5 there",
+        "1/ holds seed=1 (ok), this sweep would run seed=6 there",
+        "Nothing was run or overwritten",
+    )
     assert files_of(tmp_path) == before  # not even multirun.yaml or a .hydra/ file changed
 
     subset = run_train(*sweep, "seed=0")  # job 0 of the same grid: skipped, and only it is counted

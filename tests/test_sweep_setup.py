@@ -5,12 +5,11 @@ import json
 from pathlib import Path
 
 import pytest
+from e2e import REPO, results_under, run_train
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from e2e import REPO, results_under, run_train
-
-CONF = REPO / "conf"
+CONF = REPO / "src" / "bertlab" / "conf"
 
 
 def hydra_config(*overrides: str):
@@ -21,8 +20,13 @@ def hydra_config(*overrides: str):
 def test_slurm_launcher_submits_one_gpu_per_array_task(tmp_path, monkeypatch):
     import submitit.slurm.slurm as slurm
 
-    cfg = hydra_config("hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.timeout_min=90",
-                       "hydra.launcher.array_parallelism=2", f"hydra.sweep.dir={tmp_path}")
+    cfg = hydra_config(
+        "hydra/launcher=slurm",
+        "hydra.launcher.partition=gpu",
+        "hydra.launcher.timeout_min=90",
+        "hydra.launcher.array_parallelism=2",
+        f"hydra.sweep.dir={tmp_path}",
+    )
     assert cfg.hydra.launcher.max_num_timeout > 0  # requeued on preemption / timeout
     submitted = {}
 
@@ -40,13 +44,23 @@ def test_slurm_launcher_submits_one_gpu_per_array_task(tmp_path, monkeypatch):
     with pytest.raises(Submitted):
         launcher.launch([["seed=0"], ["seed=1"], ["seed=2"]], initial_job_idx=0)
     script = submitted["script"]
-    for line in ("--array=0-2%2", "--gpus-per-node=1", "--ntasks-per-node=1", "--partition=gpu", "--time=90",
-                 "--mem=32GB", "--signal=USR2@120", f"--output={tmp_path}/.submitit/"):
+    for line in (
+        "--array=0-2%2",
+        "--gpus-per-node=1",
+        "--ntasks-per-node=1",
+        "--partition=gpu",
+        "--time=90",
+        "--mem=32GB",
+        "--signal=USR2@120",
+        f"--output={tmp_path}/.submitit/",
+    ):
         assert f"#SBATCH {line}" in script, (line, script)
 
 
 def test_gpus_launcher_config_composes():
-    launcher = hydra_config("hydra/launcher=gpus", "hydra.launcher.gpus=4", "hydra.launcher.address=auto").hydra.launcher
+    launcher = hydra_config(
+        "hydra/launcher=gpus", "hydra.launcher.gpus=4", "hydra.launcher.address=auto"
+    ).hydra.launcher
     assert launcher._target_.endswith("GpusLauncher")
     assert (launcher.gpus, launcher.gpus_per_job, launcher.address, launcher.max_retries) == (4, 1, "auto", 0)
 
@@ -57,9 +71,8 @@ def test_sweeps_started_in_the_same_second_get_distinct_folders():
 
 
 def test_a_job_whose_worker_died_is_recorded_as_failed(tmp_path):
+    from bertlab.sweep.folders import summary_lines
     from hydra_plugins.bertlab_launchers.gpus_launcher import record_crash
-
-    from bertlab.sweep import summary_lines
 
     (tmp_path / "0").mkdir()
     (tmp_path / "0" / "result.json").write_text(json.dumps({"status": "ok", "overrides": ["seed=0"]}))
@@ -116,9 +129,14 @@ def test_prepare_then_an_offline_run_reads_the_cache(tmp_path, tiny_bert_dir, mo
 
     run_dir = tmp_path / "run"
     assert f"model=bert-large-uncased model.name_or_path={model_dir}" in capsys.readouterr().out
-    proc = run_train("task=rte", f"task.data_dir={rte_dir}", "model=bert-large-uncased",
-                     f"model.name_or_path={model_dir}", "debug=fast",
-                     f"hydra.run.dir={run_dir}")
+    proc = run_train(
+        "task=rte",
+        f"task.data_dir={rte_dir}",
+        "model=bert-large-uncased",
+        f"model.name_or_path={model_dir}",
+        "debug=fast",
+        f"hydra.run.dir={run_dir}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = results_under(run_dir)["."]
     assert result["status"] == "ok" and result["settings"]["model"] == "bert-large-uncased"
@@ -132,11 +150,18 @@ def test_prepare_rejects_a_task_that_is_not_glue(tmp_path, capsys):
     assert "not a GLUE task" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("script, runs, swept", [
-    ("bias_correction.sh", 100, {"optimizer": ["bertadam", "adamw"]}),
-    ("reinit.sh", 140, {"reinit": [str(n) for n in range(7)]}),
-    ("longer_training.sh", 200, {"trainer.max_steps": ["200", "400", "800", "1600", "3200"], "trainer.max_epochs": ["-1"]}),
-])
+@pytest.mark.parametrize(
+    "script, runs, swept",
+    [
+        ("bias_correction.sh", 100, {"optimizer": ["bertadam", "adamw"]}),
+        ("reinit.sh", 140, {"reinit": [str(n) for n in range(7)]}),
+        (
+            "longer_training.sh",
+            200,
+            {"trainer.max_steps": ["200", "400", "800", "1600", "3200"], "trainer.max_epochs": ["-1"]},
+        ),
+    ],
+)
 def test_paper_sweep_scripts_compose(script, runs, swept):
     """Each script's command line (printed instead of run) expands to the paper's runs, and its
     first job composes into a valid config."""
@@ -148,13 +173,22 @@ def test_paper_sweep_scripts_compose(script, runs, swept):
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     env = {**os.environ, "PYTHON": "echo", "GLUE": "/data/glue_data", "TASK": "mrpc"}
-    out = subprocess.run(["bash", str(REPO / "scripts" / "sweeps" / script), "hydra/launcher=gpus"],
-                         env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["bash", str(REPO / "scripts" / "sweeps" / script), "hydra/launcher=gpus"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     args = shlex.split(out)
     assert args[:2] == ["train.py", "-m"] and args[-1] == "hydra/launcher=gpus"
     overrides = OverridesParser.create().parse_overrides(args[2:])
-    values = {o.get_key_element(): list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
-              for o in overrides}
+    values = {
+        o.get_key_element(): list(o.sweep_string_iterator())
+        if o.is_sweep_override()
+        else [o.get_value_element_as_str()]
+        for o in overrides
+    }
     assert len(list(itertools.product(*values.values()))) == runs
     assert all(values[key] == expected for key, expected in swept.items())
     assert len(values["seed"]) in (20, 50)

@@ -2,7 +2,6 @@
 logical GPUs (CPU only), failures recorded with the sweep's exit code, and resume by re-running."""
 
 import pytest
-
 from e2e import results_under, run_train, with_tests_on_path
 from sync_hooks import read_job_log
 
@@ -17,9 +16,17 @@ def test_gpus_launcher_pools_2x2x2_over_2_logical_gpus_then_resumes(tmp_path, ti
     sweep = ["-m", *tiny, "optimizer=bertadam,adamw", "reinit=0,1", "seed=0,1", f"hydra.sweep.dir={tmp_path}"]
     # each job records the jobs running when it starts; the first two wait for each other
     job_log = tmp_path.parent / f"{tmp_path.name}-jobs"
-    proc = run_train(*sweep, "hydra/launcher=gpus", "hydra.launcher.gpus=2", "hydra.launcher.log_to_driver=false",
-                     "+hydra.callbacks.jobs._target_=sync_hooks.JobLog", f"+hydra.callbacks.jobs.folder={job_log}",
-                     "+hydra.callbacks.jobs.meet=2", timeout=600, env=with_tests_on_path())
+    proc = run_train(
+        *sweep,
+        "hydra/launcher=gpus",
+        "hydra.launcher.gpus=2",
+        "hydra.launcher.log_to_driver=false",
+        "+hydra.callbacks.jobs._target_=sync_hooks.JobLog",
+        f"+hydra.callbacks.jobs.folder={job_log}",
+        "+hydra.callbacks.jobs.meet=2",
+        timeout=600,
+        env=with_tests_on_path(),
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = results_under(tmp_path)
     assert len(results) == 8 and all(r["status"] == "ok" for r in results.values())
@@ -62,8 +69,11 @@ def test_failed_and_diverged_jobs_are_recorded_and_the_sweep_exits_1(tmp_path, t
     by_lr = {}
     for r in results.values():
         by_lr.setdefault(r["settings"]["lr"], set()).add((r["status"], r["settings"]["seed"]))
-    assert by_lr == {1e-3: {("ok", 0), ("ok", 1)}, 1e30: {("diverged", 0), ("diverged", 1)},
-                     -1: {("failed", 0), ("failed", 1)}}
+    assert by_lr == {
+        1e-3: {("ok", 0), ("ok", 1)},
+        1e30: {("diverged", 0), ("diverged", 1)},
+        -1: {("failed", 0), ("failed", 1)},
+    }
     ok = [r for r in results.values() if r["status"] == "ok"]
     assert all(r["metrics"]["test_best/accuracy"] >= 0 and r["error"] is None for r in ok)
     assert all("diverged at step" in r["error"] for r in results.values() if r["status"] == "diverged")
@@ -76,8 +86,16 @@ def test_failed_and_diverged_jobs_are_recorded_and_the_sweep_exits_1(tmp_path, t
 
 
 def test_gpus_launcher_records_failures_and_exits_1(tmp_path, tiny):
-    proc = run_train("-m", *tiny, "optimizer.lr=1e-3,-1", f"hydra.sweep.dir={tmp_path}", "hydra/launcher=gpus",
-                     "hydra.launcher.gpus=2", "hydra.launcher.log_to_driver=false", timeout=600)
+    proc = run_train(
+        "-m",
+        *tiny,
+        "optimizer.lr=1e-3,-1",
+        f"hydra.sweep.dir={tmp_path}",
+        "hydra/launcher=gpus",
+        "hydra.launcher.gpus=2",
+        "hydra.launcher.log_to_driver=false",
+        timeout=600,
+    )
     assert proc.returncode == 1, proc.stderr[-3000:]
     statuses = {r["settings"]["lr"]: r["status"] for r in results_under(tmp_path).values()}
     assert statuses == {1e-3: "ok", -1: "failed"}

@@ -1,28 +1,51 @@
 """Every GLUE task config, composed with Hydra and trained for a few steps on its fixture files
 (the original GLUE format), plus the real RTE/MRPC files when present."""
 
+from pathlib import Path
+
 import pytest
 from hydra import compose, initialize_config_dir
 
-from bertlab.train import CONF_DIR, fit_and_test
+from bertlab.run.job import CONF_DIR, fit_and_test
 
-FIXTURES = CONF_DIR.parent / "tests" / "fixtures" / "glue"
-GLUE_FOLDERS = {"rte": "RTE", "mrpc": "MRPC", "stsb": "STS-B", "cola": "CoLA", "sst2": "SST-2",
-                "qnli": "QNLI", "qqp": "QQP", "mnli": "MNLI"}
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "glue"
+GLUE_FOLDERS = {
+    "rte": "RTE",
+    "mrpc": "MRPC",
+    "stsb": "STS-B",
+    "cola": "CoLA",
+    "sst2": "SST-2",
+    "qnli": "QNLI",
+    "qqp": "QQP",
+    "mnli": "MNLI",
+}
 
 
 def compose_run(tiny_bert_dir, *overrides):
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("train", overrides=[
-            "debug=fast", "logger=none", "trainer.enable_progress_bar=false",
-            f"model.name_or_path={tiny_bert_dir}", *overrides])
+        return compose(
+            "train",
+            overrides=[
+                "debug=fast",
+                "logger=none",
+                "trainer.enable_progress_bar=false",
+                f"model.name_or_path={tiny_bert_dir}",
+                *overrides,
+            ],
+        )
 
 
 @pytest.mark.parametrize("task", sorted(GLUE_FOLDERS))
 def test_each_glue_task_trains_and_reports_its_metrics(task, tiny_bert_dir, tmp_path):
     # fixtures hold a handful of rows: validation = 2 of the training rows, test = the dev file
-    cfg = compose_run(tiny_bert_dir, f"task={task}", f"task.data_dir={FIXTURES / GLUE_FOLDERS[task]}",
-                      "task.n_train=null", "task.n_val=2", "task.n_test=null")
+    cfg = compose_run(
+        tiny_bert_dir,
+        f"task={task}",
+        f"task.data_dir={FIXTURES / GLUE_FOLDERS[task]}",
+        "task.n_train=null",
+        "task.n_val=2",
+        "task.n_test=null",
+    )
     outcome = fit_and_test(cfg, tmp_path, "test", None, [])
     metrics = outcome["metrics"]
     for name in cfg.task.metrics:
@@ -34,9 +57,17 @@ def test_each_glue_task_trains_and_reports_its_metrics(task, tiny_bert_dir, tmp_
 
 @pytest.mark.parametrize("task,expected_train", [("rte", 2490), ("mrpc", 3667)])
 def test_real_glue_full_data_split(task, expected_train, shared_glue, tiny_bert_dir, tmp_path):
-    cfg = compose_run(tiny_bert_dir, f"task={task}", f"task.data_dir={shared_glue / GLUE_FOLDERS[task]}",
-                      "task.n_train=null", "task.n_val=null", "task.n_test=null", "trainer.max_steps=2",
-                      "trainer.limit_val_batches=1", "trainer.limit_test_batches=1")
+    cfg = compose_run(
+        tiny_bert_dir,
+        f"task={task}",
+        f"task.data_dir={shared_glue / GLUE_FOLDERS[task]}",
+        "task.n_train=null",
+        "task.n_val=null",
+        "task.n_test=null",
+        "trainer.max_steps=2",
+        "trainer.limit_val_batches=1",
+        "trainer.limit_test_batches=1",
+    )
     outcome = fit_and_test(cfg, tmp_path, "test", None, [])
     sizes = outcome["split_sizes"]
     # paper, full data: the whole training set, the dev set halved into validation and test

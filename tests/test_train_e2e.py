@@ -3,8 +3,7 @@
 import csv
 
 import pytest
-
-from e2e import run_train, results_under
+from e2e import results_under, run_train
 
 
 @pytest.fixture
@@ -15,14 +14,21 @@ def tiny(tiny_bert_dir):
 
 def test_single_run_writes_complete_result(tmp_path, tiny):
     # max_steps=4 (debug=fast) is 2 epochs of 2 batches: the step budget must win over max_epochs=1
-    proc = run_train(*tiny, "optimizer=bertadam", "reinit=1", "seed=0", "trainer.max_epochs=1",
-                     f"hydra.run.dir={tmp_path}")
+    proc = run_train(
+        *tiny, "optimizer=bertadam", "reinit=1", "seed=0", "trainer.max_epochs=1", f"hydra.run.dir={tmp_path}"
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = results_under(tmp_path)["."]
     assert result["status"] == "ok" and result["error"] is None
     s = result["settings"]
     assert (s["task"], s["model"], s["optimizer"], s["schedule"], s["reinit"], s["seed"]) == (
-        "bbcnews", "tiny", "bertadam", "linear", 1, 0)
+        "bbcnews",
+        "tiny",
+        "bertadam",
+        "linear",
+        1,
+        0,
+    )
     assert s["lr"] > 0 and s["n_train"] == 16
     assert set(result["swept"]) >= {"optimizer", "reinit", "seed"}
     for prefix in ("val", "test_best", "test_last"):
@@ -62,7 +68,9 @@ def test_multirun_2x2_each_job_leaves_its_result(tmp_path, tiny):
     assert sorted(table.index) == [("adamw", 0), ("adamw", 1), ("bertadam", 0), ("bertadam", 1)]
     assert table["seeds"].tolist() == [1, 1, 1, 1]
     for (optimizer, reinit), row in table.iterrows():  # the table holds each job's own test score
-        (run,) = [r for r in results.values() if (r["settings"]["optimizer"], r["settings"]["reinit"]) == (optimizer, reinit)]
+        (run,) = [
+            r for r in results.values() if (r["settings"]["optimizer"], r["settings"]["reinit"]) == (optimizer, reinit)
+        ]
         assert row["best_mean"] == pytest.approx(run["metrics"]["test_best/accuracy"])
         assert row["last_mean"] == pytest.approx(run["metrics"]["test_last/accuracy"])
     report = (tmp_path / "report.md").read_text()
@@ -73,7 +81,7 @@ def test_multirun_2x2_each_job_leaves_its_result(tmp_path, tiny):
 
 def test_failed_job_does_not_take_the_sweep_down(tmp_path, tiny):
     # the tiny model has 2 layers: reinit=5 fails, reinit=0 must still run and be recorded
-    proc = run_train("-m", *tiny, "reinit=5,0", f"hydra.sweep.dir={tmp_path}")
+    run_train("-m", *tiny, "reinit=5,0", f"hydra.sweep.dir={tmp_path}")
     results = results_under(tmp_path)
     assert {r["settings"]["reinit"]: r["status"] for r in results.values()} == {5: "failed", 0: "ok"}
     failed = next(r for r in results.values() if r["status"] == "failed")
@@ -112,9 +120,17 @@ def test_wandb_offline_sweep_one_run_per_job_grouped_named_and_tagged(tmp_path, 
     shutil.copytree(tiny_bert_dir, model_dir)
     assert len(f"model.name_or_path={model_dir}") > 64
     sweep = tmp_path / "sweeps" / "wandb-sweep"
-    proc = run_train("-m", f"model.name_or_path={model_dir}", "model.name=tiny", "debug=fast", "logger=wandb",
-                     "optimizer=bertadam,adamw", "trainer.enable_progress_bar=false", f"hydra.sweep.dir={sweep}",
-                     env={"WANDB_MODE": "offline"})
+    proc = run_train(
+        "-m",
+        f"model.name_or_path={model_dir}",
+        "model.name=tiny",
+        "debug=fast",
+        "logger=wandb",
+        "optimizer=bertadam,adamw",
+        "trainer.enable_progress_bar=false",
+        f"hydra.sweep.dir={sweep}",
+        env={"WANDB_MODE": "offline"},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = results_under(sweep)
     assert [r["status"] for r in results.values()] == ["ok", "ok"]
@@ -140,7 +156,10 @@ def test_default_main_job_path_uses_the_packaged_minilm_and_corpus_offline(tmp_p
     result = results_under(tmp_path)["."]
     assert result["status"] == "ok"
     assert (result["settings"]["model"], result["settings"]["task"], result["settings"]["optimizer"]) == (
-        "minilm", "bbcnews", "adamw")
+        "minilm",
+        "bbcnews",
+        "adamw",
+    )
     blocks = set(result["diagnostics"]["relative_change"])
     assert {f"layer_{i}" for i in range(6)} <= blocks and "layer_6" not in blocks  # MiniLM's 6 blocks
     assert 0.0 <= result["metrics"]["test_best/accuracy"] <= 1.0

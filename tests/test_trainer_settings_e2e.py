@@ -4,27 +4,45 @@ on this machine. The machine-dependent rules are also tested with a GPU faked in
 
 import pytest
 import torch
-from omegaconf import OmegaConf
-
-from bertlab import checks
-from bertlab.errors import ConfigError
 from e2e import REPO, run_train
+from omegaconf import OmegaConf
 from test_bad_input_e2e import TINY, assert_nothing_half_written, assert_one_clear_message
+
+from bertlab.config import checks
+from bertlab.core.errors import ConfigError
 
 NO_GPU = not torch.cuda.is_available()
 
 TRAINER_CASES = {
     # overrides: fragments of the one message
-    "clip_negative": (["trainer.gradient_clip_val=-1"], ["trainer.gradient_clip_val=-1 is invalid", "0 or null = no clipping"]),
-    "accumulate_zero": (["trainer.accumulate_grad_batches=0"], ["trainer.accumulate_grad_batches=0 is invalid", ">= 1"]),
-    "precision_unknown": (["trainer.precision=8"], ["trainer.precision=8 is unknown to Lightning", "valid here: auto, "]),
+    "clip_negative": (
+        ["trainer.gradient_clip_val=-1"],
+        ["trainer.gradient_clip_val=-1 is invalid", "0 or null = no clipping"],
+    ),
+    "accumulate_zero": (
+        ["trainer.accumulate_grad_batches=0"],
+        ["trainer.accumulate_grad_batches=0 is invalid", ">= 1"],
+    ),
+    "precision_unknown": (
+        ["trainer.precision=8"],
+        ["trainer.precision=8 is unknown to Lightning", "valid here: auto, "],
+    ),
     "seed_beyond_numpy": (["seed=4294967296"], ["seed=4294967296 is invalid", "2**32 - 1 = 4294967295"]),
-    "limit_val_zero": (["trainer.limit_val_batches=0"], ["trainer.limit_val_batches=0 is invalid", "fraction in (0, 1]"]),
+    "limit_val_zero": (
+        ["trainer.limit_val_batches=0"],
+        ["trainer.limit_val_batches=0 is invalid", "fraction in (0, 1]"],
+    ),
     "limit_test_above_one": (["trainer.limit_test_batches=1.5"], ["trainer.limit_test_batches=1.5 is invalid"]),
     "log_every_zero": (["trainer.log_every_n_steps=0"], ["trainer.log_every_n_steps=0 is invalid", ">= 1"]),
-    "diagnostics_every_zero": (["trainer.diagnostics_every_n_steps=0"], ["trainer.diagnostics_every_n_steps=0 is invalid"]),
+    "diagnostics_every_zero": (
+        ["trainer.diagnostics_every_n_steps=0"],
+        ["trainer.diagnostics_every_n_steps=0 is invalid"],
+    ),
     "num_evals_zero": (["trainer.num_evals=0"], ["trainer.num_evals=0 is invalid"]),
-    "deterministic_string": (["trainer.deterministic=yes"], ["trainer.deterministic=yes is invalid; valid: true, false, warn."]),
+    "deterministic_string": (
+        ["trainer.deterministic=yes"],
+        ["trainer.deterministic=yes is invalid; valid: true, false, warn."],
+    ),
     "compile_unknown_backend": (["trainer.compile=nosuch"], ["trainer.compile=nosuch is invalid", "inductor"]),
     "max_steps_fraction": (["trainer.max_steps=1.5"], ["trainer.max_steps=1.5 is invalid", "integer >= 1"]),
     "progress_bar_string": (["trainer.enable_progress_bar=maybe"], ["trainer.enable_progress_bar=maybe is invalid"]),
@@ -33,28 +51,33 @@ TRAINER_CASES = {
 }
 if NO_GPU:  # what this machine lacks
     TRAINER_CASES |= {
-        "accelerator_gpu": (["trainer.accelerator=gpu"], ["trainer.accelerator=gpu: this machine has no GPU",
-                                                          "valid here: auto, cpu."]),
+        "accelerator_gpu": (
+            ["trainer.accelerator=gpu"],
+            ["trainer.accelerator=gpu: this machine has no GPU", "valid here: auto, cpu."],
+        ),
         "accelerator_mps": (["trainer.accelerator=mps"], ["trainer.accelerator=mps: this machine has no mps"]),
         "accelerator_tpu": (["trainer.accelerator=tpu"], ["trainer.accelerator=tpu: this machine has no tpu"]),
-        "fp16_mixed_on_cpu": (["trainer.precision=16-mixed"], ["trainer.precision=16-mixed is not supported on a CPU",
-                                                               "silently train in bf16-mixed"]),
+        "fp16_mixed_on_cpu": (
+            ["trainer.precision=16-mixed"],
+            ["trainer.precision=16-mixed is not supported on a CPU", "silently train in bf16-mixed"],
+        ),
     }
 
 
 # through `python train.py` (seconds each): one case of each kind of rule; every case in-process below
 E2E_CASES = ["clip_negative", "seed_beyond_numpy", "precision_unknown", "devices_beyond"] + (
-    ["fp16_mixed_on_cpu"] if NO_GPU else [])
+    ["fp16_mixed_on_cpu"] if NO_GPU else []
+)
 
 
 @pytest.mark.parametrize("case", sorted(TRAINER_CASES))
 def test_every_bad_trainer_setting_fails_the_config_check(case):
     from hydra import compose, initialize_config_dir
 
-    from bertlab.checks import check_config
+    from bertlab.config.checks import check_config
 
     overrides, fragments = TRAINER_CASES[case]
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(REPO / "src" / "bertlab" / "conf"), version_base="1.3"):
         cfg = compose("train", overrides=[*TINY, *overrides])
     with pytest.raises(ConfigError) as err:
         check_config(cfg)
@@ -73,17 +96,18 @@ def test_bad_trainer_setting_is_one_clear_message_before_the_model_loads(tmp_pat
 
 
 def test_every_trainer_key_has_a_rule():
-    keys = set(OmegaConf.load(REPO / "conf" / "trainer" / "default.yaml"))
+    keys = set(OmegaConf.load(REPO / "src" / "bertlab" / "conf" / "trainer" / "default.yaml"))
     assert keys == set(checks.TRAINER_RULES) | set(checks.MACHINE_KEYS)
 
 
 def trainer_cfg(**trainer):
-    base = OmegaConf.load(REPO / "conf" / "trainer" / "default.yaml")
+    base = OmegaConf.load(REPO / "src" / "bertlab" / "conf" / "trainer" / "default.yaml")
     return OmegaConf.create({"trainer": OmegaConf.merge(base, trainer)})
 
 
 class FakeCuda:
     """A CUDA accelerator with `count` devices (for the rules only; nothing runs on it)."""
+
     count = 2
 
     @classmethod
@@ -99,19 +123,37 @@ def fake_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
 
 
-@pytest.mark.parametrize("trainer, fragment", [
-    ({"accelerator": "gpu", "precision": "bf16-mixed"}, "trainer.precision=bf16-mixed is not available on this machine's cuda"),
-    ({"accelerator": "cuda", "precision": "bf16-true"}, "trainer.precision=bf16-true is not available"),
-    ({"accelerator": "gpu", "devices": 3}, "trainer.devices=3 is invalid on trainer.accelerator=cuda: this machine has 2"),
-    ({"accelerator": "gpu", "devices": [0, 2]}, "trainer.devices=[0, 2] is invalid: this machine has 2 cuda devices"),
-])
+@pytest.mark.parametrize(
+    "trainer, fragment",
+    [
+        (
+            {"accelerator": "gpu", "precision": "bf16-mixed"},
+            "trainer.precision=bf16-mixed is not available on this machine's cuda",
+        ),
+        ({"accelerator": "cuda", "precision": "bf16-true"}, "trainer.precision=bf16-true is not available"),
+        (
+            {"accelerator": "gpu", "devices": 3},
+            "trainer.devices=3 is invalid on trainer.accelerator=cuda: this machine has 2",
+        ),
+        (
+            {"accelerator": "gpu", "devices": [0, 2]},
+            "trainer.devices=[0, 2] is invalid: this machine has 2 cuda devices",
+        ),
+    ],
+)
 def test_gpu_rules_with_a_gpu_that_lacks_bf16(fake_gpu, trainer, fragment):
     with pytest.raises(ConfigError) as err:
         checks.check_trainer(trainer_cfg(**trainer))
     assert fragment in str(err.value)
 
 
-@pytest.mark.parametrize("trainer", [{"accelerator": "gpu", "precision": "16-mixed"},
-                                     {"accelerator": "cuda", "devices": [1, 0]}, {"accelerator": "gpu", "devices": -1}])
+@pytest.mark.parametrize(
+    "trainer",
+    [
+        {"accelerator": "gpu", "precision": "16-mixed"},
+        {"accelerator": "cuda", "devices": [1, 0]},
+        {"accelerator": "gpu", "devices": -1},
+    ],
+)
 def test_gpu_settings_the_gpu_has_pass(fake_gpu, trainer):
     checks.check_trainer(trainer_cfg(**trainer))

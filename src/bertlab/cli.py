@@ -23,8 +23,11 @@ def run_report(args: argparse.Namespace) -> int:
         print(f"bertlab report: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if not report.tasks:
-        print(f"bertlab report: no readable result.json under {', '.join(map(str, args.dirs))}; "
-              f"{len(report.bad)} run folder(s) without one:", file=sys.stderr)
+        print(
+            f"bertlab report: no readable result.json under {', '.join(map(str, args.dirs))}; "
+            f"{len(report.bad)} run folder(s) without one:",
+            file=sys.stderr,
+        )
         for bad in report.bad:
             print(f"  {bad.path}: {bad.reason}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -41,22 +44,24 @@ def add_report(subparsers) -> None:
         "report",
         help="compare the settings of one or more sweeps across seeds",
         description="Read every result.json under the folders and write report.md, box plots, curves "
-                    "and runs.csv next to them (into the first folder unless --out); print the main table.",
+        "and runs.csv next to them (into the first folder unless --out); print the main table.",
     )
     parser.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="sweep (or run) folders")
     parser.add_argument("--out", type=Path, default=None, help="where to write the report (default: the first DIR)")
     parser.add_argument(
-        "--threshold", type=float, default=None,
+        "--threshold",
+        type=float,
+        default=None,
         help="a run scoring below this main test metric counts as failed, for every task "
-             "(default: at or below each run's majority-class / constant predictor score; the paper counts RTE "
-             "runs below 55%% accuracy: --threshold 0.55)",
+        "(default: at or below each run's majority-class / constant predictor score; the paper counts RTE "
+        "runs below 55%% accuracy: --threshold 0.55)",
     )
     parser.set_defaults(func=run_report)
 
 
 def run_prepare(args: argparse.Namespace) -> int:
-    from bertlab.errors import BertlabError
-    from bertlab.prepare import prepare
+    from bertlab.core.errors import BertlabError
+    from bertlab.data.prepare import prepare
 
     if not args.model and not args.task:
         print("bertlab prepare: nothing to download; give --model and/or --task", file=sys.stderr)
@@ -72,9 +77,10 @@ def run_prepare(args: argparse.Namespace) -> int:
 
 def add_prepare(subparsers) -> None:
     parser = subparsers.add_parser(
-        "prepare", help="download the models and GLUE tasks of a sweep into a local cache (for offline nodes)",
+        "prepare",
+        help="download the models and GLUE tasks of a sweep into a local cache (for offline nodes)",
         description="Download models (conf/model names or hub ids) and GLUE tasks (conf/task names) once; "
-                    "runs then read them offline with model.name_or_path=DIR and task.data_dir=DIR.",
+        "runs then read them offline with model.name_or_path=DIR and task.data_dir=DIR.",
     )
     parser.add_argument("--model", nargs="+", action="extend", default=[], help="e.g. bert-large-uncased")
     parser.add_argument("--task", nargs="+", action="extend", default=[], help="e.g. rte mrpc stsb cola")

@@ -59,8 +59,11 @@ def _threshold_note(task: str, metric: str, frame: pd.DataFrame, threshold: floa
     known = frame["threshold"].dropna().round(4).unique()
     unknown = int(frame["threshold"].isna().sum())
     if len(known) == 0:
-        return f"failed = status not ok, or test {metric} NaN (no run recorded a baseline; "\
-               "set one with --threshold, e.g. 0.55 for RTE as in the paper)", None
+        return (
+            f"failed = status not ok, or test {metric} NaN (no run recorded a baseline; "
+            "set one with --threshold, e.g. 0.55 for RTE as in the paper)",
+            None,
+        )
     value = f"{known[0]:.4g}" if len(known) == 1 else f"{known.min():.4g}-{known.max():.4g}, per run"
     note = rule + f"at/below the {predictor} predictor's test {metric} ({value})"
     if task == "rte":
@@ -89,12 +92,20 @@ def build_report(dirs: list[Path], threshold: float | None = None) -> Report:
         frame = run_frame(runs, grouping, threshold)
         keys = group_keys(grouping)
         note, line = _threshold_note(task, metric, frame, threshold)
-        tasks.append(TaskReport(
-            name=task if tasks_with_metrics[task] == 1 else f"{task}-{metric}",
-            task=task, metric=metric, runs=runs, grouping=grouping, frame=frame,
-            summary=summary(frame, keys), paired=paired_comparisons(frame, grouping.keys),
-            threshold_note=note, threshold_line=line,
-        ))
+        tasks.append(
+            TaskReport(
+                name=task if tasks_with_metrics[task] == 1 else f"{task}-{metric}",
+                task=task,
+                metric=metric,
+                runs=runs,
+                grouping=grouping,
+                frame=frame,
+                summary=summary(frame, keys),
+                paired=paired_comparisons(frame, grouping.keys),
+                threshold_note=note,
+                threshold_line=line,
+            )
+        )
     return Report(dirs=dirs, threshold=threshold, tasks=tasks, bad=collection.bad)
 
 
@@ -123,13 +134,16 @@ def write_figures(report: Report, out: Path) -> None:
         if report.threshold is None:
             line_label += " (baseline predictor)"
         task.figures["boxplot"] = figures.boxplot(
-            task.frame, task.keys, title, task.metric, task.threshold_line, line_label, out / f"{stem}_boxplot.png")
+            task.frame, task.keys, title, task.metric, task.threshold_line, line_label, out / f"{stem}_boxplot.png"
+        )
         curves = curve_frame(task, report.notes)
         title = f"{task.task}: validation {task.metric} and training loss during training"
         path = figures.curves(curves, task.keys, title, task.metric, out / f"{stem}_curves.png")
         if path is None:
-            report.notes.append(f"{task.name}: no run logged a metrics.csv with val/{task.metric} or train/loss "
-                                "(logger=none?), so no curves figure")
+            report.notes.append(
+                f"{task.name}: no run logged a metrics.csv with val/{task.metric} or train/loss "
+                "(logger=none?), so no curves figure"
+            )
         else:
             task.figures["curves"] = path
 
@@ -139,10 +153,20 @@ def runs_table(report: Report) -> pd.DataFrame:
     rows = []
     for task in report.tasks:
         for run, (_, row) in zip(task.runs, task.frame.iterrows()):
-            rows.append({"task": task.task, "main_metric": task.metric, **run.settings,
-                         "status": run.status, "failed": row["failed"], "failure_reason": row["reason"],
-                         "threshold": row["threshold"], **{k: v for k, v in run.metrics.items() if not math.isnan(v)},
-                         "error": run.error, "run_dir": str(run.path)})
+            rows.append(
+                {
+                    "task": task.task,
+                    "main_metric": task.metric,
+                    **run.settings,
+                    "status": run.status,
+                    "failed": row["failed"],
+                    "failure_reason": row["reason"],
+                    "threshold": row["threshold"],
+                    **{k: v for k, v in run.metrics.items() if not math.isnan(v)},
+                    "error": run.error,
+                    "run_dir": str(run.path),
+                }
+            )
     return pd.DataFrame(rows)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bertlab.results import RESULT_FILE
+from bertlab.run.record import RESULT_FILE
 
 METRICS_FILE = "metrics.csv"
 REQUIRED_KEYS = ("status", "task", "main_metric", "settings")

@@ -51,8 +51,15 @@ def _values(frame: pd.DataFrame, keys: list[str]) -> list[tuple]:
     return sorted(combos, key=lambda combo: tuple(sort_key(v) for v in combo))
 
 
-def boxplot(frame: pd.DataFrame, keys: list[str], title: str, metric: str,
-            threshold: float | None, threshold_label: str, path: Path) -> Path:
+def boxplot(
+    frame: pd.DataFrame,
+    keys: list[str],
+    title: str,
+    metric: str,
+    threshold: float | None,
+    threshold_label: str,
+    path: Path,
+) -> Path:
     """Box plot of `best` and `last` by setting; `keys` non-empty (use a constant column)."""
     x_key, hue_keys = keys[0], keys[1:]
     xs = _values(frame, [x_key])
@@ -66,15 +73,21 @@ def boxplot(frame: pd.DataFrame, keys: list[str], title: str, metric: str,
     for ax, column, name in zip(axes, ("best", "last"), ("best checkpoint (chosen on validation)", "last checkpoint")):
         for i, (x,) in enumerate(xs):
             for j, hue in enumerate(hues):
-                mask = frame[x_key].map(lambda v: v == x)
+                mask = frame[x_key].map(lambda v, x=x: v == x)
                 for key, value in zip(hue_keys, hue):
                     mask &= frame[key].map(lambda v, value=value: v == value)
                 runs = frame[mask & frame[column].notna()]
                 if runs.empty:
                     continue
                 pos = i + (j - (len(hues) - 1) / 2) * width
-                box = ax.boxplot(runs[column].to_numpy(), positions=[pos], widths=width * 0.85,
-                                 patch_artist=True, showfliers=False, manage_ticks=False)
+                box = ax.boxplot(
+                    runs[column].to_numpy(),
+                    positions=[pos],
+                    widths=width * 0.85,
+                    patch_artist=True,
+                    showfliers=False,
+                    manage_ticks=False,
+                )
                 for patch in box["boxes"]:
                     patch.set(facecolor=colours[j], alpha=0.55, edgecolor="black")
                 for median in box["medians"]:
@@ -91,8 +104,11 @@ def boxplot(frame: pd.DataFrame, keys: list[str], title: str, metric: str,
         ax.set_title(name)
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel(f"test {metric_label(metric)}")
-    handles = [Patch(facecolor=c, alpha=0.55, edgecolor="black", label=label(hue_keys, h)) for c, h in zip(colours, hues)] \
-        if hue_keys else []
+    handles = (
+        [Patch(facecolor=c, alpha=0.55, edgecolor="black", label=label(hue_keys, h)) for c, h in zip(colours, hues)]
+        if hue_keys
+        else []
+    )
     handles += [
         Line2D([], [], marker="o", color="black", linestyle="", markersize=4, label="one seed"),
         Line2D([], [], marker="x", color="red", linestyle="", markersize=6, label="failed run"),
@@ -113,8 +129,10 @@ def curves(curve_frame: pd.DataFrame, keys: list[str], title: str, metric: str, 
     colours = _colours(len(settings))
     fig = Figure(figsize=(13, 5), layout="constrained")
     axes = fig.subplots(1, 2)
-    panels = (("val", f"validation {metric_label(metric)}", "validation " + metric),
-              ("loss", loss_label(metric), "training loss"))
+    panels = (
+        ("val", f"validation {metric_label(metric)}", "validation " + metric),
+        ("loss", loss_label(metric), "training loss"),
+    )
     runs_per_setting = curve_frame.groupby(keys, sort=False)["path"].nunique()
     for ax, (column, ylabel, name) in zip(axes, panels):
         table = curve_summary(curve_frame, keys, column)
@@ -126,8 +144,14 @@ def curves(curve_frame: pd.DataFrame, keys: list[str], title: str, metric: str, 
             if rows.empty:
                 continue
             n = runs_per_setting.loc[setting if len(setting) > 1 else setting[0]]
-            ax.plot(rows["step"], rows["mean"], color=colour, marker="o" if column == "val" else None,
-                    markersize=3, label=f"{label(keys, setting)} ({n} runs)")
+            ax.plot(
+                rows["step"],
+                rows["mean"],
+                color=colour,
+                marker="o" if column == "val" else None,
+                markersize=3,
+                label=f"{label(keys, setting)} ({n} runs)",
+            )
             spread = rows["std"].fillna(0)
             ax.fill_between(rows["step"], rows["mean"] - spread, rows["mean"] + spread, color=colour, alpha=0.2)
         ax.set_xlabel(STEP_LABEL)

@@ -39,8 +39,9 @@ def format_summary(task: TaskReport) -> pd.DataFrame:
         shown[f"{name} mean ± std"] = [_mean_std(m, s) for m, s in zip(table[f"{column}_mean"], table[f"{column}_std"])]
         for stat in ("median", "max", "min"):
             shown[f"{name} {stat}"] = [_num(v) for v in table[f"{column}_{stat}"]]
-    shown["failed"] = [f"{f}/{r} ({rate:.0%})" for f, r, rate in
-                       zip(table["failed"], table["runs"], table["fail_rate"])]
+    shown["failed"] = [
+        f"{f}/{r} ({rate:.0%})" for f, r, rate in zip(table["failed"], table["runs"], table["fail_rate"])
+    ]
     return shown
 
 
@@ -70,8 +71,10 @@ def markdown_table(frame: pd.DataFrame) -> str:
     def cell(value) -> str:
         return str(value).replace("|", "\\|").replace("\n", " ")
 
-    lines = ["| " + " | ".join(cell(c) for c in frame.columns) + " |",
-             "|" + "|".join("---" for _ in frame.columns) + "|"]
+    lines = [
+        "| " + " | ".join(cell(c) for c in frame.columns) + " |",
+        "|" + "|".join("---" for _ in frame.columns) + "|",
+    ]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join(lines)
 
@@ -98,8 +101,13 @@ def _rel(path: Path, out: Path) -> str:
 def render_terminal(report: Report) -> str:
     parts = []
     for task in report.tasks:
-        parts += [f"== {_heading(task)} ==", fixed_line(task), task.threshold_note,
-                  format_summary(task).to_string(index=False), ""]
+        parts += [
+            f"== {_heading(task)} ==",
+            fixed_line(task),
+            task.threshold_note,
+            format_summary(task).to_string(index=False),
+            "",
+        ]
     if report.bad:
         parts.append(f"{len(report.bad)} run folder(s) without a usable result.json:")
         parts += [f"  {bad.path}: {bad.reason}" for bad in report.bad]
@@ -120,20 +128,36 @@ def render_markdown(report: Report, out: Path, command: str | None = None) -> st
         "weights with the best validation score, *last* of the final weights.",
     ]
     for task in report.tasks:
-        lines += ["", f"## {_heading(task)}", "", fixed_line(task), "", task.threshold_note, "",
-                  markdown_table(format_summary(task)), ""]
+        lines += [
+            "",
+            f"## {_heading(task)}",
+            "",
+            fixed_line(task),
+            "",
+            task.threshold_note,
+            "",
+            markdown_table(format_summary(task)),
+            "",
+        ]
         if "boxplot" in task.figures:
             lines += [f"![{task.name} box plot]({_rel(task.figures['boxplot'], out)})", ""]
         if "curves" in task.figures:
-            lines += ["### Validation and training-loss curves", "",
-                      f"![{task.name} curves]({_rel(task.figures['curves'], out)})", ""]
+            lines += [
+                "### Validation and training-loss curves",
+                "",
+                f"![{task.name} curves]({_rel(task.figures['curves'], out)})",
+                "",
+            ]
         lines += ["### Paired comparisons (same seeds)", ""]
         if task.paired.empty:
             lines.append("No pair of settings that differ in one key shares at least 2 seeds.")
         else:
-            lines += [f"B − A of test {task.metric} (best checkpoint) per seed both sides ran; "
-                      "95% CI: Student t interval of the mean difference; p: paired t-test.", "",
-                      markdown_table(format_paired(task))]
+            lines += [
+                f"B − A of test {task.metric} (best checkpoint) per seed both sides ran; "
+                "95% CI: Student t interval of the mean difference; p: paired t-test.",
+                "",
+                markdown_table(format_paired(task)),
+            ]
         failed = task.frame[task.frame["failed"]]
         if len(failed):
             lines += ["", f"<details><summary>{len(failed)} failed run(s)</summary>", ""]
@@ -141,8 +165,16 @@ def render_markdown(report: Report, out: Path, command: str | None = None) -> st
             lines += ["", "</details>"]
     lines += ["", "## Runs without a usable result.json", ""]
     if report.bad:
-        lines += [markdown_table(pd.DataFrame(
-            {"run folder": [f"`{_rel(b.path, out)}`" for b in report.bad], "reason": [b.reason for b in report.bad]}))]
+        lines += [
+            markdown_table(
+                pd.DataFrame(
+                    {
+                        "run folder": [f"`{_rel(b.path, out)}`" for b in report.bad],
+                        "reason": [b.reason for b in report.bad],
+                    }
+                )
+            )
+        ]
     else:
         lines.append("None.")
     if report.notes:

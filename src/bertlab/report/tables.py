@@ -144,8 +144,21 @@ def paired_comparisons(
                     continue
                 pair = pair.loc[sorted(pair.index, key=sort_key)]
                 rows.append(_compare(key, dict(zip(others, context)), a, b, pair, confidence))
-    columns = ["key", "context", "a", "b", "seeds", "mean_diff", "ci_low", "ci_high",
-               "b_wins", "a_wins", "ties", "p_value", "diffs"]
+    columns = [
+        "key",
+        "context",
+        "a",
+        "b",
+        "seeds",
+        "mean_diff",
+        "ci_low",
+        "ci_high",
+        "b_wins",
+        "a_wins",
+        "ties",
+        "p_value",
+        "diffs",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 

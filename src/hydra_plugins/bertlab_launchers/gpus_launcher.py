@@ -16,9 +16,10 @@ import logging
 import math
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.singleton import Singleton
@@ -34,24 +35,31 @@ log = logging.getLogger(__name__)
 class GpusLauncherConf:
     _target_: str = "hydra_plugins.bertlab_launchers.gpus_launcher.GpusLauncher"
     # pool size: null = the GPUs present; N on a machine without GPUs declares N logical GPUs
-    gpus: Optional[int] = None
+    gpus: int | None = None
     gpus_per_job: float = 1
     cpus_per_job: float = 1
     # an existing Ray cluster ("auto", "host:6379", "ray://head:10001"); null starts a fresh local one
-    address: Optional[str] = None
+    address: str | None = None
     # re-runs of a job whose worker died; 0: a crash is recorded as failed (an OOM would repeat)
     max_retries: int = 0
     # forward the jobs' stdout/stderr to this terminal
     log_to_driver: bool = True
     # passed to ray.init, e.g. {pip: [...], env_vars: {...}} for a cluster
-    runtime_env: Dict[str, Any] = field(default_factory=dict)
+    runtime_env: dict[str, Any] = field(default_factory=dict)
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="gpus", node=GpusLauncherConf, provider="bertlab")
 
 
-def execute_job(cwd: str, idx: int, overrides: List[str], hydra_context: HydraContext,
-                config: DictConfig, task_function: TaskFunction, singleton_state: Dict[Any, Any]) -> JobReturn:
+def execute_job(
+    cwd: str,
+    idx: int,
+    overrides: list[str],
+    hydra_context: HydraContext,
+    config: DictConfig,
+    task_function: TaskFunction,
+    singleton_state: dict[Any, Any],
+) -> JobReturn:
     """One job, in its own Ray worker process (as hydra's joblib launcher does it)."""
     if os.path.isdir(cwd):  # relative sweep dirs resolve where the sweep was started
         os.chdir(cwd)
@@ -61,8 +69,13 @@ def execute_job(cwd: str, idx: int, overrides: List[str], hydra_context: HydraCo
     with open_dict(sweep_config):
         sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{idx}"
         sweep_config.hydra.job.num = idx
-    return run_job(hydra_context=hydra_context, task_function=task_function, config=sweep_config,
-                   job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+    return run_job(
+        hydra_context=hydra_context,
+        task_function=task_function,
+        config=sweep_config,
+        job_dir_key="hydra.sweep.dir",
+        job_subdir_key="hydra.sweep.subdir",
+    )
 
 
 def job_dir(config: DictConfig, hydra_context: HydraContext, idx: int, overrides: Sequence[str]) -> Path:
@@ -74,23 +87,34 @@ def job_dir(config: DictConfig, hydra_context: HydraContext, idx: int, overrides
 
 def record_crash(directory: Path, overrides: Sequence[str], err: BaseException) -> None:
     """A failed result.json for a job that could not write its own (its process died)."""
-    from bertlab.results import RESULT_FILE, read_result, write_json_atomic
+    from bertlab.run.record import RESULT_FILE, read_result, write_json_atomic
 
     previous = read_result(directory) or {}
     if previous.get("status") in (None, "running"):
-        write_json_atomic(directory / RESULT_FILE, {
-            **previous, "status": "failed", "overrides": list(overrides), "run_dir": str(directory),
-            "error": f"the job's worker process died: {err.__class__.__name__}: {str(err)[:2000]}",
-        })
+        write_json_atomic(
+            directory / RESULT_FILE,
+            {
+                **previous,
+                "status": "failed",
+                "overrides": list(overrides),
+                "run_dir": str(directory),
+                "error": f"the job's worker process died: {err.__class__.__name__}: {str(err)[:2000]}",
+            },
+        )
 
 
 class GpusLauncher(Launcher):
     def __init__(self, **params: Any) -> None:
-        self.params = GpusLauncherConf(**{k: OmegaConf.to_container(v) if OmegaConf.is_config(v) else v
-                                          for k, v in params.items() if k != "_target_"})
-        self.config: Optional[DictConfig] = None
-        self.hydra_context: Optional[HydraContext] = None
-        self.task_function: Optional[TaskFunction] = None
+        self.params = GpusLauncherConf(
+            **{
+                k: OmegaConf.to_container(v) if OmegaConf.is_config(v) else v
+                for k, v in params.items()
+                if k != "_target_"
+            }
+        )
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+        self.task_function: TaskFunction | None = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
@@ -112,8 +136,10 @@ class GpusLauncher(Launcher):
 
             present = torch.cuda.device_count()
             if present and p.gpus > present:  # logical GPUs are for machines without any
-                sys.exit(f"hydra.launcher.gpus={p.gpus} but this machine has {present} GPUs: jobs given a GPU "
-                         f"that does not exist would run on the CPU. Use hydra.launcher.gpus={present} or leave it unset.")
+                sys.exit(
+                    f"hydra.launcher.gpus={p.gpus} but this machine has {present} GPUs: jobs given a GPU "
+                    f"that does not exist would run on the CPU. Use hydra.launcher.gpus={present} or leave it unset."
+                )
             # the GPUs drive the pool: never let the CPU count throttle it below `gpus` jobs
             cpus = max(os.cpu_count() or 1, math.ceil(p.gpus / p.gpus_per_job * p.cpus_per_job))
             ray.init(address="local", num_gpus=p.gpus, num_cpus=cpus, **common)
@@ -130,12 +156,17 @@ class GpusLauncher(Launcher):
             gpus = ray.cluster_resources().get("GPU", 0)
             if gpus < p.gpus_per_job:
                 # one message, no traceback: nothing ran yet
-                sys.exit(f"hydra/launcher=gpus: the Ray cluster has {gpus:g} GPUs, a job needs {p.gpus_per_job:g}. "
-                         "On a machine without GPUs declare logical ones for testing: hydra.launcher.gpus=2.")
-            log.info(f"Launching {len(job_overrides)} jobs on Ray: {gpus:g} GPUs, "
-                     f"{p.gpus_per_job:g} per job, at most {int(gpus // p.gpus_per_job)} at a time")
-            remote = ray.remote(num_gpus=p.gpus_per_job, num_cpus=p.cpus_per_job, max_calls=1,
-                                max_retries=p.max_retries)(execute_job)
+                sys.exit(
+                    f"hydra/launcher=gpus: the Ray cluster has {gpus:g} GPUs, a job needs {p.gpus_per_job:g}. "
+                    "On a machine without GPUs declare logical ones for testing: hydra.launcher.gpus=2."
+                )
+            log.info(
+                f"Launching {len(job_overrides)} jobs on Ray: {gpus:g} GPUs, "
+                f"{p.gpus_per_job:g} per job, at most {int(gpus // p.gpus_per_job)} at a time"
+            )
+            remote = ray.remote(
+                num_gpus=p.gpus_per_job, num_cpus=p.cpus_per_job, max_calls=1, max_retries=p.max_retries
+            )(execute_job)
             # the context and config go to the object store once, not once per job
             shared = [ray.put(x) for x in (self.hydra_context, self.config, self.task_function, Singleton.get_state())]
             jobs = []
@@ -148,7 +179,7 @@ class GpusLauncher(Launcher):
             if started:
                 ray.shutdown()
 
-    def collect(self, idx: int, overrides: List[str], ref: Any) -> JobReturn:
+    def collect(self, idx: int, overrides: list[str], ref: Any) -> JobReturn:
         import ray
 
         try:

@@ -1,0 +1,1 @@
+"""Lightning callbacks around training: best-weight selection, diagnostics, throughput and resume checkpoints."""

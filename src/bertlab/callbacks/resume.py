@@ -1,0 +1,243 @@
+"""Kill and resume: a run killed mid-training and started again with the same command (same run
+directory) continues from its last checkpoint and ends with the metrics of an uninterrupted run.
+
+While a run trains, `<run_dir>/resume/last.ckpt` holds Lightning's full training state (weights,
+optimizer and schedule, loop progress, the training loader's position, the best weights kept
+by KeepBestWeights, and the RNG states). It is rewritten after a validation (at most once per
+`resume_every_s` seconds) and when the process receives SIGTERM (SLURM preemption): Lightning
+notes the signal, the current training step finishes, the checkpoint is saved, and Lightning
+stops the run (exit code 143). A SIGKILL loses only the steps since the last save. The folder is deleted when the run ends (ok,
+failed or diverged), so a finished run keeps no checkpoint.
+
+Lightning's ModelCheckpoint is not used: it cannot save on SIGTERM and keeps top-k/last
+bookkeeping that a single overwritten resume file does not need. `trainer.save_checkpoint`
+writes a temporary file in /tmp and moves it into place, which is a copy (and can be torn by a
+full disk) when /tmp is another filesystem: it writes to a temporary name beside the checkpoint
+instead, renamed over it (atomic.py). A checkpoint that cannot be read when a run starts (torn
+by a crash before this was so, or a damaged disk) is set aside, not deleted, and the run starts
+over.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.fabric.utilities.seed import _collect_rng_states, _set_rng_states
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from bertlab.core.atomic import write_atomic, write_text_atomic
+from bertlab.data.resumable_loader import ResumableDataLoader
+
+RESUME_DIR = "resume"
+RESUME_FILE = "last.ckpt"
+CHECKPOINT_KEY = "bertlab_resume"  # our part of the Lightning checkpoint: RNG states, loader position
+
+
+OWNER_FILE = "overrides.json"  # the overrides of the job the checkpoint belongs to
+
+
+def resume_checkpoint(run_dir: Path, overrides: list[str] | None = None) -> Path | None:
+    """The checkpoint to resume from, when a previous attempt of this same job left one.
+
+    A sweep folder re-used for a different sweep holds, in job folder N, the checkpoint of the
+    old sweep's job N: resuming from it would continue another job's training. Such a
+    checkpoint (its recorded overrides differ) is deleted, and the job starts afresh."""
+    path = Path(run_dir) / RESUME_DIR / RESUME_FILE
+    if not path.is_file():
+        return None
+    owner_file = path.parent / OWNER_FILE
+    owner = json.loads(owner_file.read_text()) if overrides is not None and owner_file.is_file() else None
+    if owner is not None and owner != list(overrides):
+        print(f"not resuming: {path} belongs to another job ({' '.join(owner)}); starting afresh", flush=True)
+        remove_resume_state(run_dir)
+        return None
+    problem = _unreadable(path)
+    if problem is not None:
+        # Kept for a post-mortem (and because deleting is not ours to decide), outside resume/,
+        # which goes when the run ends.
+        aside = _free_name(Path(run_dir) / f"{RESUME_FILE}.unreadable")
+        path.rename(aside)
+        print(f"not resuming: {path} cannot be read ({problem}); set aside as {aside}, starting over", flush=True)
+        remove_resume_state(run_dir)
+        return None
+    return path
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why the checkpoint cannot be resumed from, or None. mmap: only the archive's index and the
+    small entries are read, not the weights."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # torch raises many kinds for a torn or foreign file
+        return f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+    needed = ("global_step", "state_dict", CHECKPOINT_KEY)
+    missing = [k for k in needed if not isinstance(checkpoint, dict) or k not in checkpoint]
+    return f"no {', '.join(missing)} in it" if missing else None
+
+
+def _free_name(path: Path) -> Path:
+    n = 1
+    candidate = path
+    while candidate.exists():
+        candidate = path.with_name(f"{path.name}.{n}")
+        n += 1
+    return candidate
+
+
+def remove_resume_state(run_dir: Path) -> None:
+    shutil.rmtree(Path(run_dir) / RESUME_DIR, ignore_errors=True)
+
+
+# Lightning's CSVLogger deletes an existing metrics.csv when it starts, so a resumed run would
+# lose the curve before its checkpoint. The rows logged up to the checkpoint are set aside
+# before the logger starts and put back in front of the resumed run's rows when it ends.
+METRICS_FILE = "metrics.csv"
+EARLIER_METRICS = "metrics.before-resume.csv"
+
+
+def _read_rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _write_rows(path: Path, rows: list[dict]) -> None:
+    keys = sorted(set().union(*rows)) if rows else []
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    write_atomic(path, write)
+
+
+def set_aside_metrics(run_dir: Path, checkpoint: Path) -> None:
+    """Keep the rows logged before `checkpoint` (all earlier attempts), before the logger starts."""
+    run_dir = Path(run_dir)
+    step = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)["global_step"]
+    aside, current = run_dir / RESUME_DIR / EARLIER_METRICS, run_dir / METRICS_FILE
+    rows = [r for path in (aside, current) if path.is_file() for r in _read_rows(path)]
+
+    def before_checkpoint(row: dict) -> bool:
+        # at the checkpoint's own step, its validation is done; training rows of that step are not
+        row_step = int(row.get("step") or 0)
+        trained = any(v for k, v in row.items() if k.startswith("train/"))
+        return row_step < step or (row_step == step and not trained)
+
+    _write_rows(aside, [r for r in rows if before_checkpoint(r)])
+
+
+def merge_metrics(run_dir: Path) -> None:
+    """metrics.csv = the rows set aside before resuming + the resumed run's rows."""
+    aside, current = Path(run_dir) / RESUME_DIR / EARLIER_METRICS, Path(run_dir) / METRICS_FILE
+    if aside.is_file() and current.is_file():
+        _write_rows(current, _read_rows(aside) + _read_rows(current))
+
+
+class ResumeCheckpoint(L.Callback):
+    """Saves the resume checkpoint after each validation and on SIGTERM; restores the RNG states.
+
+    The RNG states are captured when the checkpoint is written (at a step boundary) and put back
+    just before the first training step of the resumed run, so dropout draws the same masks as
+    in the uninterrupted run (nothing between two steps consumes the global RNG: the loaders
+    use their own generators, see resumable_loader.py).
+
+    A plain Callback, not a `Checkpoint` subclass: the Trainer runs with enable_checkpointing=False
+    (no ModelCheckpoint by default), which rejects Checkpoint callbacks. Keep it after
+    KeepBestWeights in the callback list so each save holds the best weights of that validation.
+    """
+
+    def __init__(self, run_dir: Path, every_s: float = 0.0, overrides: list[str] | None = None):
+        self.path = Path(run_dir) / RESUME_DIR / RESUME_FILE
+        self.overrides = overrides  # written beside the checkpoint: whose it is (resume_checkpoint)
+        # A save writes weights, Adam state and the best weights (~1 s for MiniLM on a CPU, 6% of
+        # a 1k-example run when done at all 10 validations): at most one per `every_s` seconds.
+        # A SIGKILL then loses at most that much training; SIGTERM always saves.
+        self.every_s = float(every_s)
+        self._since: float | None = None  # monotonic time of the last save, or of the fit start
+        self._to_restore: dict[str, Any] | None = None  # from the checkpoint being resumed
+        self.saved_on_sigterm = False
+        self.saved_at_step: int | None = None
+
+    def save(self, trainer: L.Trainer) -> None:
+        # the full state (and no log line per save)
+        if trainer.is_global_zero:
+            if self.overrides is not None:
+                write_text_atomic(self.path.parent / OWNER_FILE, json.dumps(list(self.overrides)))
+            write_atomic(self.path, lambda tmp: trainer.save_checkpoint(tmp, weights_only=False))
+        else:  # only rank 0 writes; the others still take part in save_checkpoint's barrier
+            trainer.save_checkpoint(self.path, weights_only=False)
+        self.saved_at_step = trainer.global_step
+        self._since = time.monotonic()
+
+    def on_fit_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._since = time.monotonic()
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.state.fn != "fit" or trainer.sanity_checking:
+            return
+        if self._since is None or time.monotonic() - self._since >= self.every_s:
+            self.save(trainer)
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args: Any) -> None:
+        # SIGTERM received during this step: save now, at the point where Lightning's own step
+        # checkpoints are taken (its loop restores exactly from here); Lightning then stops.
+        if trainer.received_sigterm and not self.saved_on_sigterm:
+            self.save(trainer)
+            self.saved_on_sigterm = True
+            print(f"SIGTERM: saved {self.path} at step {trainer.global_step}", flush=True)
+
+    def on_exception(self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException) -> None:
+        # Only preemption is worth resuming: a diverged or failed run would fail again. SIGTERM
+        # during a validation stops there, without passing through on_train_batch_end. When the
+        # checkpoint on disk is of this very step (saved at the end of its validation), keep it:
+        # saving again here, after Lightning has advanced its step counters, would resume with
+        # the logged step numbers off by one (the training itself is the same).
+        if (
+            isinstance(exception, SIGTERMException)
+            and trainer.state.fn == "fit"
+            and not self.saved_on_sigterm
+            and self.saved_at_step != trainer.global_step
+        ):
+            self.save(trainer)
+            self.saved_on_sigterm = True
+            print(f"SIGTERM: saved {self.path} at step {trainer.global_step}", flush=True)
+
+    def on_save_checkpoint(self, trainer: L.Trainer, module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        rng = _collect_rng_states(include_cuda=True)
+        # numpy's state holds an ndarray, which torch.load(weights_only=True) refuses: store a list
+        name, keys, pos, has_gauss, cached = rng["numpy"]
+        rng["numpy"] = [name, keys.tolist(), pos, has_gauss, cached]
+        loader = trainer.train_dataloader
+        checkpoint[CHECKPOINT_KEY] = {
+            "rng": rng,
+            "train_loader": loader.state_dict() if isinstance(loader, ResumableDataLoader) else None,
+        }
+
+    def on_load_checkpoint(self, trainer: L.Trainer, module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        self._to_restore = checkpoint.get(CHECKPOINT_KEY)
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        # Lightning has its own plumbing for stateful loaders, but it restores nothing here: the
+        # loader is built before the checkpoint is read (to count the schedule's steps), and
+        # Lightning applies loader states only when it builds the loader. So the position is
+        # applied here, before the first batch of the resumed epoch is drawn.
+        state = self._to_restore
+        loader = trainer.train_dataloader
+        if state and state["train_loader"] is not None and isinstance(loader, ResumableDataLoader):
+            loader.load_state_dict(state["train_loader"])
+
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        state, self._to_restore = self._to_restore, None
+        if state is not None:
+            name, keys, pos, has_gauss, cached = state["rng"]["numpy"]
+            _set_rng_states({**state["rng"], "numpy": (name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached)})

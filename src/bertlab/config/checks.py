@@ -1,0 +1,283 @@
+"""Config checks that run before any data or model is loaded, so a bad value fails in seconds.
+
+Each message names the key, the bad value and what would be valid.
+
+Trainer settings are checked against what Lightning accepts and what this machine has: Lightning
+rejects some late (after the model has loaded) and silently reinterprets others (a negative
+gradient_clip_val turns clipping off, 16-mixed on a CPU becomes bf16-mixed, a seed beyond numpy's
+range raises mid-run), so each key of conf/trainer/default.yaml has its rule in TRAINER_RULES.
+"""
+
+import importlib.util
+import math
+import os
+import typing
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from bertlab.core.errors import ConfigError
+from bertlab.optim.adam import optimizer_settings
+from bertlab.optim.schedules import SCHEDULES
+
+
+def _positive(value, key: str, kind=(int, float)) -> None:
+    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+        raise ConfigError(f"{key}={value} is invalid: it must be a positive number.")
+
+
+def _missing_keys(node, prefix: str = "") -> list[str]:
+    """Dotted keys whose value is `???`. Unlike OmegaConf.missing_keys this walks the unresolved
+    config, so an interpolation to a missing key (model=hf's `name: ${model.name_or_path}`) does
+    not raise in place of the message."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
+    found = []
+    for key, value in items:
+        path = f"{prefix}.{key}" if prefix else str(key)
+        found += [path] if value == "???" else _missing_keys(value, path)
+    return found
+
+
+def check_missing(cfg: DictConfig) -> None:
+    """Keys left at `???` (e.g. task=csv needs its data_dir, files and columns): one message, all keys."""
+    missing = sorted(_missing_keys(OmegaConf.to_container(cfg, resolve=False)))
+    if missing:
+        given = " ".join(f"{key}=..." for key in missing)
+        raise ConfigError(
+            f"{', '.join(missing)} must be set (the config leaves them as ???); add {given} to the command."
+        )
+
+
+MAX_SEED = 2**32 - 1  # numpy's seed range, which Lightning's seed_everything enforces
+
+
+def _integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _flag(value, key: str, also=()) -> None:
+    """Booleans only: `resume=no` would be the string "no", and a non-empty string is true."""
+    if not isinstance(value, bool) and value not in also:
+        valid = ", ".join(["true", "false", *map(str, also)])
+        raise ConfigError(f"{key}={value} is invalid; valid: {valid}.")
+
+
+def _count(value, key: str, what: str) -> None:
+    if not _integer(value) or value < 1:
+        raise ConfigError(f"{key}={value} is invalid: it must be an integer >= 1 ({what}).")
+
+
+def accelerators_here() -> dict[str, type]:
+    """Lightning's accelerators that this machine has, by name."""
+    from lightning.pytorch.accelerators import AcceleratorRegistry
+
+    here = {}
+    for name in sorted(AcceleratorRegistry.available_accelerators()):
+        cls = AcceleratorRegistry[name]["accelerator"]
+        try:
+            available = cls.is_available()
+        except Exception:  # e.g. tpu without torch_xla: not here
+            available = False
+        if available:
+            here[name] = cls
+    return here
+
+
+def resolve_accelerator(value) -> str:
+    """The accelerator Lightning will use for trainer.accelerator (`auto` and `gpu` resolved as
+    Lightning resolves them), or a ConfigError when this machine does not have it."""
+    from lightning.pytorch.accelerators import AcceleratorRegistry
+    from lightning.pytorch.trainer.connectors.accelerator_connector import _AcceleratorConnector
+
+    here = accelerators_here()
+    valid_here = ", ".join(["auto"] + (["gpu"] if {"cuda", "mps"} & set(here) else []) + list(here))
+    known = {"auto", "gpu", *AcceleratorRegistry.available_accelerators()}
+    if not isinstance(value, str) or value not in known:
+        raise ConfigError(f"trainer.accelerator={value} is unknown; valid here: {valid_here}.")
+    if value == "auto":
+        return _AcceleratorConnector._choose_auto_accelerator()
+    resolved = next((n for n in ("cuda", "mps") if n in here), None) if value == "gpu" else value
+    if resolved not in here:
+        what = "GPU (CUDA or MPS)" if value == "gpu" else value
+        raise ConfigError(
+            f"trainer.accelerator={value}: this machine has no {what} that Lightning can use; valid here: {valid_here}."
+        )
+    return resolved
+
+
+def _check_devices(value, key: str, accelerator: str) -> None:
+    if value in ("auto", -1, "-1"):  # all of them
+        return
+    here = accelerators_here()[accelerator]
+    count = (os.cpu_count() or 1) if accelerator == "cpu" else here.auto_device_count()
+    unit = "CPU processes" if accelerator == "cpu" else f"{accelerator} devices"
+    valid = f"valid here: 1 to {count}, -1 or auto (all)"
+    if isinstance(value, ListConfig) and accelerator != "cpu":
+        indices = list(value)
+        if indices and all(_integer(i) and 0 <= i < count for i in indices) and len(set(indices)) == len(indices):
+            return
+        raise ConfigError(
+            f"{key}={value} is invalid: this machine has {count} {unit} "
+            f"(indices 0 to {count - 1}); {valid}, or a list of distinct indices."
+        )
+    if not _integer(value) or not 1 <= value <= count:
+        raise ConfigError(
+            f"{key}={value} is invalid on trainer.accelerator={accelerator}: this machine has {count} {unit}; {valid}."
+        )
+
+
+PRECISION_ALIASES = {
+    16: "16-mixed",
+    "16": "16-mixed",
+    32: "32-true",
+    "32": "32-true",
+    64: "64-true",
+    "64": "64-true",
+    "bf16": "bf16-mixed",
+}  # Lightning's legacy names
+
+
+def precisions_here(accelerator: str) -> list[str]:
+    """The precisions (Lightning's names) that run as asked on this accelerator of this machine."""
+    from lightning.fabric.connector import _PRECISION_INPUT_STR
+
+    valid = list(typing.get_args(_PRECISION_INPUT_STR))
+    if accelerator != "cuda" or importlib.util.find_spec("transformer_engine") is None:
+        valid = [p for p in valid if not p.startswith("transformer-engine")]
+    if accelerator == "cpu":  # Lightning runs 16-mixed on a CPU as bf16-mixed, with a warning
+        valid.remove("16-mixed")
+    if accelerator == "cuda":
+        import torch
+
+        if not torch.cuda.is_bf16_supported():
+            valid = [p for p in valid if not p.startswith("bf16")]
+    if accelerator == "mps":  # no float64 on Apple GPUs
+        valid.remove("64-true")
+    return valid
+
+
+def _check_precision(value, key: str, accelerator: str) -> None:
+    from lightning.fabric.connector import _PRECISION_INPUT_STR
+
+    name = PRECISION_ALIASES.get(value, value)
+    valid = precisions_here(accelerator)
+    if value == "auto" or name in valid:
+        return
+    if name not in typing.get_args(_PRECISION_INPUT_STR):
+        problem = "is unknown to Lightning"
+    elif accelerator == "cpu" and name == "16-mixed":
+        problem = "is not supported on a CPU (Lightning would silently train in bf16-mixed instead)"
+    else:
+        problem = f"is not available on this machine's {accelerator}"
+    raise ConfigError(f"{key}={value} {problem}; valid here: auto, {', '.join(valid)}.")
+
+
+def _check_limit(value, key: str, what: str) -> None:
+    # Lightning's rule (a fraction or a number of batches), less 0, which would skip the split
+    if isinstance(value, float) and 0 < value <= 1 or _integer(value) and value >= 1:
+        return
+    raise ConfigError(
+        f"{key}={value} is invalid: it must be a fraction in (0, 1] or a number of batches >= 1 (0 would skip {what})."
+    )
+
+
+def _check_clip(value, key: str) -> None:
+    if value is None or not isinstance(value, bool) and isinstance(value, (int, float)) and 0 <= value < math.inf:
+        return
+    raise ConfigError(
+        f"{key}={value} is invalid: it must be a number >= 0 (0 or null = no clipping); "
+        "Lightning would silently train without clipping."
+    )
+
+
+def _check_compile(value, key: str) -> None:
+    if isinstance(value, bool):
+        return
+    import torch._dynamo
+
+    if value not in torch._dynamo.list_backends(exclude_tags=()):  # the debugging ones too
+        raise ConfigError(
+            f"{key}={value} is invalid; valid: true (inductor), false, or a torch.compile backend: "
+            f"{', '.join(torch._dynamo.list_backends())}, or aot_eager / eager (debugging)."
+        )
+
+
+def _max_steps(value, key: str) -> None:
+    if value not in (None, -1) and (not _integer(value) or value < 1):
+        raise ConfigError(
+            f"{key}={value} is invalid: it must be an integer >= 1 (optimizer steps), "
+            "or -1 to train for trainer.max_epochs."
+        )
+
+
+# key of conf/trainer/default.yaml -> its rule (value, key); those that depend on the accelerator
+# are in check_trainer. A test checks that every key of the trainer config has a rule.
+TRAINER_RULES = {
+    "max_epochs": lambda v, k: None,  # checked with max_steps in check_config: only one of them is used
+    "max_steps": _max_steps,
+    "accumulate_grad_batches": lambda v, k: _count(v, k, "batches per optimizer step"),
+    "gradient_clip_val": _check_clip,
+    "num_evals": lambda v, k: _count(v, k, "validations during training"),
+    "limit_val_batches": lambda v, k: _check_limit(v, k, "validation, and with it the choice of the best weights"),
+    "limit_test_batches": lambda v, k: _check_limit(v, k, "the test set, leaving the run without test scores"),
+    "compile": _check_compile,
+    "deterministic": lambda v, k: _flag(v, k, also=("warn",)),
+    "log_every_n_steps": lambda v, k: _count(v, k, "optimizer steps between logged rows"),
+    "diagnostics_every_n_steps": lambda v, k: _count(v, k, "optimizer steps between diagnostics"),
+    "enable_progress_bar": _flag,
+}
+MACHINE_KEYS = ("accelerator", "devices", "precision")  # valid values depend on this machine
+
+
+def check_trainer(cfg: DictConfig) -> None:
+    accelerator = resolve_accelerator(cfg.trainer.accelerator)
+    _check_devices(cfg.trainer.devices, "trainer.devices", accelerator)
+    _check_precision(cfg.trainer.precision, "trainer.precision", accelerator)
+    for key, value in cfg.trainer.items():
+        if key not in MACHINE_KEYS:
+            TRAINER_RULES[key](value, f"trainer.{key}")
+
+
+def check_config(cfg: DictConfig) -> None:
+    check_missing(cfg)
+    if not _integer(cfg.seed) or not 0 <= cfg.seed <= MAX_SEED:
+        raise ConfigError(
+            f"seed={cfg.seed} is invalid: it must be an integer from 0 to 2**32 - 1 = {MAX_SEED} "
+            "(numpy's seed range; 0 is a seed)."
+        )
+    if not _integer(cfg.task.data_seed):
+        raise ConfigError(f"task.data_seed={cfg.task.data_seed} is invalid: it must be an integer.")
+    for key in ("reinit_pooler", "save_weights", "resume"):
+        _flag(cfg.get(key, False), key)
+    _flag(cfg.data.get("group_by_length", False), "data.group_by_length")
+    if not _integer(cfg.data.num_workers) or cfg.data.num_workers < 0:
+        raise ConfigError(
+            f"data.num_workers={cfg.data.num_workers} is invalid: it must be an integer >= 0 "
+            "(0 = load in the main process)."
+        )
+    every = cfg.get("resume_every_s", 60)
+    if isinstance(every, bool) or not isinstance(every, (int, float)) or not 0 <= every < math.inf:
+        raise ConfigError(f"resume_every_s={cfg.resume_every_s} is invalid: it must be a number of seconds >= 0.")
+    check_trainer(cfg)
+    if isinstance(cfg.reinit, bool) or not isinstance(cfg.reinit, int) or cfg.reinit < 0:
+        raise ConfigError(
+            f"reinit={cfg.reinit} is invalid: it must be an integer from 0 (no re-init) to the model's depth."
+        )
+    if isinstance(cfg.llrd, bool) or not isinstance(cfg.llrd, (int, float)) or not 0 < cfg.llrd <= 1:
+        raise ConfigError(f"llrd={cfg.llrd} is invalid: layer-wise lr decay must be in (0, 1] (1.0 = off).")
+    mixout, prior_wd = cfg.get("mixout", 0.0), cfg.get("prior_wd", 0.0)
+    if isinstance(mixout, bool) or not isinstance(mixout, (int, float)) or not 0 <= mixout < 1:
+        raise ConfigError(f"mixout={mixout} is invalid: the mix probability must be in [0, 1) (0 = off).")
+    if isinstance(prior_wd, bool) or not isinstance(prior_wd, (int, float)) or not 0 <= prior_wd < float("inf"):
+        raise ConfigError(f"prior_wd={prior_wd} is invalid: pre-trained weight decay must be a number >= 0 (0 = off).")
+    _positive(cfg.optimizer.lr, "optimizer.lr")
+    _positive(cfg.data.batch_size, "data.batch_size", int)
+    _positive(cfg.data.eval_batch_size, "data.eval_batch_size", int)
+    _positive(cfg.task.max_length, "task.max_length", int)
+    if cfg.trainer.max_steps in (None, -1):
+        _positive(cfg.trainer.max_epochs, "trainer.max_epochs", int)
+    if cfg.task.problem not in ("classification", "regression"):
+        raise ConfigError(f"task.problem={cfg.task.problem} is invalid; valid: classification, regression.")
+    # the optimizer's and schedule's own checks, run now rather than after the model has loaded
+    optimizer_settings(cfg.optimizer)
+    if cfg.schedule.get("name") not in SCHEDULES:
+        raise ConfigError(f"schedule.name={cfg.schedule.get('name')!r} is unknown; valid: {', '.join(SCHEDULES)}")

