@@ -4,47 +4,20 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from bertlab.report import figures
-from bertlab.report.collect import BadRun, Run, collect, read_curves
-from bertlab.report.grouping import Grouping, choose_keys, settings_frame
+from bertlab.report.collect import Run, collect, read_curves
+from bertlab.report.grouping import choose_keys, settings_frame
+from bertlab.report.markdown import render_markdown
+from bertlab.report.model import Report, TaskReport
 from bertlab.report.tables import group_keys, paired_comparisons, run_frame, summary
 
 
 class NoRunsError(Exception):
     """No run folder (with or without a result.json) under any of the given folders."""
-
-
-@dataclass
-class TaskReport:
-    name: str  # heading and file stem: the task, or task-metric when a task was run with two main metrics
-    task: str
-    metric: str
-    runs: list[Run]
-    grouping: Grouping
-    frame: pd.DataFrame  # one row per run (tables.run_frame)
-    summary: pd.DataFrame  # one row per setting (tables.summary)
-    paired: pd.DataFrame  # tables.paired_comparisons
-    threshold_note: str
-    threshold_line: float | None  # the failure threshold when one value holds for every run
-    figures: dict[str, Path] = field(default_factory=dict)
-
-    @property
-    def keys(self) -> list[str]:
-        return group_keys(self.grouping)
-
-
-@dataclass
-class Report:
-    dirs: list[Path]
-    threshold: float | None
-    tasks: list[TaskReport]
-    bad: list[BadRun]
-    notes: list[str] = field(default_factory=list)
 
 
 def _slug(text: str) -> str:
@@ -172,8 +145,6 @@ def runs_table(report: Report) -> pd.DataFrame:
 
 def write_report(report: Report, out: Path, command: str | None = None) -> Path:
     """Figures, `runs.csv` and `report.md` into `out`; returns the report.md path."""
-    from bertlab.report.markdown import render_markdown
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_figures(report, out)

@@ -1,7 +1,7 @@
 """Text of the report: `report.md` and the table printed in the terminal.
 
 Numbers are shown with 3 decimals (0.695 = 69.5%, the paper's precision); the exact values
-are in the tables of `bertlab.report.build.Report` and in `runs.csv`.
+are in the tables of `bertlab.report.model.Report` and in `runs.csv`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from bertlab.report.build import Report, TaskReport
 from bertlab.report.grouping import label
+from bertlab.report.model import Report, TaskReport
 
 
 def _num(value: float, sign: bool = False) -> str:
