@@ -35,6 +35,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from bertlab.core.atomic import write_atomic, write_text_atomic
 from bertlab.data.resumable_loader import ResumableDataLoader
+from bertlab.loggers.metrics_file import METRICS_FILE
 
 RESUME_DIR = "resume"
 RESUME_FILE = "last.ckpt"
@@ -99,7 +100,6 @@ def remove_resume_state(run_dir: Path) -> None:
 # Lightning's CSVLogger deletes an existing metrics.csv when it starts, so a resumed run would
 # lose the curve before its checkpoint. The rows logged up to the checkpoint are set aside
 # before the logger starts and put back in front of the resumed run's rows when it ends.
-METRICS_FILE = "metrics.csv"
 EARLIER_METRICS = "metrics.before-resume.csv"
 
 

@@ -9,10 +9,12 @@ import os
 from pathlib import Path
 
 from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from omegaconf import DictConfig, OmegaConf
 
 from bertlab.core.errors import ConfigError
 from bertlab.core.network import unreachable
+from bertlab.loggers.metrics_file import METRICS_FILE
 
 LOGGERS = ("wandb", "csv", "none")
 WANDB_TAG_MAX = 64  # W&B refuses longer tags (the run would fail at start)
@@ -124,6 +126,8 @@ def build_loggers(cfg: DictConfig, run_dir: Path, run_name: str, group: str | No
         return []
     # name="" and version="" put metrics.csv directly in the run directory.
     loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="", version="")]
+    # its readers find it by METRICS_FILE: a Lightning that renamed the file would leave them without curves
+    assert ExperimentWriter.NAME_METRICS_FILE == METRICS_FILE, ExperimentWriter.NAME_METRICS_FILE
     if name == "wandb":
         loggers.append(
             WandbLogger(

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from bertlab.loggers.metrics_file import METRICS_FILE
 from bertlab.run.record import RESULT_FILE
 
-METRICS_FILE = "metrics.csv"
 REQUIRED_KEYS = ("status", "task", "main_metric", "settings")
 
 

@@ -21,6 +21,7 @@ from matplotlib.patches import Patch
 
 from bertlab.report.grouping import label, sort_key
 from bertlab.report.tables import curve_summary
+from bertlab.training.metric_names import REGRESSION_METRICS
 
 METRIC_LABELS = {
     "accuracy": "accuracy (fraction correct, 0-1)",
@@ -29,7 +30,6 @@ METRIC_LABELS = {
     "spearman": "Spearman correlation (-1 to 1)",
     "pearson": "Pearson correlation (-1 to 1)",
 }
-REGRESSION_METRICS = ("spearman", "pearson")
 STEP_LABEL = "training step (optimizer updates)"
 
 

@@ -16,8 +16,7 @@ from torchmetrics.classification import (
 from torchmetrics.regression import PearsonCorrCoef, SpearmanCorrCoef
 
 from bertlab.core.errors import ConfigError
-
-CLASSIFICATION_METRICS = ("accuracy", "f1", "mcc")
+from bertlab.training.metric_names import CLASSIFICATION_METRICS, REGRESSION_METRICS
 
 
 class MatthewsCorrCoef(MulticlassMatthewsCorrCoef):
@@ -37,9 +36,6 @@ class MatthewsCorrCoef(MulticlassMatthewsCorrCoef):
         if denominator == 0:
             return torch.tensor(0.0)
         return (covariance / denominator).float()
-
-
-REGRESSION_METRICS = ("pearson", "spearman")
 
 
 def _metric(name: str, num_labels: int):
