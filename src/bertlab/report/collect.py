@@ -1,7 +1,8 @@
 """Find the runs under sweep folders and read what each left: `result.json` and `metrics.csv`.
 
-A run folder is one that holds a `result.json`, a `.hydra` folder (Hydra writes it before the
-job starts), or a numbered job folder beside a sweep's `multirun.yaml`. A run folder whose
+A run folder is what `sweep.folders.is_run_dir` says it is (the sweep's summary counts the same
+folders): one that holds a `result.json`, a `.hydra` folder, or a numbered job folder beside a
+sweep's `multirun.yaml`. A run folder whose
 `result.json` is missing or malformed becomes a `BadRun` with the reason, so the report lists
 it instead of silently counting fewer seeds.
 """
@@ -18,6 +19,7 @@ import pandas as pd
 
 from bertlab.loggers.metrics_file import METRICS_FILE
 from bertlab.run.record import RESULT_FILE
+from bertlab.sweep.folders import is_run_dir
 
 REQUIRED_KEYS = ("status", "task", "main_metric", "settings")
 
@@ -60,10 +62,9 @@ class Collection:
 def find_run_dirs(root: Path) -> list[Path]:
     """Run folders under `root` (or `root` itself), in path order; never looks inside a run folder."""
     found = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, _ in os.walk(root):
         here = Path(dirpath)
-        numbered_job = here.name.isdigit() and (here.parent / "multirun.yaml").exists()
-        if RESULT_FILE in filenames or ".hydra" in dirnames or numbered_job:
+        if is_run_dir(here):
             found.append(here)
             dirnames.clear()  # wandb/, model/, .hydra/ of a run hold no runs
         else:

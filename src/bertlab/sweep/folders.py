@@ -127,11 +127,18 @@ def other_jobs_in_the_way(config: DictConfig) -> str | None:
     )
 
 
+def is_run_dir(path: Path) -> bool:
+    """A run's folder: it holds a `result.json`, or a `.hydra/` (Hydra writes it before the job
+    starts), or it is a numbered job folder beside its sweep's `multirun.yaml`. The one rule for
+    the sweep's summary and for the report, so both count the same jobs."""
+    path = Path(path)
+    numbered_job = path.name.isdigit() and (path.parent / "multirun.yaml").is_file()
+    return path.is_dir() and ((path / RESULT_FILE).is_file() or (path / ".hydra").is_dir() or numbered_job)
+
+
 def job_dirs(sweep_dir: Path) -> list[Path]:
-    """The job folders of a sweep: those Hydra started (`.hydra/`) or that hold a result."""
-    dirs = [
-        p for p in Path(sweep_dir).iterdir() if p.is_dir() and ((p / ".hydra").is_dir() or (p / RESULT_FILE).is_file())
-    ]
+    """The job folders of a sweep (`is_run_dir`)."""
+    dirs = [p for p in Path(sweep_dir).iterdir() if is_run_dir(p)]
     return sorted(dirs, key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name))
 
 
