@@ -13,12 +13,14 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
+from bertlab.core.paths import CONF_DIR
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_GLUE = REPO.parent / "shared" / "glue"
 
 
 def compose_cfg(overrides: list[str]):
-    with initialize_config_dir(config_dir=str(REPO / "src" / "bertlab" / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="train", overrides=list(overrides))
 
 

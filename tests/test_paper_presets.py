@@ -16,6 +16,7 @@ from e2e import REPO, results_under, run_train
 from hydra import compose, initialize_config_dir
 
 from bertlab.config.checks import check_config
+from bertlab.core.paths import CONF_DIR
 from bertlab.data.readers import read_task
 from bertlab.data.sampling import make_splits
 from bertlab.optim.schedules import warmup_steps
@@ -98,7 +99,7 @@ OFFICIAL_SELECTION = {
 
 
 def compose_train(*overrides):
-    with initialize_config_dir(config_dir=str(REPO / "src" / "bertlab" / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose("train", overrides=list(overrides))
 
 

@@ -9,11 +9,11 @@ from e2e import REPO, results_under, run_train
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-CONF = REPO / "src" / "bertlab" / "conf"
+from bertlab.core.paths import CONF_DIR
 
 
 def hydra_config(*overrides: str):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose("train", overrides=list(overrides), return_hydra_config=True)
 
 

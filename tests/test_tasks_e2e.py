@@ -6,19 +6,13 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from bertlab.run.job import CONF_DIR, fit_and_test
+from bertlab.core.paths import CONF_DIR
+from bertlab.data.readers import GLUE_DIRS
+from bertlab.run.job import fit_and_test
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "glue"
-GLUE_FOLDERS = {
-    "rte": "RTE",
-    "mrpc": "MRPC",
-    "stsb": "STS-B",
-    "cola": "CoLA",
-    "sst2": "SST-2",
-    "qnli": "QNLI",
-    "qqp": "QQP",
-    "mnli": "MNLI",
-}
+# the GLUE tasks that have a config: the folder names are the reader's (data/readers.py)
+GLUE_FOLDERS = {task: folder for task, folder in GLUE_DIRS.items() if (CONF_DIR / "task" / f"{task}.yaml").is_file()}
 
 
 def compose_run(tiny_bert_dir, *overrides):

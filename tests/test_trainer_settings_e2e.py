@@ -4,12 +4,13 @@ on this machine. The machine-dependent rules are also tested with a GPU faked in
 
 import pytest
 import torch
-from e2e import REPO, run_train
+from e2e import run_train
 from omegaconf import OmegaConf
 from test_bad_input_e2e import TINY, assert_nothing_half_written, assert_one_clear_message
 
 from bertlab.config import checks
 from bertlab.core.errors import ConfigError
+from bertlab.core.paths import CONF_DIR
 
 NO_GPU = not torch.cuda.is_available()
 
@@ -77,7 +78,7 @@ def test_every_bad_trainer_setting_fails_the_config_check(case):
     from bertlab.config.checks import check_config
 
     overrides, fragments = TRAINER_CASES[case]
-    with initialize_config_dir(config_dir=str(REPO / "src" / "bertlab" / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=[*TINY, *overrides])
     with pytest.raises(ConfigError) as err:
         check_config(cfg)
@@ -96,12 +97,12 @@ def test_bad_trainer_setting_is_one_clear_message_before_the_model_loads(tmp_pat
 
 
 def test_every_trainer_key_has_a_rule():
-    keys = set(OmegaConf.load(REPO / "src" / "bertlab" / "conf" / "trainer" / "default.yaml"))
+    keys = set(OmegaConf.load(CONF_DIR / "trainer" / "default.yaml"))
     assert keys == set(checks.TRAINER_RULES) | set(checks.MACHINE_KEYS)
 
 
 def trainer_cfg(**trainer):
-    base = OmegaConf.load(REPO / "src" / "bertlab" / "conf" / "trainer" / "default.yaml")
+    base = OmegaConf.load(CONF_DIR / "trainer" / "default.yaml")
     return OmegaConf.create({"trainer": OmegaConf.merge(base, trainer)})
 
 
