@@ -6,6 +6,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
+from bertlab.core.errors import ConfigError
 from bertlab.methods.prior_wd import PriorWeightDecay, pretrained_parameters
 from bertlab.methods.reinit import reinit_top_layers
 from bertlab.optim.adam import build_optimizer
@@ -110,3 +111,10 @@ def test_pulls_exactly_the_decay_group_of_every_family(tiny_family):
     base = model.base_model_prefix + "."
     assert names == sorted(n for n, p in model.named_parameters() if n.startswith(base) and id(p) not in no_decay)
     assert names and not any(n.endswith(".bias") or "norm" in n.lower() for n in names), family
+
+
+@pytest.mark.parametrize("strength", [-1, float("inf"), True, "0.1"])
+def test_bad_strength_is_the_config_checks_error(model, strength):
+    """Used as a library, the callback refuses what the config check refuses, with its message."""
+    with pytest.raises(ConfigError, match=r"prior_wd=.* is invalid: pre-trained weight decay must be a number >= 0"):
+        PriorWeightDecay(model, strength=strength)

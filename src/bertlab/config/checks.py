@@ -16,7 +16,11 @@ import typing
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from bertlab.core.errors import ConfigError
+from bertlab.methods.mixout import check_mixout
+from bertlab.methods.prior_wd import check_prior_wd
+from bertlab.methods.reinit import check_reinit
 from bertlab.optim.adam import optimizer_settings
+from bertlab.optim.param_groups import check_llrd
 from bertlab.optim.schedules import SCHEDULES
 
 
@@ -247,28 +251,24 @@ def check_config(cfg: DictConfig) -> None:
     if not _integer(cfg.task.data_seed):
         raise ConfigError(f"task.data_seed={cfg.task.data_seed} is invalid: it must be an integer.")
     for key in ("reinit_pooler", "save_weights", "resume"):
-        _flag(cfg.get(key, False), key)
-    _flag(cfg.data.get("group_by_length", False), "data.group_by_length")
+        _flag(cfg[key], key)
+    _flag(cfg.data.group_by_length, "data.group_by_length")
     if not _integer(cfg.data.num_workers) or cfg.data.num_workers < 0:
         raise ConfigError(
             f"data.num_workers={cfg.data.num_workers} is invalid: it must be an integer >= 0 "
             "(0 = load in the main process)."
         )
-    every = cfg.get("resume_every_s", 60)
+    every = cfg.resume_every_s
     if isinstance(every, bool) or not isinstance(every, (int, float)) or not 0 <= every < math.inf:
-        raise ConfigError(f"resume_every_s={cfg.resume_every_s} is invalid: it must be a number of seconds >= 0.")
+        raise ConfigError(f"resume_every_s={every} is invalid: it must be a number of seconds >= 0.")
     check_trainer(cfg)
-    if isinstance(cfg.reinit, bool) or not isinstance(cfg.reinit, int) or cfg.reinit < 0:
-        raise ConfigError(
-            f"reinit={cfg.reinit} is invalid: it must be an integer from 0 (no re-init) to the model's depth."
-        )
-    if isinstance(cfg.llrd, bool) or not isinstance(cfg.llrd, (int, float)) or not 0 < cfg.llrd <= 1:
-        raise ConfigError(f"llrd={cfg.llrd} is invalid: layer-wise lr decay must be in (0, 1] (1.0 = off).")
-    mixout, prior_wd = cfg.get("mixout", 0.0), cfg.get("prior_wd", 0.0)
-    if isinstance(mixout, bool) or not isinstance(mixout, (int, float)) or not 0 <= mixout < 1:
-        raise ConfigError(f"mixout={mixout} is invalid: the mix probability must be in [0, 1) (0 = off).")
-    if isinstance(prior_wd, bool) or not isinstance(prior_wd, (int, float)) or not 0 <= prior_wd < float("inf"):
-        raise ConfigError(f"prior_wd={prior_wd} is invalid: pre-trained weight decay must be a number >= 0 (0 = off).")
+    # The methods' rules live beside the code they protect, which calls them too when used as a
+    # library; here they run before any data or model loads (reinit's upper bound needs the
+    # model's structure: model/load.py checks it before the weights load).
+    check_reinit(cfg.reinit)
+    check_llrd(cfg.llrd)
+    check_mixout(cfg.mixout)
+    check_prior_wd(cfg.prior_wd)
     _positive(cfg.optimizer.lr, "optimizer.lr")
     _positive(cfg.data.batch_size, "data.batch_size", int)
     _positive(cfg.data.eval_batch_size, "data.eval_batch_size", int)

@@ -67,6 +67,7 @@ class MixLinear(nn.Linear):
 
 
 def check_mixout(p) -> None:
+    """The rule for `mixout`, for the config check and for `apply_mixout` alike."""
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
         raise ConfigError(f"mixout={p!r} is invalid: the mix probability must be in [0, 1) (0 = off).")
 

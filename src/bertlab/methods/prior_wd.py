@@ -19,10 +19,13 @@ the gradients are ready and before the optimizer's update, once per optimizer st
 gradient accumulation), with any optimizer; the group lr in force is read there.
 """
 
+import math
+
 import lightning as L
 import torch
 from torch import nn
 
+from bertlab.core.errors import ConfigError
 from bertlab.model.anatomy import anatomy
 from bertlab.optim.param_groups import no_decay_ids
 
@@ -34,10 +37,17 @@ def pretrained_parameters(model: nn.Module) -> dict[str, torch.Tensor]:
     return {n: p for n, p in model.named_parameters() if p.requires_grad and parts.in_base(n) and id(p) not in no_decay}
 
 
+def check_prior_wd(strength) -> None:
+    """The rule for `prior_wd`, for the config check and for `PriorWeightDecay` alike."""
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength < math.inf:
+        raise ConfigError(
+            f"prior_wd={strength!r} is invalid: pre-trained weight decay must be a number >= 0 (0 = off)."
+        )
+
+
 class PriorWeightDecay(L.Callback):
     def __init__(self, model: nn.Module, strength: float):
-        if isinstance(strength, bool) or not isinstance(strength, (int, float)) or strength < 0:
-            raise ValueError(f"prior_wd={strength!r} must be a number >= 0")
+        check_prior_wd(strength)
         self.strength = float(strength)
         # p0, taken now: after re-init, before any step (and before a resumed run loads weights)
         params = pretrained_parameters(model)

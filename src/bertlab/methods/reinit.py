@@ -16,18 +16,26 @@ from bertlab.core.errors import ConfigError, ModelError
 from bertlab.model.anatomy import anatomy
 
 
-def check_reinit(num_blocks: int, depth: int, num_layers: int | None = None) -> None:
-    """`num_layers` (the config's) differs from `num_blocks` where layers share weights (ALBERT)."""
-    if depth < 0 or depth > num_blocks:
-        shared = (
-            ""
-            if num_layers in (None, num_blocks)
-            else f"; its {num_layers} layers share {num_blocks} block(s) of weights, and a block is what re-init draws afresh"
-        )
-        raise ConfigError(
-            f"reinit={depth} is invalid: it must be between 0 and the model's depth, "
-            f"{num_blocks} for this model (0 = no re-init{shared})."
-        )
+def check_reinit(depth, num_blocks: int | None = None, num_layers: int | None = None) -> None:
+    """The rule for `reinit`: an integer from 0 (off) to the model's depth in blocks.
+
+    The config check calls it before any model is known (`num_blocks` None: the upper bound is
+    checked once the model's structure is, before its weights load); re-init calls it with the
+    model. `num_layers` (the config's) differs from `num_blocks` where layers share weights (ALBERT)."""
+    integer = isinstance(depth, int) and not isinstance(depth, bool)
+    if integer and depth >= 0 and (num_blocks is None or depth <= num_blocks):
+        return
+    if num_blocks is None:
+        raise ConfigError(f"reinit={depth} is invalid: it must be an integer from 0 (no re-init) to the model's depth.")
+    shared = (
+        ""
+        if num_layers in (None, num_blocks)
+        else f"; its {num_layers} layers share {num_blocks} block(s) of weights, and a block is what re-init draws afresh"
+    )
+    raise ConfigError(
+        f"reinit={depth} is invalid: it must be an integer between 0 and the model's depth, "
+        f"{num_blocks} for this model (0 = no re-init{shared})."
+    )
 
 
 @torch.no_grad()
@@ -64,7 +72,7 @@ def reinit_top_layers(model: nn.Module, depth: int, reinit_pooler: bool = True) 
     Returns the names of the re-initialised submodules (for the run's log).
     """
     parts = anatomy(model)
-    check_reinit(parts.depth, depth, getattr(model.config, "num_hidden_layers", None))
+    check_reinit(depth, parts.depth, getattr(model.config, "num_hidden_layers", None))
     std = model.config.initializer_range
     touched = []
     if reinit_pooler and parts.pooler is not None:

@@ -76,7 +76,7 @@ def check_before_weights(name_or_path: str, config, tokenizer, max_length: int, 
     model family, `reinit` against its blocks, `task.max_length` against its positions."""
     check_family(config, name_or_path)
     structure = skeleton(config)  # meta device: the model's structure without its weights
-    check_reinit(anatomy(structure).depth, reinit, getattr(config, "num_hidden_layers", None))
+    check_reinit(reinit, anatomy(structure).depth, getattr(config, "num_hidden_layers", None))
     check_max_length(max_length, tokenizer, structure, pair)
 
 

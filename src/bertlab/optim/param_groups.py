@@ -29,6 +29,12 @@ def no_decay_ids(model: torch.nn.Module) -> set[int]:
     return ids | {id(p) for n, p in model.named_parameters() if any(k in n for k in NO_DECAY)}
 
 
+def check_llrd(llrd) -> None:
+    """The rule for `llrd`, for the config check and for `param_groups` alike."""
+    if isinstance(llrd, bool) or not isinstance(llrd, (int, float)) or not 0 < llrd <= 1:
+        raise ConfigError(f"llrd={llrd!r} is invalid: layer-wise lr decay must be in (0, 1] (1.0 = off).")
+
+
 def _head_or_block(block: str) -> str:
     return "head" if block in ("pooler", "classifier") else block
 
@@ -37,8 +43,7 @@ def param_groups(model: torch.nn.Module, lr: float, weight_decay: float, llrd: f
     """Every trainable parameter in exactly one group; each group has `name`, `params`, `lr`,
     `weight_decay`. Names are `{depth}/decay` and `{depth}/no_decay`, with depth `all` when
     llrd == 1, else `head`, `layer_{i}` or `embeddings`. Empty groups are dropped."""
-    if isinstance(llrd, bool) or not isinstance(llrd, (int, float)) or not 0 < llrd <= 1:
-        raise ConfigError(f"llrd={llrd!r} is out of range; valid: 0 < llrd <= 1 (1 = no layer-wise decay)")
+    check_llrd(llrd)
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     no_decay = no_decay_ids(model)
     if llrd == 1:
