@@ -100,9 +100,9 @@ def test_relative_change_per_block(model):
 def test_state_survives_a_resume(model):
     from bertlab.callbacks.diagnostics import TrainingDiagnostics
 
-    before = TrainingDiagnostics(model)
+    before = TrainingDiagnostics(model, every_n_steps=25)
     before.peak_lr, before.update_size_first, before.bias_correction_first = {"all/decay": 1e-3}, {"layer_0": 3.1}, 1.0
-    after = TrainingDiagnostics(model)
+    after = TrainingDiagnostics(model, every_n_steps=25)
     after.load_state_dict(before.state_dict())
     assert after.summary() == before.summary()
 

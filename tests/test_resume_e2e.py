@@ -198,7 +198,7 @@ def test_a_checkpoint_save_that_fails_leaves_the_previous_one_whole(tmp_path):
 
     calls = []
     trainer = SimpleNamespace(global_step=3, is_global_zero=True, save_checkpoint=save_checkpoint)
-    callback = ResumeCheckpoint(tmp_path, overrides=["seed=0"])
+    callback = ResumeCheckpoint(tmp_path, every_s=0.0, overrides=["seed=0"])
     callback.save(trainer)
     with pytest.raises(OSError):
         callback.save(trainer)

@@ -21,6 +21,8 @@ def task(n_train=None, n_val=None, problem="classification", labels=("a", "b", "
             "labels": list(labels) if labels else None,
             "n_train": n_train,
             "n_val": n_val,
+            "n_test": None,
+            "sampling": "balanced",
         }
     )
 

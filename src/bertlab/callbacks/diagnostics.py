@@ -109,7 +109,8 @@ def relative_change(model: nn.Module, start: dict[str, torch.Tensor]) -> dict[st
 
 
 class TrainingDiagnostics(L.Callback):
-    def __init__(self, model: nn.Module, every_n_steps: int = 50):
+    def __init__(self, model: nn.Module, every_n_steps: int):
+        # no default here: trainer.diagnostics_every_n_steps (conf/trainer/default.yaml) is the one
         self.every_n_steps = max(1, int(every_n_steps))
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         self.start = {n: p.detach().to("cpu", copy=True) for n, p in named}

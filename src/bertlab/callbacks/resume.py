@@ -156,7 +156,8 @@ class ResumeCheckpoint(L.Callback):
     KeepBestWeights in the callback list so each save holds the best weights of that validation.
     """
 
-    def __init__(self, run_dir: Path, every_s: float = 0.0, overrides: list[str] | None = None):
+    def __init__(self, run_dir: Path, every_s: float, overrides: list[str] | None = None):
+        # no default for every_s: resume_every_s (conf/train.yaml) is the one
         self.path = Path(run_dir) / RESUME_DIR / RESUME_FILE
         self.overrides = overrides  # written beside the checkpoint: whose it is (resume_checkpoint)
         # A save writes weights, Adam state and the best weights (~1 s for MiniLM on a CPU, 6% of

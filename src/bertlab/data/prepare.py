@@ -72,7 +72,7 @@ def download_task(name: str, out: Path) -> Path:
     pools = read_hub(task)  # the same label mapping a hub run uses
     dest = out / "glue" / GLUE_DIRS.get(task.hub_config, task.hub_config)
     dest.mkdir(parents=True, exist_ok=True)
-    columns = list(task.columns) if task.get("columns") else None
+    columns = list(task.columns) if task.columns else None
     header = columns or [*task.text_fields, task.label_field]
     for pool, key in (("train", "train_file"), ("dev", "dev_file")):
         lines = [] if columns else [header]  # CoLA's files have no header row: the config names its columns

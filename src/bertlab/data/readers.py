@@ -152,7 +152,7 @@ def read_local(task: DictConfig) -> dict[str, list[Example]]:
 def _read_fields(path: Path, task: DictConfig, encoding: str) -> Iterator[tuple[str, dict, object]]:
     """(where, texts, raw label) per row; only the needed columns are kept (MNLI rows carry parses)."""
     needed = [*task.text_fields, task.label_field]
-    for line, row in _read_rows(path, task.get("columns"), encoding):
+    for line, row in _read_rows(path, task.columns, encoding):
         missing = [c for c in needed if c not in row]
         if missing:
             raise DataError(
@@ -167,7 +167,7 @@ def _read_fields(path: Path, task: DictConfig, encoding: str) -> Iterator[tuple[
 def _encoding(task: DictConfig) -> str:
     """The codec for task.encoding. UTF-8 is read as utf-8-sig: a leading byte-order mark (MRPC's
     files have one) is not part of the first column's name."""
-    name = str(task.get("encoding") or "utf-8")
+    name = str(task.encoding)
     try:
         codec = codecs.lookup(name).name
     except LookupError:

@@ -32,7 +32,7 @@ SAMPLING = ("balanced", "paper")
 def make_splits(pools: dict[str, list[Example]], task: DictConfig, data_seed: int) -> dict[str, list[Example]]:
     n_train = _count(task.n_train, "task.n_train", "null = the whole training pool")
     n_val = _count(task.n_val, "task.n_val", "null = val/test are the halves of the dev set")
-    sampling = task.get("sampling", "balanced")
+    sampling = task.sampling
     if sampling not in SAMPLING:
         raise ConfigError(f"task.sampling={sampling!r} is invalid; valid: {', '.join(SAMPLING)}.")
     rng = random.Random(data_seed)
@@ -82,7 +82,7 @@ def make_splits(pools: dict[str, list[Example]], task: DictConfig, data_seed: in
         splits = {"train": _pick(train_pool, train), "val": _pick(dev_pool, val_dev), "test": _pick(dev_pool, test_dev)}
     else:
         splits = {"train": _pick(train_pool, train), "val": _pick(train_pool, val), "test": list(dev_pool)}
-    n_test = _count(task.get("n_test"), "task.n_test", "null = the whole test split")
+    n_test = _count(task.n_test, "task.n_test", "null = the whole test split")
     if n_test is not None and n_test < len(splits["test"]):
         # a class-balanced subset, for quick runs (debug=fast): the baseline stays comparable
         test = splits["test"]
