@@ -30,23 +30,15 @@ import lightning as L
 import torch
 from torch import nn
 
-from bertlab.model.anatomy import blocks_by_param
+from bertlab.model.anatomy import block_order, blocks_by_param
 from bertlab.optim.adam import bias_correction_factor
 
 EARLY_STEPS = (1, 2, 4, 8, 16)  # always logged: where bias correction matters most (paper Fig. 2-3)
 
 
 def _ordered(values: dict[str, float]) -> dict[str, float]:
-    """Input to output: embeddings, layer_0, layer_1, ..., pooler, classifier."""
-
-    def key(block):
-        if block == "embeddings":
-            return (0, 0)
-        if block.startswith("layer_"):
-            return (1, int(block[6:]))
-        return (2, 0 if block == "pooler" else 1)
-
-    return {b: values[b] for b in sorted(values, key=key)}
+    """Input to output (anatomy's block order)."""
+    return {b: values[b] for b in sorted(values, key=block_order)}
 
 
 def bias_correction_in_force(group: dict, step: float) -> tuple[float, float]:

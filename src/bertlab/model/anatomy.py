@@ -63,6 +63,16 @@ class Anatomy:
         return param_name.startswith(self.base + ".")
 
 
+def block_order(block: str) -> tuple[int, int]:
+    """Sort key for the names `block_of` gives, input to output: embeddings, layer_0, layer_1, ...,
+    pooler, classifier."""
+    if block == "embeddings":
+        return (0, 0)
+    if block.startswith("layer_"):
+        return (1, int(block[len("layer_") :]))
+    return (2, 0 if block == "pooler" else 1)
+
+
 def check_family(config, name_or_path: str) -> None:
     """Refuse, from the config alone, a model that is not a bidirectional encoder."""
     family = config.model_type

@@ -36,6 +36,7 @@ def check_llrd(llrd) -> None:
 
 
 def _head_or_block(block: str) -> str:
+    # anatomy's block names; the pooler and the classifier share the head's lr
     return "head" if block in ("pooler", "classifier") else block
 
 
