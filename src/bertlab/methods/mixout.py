@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bertlab.core.errors import ConfigError
-from bertlab.model.anatomy import anatomy
+from bertlab.model.anatomy import DROPOUT_KEYS, HEAD_DROPOUT_KEYS, anatomy
 
 
 def mix(weight: torch.Tensor, target: torch.Tensor, p: float) -> torch.Tensor:
@@ -92,14 +92,7 @@ def apply_mixout(model: nn.Module, p: float) -> list[str]:
     for module in model.modules():
         if isinstance(module, nn.Dropout):
             module.p = 0.0
-    for key in (
-        "hidden_dropout_prob",
-        "attention_probs_dropout_prob",
-        "classifier_dropout",
-        "dropout",
-        "attention_dropout",
-        "seq_classif_dropout",
-    ):
+    for key in DROPOUT_KEYS + HEAD_DROPOUT_KEYS:
         if getattr(model.config, key, None) is not None:
             setattr(model.config, key, 0.0)  # so the saved config tells the truth
     return wrapped

@@ -38,6 +38,11 @@ from bertlab.core.errors import ModelError
 
 EXAMPLES = "bert, roberta, xlm-roberta, distilbert, electra, albert, deberta-v2, mpnet, ..."
 
+# Each family's config names for its dropout probabilities (DistilBERT's are its own): those of
+# the encoder (model.dropout sets them) and those of the head (mixout turns every dropout off).
+DROPOUT_KEYS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout")
+HEAD_DROPOUT_KEYS = ("classifier_dropout", "seq_classif_dropout")
+
 
 @dataclass(frozen=True)
 class Anatomy:

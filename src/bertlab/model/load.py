@@ -17,7 +17,7 @@ from bertlab.core.errors import ConfigError, ModelError
 from bertlab.core.network import use_hub_offline_if_unreachable
 from bertlab.core.paths import minilm_dir
 from bertlab.methods.reinit import check_reinit, init_module_
-from bertlab.model.anatomy import anatomy, check_family, skeleton
+from bertlab.model.anatomy import DROPOUT_KEYS, anatomy, check_family, skeleton
 from bertlab.model.lengths import check_max_length
 
 PACKAGED = "packaged:"
@@ -54,10 +54,6 @@ def load_config(name_or_path: str, num_labels: int, problem: str, dropout: float
     if dropout is not None:
         _set_dropout(config, dropout)
     return config
-
-
-# Each family's names for its hidden and attention dropout (DistilBERT's are its own).
-DROPOUT_KEYS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout")
 
 
 def _set_dropout(config, dropout: float) -> None:
