@@ -3,9 +3,7 @@ code 1, no traceback, and nothing half-written (no checkpoint; a complete result
 """
 
 import pytest
-from e2e import results_under, run_train
-
-TINY = ["model=tiny", "debug=fast", "trainer.enable_progress_bar=false"]
+from e2e import TINY, results_under, run_train
 
 
 def csv_task(

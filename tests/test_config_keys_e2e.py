@@ -2,14 +2,13 @@
 every key the configs define, under every group option and preset, is accepted."""
 
 import pytest
-from e2e import REPO, run_train
+from e2e import TINY, run_train
 from omegaconf import OmegaConf
-from test_bad_input_e2e import TINY, assert_nothing_half_written, assert_one_clear_message, csv_task
+from test_bad_input_e2e import assert_nothing_half_written, assert_one_clear_message, csv_task
 
 from bertlab.config.keys import check_overrides
 from bertlab.core.errors import ConfigError
-
-CONF = REPO / "src" / "bertlab" / "conf"
+from bertlab.core.paths import CONF_DIR
 
 UNKNOWN_KEYS = {
     # group: (override, fragments of the one message)
@@ -66,8 +65,8 @@ def test_keys_an_option_adds_are_valid_with_that_option(tmp_path):
 
 def test_a_key_must_exist_under_every_option_of_a_swept_group():
     with pytest.raises(ConfigError, match=r"'schedule.power' with schedule=linear;"):
-        check_overrides(["schedule=polynomial,linear", "schedule.power=2"], CONF)
-    check_overrides(["schedule=polynomial,cosine", "schedule.warmup_steps=3"], CONF)
+        check_overrides(["schedule=polynomial,linear", "schedule.power=2"], CONF_DIR)
+    check_overrides(["schedule=polynomial,cosine", "schedule.warmup_steps=3"], CONF_DIR)
 
 
 def leaf_keys(node, prefix=""):
@@ -77,8 +76,8 @@ def leaf_keys(node, prefix=""):
 
 
 def group_options():
-    for group in sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name != "hydra"):
-        for option in sorted(p.stem for p in (CONF / group).glob("*.yaml")):
+    for group in sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "hydra"):
+        for option in sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")):
             yield f"{group}={option}"
 
 
@@ -87,10 +86,10 @@ def test_every_key_of_every_config_option_is_accepted(choice):
     """Each group option and preset (experiment, method, debug) composes, and setting any key it
     defines is accepted (the check compares keys only; the values here are placeholders)."""
     group, option = choice.split("=")
-    own = OmegaConf.to_container(OmegaConf.load(CONF / group / f"{option}.yaml"), resolve=False)
+    own = OmegaConf.to_container(OmegaConf.load(CONF_DIR / group / f"{option}.yaml"), resolve=False)
     own.pop("defaults", None)
     if group not in ("experiment", "method", "debug"):  # `# @package _global_` files hold full paths
         own = {group: own}
-    keys = list(leaf_keys(own)) + list(leaf_keys(OmegaConf.to_container(OmegaConf.load(CONF / "train.yaml"))))
+    keys = list(leaf_keys(own)) + list(leaf_keys(OmegaConf.to_container(OmegaConf.load(CONF_DIR / "train.yaml"))))
     keys = [k for k in keys if not k.startswith(("hydra", "defaults"))]
-    check_overrides([choice] + [f"{key}=null" for key in keys], CONF)
+    check_overrides([choice] + [f"{key}=null" for key in keys], CONF_DIR)

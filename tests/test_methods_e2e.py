@@ -4,23 +4,13 @@ import csv
 import math
 
 import pytest
-from e2e import REPO, results_under, run_train
-from hydra import compose, initialize_config_dir
+from e2e import results_under, run_train
 
 from bertlab.config.checks import check_config
 from bertlab.core.errors import ConfigError
+from bertlab.core.paths import CONF_DIR
 
 METHOD_KEYS = ("reinit", "reinit_pooler", "llrd", "mixout", "prior_wd")
-
-
-@pytest.fixture
-def tiny(tiny_bert_dir):
-    return [f"model.name_or_path={tiny_bert_dir}", "model.name=tiny", "debug=fast"]
-
-
-def compose_train(*overrides):
-    with initialize_config_dir(config_dir=str(REPO / "src" / "bertlab" / "conf"), version_base="1.3"):
-        return compose("train", overrides=list(overrides))
 
 
 def test_sweep_optimizer_schedule_reinit_with_llrd_and_mixout(tmp_path, tiny):
@@ -99,12 +89,12 @@ def test_bad_method_value_is_one_clear_message(tmp_path, tiny):
         ("prior_wd=inf", "prior_wd=inf is invalid"),
     ],
 )
-def test_bad_method_values_fail_the_config_check(bad, message):
+def test_bad_method_values_fail_the_config_check(bad, message, compose_train):
     with pytest.raises(ConfigError, match=message):
         check_config(compose_train(bad))
 
 
-def test_method_presets_change_only_their_method():
+def test_method_presets_change_only_their_method(compose_train):
     standard = compose_train("experiment=paper_1k", "method=standard")
     base = {k: standard[k] for k in METHOD_KEYS}
     assert base == {"reinit": 0, "reinit_pooler": False, "llrd": 1.0, "mixout": 0.0, "prior_wd": 0.0}
@@ -129,16 +119,14 @@ def test_method_presets_change_only_their_method():
     assert cfg.reinit == 6 and cfg.task.n_train is None
     longer = compose_train("experiment=paper_longer", "task=rte")
     assert longer.trainer.max_steps == 400 and longer.task.n_train == 1000 and longer.task.name == "rte"
-    assert sorted(p.stem for p in (REPO / "src" / "bertlab" / "conf" / "method").glob("*.yaml")) == sorted(
-        ["standard", *expected]
-    )
+    assert sorted(p.stem for p in (CONF_DIR / "method").glob("*.yaml")) == sorted(["standard", *expected])
 
 
 @pytest.mark.parametrize("experiment", ["paper_full", "paper_1k"])
 @pytest.mark.parametrize("task", ["rte", "mrpc", "stsb", "cola"])
-def test_every_table2_cell_composes_for_the_papers_tasks(task, experiment):
+def test_every_table2_cell_composes_for_the_papers_tasks(task, experiment, compose_train):
     """Table 2 as a sweep: each column (method) x task x full / 1k composes into a valid run config."""
-    methods = sorted(p.stem for p in (REPO / "src" / "bertlab" / "conf" / "method").glob("*.yaml"))
+    methods = sorted(p.stem for p in (CONF_DIR / "method").glob("*.yaml"))
     assert len(methods) == 7
     for method in methods:
         cfg = compose_train(f"experiment={experiment}", f"task={task}", f"method={method}", "task.data_dir=/data/x")

@@ -10,9 +10,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from bertlab.core.errors import ConfigError, DataError
+from bertlab.core.paths import CONF_DIR
 from bertlab.data.readers import BBC_DEV_FRACTION, Example, read_task
 
-REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
 SCHEMA = {
     "name",
@@ -37,7 +37,7 @@ SCHEMA = {
 
 def task_cfg(name: str, **overrides):
     """conf/task/<name>.yaml, struct like Hydra's, with overrides (a missing key fails as in Hydra)."""
-    cfg = OmegaConf.load(REPO / "src" / "bertlab" / "conf" / "task" / f"{name}.yaml")
+    cfg = OmegaConf.load(CONF_DIR / "task" / f"{name}.yaml")
     OmegaConf.set_struct(cfg, True)
     for key, value in overrides.items():
         cfg[key] = value
@@ -50,7 +50,7 @@ def glue_fixture(name: str, folder: str, **overrides):
 
 @pytest.mark.parametrize("name", ["bbcnews", "rte", "mrpc", "stsb", "cola", "sst2", "qnli", "qqp", "mnli", "csv"])
 def test_every_task_config_has_the_schema(name):
-    cfg = OmegaConf.load(REPO / "src" / "bertlab" / "conf" / "task" / f"{name}.yaml")
+    cfg = OmegaConf.load(CONF_DIR / "task" / f"{name}.yaml")
     assert SCHEMA <= set(cfg.keys())
     assert cfg.name == name
     if cfg.problem == "regression":
@@ -59,7 +59,7 @@ def test_every_task_config_has_the_schema(name):
 
 
 def test_csv_config_demands_the_data_description():
-    cfg = OmegaConf.load(REPO / "src" / "bertlab" / "conf" / "task" / "csv.yaml")
+    cfg = OmegaConf.load(CONF_DIR / "task" / "csv.yaml")
     for key in ("data_dir", "train_file", "dev_file", "text_fields", "label_field"):
         assert OmegaConf.is_missing(cfg, key), key
 

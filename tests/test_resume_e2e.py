@@ -13,20 +13,18 @@ import signal
 
 import pytest
 import torch
-from e2e import StoppedRun, results_under, run_train
+from e2e import TINY, StoppedRun, results_under, run_train
 
 # 32 examples in batches of 8: 4 steps per epoch; 40 steps; validation (and a resume
 # checkpoint: resume_every_s=0) every 10 steps, i.e. mid-epoch, so the resumed run must restore the
 # loader position.
 LONG = [
-    "model=tiny",
-    "debug=fast",
+    *TINY,
     "task.n_train=32",
     "trainer.max_steps=40",
     "trainer.max_epochs=1000",
     "resume_every_s=0",
     "trainer.num_evals=4",
-    "trainer.enable_progress_bar=false",
     "logger=csv",
 ]
 

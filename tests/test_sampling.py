@@ -2,17 +2,15 @@
 
 import random
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
 from bertlab.core.errors import ConfigError, DataError
+from bertlab.core.paths import CONF_DIR
 from bertlab.data.readers import Example, read_task
 from bertlab.data.sampling import balanced_counts, make_splits
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def task(n_train=None, n_val=None, problem="classification", labels=("a", "b", "c")):
@@ -169,7 +167,7 @@ def test_an_empty_split_is_an_error():
 
 
 def test_real_rte_paper_settings(shared_glue):
-    cfg = OmegaConf.load(REPO / "src" / "bertlab" / "conf" / "task" / "rte.yaml")
+    cfg = OmegaConf.load(CONF_DIR / "task" / "rte.yaml")
     cfg.data_dir = str(shared_glue / "RTE")
     data = read_task(cfg)
     full = make_splits(data, cfg, cfg.data_seed)
@@ -182,7 +180,7 @@ def test_real_rte_paper_settings(shared_glue):
 
 
 def test_bbcnews_defaults():
-    cfg = OmegaConf.load(REPO / "src" / "bertlab" / "conf" / "task" / "bbcnews.yaml")
+    cfg = OmegaConf.load(CONF_DIR / "task" / "bbcnews.yaml")
     splits = make_splits(read_task(cfg), cfg, cfg.data_seed)
     assert labels(splits["train"]) == {c: 40 for c in range(5)}
     assert labels(splits["val"]) == {c: 20 for c in range(5)}

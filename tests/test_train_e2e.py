@@ -6,12 +6,6 @@ import pytest
 from e2e import results_under, run_train
 
 
-@pytest.fixture
-def tiny(tiny_bert_dir):
-    """Overrides for a seconds-long run: tiny model, debug sizes, local CSV log."""
-    return [f"model.name_or_path={tiny_bert_dir}", "model.name=tiny", "debug=fast"]
-
-
 def test_single_run_writes_complete_result(tmp_path, tiny):
     # max_steps=4 (debug=fast) is 2 epochs of 2 batches: the step budget must win over max_epochs=1
     proc = run_train(
