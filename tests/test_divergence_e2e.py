@@ -1,6 +1,10 @@
 """A NaN/inf loss stops the run at once and is recorded as `status: diverged`; the sweep goes on."""
 
+import pytest
 from e2e import TINY, results_under, run_train
+
+# end to end: every test here trains or starts `python train.py` (pytest -m "not slow" leaves them out)
+pytestmark = pytest.mark.slow
 
 
 def test_diverged_job_is_recorded_and_the_sweep_goes_on(tmp_path):

@@ -13,6 +13,7 @@ from bertlab.core.paths import CONF_DIR
 METHOD_KEYS = ("reinit", "reinit_pooler", "llrd", "mixout", "prior_wd")
 
 
+@pytest.mark.slow
 def test_sweep_optimizer_schedule_reinit_with_llrd_and_mixout(tmp_path, tiny):
     proc = run_train(
         "-m",
@@ -74,6 +75,7 @@ def test_sweep_optimizer_schedule_reinit_with_llrd_and_mixout(tmp_path, tiny):
     assert first["bertadam"] > 2 * first["adamw"]
 
 
+@pytest.mark.slow
 def test_bad_method_value_is_one_clear_message(tmp_path, tiny):
     proc = run_train(*tiny, "mixout=1.0", f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 1
@@ -136,6 +138,7 @@ def test_every_table2_cell_composes_for_the_papers_tasks(task, experiment, compo
         assert cfg.task.problem == ("regression" if task == "stsb" else "classification")
 
 
+@pytest.mark.slow
 def test_optimizer_switches_and_schedules_end_to_end(tmp_path, tiny):
     """adam_l2, bias correction switched off on any Adam, and the cosine-restarts / polynomial
     schedules through `python train.py`: `optimizer=adamw optimizer.bias_correction=false` is

@@ -257,6 +257,7 @@ def test_paper_draw_refuses_to_overlap_train_and_val(compose_train):
 # ---------------------------------------------------------------- model selection, end to end
 
 
+@pytest.mark.slow
 def test_validation_at_the_last_step_and_selection_on_accuracy_for_mrpc(tmp_path, tiny):
     """MRPC under the paper's rule selects on validation accuracy and reports F1, and the last step
     is validated even when the interval does not divide the run (run_glue.py:309-311, t_total)."""

@@ -140,6 +140,7 @@ WARMUPS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,warmup", WARMUPS)
 def test_every_schedule_through_the_lightning_module_with_gradient_accumulation(name, warmup, tiny_bert_dir, tmp_path):
     """The real FineTuner (configure_optimizers), 24 batches with accumulate 2 => 12 optimizer steps,

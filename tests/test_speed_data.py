@@ -196,6 +196,7 @@ def test_cache_off_writes_nothing(tiny_bert_dir, tmp_path, monkeypatch):
     assert dm.cache_hits == {"train": False} and not list(tmp_path.rglob("*.pt"))
 
 
+@pytest.mark.slow
 def test_run_records_startup_padding_efficiency_and_uses_the_cache(tmp_path):
     cache = tmp_path / "tokens"
     proc = run_train(

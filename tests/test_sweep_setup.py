@@ -100,6 +100,7 @@ def fake_glue(name, config):
     return {"train": FakeSplit(columns, names), "validation": FakeSplit(columns, names)}
 
 
+@pytest.mark.slow
 def test_prepare_then_an_offline_run_reads_the_cache(tmp_path, tiny_bert_dir, monkeypatch, capsys):
     import datasets
     import huggingface_hub

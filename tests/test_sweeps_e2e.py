@@ -5,6 +5,9 @@ import pytest
 from e2e import results_under, run_train, with_tests_on_path
 from sync_hooks import read_job_log
 
+# end to end: every test here trains or starts `python train.py` (pytest -m "not slow" leaves them out)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(autouse=True)
 def no_ray_usage_stats(monkeypatch):

@@ -7,6 +7,9 @@ import pytest
 
 from bertlab.run.job import fit_and_test
 
+# every test here trains in-process through fit_and_test (pytest -m "not slow" leaves them out)
+pytestmark = pytest.mark.slow
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "glue"
 GLUE_FOLDERS = {
     "rte": "RTE",

@@ -5,6 +5,9 @@ import csv
 import pytest
 from e2e import results_under, run_train
 
+# end to end: every test here trains or starts `python train.py` (pytest -m "not slow" leaves them out)
+pytestmark = pytest.mark.slow
+
 
 def test_single_run_writes_complete_result(tmp_path, tiny):
     # max_steps=4 (debug=fast) is 2 epochs of 2 batches: the step budget must win over max_epochs=1

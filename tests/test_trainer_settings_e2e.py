@@ -83,6 +83,7 @@ def test_every_bad_trainer_setting_fails_the_config_check(case, compose_train):
         assert fragment in str(err.value), (fragment, str(err.value))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", E2E_CASES)
 def test_bad_trainer_setting_is_one_clear_message_before_the_model_loads(tmp_path, case):
     overrides, fragments = TRAINER_CASES[case]
