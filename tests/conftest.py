@@ -20,6 +20,30 @@ def tiny_bert_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
+def tiny(tiny_bert_dir) -> list[str]:
+    """Command-line overrides for a seconds-long `python train.py` run on the session's tiny random
+    BERT: debug sizes, the local CSV log. The lr stays the default model's (`model=tiny`, as in
+    e2e.TINY, would also set its own lr)."""
+    return [f"model.name_or_path={tiny_bert_dir}", "model.name=tiny", "debug=fast"]
+
+
+@pytest.fixture(scope="session")
+def compose_train():
+    """compose_train(*overrides, hydra=False): the config `python train.py <overrides>` runs, composed
+    in-process from the packaged conf/train.yaml; hydra=True keeps the `hydra` node (launcher, sweep
+    folder), which a plain compose drops."""
+    from hydra import compose, initialize_config_dir
+
+    from bertlab.core.paths import CONF_DIR
+
+    def compose_train(*overrides: str, hydra: bool = False):
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return compose("train", overrides=list(overrides), return_hydra_config=hydra)
+
+    return compose_train
+
+
+@pytest.fixture
 def shared_glue() -> Path:
     """The real GLUE RTE/MRPC files beside the repo; skipped (with a reason) where absent."""
     if not (SHARED_GLUE / "RTE" / "train.tsv").exists():

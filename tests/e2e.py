@@ -11,6 +11,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
 
+# The packaged tiny random BERT (`model=tiny`, written on first use) at debug sizes: a run in seconds.
+# Needs no fixture, so module-level override lists can start with it; conftest's `tiny` fixture is
+# the same model from the session's folder with the default model's lr.
+TINY = ["model=tiny", "debug=fast", "trainer.enable_progress_bar=false"]
+
 
 def train_env(env: dict | None = None) -> dict:
     """`env` adds to (or replaces) the defaults: no hub, W&B disabled; a None value unsets a variable."""

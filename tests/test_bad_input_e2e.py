@@ -3,9 +3,7 @@ code 1, no traceback, and nothing half-written (no checkpoint; a complete result
 """
 
 import pytest
-from e2e import results_under, run_train
-
-TINY = ["model=tiny", "debug=fast", "trainer.enable_progress_bar=false"]
+from e2e import TINY, results_under, run_train
 
 
 def csv_task(
@@ -46,6 +44,7 @@ def assert_nothing_half_written(run_dir):
 
 
 # Unknown config-group names: Hydra's own message lists the valid ones.
+@pytest.mark.slow
 @pytest.mark.parametrize("group", ["task", "model", "optimizer", "schedule"])
 def test_unknown_group_name_lists_the_valid_ones(tmp_path, group):
     proc = run_train(*TINY, f"{group}=nosuch", f"hydra.run.dir={tmp_path / 'run'}")
@@ -71,6 +70,7 @@ CONFIG_CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CONFIG_CASES))
 def test_bad_config_value_is_one_clear_message(tmp_path, case):
     overrides, fragments = CONFIG_CASES[case]
@@ -79,6 +79,7 @@ def test_bad_config_value_is_one_clear_message(tmp_path, case):
     assert_nothing_half_written(tmp_path)
 
 
+@pytest.mark.slow
 def test_config_errors_come_before_the_model_is_loaded(tmp_path):
     # the model does not exist either: the config error must be the one reported
     proc = run_train(*TINY, "model.name_or_path=/nonexistent/model", "optimizer.lr=0", f"hydra.run.dir={tmp_path}")
@@ -86,6 +87,7 @@ def test_config_errors_come_before_the_model_is_loaded(tmp_path):
     assert "nonexistent" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_model_neither_local_nor_reachable_says_how_to_prepare_a_copy(tmp_path):
     proc = run_train(*TINY, "model=hf", "model.name_or_path=no-such-org/no-such-bert", f"hydra.run.dir={tmp_path}")
     assert_one_clear_message(
@@ -98,6 +100,7 @@ def test_model_neither_local_nor_reachable_says_how_to_prepare_a_copy(tmp_path):
     assert_nothing_half_written(tmp_path)
 
 
+@pytest.mark.slow
 def test_csv_task_without_label_column_names_the_key(tmp_path):
     overrides = [o for o in csv_task(tmp_path / "data") if not o.startswith("task.label_field")]
     proc = run_train(*TINY, *overrides, f"hydra.run.dir={tmp_path / 'run'}")
@@ -105,6 +108,7 @@ def test_csv_task_without_label_column_names_the_key(tmp_path):
     assert_nothing_half_written(tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_missing_data_folder(tmp_path):
     overrides = csv_task(tmp_path / "data") + [f"task.data_dir={tmp_path / 'nowhere'}"]
     proc = run_train(*TINY, *overrides, f"hydra.run.dir={tmp_path / 'run'}")
@@ -112,12 +116,14 @@ def test_missing_data_folder(tmp_path):
     assert_nothing_half_written(tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_data_folder_without_a_split_file(tmp_path):
     proc = run_train(*TINY, *csv_task(tmp_path / "data", dev=None), f"hydra.run.dir={tmp_path / 'run'}")
     assert_one_clear_message(proc, "task.dev_file=dev.csv is not in", "files there: train.csv")
     assert_nothing_half_written(tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_data_with_the_wrong_columns(tmp_path):
     overrides = csv_task(tmp_path / "data", train="sentence,label\nthe cat sat,pos\na dull film,neg\n")
     proc = run_train(*TINY, *overrides, f"hydra.run.dir={tmp_path / 'run'}")
@@ -125,6 +131,7 @@ def test_data_with_the_wrong_columns(tmp_path):
     assert_nothing_half_written(tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_label_the_task_does_not_declare(tmp_path):
     overrides = csv_task(tmp_path / "data", dev="text,label\ngood,pos\nso-so,meh\n") + ["task.labels=[neg,pos]"]
     proc = run_train(*TINY, *overrides, f"hydra.run.dir={tmp_path / 'run'}")
@@ -132,6 +139,7 @@ def test_label_the_task_does_not_declare(tmp_path):
     assert_nothing_half_written(tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_empty_text_field(tmp_path):
     overrides = csv_task(tmp_path / "data", train='text,label\nthe cat sat,pos\n"  ",neg\n')
     proc = run_train(*TINY, *overrides, f"hydra.run.dir={tmp_path / 'run'}")

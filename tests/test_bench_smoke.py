@@ -14,6 +14,9 @@ from e2e import REPO
 
 pytest.importorskip("accelerate", reason="transformers.Trainer needs accelerate (pip install -e .[bench])")
 
+# the benchmark trains with Lightning, transformers.Trainer and a bare loop (pytest -m "not slow" leaves it out)
+pytestmark = pytest.mark.slow
+
 
 def test_bench_runs_every_section_on_the_tiny_model(tmp_path):
     out = tmp_path / "bench.json"

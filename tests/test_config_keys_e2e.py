@@ -2,9 +2,9 @@
 every key the configs define, under every group option and preset, is accepted."""
 
 import pytest
-from e2e import run_train
+from e2e import TINY, run_train
 from omegaconf import OmegaConf
-from test_bad_input_e2e import TINY, assert_nothing_half_written, assert_one_clear_message, csv_task
+from test_bad_input_e2e import assert_nothing_half_written, assert_one_clear_message, csv_task
 
 from bertlab.config.keys import check_overrides
 from bertlab.core.errors import ConfigError
@@ -34,6 +34,7 @@ UNKNOWN_KEYS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(UNKNOWN_KEYS))
 def test_unknown_key_is_refused_before_anything_is_written(tmp_path, case):
     override, fragments = UNKNOWN_KEYS[case]
@@ -44,12 +45,14 @@ def test_unknown_key_is_refused_before_anything_is_written(tmp_path, case):
     assert_nothing_half_written(tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_unknown_key_in_a_multirun_refuses_the_whole_sweep(tmp_path):
     proc = run_train("-m", *TINY, "seed=0,1", "+reinitt=1,2", f"hydra.sweep.dir={tmp_path / 'sweep'}")
     assert_one_clear_message(proc, "+reinitt=1,2: unknown config key 'reinitt'", "Did you mean reinit?")
     assert not (tmp_path / "sweep").exists()
 
 
+@pytest.mark.slow
 def test_keys_an_option_adds_are_valid_with_that_option(tmp_path):
     # task=csv's own keys, and schedule=polynomial's, on the real entry point
     overrides = csv_task(tmp_path / "data") + [

@@ -5,9 +5,12 @@ silently wrong result; a full disk never tears a checkpoint or takes a sweep's s
 import stat
 
 import pytest
-from e2e import results_under, run_train
+from e2e import TINY, results_under, run_train
 from full_disk import file_size_limit, fill_disk_during_job
-from test_bad_input_e2e import TINY, assert_nothing_half_written, assert_one_clear_message, csv_task
+from test_bad_input_e2e import assert_nothing_half_written, assert_one_clear_message, csv_task
+
+# end to end: every test here trains or starts `python train.py` (pytest -m "not slow" leaves them out)
+pytestmark = pytest.mark.slow
 
 WHOLE = ["task.n_train=null", "task.n_val=null"]  # the files as they are: no sampling to blame
 DEV = "text,label\ngood,pos\ngreat,pos\npoor,neg\nbad,neg\n"

@@ -1,15 +1,17 @@
 """A NaN/inf loss stops the run at once and is recorded as `status: diverged`; the sweep goes on."""
 
-from e2e import results_under, run_train
+import pytest
+from e2e import TINY, results_under, run_train
+
+# end to end: every test here trains or starts `python train.py` (pytest -m "not slow" leaves them out)
+pytestmark = pytest.mark.slow
 
 
 def test_diverged_job_is_recorded_and_the_sweep_goes_on(tmp_path):
     # lr=1e30: the first AdamW step (with decoupled weight decay) overflows the weights -> NaN loss
     proc = run_train(
         "-m",
-        "model=tiny",
-        "debug=fast",
-        "trainer.enable_progress_bar=false",
+        *TINY,
         "optimizer.lr=1e30,1e-3",
         f"hydra.sweep.dir={tmp_path}",
     )

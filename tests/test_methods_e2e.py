@@ -5,7 +5,6 @@ import math
 
 import pytest
 from e2e import results_under, run_train
-from hydra import compose, initialize_config_dir
 
 from bertlab.config.checks import check_config
 from bertlab.core.errors import ConfigError
@@ -14,16 +13,7 @@ from bertlab.core.paths import CONF_DIR
 METHOD_KEYS = ("reinit", "reinit_pooler", "llrd", "mixout", "prior_wd")
 
 
-@pytest.fixture
-def tiny(tiny_bert_dir):
-    return [f"model.name_or_path={tiny_bert_dir}", "model.name=tiny", "debug=fast"]
-
-
-def compose_train(*overrides):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("train", overrides=list(overrides))
-
-
+@pytest.mark.slow
 def test_sweep_optimizer_schedule_reinit_with_llrd_and_mixout(tmp_path, tiny):
     proc = run_train(
         "-m",
@@ -85,6 +75,7 @@ def test_sweep_optimizer_schedule_reinit_with_llrd_and_mixout(tmp_path, tiny):
     assert first["bertadam"] > 2 * first["adamw"]
 
 
+@pytest.mark.slow
 def test_bad_method_value_is_one_clear_message(tmp_path, tiny):
     proc = run_train(*tiny, "mixout=1.0", f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 1
@@ -100,12 +91,12 @@ def test_bad_method_value_is_one_clear_message(tmp_path, tiny):
         ("prior_wd=inf", "prior_wd=inf is invalid"),
     ],
 )
-def test_bad_method_values_fail_the_config_check(bad, message):
+def test_bad_method_values_fail_the_config_check(bad, message, compose_train):
     with pytest.raises(ConfigError, match=message):
         check_config(compose_train(bad))
 
 
-def test_method_presets_change_only_their_method():
+def test_method_presets_change_only_their_method(compose_train):
     standard = compose_train("experiment=paper_1k", "method=standard")
     base = {k: standard[k] for k in METHOD_KEYS}
     assert base == {"reinit": 0, "reinit_pooler": False, "llrd": 1.0, "mixout": 0.0, "prior_wd": 0.0}
@@ -135,7 +126,7 @@ def test_method_presets_change_only_their_method():
 
 @pytest.mark.parametrize("experiment", ["paper_full", "paper_1k"])
 @pytest.mark.parametrize("task", ["rte", "mrpc", "stsb", "cola"])
-def test_every_table2_cell_composes_for_the_papers_tasks(task, experiment):
+def test_every_table2_cell_composes_for_the_papers_tasks(task, experiment, compose_train):
     """Table 2 as a sweep: each column (method) x task x full / 1k composes into a valid run config."""
     methods = sorted(p.stem for p in (CONF_DIR / "method").glob("*.yaml"))
     assert len(methods) == 7
@@ -147,6 +138,7 @@ def test_every_table2_cell_composes_for_the_papers_tasks(task, experiment):
         assert cfg.task.problem == ("regression" if task == "stsb" else "classification")
 
 
+@pytest.mark.slow
 def test_optimizer_switches_and_schedules_end_to_end(tmp_path, tiny):
     """adam_l2, bias correction switched off on any Adam, and the cosine-restarts / polynomial
     schedules through `python train.py`: `optimizer=adamw optimizer.bias_correction=false` is

@@ -11,6 +11,9 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from bertlab.model.tiny import write_tiny
 
+# end to end: every test here trains or starts `python train.py` (pytest -m "not slow" leaves them out)
+pytestmark = pytest.mark.slow
+
 FAST = ["debug=fast", "trainer.enable_progress_bar=false"]
 METHODS = ["reinit=1", "llrd=0.9", "mixout=0.1", "prior_wd=0.01"]
 

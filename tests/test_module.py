@@ -1,4 +1,5 @@
 import lightning as L
+import pytest
 import torch
 from omegaconf import OmegaConf
 
@@ -6,6 +7,9 @@ from bertlab.data.datamodule import FewSampleDataModule
 from bertlab.data.readers import Example
 from bertlab.model.load import load_config, load_model
 from bertlab.training.finetuner import FineTuner
+
+# every test here fits the FineTuner with a Lightning Trainer (pytest -m "not slow" leaves them out)
+pytestmark = pytest.mark.slow
 
 OPT = OmegaConf.create(
     {

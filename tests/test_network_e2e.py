@@ -10,9 +10,12 @@ import json
 import shutil
 
 import pytest
-from e2e import results_under, run_train
+from e2e import TINY, results_under, run_train
 from loopback import closed_port, silent_server
-from test_bad_input_e2e import TINY, assert_nothing_half_written, assert_one_clear_message
+from test_bad_input_e2e import assert_nothing_half_written, assert_one_clear_message
+
+# end to end: every test here trains or starts `python train.py` (pytest -m "not slow" leaves them out)
+pytestmark = pytest.mark.slow
 
 WELL_FORMED_KEY = "0123456789abcdef" * 2 + "01234567"  # 40 characters: the format W&B accepts
 UNREACHABLE = {"closed_port": closed_port, "silent_server": silent_server}

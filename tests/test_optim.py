@@ -1,16 +1,16 @@
 """The Adam family against a hand-written reference of each formula and against torch itself."""
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
 from omegaconf import OmegaConf
 
 from bertlab.core.errors import ConfigError
+from bertlab.core.paths import CONF_DIR
 from bertlab.optim.adam import AdamFamily, bias_correction_factor, build_optimizer
 
-CONF = Path(__file__).resolve().parents[1] / "src" / "bertlab" / "conf" / "optimizer"
+CONF = CONF_DIR / "optimizer"
 SHAPES = [(7, 5), (5,), (3, 4, 2), (1,)]
 STEPS = 100
 

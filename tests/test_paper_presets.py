@@ -13,10 +13,8 @@ import numpy as np
 import pytest
 import torch
 from e2e import REPO, results_under, run_train
-from hydra import compose, initialize_config_dir
 
 from bertlab.config.checks import check_config
-from bertlab.core.paths import CONF_DIR
 from bertlab.data.readers import read_task
 from bertlab.data.sampling import make_splits
 from bertlab.optim.schedules import warmup_steps
@@ -98,11 +96,6 @@ OFFICIAL_SELECTION = {
 }
 
 
-def compose_train(*overrides):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("train", overrides=list(overrides))
-
-
 def expected(experiment: str, method: str) -> dict:
     table = dict(OFFICIAL)
     if experiment in ("paper_1k", "paper_longer"):
@@ -122,7 +115,7 @@ def select(cfg, path):
 
 @pytest.mark.parametrize("method", sorted(OFFICIAL_METHODS))
 @pytest.mark.parametrize("experiment", ["paper_full", "paper_1k", "paper_longer"])
-def test_every_paper_preset_is_the_official_codes_setting(experiment, method):
+def test_every_paper_preset_is_the_official_codes_setting(experiment, method, compose_train):
     for task in OFFICIAL_SELECTION:
         cfg = compose_train(f"experiment={experiment}", f"method={method}", f"task={task}", "task.data_dir=/data/x")
         check_config(cfg)
@@ -136,7 +129,7 @@ def test_every_paper_preset_is_the_official_codes_setting(experiment, method):
         assert chosen == OFFICIAL_SELECTION[task], (task, chosen)
 
 
-def test_the_optimizer_choice_keeps_the_paper_settings():
+def test_the_optimizer_choice_keeps_the_paper_settings(compose_train):
     """`experiment=paper_1k optimizer=bertadam` (the bias-correction study) is BERTAdam with the
     official eps and no weight decay (run_glue.py:179-183: AdamW(correct_bias=False), eps 1e-8)."""
     cfg = compose_train("experiment=paper_1k", "optimizer=bertadam", "task=rte")
@@ -144,7 +137,7 @@ def test_the_optimizer_choice_keeps_the_paper_settings():
     assert (cfg.optimizer.eps, cfg.optimizer.weight_decay) == (1e-8, 0.0)
 
 
-def test_warmup_is_rounded_down_in_the_paper_presets_and_up_by_default():
+def test_warmup_is_rounded_down_in_the_paper_presets_and_up_by_default(compose_train):
     # RTE 1k: 1000 examples / batch 32 -> 32 batches x 3 epochs = 96 steps; int(9.6) = 9
     paper = compose_train("experiment=paper_1k", "task=rte").schedule
     assert warmup_steps(paper, 96) == 9
@@ -202,7 +195,7 @@ def positions(split, pool) -> set:
 
 
 @pytest.mark.parametrize("task", ["rte", "mrpc"])
-def test_paper_splits_are_the_official_codes_splits(shared_glue, task):
+def test_paper_splits_are_the_official_codes_splits(shared_glue, task, compose_train):
     folder = {"rte": "RTE", "mrpc": "MRPC"}[task]
     for experiment in ("paper_full", "paper_1k"):
         cfg = compose_train(f"experiment={experiment}", f"task={task}", f"task.data_dir={shared_glue / folder}")
@@ -219,7 +212,7 @@ def test_paper_splits_are_the_official_codes_splits(shared_glue, task):
             assert splits["test"] == pools["dev"]
 
 
-def test_paper_splits_on_every_glue_format_fixture():
+def test_paper_splits_on_every_glue_format_fixture(compose_train):
     """The same rule on the fixtures of the other formats: 3 labels (MNLI), regression (STS-B), CoLA.
     STS-B's halves group the dev set by score value, as the official code's `class2idx` does (so a
     score that occurs once goes to test): the fixture's dev set gets repeated scores for that."""
@@ -250,7 +243,7 @@ def test_paper_splits_on_every_glue_format_fixture():
         ), task
 
 
-def test_paper_draw_refuses_to_overlap_train_and_val():
+def test_paper_draw_refuses_to_overlap_train_and_val(compose_train):
     from bertlab.core.errors import ConfigError
 
     cfg = compose_train("experiment=paper_1k", "task=rte", f"task.data_dir={REPO / 'tests/fixtures/glue/RTE'}")
@@ -264,13 +257,12 @@ def test_paper_draw_refuses_to_overlap_train_and_val():
 # ---------------------------------------------------------------- model selection, end to end
 
 
-def test_validation_at_the_last_step_and_selection_on_accuracy_for_mrpc(tmp_path, tiny_bert_dir):
+@pytest.mark.slow
+def test_validation_at_the_last_step_and_selection_on_accuracy_for_mrpc(tmp_path, tiny):
     """MRPC under the paper's rule selects on validation accuracy and reports F1, and the last step
     is validated even when the interval does not divide the run (run_glue.py:309-311, t_total)."""
     proc = run_train(
-        f"model.name_or_path={tiny_bert_dir}",
-        "model.name=tiny",
-        "debug=fast",
+        *tiny,
         "task=mrpc",
         f"task.data_dir={REPO / 'tests/fixtures/glue/MRPC'}",
         "task.select_metric=paper",

@@ -13,20 +13,18 @@ import signal
 
 import pytest
 import torch
-from e2e import StoppedRun, results_under, run_train
+from e2e import TINY, StoppedRun, results_under, run_train
 
 # 32 examples in batches of 8: 4 steps per epoch; 40 steps; validation (and a resume
 # checkpoint: resume_every_s=0) every 10 steps, i.e. mid-epoch, so the resumed run must restore the
 # loader position.
 LONG = [
-    "model=tiny",
-    "debug=fast",
+    *TINY,
     "task.n_train=32",
     "trainer.max_steps=40",
     "trainer.max_epochs=1000",
     "resume_every_s=0",
     "trainer.num_evals=4",
-    "trainer.enable_progress_bar=false",
     "logger=csv",
 ]
 
@@ -44,6 +42,7 @@ def reference(tmp_path_factory):
     return run_dir
 
 
+@pytest.mark.slow
 def test_same_config_and_seed_give_identical_results(reference, tmp_path):
     proc = run_train(*LONG, f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -70,6 +69,7 @@ def checkpoint_step(checkpoint) -> int:
 # SIGTERM right after a validation (step 10 of 40: its checkpoint is kept) and mid-step (in step
 # 11: saved at the end of that step); SIGKILL and Ctrl-C (SIGINT, mid-step): resumed from the last
 # validation's checkpoint.
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "sig,when,saved_at",
     [
@@ -120,6 +120,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(reference, tmp_path, sig
     assert sum(p.stat().st_size for p in run_dir.rglob("*") if p.is_file()) < 2_000_000
 
 
+@pytest.mark.slow
 def test_sweep_rerun_resumes_the_killed_job_in_its_folder(reference, tmp_path):
     sweep_dir = tmp_path / "sweep"
     # job 0 stops itself right after its first checkpoint and is killed there: job 1 never starts

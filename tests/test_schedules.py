@@ -1,7 +1,6 @@
 """Schedules: every config against its transformers function, step by step, and under Lightning."""
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,9 +15,10 @@ from transformers import (
 )
 
 from bertlab.core.errors import ConfigError
+from bertlab.core.paths import CONF_DIR
 from bertlab.optim.schedules import build_scheduler, warmup_steps
 
-CONF = Path(__file__).resolve().parents[1] / "src" / "bertlab" / "conf" / "schedule"
+CONF = CONF_DIR / "schedule"
 TOTAL = 40
 LRS = (1e-3, 2.5e-4)  # two groups, as under layer-wise LR decay
 
@@ -140,6 +140,7 @@ WARMUPS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,warmup", WARMUPS)
 def test_every_schedule_through_the_lightning_module_with_gradient_accumulation(name, warmup, tiny_bert_dir, tmp_path):
     """The real FineTuner (configure_optimizers), 24 batches with accumulate 2 => 12 optimizer steps,

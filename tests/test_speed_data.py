@@ -8,7 +8,7 @@ import random
 
 import pytest
 import torch
-from e2e import run_train
+from e2e import TINY, run_train
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from bertlab.data import token_cache
@@ -29,7 +29,8 @@ def make_examples(n: int, pairs: bool, seed: int = 0) -> list[Example]:
 
 
 @pytest.fixture(scope="module")
-def tiny(tiny_bert_dir):
+def tiny_pair(tiny_bert_dir):
+    """The tiny BERT's tokenizer and a 2-label classifier in eval mode."""
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert_dir)
     model = AutoModelForSequenceClassification.from_pretrained(tiny_bert_dir, num_labels=2).eval()
     return tokenizer, model
@@ -46,8 +47,8 @@ def logits_by_example(model, collate, encoded, batches, drop=("labels",)) -> dic
 
 
 @pytest.mark.parametrize("pairs", [False, True])
-def test_dynamic_padding_and_length_grouping_match_full_padding(tiny, pairs):
-    tokenizer, model = tiny
+def test_dynamic_padding_and_length_grouping_match_full_padding(tiny_pair, pairs):
+    tokenizer, model = tiny_pair
     examples = make_examples(40, pairs)
     max_length = 64
     dm = FewSampleDataModule(
@@ -78,11 +79,11 @@ def test_dynamic_padding_and_length_grouping_match_full_padding(tiny, pairs):
         assert tensor[0, : lengths[batch[0]]].tolist() == encoded[batch[0]]["input_ids"]
 
 
-def test_evaluation_batches_are_sorted_by_length_and_score_as_the_dataset_order(tiny):
+def test_evaluation_batches_are_sorted_by_length_and_score_as_the_dataset_order(tiny_pair):
     """Val/test loaders run longest first (little padding); every example once, same metrics."""
     from bertlab.training.metrics import build_metrics, predictions
 
-    tokenizer, model = tiny
+    tokenizer, model = tiny_pair
     examples = make_examples(45, pairs=True, seed=1)
     dm = FewSampleDataModule({"val": examples}, tokenizer, 64, False, batch_size=8, eval_batch_size=8)
     dm.setup()
@@ -195,11 +196,11 @@ def test_cache_off_writes_nothing(tiny_bert_dir, tmp_path, monkeypatch):
     assert dm.cache_hits == {"train": False} and not list(tmp_path.rglob("*.pt"))
 
 
+@pytest.mark.slow
 def test_run_records_startup_padding_efficiency_and_uses_the_cache(tmp_path):
     cache = tmp_path / "tokens"
     proc = run_train(
-        "debug=fast",
-        "model=tiny",
+        *TINY,
         "task.max_length=128",
         "data.group_by_length=true",
         f"data.token_cache={cache}",

@@ -2,8 +2,12 @@
 a grid whose job folders hold other jobs is refused before anything is written; the same grid
 resumes, a grid that only adds jobs extends it, and the summary counts only this grid's jobs."""
 
-from e2e import results_under, run_train
-from test_bad_input_e2e import TINY, assert_one_clear_message
+import pytest
+from e2e import TINY, results_under, run_train
+from test_bad_input_e2e import assert_one_clear_message
+
+# end to end: every test here trains or starts `python train.py` (pytest -m "not slow" leaves them out)
+pytestmark = pytest.mark.slow
 
 
 def files_of(folder):

@@ -6,26 +6,19 @@ from pathlib import Path
 
 import pytest
 from e2e import REPO, results_under, run_train
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from bertlab.core.paths import CONF_DIR
 
-
-def hydra_config(*overrides: str):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("train", overrides=list(overrides), return_hydra_config=True)
-
-
-def test_slurm_launcher_submits_one_gpu_per_array_task(tmp_path, monkeypatch):
+def test_slurm_launcher_submits_one_gpu_per_array_task(tmp_path, monkeypatch, compose_train):
     import submitit.slurm.slurm as slurm
 
-    cfg = hydra_config(
+    cfg = compose_train(
         "hydra/launcher=slurm",
         "hydra.launcher.partition=gpu",
         "hydra.launcher.timeout_min=90",
         "hydra.launcher.array_parallelism=2",
         f"hydra.sweep.dir={tmp_path}",
+        hydra=True,
     )
     assert cfg.hydra.launcher.max_num_timeout > 0  # requeued on preemption / timeout
     submitted = {}
@@ -57,16 +50,16 @@ def test_slurm_launcher_submits_one_gpu_per_array_task(tmp_path, monkeypatch):
         assert f"#SBATCH {line}" in script, (line, script)
 
 
-def test_gpus_launcher_config_composes():
-    launcher = hydra_config(
-        "hydra/launcher=gpus", "hydra.launcher.gpus=4", "hydra.launcher.address=auto"
+def test_gpus_launcher_config_composes(compose_train):
+    launcher = compose_train(
+        "hydra/launcher=gpus", "hydra.launcher.gpus=4", "hydra.launcher.address=auto", hydra=True
     ).hydra.launcher
     assert launcher._target_.endswith("GpusLauncher")
     assert (launcher.gpus, launcher.gpus_per_job, launcher.address, launcher.max_retries) == (4, 1, "auto", 0)
 
 
-def test_sweeps_started_in_the_same_second_get_distinct_folders():
-    first, second = (str(hydra_config().hydra.sweep.dir) for _ in range(2))
+def test_sweeps_started_in_the_same_second_get_distinct_folders(compose_train):
+    first, second = (str(compose_train(hydra=True).hydra.sweep.dir) for _ in range(2))
     assert first != second and first.startswith("multirun/")
 
 
@@ -107,6 +100,7 @@ def fake_glue(name, config):
     return {"train": FakeSplit(columns, names), "validation": FakeSplit(columns, names)}
 
 
+@pytest.mark.slow
 def test_prepare_then_an_offline_run_reads_the_cache(tmp_path, tiny_bert_dir, monkeypatch, capsys):
     import datasets
     import huggingface_hub
@@ -162,7 +156,7 @@ def test_prepare_rejects_a_task_that_is_not_glue(tmp_path, capsys):
         ),
     ],
 )
-def test_paper_sweep_scripts_compose(script, runs, swept):
+def test_paper_sweep_scripts_compose(script, runs, swept, compose_train):
     """Each script's command line (printed instead of run) expands to the paper's runs, and its
     first job composes into a valid config."""
     import itertools
@@ -192,6 +186,6 @@ def test_paper_sweep_scripts_compose(script, runs, swept):
     assert len(list(itertools.product(*values.values()))) == runs
     assert all(values[key] == expected for key, expected in swept.items())
     assert len(values["seed"]) in (20, 50)
-    cfg = hydra_config(*(f"{key}={choices[0]}" for key, choices in values.items()))
+    cfg = compose_train(*(f"{key}={choices[0]}" for key, choices in values.items()), hydra=True)
     assert cfg.task.name == "mrpc" and cfg.task.data_dir == "/data/glue_data/MRPC"
     assert cfg.model.name == "bert-large-uncased" and cfg.hydra.sweep.dir.startswith("multirun/paper/")

@@ -5,11 +5,13 @@ import pytest
 from e2e import results_under, run_train, with_tests_on_path
 from sync_hooks import read_job_log
 
+# end to end: every test here trains or starts `python train.py` (pytest -m "not slow" leaves them out)
+pytestmark = pytest.mark.slow
 
-@pytest.fixture
-def tiny(tiny_bert_dir, monkeypatch):
+
+@pytest.fixture(autouse=True)
+def no_ray_usage_stats(monkeypatch):
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
-    return [f"model.name_or_path={tiny_bert_dir}", "model.name=tiny", "debug=fast"]
 
 
 def test_gpus_launcher_pools_2x2x2_over_2_logical_gpus_then_resumes(tmp_path, tiny):

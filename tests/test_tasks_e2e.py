@@ -4,36 +4,33 @@
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
 from bertlab.core.paths import CONF_DIR
 from bertlab.data.readers import GLUE_DIRS
 from bertlab.run.job import fit_and_test
+
+# every test here trains in-process through fit_and_test (pytest -m "not slow" leaves them out)
+pytestmark = pytest.mark.slow
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "glue"
 # the GLUE tasks that have a config: the folder names are the reader's (data/readers.py)
 GLUE_FOLDERS = {task: folder for task, folder in GLUE_DIRS.items() if (CONF_DIR / "task" / f"{task}.yaml").is_file()}
 
 
-def compose_run(tiny_bert_dir, *overrides):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(
-            "train",
-            overrides=[
-                "debug=fast",
-                "logger=none",
-                "trainer.enable_progress_bar=false",
-                f"model.name_or_path={tiny_bert_dir}",
-                *overrides,
-            ],
-        )
+@pytest.fixture
+def compose_run(compose_train, tiny):
+    """A run config of the tiny BERT, composed in-process: no logger, no progress bar."""
+
+    def compose_run(*overrides):
+        return compose_train(*tiny, "logger=none", "trainer.enable_progress_bar=false", *overrides)
+
+    return compose_run
 
 
 @pytest.mark.parametrize("task", sorted(GLUE_FOLDERS))
-def test_each_glue_task_trains_and_reports_its_metrics(task, tiny_bert_dir, tmp_path):
+def test_each_glue_task_trains_and_reports_its_metrics(task, compose_run, tmp_path):
     # fixtures hold a handful of rows: validation = 2 of the training rows, test = the dev file
     cfg = compose_run(
-        tiny_bert_dir,
         f"task={task}",
         f"task.data_dir={FIXTURES / GLUE_FOLDERS[task]}",
         "task.n_train=null",
@@ -50,9 +47,8 @@ def test_each_glue_task_trains_and_reports_its_metrics(task, tiny_bert_dir, tmp_
 
 
 @pytest.mark.parametrize("task,expected_train", [("rte", 2490), ("mrpc", 3667)])
-def test_real_glue_full_data_split(task, expected_train, shared_glue, tiny_bert_dir, tmp_path):
+def test_real_glue_full_data_split(task, expected_train, shared_glue, compose_run, tmp_path):
     cfg = compose_run(
-        tiny_bert_dir,
         f"task={task}",
         f"task.data_dir={shared_glue / GLUE_FOLDERS[task]}",
         "task.n_train=null",

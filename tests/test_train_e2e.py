@@ -5,11 +5,8 @@ import csv
 import pytest
 from e2e import results_under, run_train
 
-
-@pytest.fixture
-def tiny(tiny_bert_dir):
-    """Overrides for a seconds-long run: tiny model, debug sizes, local CSV log."""
-    return [f"model.name_or_path={tiny_bert_dir}", "model.name=tiny", "debug=fast"]
+# end to end: every test here trains or starts `python train.py` (pytest -m "not slow" leaves them out)
+pytestmark = pytest.mark.slow
 
 
 def test_single_run_writes_complete_result(tmp_path, tiny):

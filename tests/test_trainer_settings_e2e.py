@@ -4,9 +4,9 @@ on this machine. The machine-dependent rules are also tested with a GPU faked in
 
 import pytest
 import torch
-from e2e import run_train
+from e2e import TINY, run_train
 from omegaconf import OmegaConf
-from test_bad_input_e2e import TINY, assert_nothing_half_written, assert_one_clear_message
+from test_bad_input_e2e import assert_nothing_half_written, assert_one_clear_message
 
 from bertlab.config import checks
 from bertlab.core.errors import ConfigError
@@ -72,20 +72,18 @@ E2E_CASES = ["clip_negative", "seed_beyond_numpy", "precision_unknown", "devices
 
 
 @pytest.mark.parametrize("case", sorted(TRAINER_CASES))
-def test_every_bad_trainer_setting_fails_the_config_check(case):
-    from hydra import compose, initialize_config_dir
-
+def test_every_bad_trainer_setting_fails_the_config_check(case, compose_train):
     from bertlab.config.checks import check_config
 
     overrides, fragments = TRAINER_CASES[case]
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=[*TINY, *overrides])
+    cfg = compose_train(*TINY, *overrides)
     with pytest.raises(ConfigError) as err:
         check_config(cfg)
     for fragment in fragments:
         assert fragment in str(err.value), (fragment, str(err.value))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", E2E_CASES)
 def test_bad_trainer_setting_is_one_clear_message_before_the_model_loads(tmp_path, case):
     overrides, fragments = TRAINER_CASES[case]
