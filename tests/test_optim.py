@@ -8,7 +8,8 @@ import torch
 from omegaconf import OmegaConf
 
 from bertlab.core.errors import ConfigError
-from bertlab.optim.adam import AdamFamily, bias_correction_factor, build_optimizer
+from bertlab.optim.adam import AdamFamily, bias_correction_factor
+from bertlab.optim.optimizer import build_optimizer
 
 CONF = Path(__file__).resolve().parents[1] / "src" / "bertlab" / "conf" / "optimizer"
 SHAPES = [(7, 5), (5,), (3, 4, 2), (1,)]

@@ -16,8 +16,8 @@ import typing
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from bertlab.core.errors import ConfigError
-from bertlab.optim.adam import optimizer_settings
-from bertlab.optim.schedules import SCHEDULES
+from bertlab.optim.optimizer import check_optimizer
+from bertlab.optim.schedules import check_schedule
 
 
 def _positive(value, key: str, kind=(int, float)) -> None:
@@ -269,7 +269,6 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError(f"mixout={mixout} is invalid: the mix probability must be in [0, 1) (0 = off).")
     if isinstance(prior_wd, bool) or not isinstance(prior_wd, (int, float)) or not 0 <= prior_wd < float("inf"):
         raise ConfigError(f"prior_wd={prior_wd} is invalid: pre-trained weight decay must be a number >= 0 (0 = off).")
-    _positive(cfg.optimizer.lr, "optimizer.lr")
     _positive(cfg.data.batch_size, "data.batch_size", int)
     _positive(cfg.data.eval_batch_size, "data.eval_batch_size", int)
     _positive(cfg.task.max_length, "task.max_length", int)
@@ -277,7 +276,5 @@ def check_config(cfg: DictConfig) -> None:
         _positive(cfg.trainer.max_epochs, "trainer.max_epochs", int)
     if cfg.task.problem not in ("classification", "regression"):
         raise ConfigError(f"task.problem={cfg.task.problem} is invalid; valid: classification, regression.")
-    # the optimizer's and schedule's own checks, run now rather than after the model has loaded
-    optimizer_settings(cfg.optimizer)
-    if cfg.schedule.get("name") not in SCHEDULES:
-        raise ConfigError(f"schedule.name={cfg.schedule.get('name')!r} is unknown; valid: {', '.join(SCHEDULES)}")
+    # the optimizer's and schedule's own checks (optimizer.lr's too), run now rather than after the model has loaded
+    check_schedule(cfg.schedule, check_optimizer(cfg.optimizer))
