@@ -49,7 +49,7 @@ from bertlab.data.length_grouping import epoch_batches, padding_efficiency
 from bertlab.data.readers import read_task
 from bertlab.data.sampling import make_splits
 from bertlab.model.load import load_config, load_model, resolve_model_path
-from bertlab.optim.adam import build_optimizer
+from bertlab.optim.optimizer import build_optimizer
 from bertlab.optim.schedules import build_scheduler
 from bertlab.run.job import build_trainer
 from bertlab.training.finetuner import FineTuner

@@ -2,7 +2,7 @@
 every key the configs define, under every group option and preset, is accepted."""
 
 import pytest
-from e2e import TINY, run_train
+from e2e import TINY, results_under, run_train
 from omegaconf import OmegaConf
 from test_bad_input_e2e import assert_nothing_half_written, assert_one_clear_message, csv_task
 
@@ -96,3 +96,33 @@ def test_every_key_of_every_config_option_is_accepted(choice):
     keys = list(leaf_keys(own)) + list(leaf_keys(OmegaConf.to_container(OmegaConf.load(CONF_DIR / "train.yaml"))))
     keys = [k for k in keys if not k.startswith(("hydra", "defaults"))]
     check_overrides([choice] + [f"{key}=null" for key in keys], CONF_DIR)
+
+
+def forked_optimizer(conf_dir):
+    """A fork's own optimizer option, in its own config dir (added to Hydra's search path)."""
+    (conf_dir / "optimizer").mkdir(parents=True)
+    (conf_dir / "optimizer" / "sgd.yaml").write_text(
+        "_target_: torch.optim.SGD\n_partial_: true\nname: sgd\nlr: 0.05\nmomentum: 0.9\nweight_decay: 0.0\n"
+    )
+    return f"hydra.searchpath=[file://{conf_dir}]"
+
+
+@pytest.mark.slow
+def test_a_forked_optimizer_yaml_trains_and_its_keys_are_accepted(tmp_path):
+    """Forking the optimizer is a yaml file: its `_target_` and kwargs are valid keys, and it trains."""
+    searchpath = forked_optimizer(tmp_path / "conf")
+    check_overrides(
+        ["optimizer=sgd", "optimizer.momentum=0.5", "optimizer._target_=torch.optim.SGD", searchpath], CONF_DIR
+    )
+    with pytest.raises(ConfigError, match="optimizer.momentum"):  # not a key of the Adam family's options
+        check_overrides(["optimizer=adamw", "optimizer.momentum=0.5", searchpath], CONF_DIR)
+    proc = run_train(*TINY, searchpath, "optimizer=sgd", "optimizer.momentum=0.5", f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = results_under(tmp_path / "run")["."]
+    assert result["status"] == "ok" and result["settings"]["optimizer"] == "sgd"
+
+
+@pytest.mark.slow
+def test_a_bad_target_is_one_message_before_anything_loads(tmp_path):
+    proc = run_train(*TINY, "optimizer._target_=torch.optim.Nope", f"hydra.run.dir={tmp_path / 'run'}")
+    assert_one_clear_message(proc, "optimizer._target_='torch.optim.Nope' cannot be imported", "valid")

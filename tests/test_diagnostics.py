@@ -9,7 +9,8 @@ from transformers import AutoModelForSequenceClassification
 
 from bertlab.callbacks.diagnostics import grad_norms, relative_change, update_sizes
 from bertlab.model.anatomy import blocks_by_param
-from bertlab.optim.adam import bias_correction_factor, build_optimizer
+from bertlab.optim.adam import bias_correction_factor
+from bertlab.optim.optimizer import build_optimizer
 
 OPT = {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-6, "weight_decay": 0.01}
 

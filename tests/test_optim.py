@@ -8,7 +8,8 @@ from omegaconf import OmegaConf
 
 from bertlab.core.errors import ConfigError
 from bertlab.core.paths import CONF_DIR
-from bertlab.optim.adam import AdamFamily, bias_correction_factor, build_optimizer
+from bertlab.optim.adam import AdamFamily, bias_correction_factor
+from bertlab.optim.optimizer import build_optimizer
 
 CONF = CONF_DIR / "optimizer"
 SHAPES = [(7, 5), (5,), (3, 4, 2), (1,)]
@@ -224,3 +225,61 @@ def test_invalid_configs_raise_config_error(key, value, match):
     with pytest.raises(ConfigError, match=match.replace("[", r"\[").replace(".", r"\.")) as err:
         build_optimizer(_ParamList([torch.nn.Parameter(torch.ones(2))]), cfg)
     assert "valid" in str(err.value)
+
+
+# ---------------------------------------------------------------- any optimizer, by _target_
+
+SGD = {
+    "_target_": "torch.optim.SGD",
+    "_partial_": True,
+    "name": "sgd",
+    "lr": 0.1,
+    "momentum": 0.9,
+    "weight_decay": 0.01,
+}
+
+
+def test_an_optimizer_class_named_by_target_trains_through_the_builder(tiny_bert_dir):
+    """A new optimizer is a config with `_target_` and its kwargs: the builder gives it the same
+    parameter groups (decay / no_decay, LLRD) as ours, and it trains."""
+    from transformers import AutoModelForSequenceClassification
+
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(str(tiny_bert_dir), num_labels=2)
+    optimizer = build_optimizer(model, OmegaConf.create(SGD), llrd=0.5)
+    assert type(optimizer) is torch.optim.SGD
+    groups = {g["name"]: g for g in optimizer.param_groups}
+    assert groups["head/decay"]["lr"] == 0.1 and groups["embeddings/decay"]["lr"] == pytest.approx(0.1 * 0.5**3)
+    assert groups["head/decay"]["weight_decay"] == 0.01 and groups["head/no_decay"]["weight_decay"] == 0.0
+    assert all(g["momentum"] == 0.9 for g in optimizer.param_groups)
+    batch = dict(input_ids=torch.tensor([[101, 2000, 102], [101, 2001, 102]]), labels=torch.tensor([1, 0]))
+    losses = []
+    for _ in range(5):
+        optimizer.zero_grad()
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < losses[0]
+
+
+@pytest.mark.parametrize(
+    "change, fragments",
+    [
+        (
+            {"_target_": "torch.optim.Nope"},
+            ["optimizer._target_='torch.optim.Nope' cannot be imported", "valid", "installed"],
+        ),
+        ({"_target_": "nopkg.Lamb"}, ["optimizer._target_='nopkg.Lamb' cannot be imported"]),
+        ({"momentom": 0.5}, ["unknown key", "optimizer.momentom=0.5", "did you mean optimizer.momentum?"]),
+        ({"momentum": -1.0}, ["optimizer._target_=torch.optim.SGD refused", "momentum=-1.0", "Invalid momentum"]),
+        ({"_partial_": False}, ["optimizer._partial_=False is invalid", "valid: true"]),
+        ({"name": None}, ["optimizer.name=None is invalid", "valid"]),
+        ({"lr": 0}, ["optimizer.lr=0 is invalid", "positive"]),
+    ],
+)
+def test_a_bad_target_or_argument_is_one_config_error(change, fragments):
+    with pytest.raises(ConfigError) as err:
+        build_optimizer(_ParamList([torch.nn.Parameter(torch.ones(2))]), {**SGD, **change})
+    for fragment in fragments:
+        assert fragment in str(err.value), (fragment, str(err.value))

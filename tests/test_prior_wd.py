@@ -9,7 +9,7 @@ from transformers import AutoModelForSequenceClassification
 from bertlab.core.errors import ConfigError
 from bertlab.methods.prior_wd import PriorWeightDecay, pretrained_parameters
 from bertlab.methods.reinit import reinit_top_layers
-from bertlab.optim.adam import build_optimizer
+from bertlab.optim.optimizer import build_optimizer
 from bertlab.optim.param_groups import no_decay_ids
 
 OPT = {"name": "adamw", "lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-6, "weight_decay": 0.0}

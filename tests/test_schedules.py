@@ -202,3 +202,35 @@ def test_every_schedule_through_the_lightning_module_with_gradient_accumulation(
         assert lrs == pytest.approx([base * multiplier for base in probe.base], rel=1e-12, abs=1e-15), (step, lrs)
         theirs.step()
         schedule.step()
+
+
+def test_a_schedule_function_named_by_target_gets_the_warmup_it_takes():
+    """Any function (optimizer, num_warmup_steps[, num_training_steps], **kwargs) is a schedule:
+    here one without num_training_steps, and the config's other keys as its kwargs."""
+    from transformers import get_inverse_sqrt_schedule
+
+    cfg = {
+        "_target_": "transformers.get_inverse_sqrt_schedule",
+        "_partial_": True,
+        "name": "inverse_sqrt",
+        "warmup_ratio": 0.1,
+        "timescale": 7,
+    }
+    ours, theirs = make_optimizer(), make_optimizer()
+    seen = lrs_seen(ours, build_scheduler(ours, cfg, TOTAL), TOTAL)
+    assert seen == lrs_seen(theirs, get_inverse_sqrt_schedule(theirs, 4, timescale=7), TOTAL)
+
+
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        ({"_target_": "transformers.get_nope_schedule"}, "schedule._target_='transformers.get_nope_schedule' cannot"),
+        ({"timescal": 7}, "did you mean schedule.timescale?"),
+        ({"num_warmup_steps": 3}, "schedule.num_warmup_steps=3 cannot be set"),
+    ],
+)
+def test_a_bad_schedule_target_or_argument_is_one_config_error(change, fragment):
+    cfg = {"_target_": "transformers.get_inverse_sqrt_schedule", "name": "inverse_sqrt", **change}
+    with pytest.raises(ConfigError, match="valid|drop") as err:
+        build_scheduler(make_optimizer(), cfg, TOTAL)
+    assert fragment in str(err.value)

@@ -19,9 +19,9 @@ from bertlab.core.errors import ConfigError
 from bertlab.methods.mixout import check_mixout
 from bertlab.methods.prior_wd import check_prior_wd
 from bertlab.methods.reinit import check_reinit
-from bertlab.optim.adam import optimizer_settings
+from bertlab.optim.optimizer import check_optimizer
 from bertlab.optim.param_groups import check_llrd
-from bertlab.optim.schedules import SCHEDULES
+from bertlab.optim.schedules import check_schedule
 
 
 def _positive(value, key: str, kind=(int, float)) -> None:
@@ -269,7 +269,6 @@ def check_config(cfg: DictConfig) -> None:
     check_llrd(cfg.llrd)
     check_mixout(cfg.mixout)
     check_prior_wd(cfg.prior_wd)
-    _positive(cfg.optimizer.lr, "optimizer.lr")
     _positive(cfg.data.batch_size, "data.batch_size", int)
     _positive(cfg.data.eval_batch_size, "data.eval_batch_size", int)
     _positive(cfg.task.max_length, "task.max_length", int)
@@ -277,7 +276,5 @@ def check_config(cfg: DictConfig) -> None:
         _positive(cfg.trainer.max_epochs, "trainer.max_epochs", int)
     if cfg.task.problem not in ("classification", "regression"):
         raise ConfigError(f"task.problem={cfg.task.problem} is invalid; valid: classification, regression.")
-    # the optimizer's and schedule's own checks, run now rather than after the model has loaded
-    optimizer_settings(cfg.optimizer)
-    if cfg.schedule.get("name") not in SCHEDULES:
-        raise ConfigError(f"schedule.name={cfg.schedule.get('name')!r} is unknown; valid: {', '.join(SCHEDULES)}")
+    # the optimizer's and schedule's own checks (optimizer.lr's too), run now rather than after the model has loaded
+    check_schedule(cfg.schedule, check_optimizer(cfg.optimizer))

@@ -1,6 +1,6 @@
-"""The Adam family the paper compares, built from the `optimizer` config group.
+"""The Adam family the paper compares: `adam_family` is the `_target_` of its optimizer configs.
 
-Two switches span the family (`name` only labels the run and fills in missing keys):
+Two switches span the family (`name` labels the run and fills in a switch its config leaves out):
 
 - `bias_correction`: debiased Adam, or the original BERT optimizer's plain `m / (sqrt(v) + eps)`.
 - `weight_decay_mode`: `decoupled` (AdamW, BERT's `AdamWeightDecay`) or `l2` (coupled into the
@@ -12,20 +12,19 @@ With m_t = b1 m + (1-b1) g and v_t = b2 v + (1-b2) g^2 (g += wd p first in `l2` 
     all:        p <- p - lr c1 m_t / (sqrt(v_t) c2 + eps)
 
 with c1 = 1/(1-b1^t), c2 = 1/sqrt(1-b2^t) when bias correction is on, c1 = c2 = 1 when off.
-On: exactly `torch.optim.AdamW` / `torch.optim.Adam`, which `build_optimizer` returns.
+On: exactly `torch.optim.AdamW` / `torch.optim.Adam`, which `adam_family` returns.
 Off + decoupled: BERT's `update = m/(sqrt(v)+eps) + wd p; p -= lr update`, which is the same
-arithmetic because the decay term uses p from before the step in both (DESIGN.md section 4).
+arithmetic because the decay term uses p from before the step in both.
 Unlike the paper's `BertAdam`, gradient clipping and warmup are not inside the optimizer: the
 Trainer clips and `schedules.py` warms up.
 """
 
 import math
-from collections.abc import Mapping
 
 import torch
 
 from bertlab.core.errors import ConfigError
-from bertlab.optim.param_groups import param_groups
+from bertlab.optim.values import checked_number
 
 # What each name means when its config leaves a switch out.
 NAMES = {
@@ -34,7 +33,6 @@ NAMES = {
     "adam_l2": {"bias_correction": True, "weight_decay_mode": "l2"},
 }
 MODES = ("decoupled", "l2")
-KEYS = {"name", "lr", "betas", "eps", "weight_decay", "bias_correction", "weight_decay_mode"}
 
 
 class AdamFamily(torch.optim.Optimizer):
@@ -132,64 +130,50 @@ def bias_correction_factor(optimizer: torch.optim.Optimizer) -> float:
     return math.sqrt(1 - beta2**t) / (1 - beta1**t)
 
 
-def _number(key: str, value, ok, valid: str) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        x = math.nan
-    if isinstance(value, bool) or not ok(x):  # nan fails every `ok`
-        raise ConfigError(f"optimizer.{key}={value!r} is invalid; valid: {valid}")
-    return x
+def adam_family(
+    params,
+    name: str,
+    lr: float = 1e-3,
+    betas=(0.9, 0.999),
+    eps: float = 1e-6,
+    weight_decay: float = 0.0,
+    bias_correction: bool | None = None,
+    weight_decay_mode: str | None = None,
+) -> torch.optim.Optimizer:
+    """The `_target_` of conf/optimizer/{bertadam,adamw,adam_l2}.yaml: the family member the two
+    switches pick (a switch left out takes `name`'s value in NAMES).
 
-
-def optimizer_settings(opt: Mapping) -> dict:
-    """Validate an `optimizer` config and return the keyword arguments of the optimizer."""
-    name = opt.get("name")
+    Bias-corrected members are torch's own optimizers (foreach; fused when every parameter is on
+    a GPU already), so `adamw` is `torch.optim.AdamW`; only steps without bias correction need
+    `AdamFamily`. `lr` and `weight_decay` arrive checked by `build_optimizer`, which reads them for
+    the parameter groups of every optimizer."""
     if name not in NAMES:
-        raise ConfigError(f"optimizer.name={name!r} is unknown; valid: {', '.join(NAMES)}")
-    unknown = set(opt.keys()) - KEYS
-    if unknown:
-        raise ConfigError(f"optimizer has unknown key(s) {sorted(unknown)}; valid: {sorted(KEYS)}")
-    mode = opt.get("weight_decay_mode", NAMES[name]["weight_decay_mode"])
+        raise ConfigError(
+            f"optimizer.name={name!r} is unknown; valid: {', '.join(NAMES)} (the Adam family's names); "
+            "another optimizer is another optimizer yaml with its own optimizer._target_"
+        )
+    mode = NAMES[name]["weight_decay_mode"] if weight_decay_mode is None else weight_decay_mode
     if mode not in MODES:
         raise ConfigError(f"optimizer.weight_decay_mode={mode!r} is unknown; valid: {', '.join(MODES)}")
-    bias_correction = opt.get("bias_correction", NAMES[name]["bias_correction"])
+    bias_correction = NAMES[name]["bias_correction"] if bias_correction is None else bias_correction
     if not isinstance(bias_correction, bool):
         raise ConfigError(f"optimizer.bias_correction={bias_correction!r} is invalid; valid: true, false")
-    betas = opt.get("betas", (0.9, 0.999))
     if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
         raise ConfigError(f"optimizer.betas={betas!r} is invalid; valid: two numbers in [0, 1), e.g. [0.9, 0.999]")
     if not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas):
         # the whole pair in the message: the user wrote a list, not one number
         raise ConfigError(f"optimizer.betas={list(betas)} is invalid; valid: two numbers in [0, 1), e.g. [0.9, 0.999]")
-    return dict(
-        lr=_number("lr", opt.get("lr"), lambda x: 0 < x < math.inf, "a number > 0"),
-        betas=tuple(_number("betas", b, lambda x: 0 <= x < 1, "two numbers in [0, 1)") for b in betas),
-        eps=_number("eps", opt.get("eps", 1e-6), lambda x: 0 < x < math.inf, "a number > 0"),
-        weight_decay=_number(
-            "weight_decay", opt.get("weight_decay", 0.0), lambda x: 0 <= x < math.inf, "a number >= 0"
-        ),
-        bias_correction=bias_correction,
-        weight_decay_mode=mode,
-    )
-
-
-def build_optimizer(model: torch.nn.Module, opt: Mapping, llrd: float = 1.0) -> torch.optim.Optimizer:
-    """The optimizer `opt` describes over `model`'s parameter groups (see `param_groups`).
-
-    Bias-corrected variants are torch's own optimizers (foreach; fused when every parameter is on
-    a GPU already), so `adamw` is `torch.optim.AdamW`; only steps without bias correction need
-    `AdamFamily`.
-    """
-    s = optimizer_settings(opt)
-    groups = param_groups(model, s["lr"], s["weight_decay"], llrd)
-    common = dict(lr=s["lr"], betas=s["betas"], eps=s["eps"], weight_decay=s["weight_decay"])
-    if not s["bias_correction"]:
-        return AdamFamily(groups, bias_correction=False, weight_decay_mode=s["weight_decay_mode"], **common)
-    torch_cls = torch.optim.AdamW if s["weight_decay_mode"] == "decoupled" else torch.optim.Adam
-    fused = all(p.is_cuda and p.dtype.is_floating_point for g in groups for p in g["params"])
-    optimizer = torch_cls(groups, fused=fused or None, foreach=None if fused else True, **common)
-    # Recorded so that `bias_correction_factor` and loggers read every optimizer the same way.
+    betas = tuple(float(b) for b in betas)
+    eps = checked_number("optimizer.eps", eps, lambda x: 0 < x < math.inf, "a number > 0")
+    common = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    if not bias_correction:
+        return AdamFamily(params, bias_correction=False, weight_decay_mode=mode, **common)
+    params = list(params)
+    torch_cls = torch.optim.AdamW if mode == "decoupled" else torch.optim.Adam
+    tensors = [p for g in params for p in (g["params"] if isinstance(g, dict) else [g])]
+    fused = all(p.is_cuda and p.dtype.is_floating_point for p in tensors)
+    optimizer = torch_cls(params, fused=fused or None, foreach=None if fused else True, **common)
+    # Recorded so that `bias_correction_factor` and loggers read every Adam the same way.
     for group in optimizer.param_groups:
         group.setdefault("bias_correction", True)
     return optimizer

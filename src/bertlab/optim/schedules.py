@@ -1,37 +1,52 @@
 """Learning-rate schedules from the `schedule` config group, stepped once per optimizer step.
 
-Each is the `transformers` function of the same shape, so the curves match HF's Trainer. Warmup:
+Each option's `_target_` is a function (optimizer, num_warmup_steps, num_training_steps, **kwargs)
+-> scheduler; ours are the `transformers` functions, so the curves match HF's Trainer, and a new
+schedule is a new yaml file naming its function. Warmup, for any of them:
 `warmup_steps` if set, else warmup_ratio * total_steps rounded by `warmup_rounding`: `ceil` as HF's
 `TrainingArguments` does (any ratio > 0 warms up for at least one step; the default), or `floor`
 as the paper's code does (`int(args.warmup_ratio * t_total)`, run_glue.py; experiment=paper_*). The LR multiplier is relative per group, so
 layer-wise LR decay survives the schedule.
 """
 
+import inspect
 import math
 import warnings
 from collections.abc import Mapping
 
 import torch
 from transformers import (
-    get_constant_schedule,
-    get_constant_schedule_with_warmup,
     get_cosine_schedule_with_warmup,
     get_cosine_with_hard_restarts_schedule_with_warmup,
-    get_linear_schedule_with_warmup,
     get_polynomial_decay_schedule_with_warmup,
 )
 
 from bertlab.core.errors import ConfigError
+from bertlab.optim.target import call, locate, target_kwargs, with_target
 
-# name -> (function, extra config keys with their defaults)
-SCHEDULES = {
-    "linear": (get_linear_schedule_with_warmup, {}),
-    "constant": (get_constant_schedule, {}),
-    "constant_warmup": (get_constant_schedule_with_warmup, {}),
-    "cosine": (get_cosine_schedule_with_warmup, {"num_cycles": 0.5}),
-    "cosine_restarts": (get_cosine_with_hard_restarts_schedule_with_warmup, {"num_cycles": 2}),
-    "polynomial": (get_polynomial_decay_schedule_with_warmup, {"power": 1.0, "lr_end": 1e-7}),
+# bertlab's checks of the arguments of the transformers schedules (any `_target_` can be used;
+# these are the ones whose arguments we know): argument -> rule (value, optimizer) -> problem or None
+_NUMBER = "a number >= 0"
+RULES = {
+    get_cosine_schedule_with_warmup: {"num_cycles": lambda v, o: None if v > 0 else "a number > 0"},
+    get_cosine_with_hard_restarts_schedule_with_warmup: {
+        "num_cycles": lambda v, o: None if v >= 1 and v == int(v) else "an integer >= 1"
+    },
+    get_polynomial_decay_schedule_with_warmup: {
+        "power": lambda v, o: None if v > 0 else "a number > 0",
+        # transformers measures lr_end against the optimizer's default lr (the head's under LLRD).
+        "lr_end": lambda v, o: None if v < o.defaults["lr"] else f"0 <= lr_end < optimizer.lr ({o.defaults['lr']})",
+    },
 }
+WARMUP_KEYS = {"name", "warmup_ratio", "warmup_steps", "warmup_rounding"}  # read here, not by the function
+SUPPLIED = {
+    "num_warmup_steps": "from schedule.warmup_ratio or schedule.warmup_steps",
+    "num_training_steps": "the run's optimizer steps, from trainer.max_steps or max_epochs",
+}
+WHAT = (
+    "a function (optimizer, num_warmup_steps, num_training_steps, **kwargs) -> LR scheduler, "
+    "e.g. transformers.get_linear_schedule_with_warmup"
+)
 
 
 # ceil: HF's Trainer; floor: the paper's code, `int(warmup_ratio * t_total)`
@@ -55,11 +70,18 @@ def warmup_steps(sched: Mapping, total_steps: int) -> int:
 
 def build_scheduler(
     optimizer: torch.optim.Optimizer, sched: Mapping, total_steps: int
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """A per-optimizer-step LambdaLR; `total_steps` counts optimizer steps (after accumulation)."""
-    name = sched.get("name")
-    if name not in SCHEDULES:
-        raise ConfigError(f"schedule.name={name!r} is unknown; valid: {', '.join(SCHEDULES)}")
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """The scheduler `sched._target_` returns, stepped per optimizer step; `total_steps` counts
+    optimizer steps (after accumulation). The function gets `num_warmup_steps` and
+    `num_training_steps` when it takes them, and the config's other keys as keyword arguments."""
+    cfg = with_target("schedule", sched, builder_keys=WARMUP_KEYS)
+    name = cfg.get("name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(
+            f"schedule.name={name!r} is invalid; valid: a non-empty label such as linear "
+            "(it names the run in result.json and the W&B tags)"
+        )
+    function = locate("schedule", cfg, WHAT)
     if isinstance(total_steps, float) and total_steps.is_integer():
         total_steps = int(total_steps)  # Lightning's estimate may come as a float
     if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
@@ -67,48 +89,57 @@ def build_scheduler(
             f"total_steps={total_steps!r} is invalid; set trainer.max_steps or max_epochs "
             "so that training has a finite number (>= 1) of optimizer steps"
         )
-    function, extra = SCHEDULES[name]
-    unknown = set(sched.keys()) - {"name", "warmup_ratio", "warmup_steps", "warmup_rounding", *extra}
-    if unknown:
-        raise ConfigError(
-            f"schedule={name} has unknown key(s) {sorted(unknown)}; "
-            f"valid: name, warmup_ratio, warmup_steps, warmup_rounding{''.join(', ' + k for k in extra)}"
-        )
-    warmup = warmup_steps(sched, total_steps)
-    kwargs = {k: sched.get(k, default) for k, default in extra.items()}
-    _check_extra(name, kwargs, optimizer)
+    own = {k: v for k, v in cfg.items() if k not in WARMUP_KEYS - {"name"}}
+    kwargs = target_kwargs("schedule", own, function, SUPPLIED, read_here=sorted(WARMUP_KEYS - {"name"}))
+    warmup = warmup_steps(cfg, total_steps)
+    _check_arguments(function, kwargs, optimizer)
 
-    if name == "constant":
-        if warmup:
-            raise ConfigError(
-                f"schedule=constant has no warmup but asks for {warmup} warmup steps; "
-                "use schedule=constant_warmup, or warmup_ratio=0"
-            )
-        return function(optimizer)
+    takes = _parameters(function)
+    steps = {}
+    if "num_warmup_steps" in takes:
+        steps["num_warmup_steps"] = warmup
+    elif warmup:
+        raise ConfigError(
+            f"schedule={name} has no warmup but asks for {warmup} warmup steps; "
+            "use schedule=constant_warmup, or warmup_ratio=0"
+        )
+    if "num_training_steps" in takes:
+        steps["num_training_steps"] = total_steps
     if warmup > total_steps:
         warnings.warn(
             f"schedule.warmup_steps={warmup} exceeds the {total_steps} optimizer steps: the LR never reaches its peak",
             stacklevel=2,
         )
-    if name == "constant_warmup":
-        return function(optimizer, num_warmup_steps=warmup)
-    return function(optimizer, num_warmup_steps=warmup, num_training_steps=total_steps, **kwargs)
+    return call("schedule", cfg, kwargs, optimizer, **steps)
 
 
-def _check_extra(name: str, kwargs: dict, optimizer: torch.optim.Optimizer) -> None:
-    for key, value in kwargs.items():
+def check_schedule(sched: Mapping, optimizer: torch.optim.Optimizer) -> None:
+    """Every check of `build_scheduler` before the model has loaded, over `optimizer` (e.g. the
+    stand-in of `check_optimizer`) and a nominal run of 1000 steps (the real count is only known
+    at fit time, and no rule depends on it but the warning about too long a warmup)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        build_scheduler(optimizer, sched, 1000)
+
+
+def _parameters(function) -> set[str]:
+    try:
+        return set(inspect.signature(function).parameters)
+    except (TypeError, ValueError):  # no signature to read: pass both step counts
+        return set(SUPPLIED)
+
+
+def _check_arguments(function, kwargs: dict, optimizer: torch.optim.Optimizer) -> None:
+    """Our rules for the arguments of the transformers schedules (RULES); the function's defaults
+    stand in for the arguments a config leaves out."""
+    rules = RULES.get(function)
+    if not rules:
+        return
+    defaults = {k: p.default for k, p in inspect.signature(function).parameters.items()}
+    for key, rule in rules.items():
+        value = kwargs.get(key, defaults[key])
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
-            raise ConfigError(f"schedule.{key}={value!r} is invalid; valid: a number >= 0")
-    if name == "cosine_restarts" and (kwargs["num_cycles"] < 1 or kwargs["num_cycles"] != int(kwargs["num_cycles"])):
-        raise ConfigError(f"schedule.num_cycles={kwargs['num_cycles']!r} is invalid; valid: an integer >= 1")
-    if name == "cosine" and kwargs["num_cycles"] <= 0:
-        raise ConfigError(f"schedule.num_cycles={kwargs['num_cycles']!r} is invalid; valid: a number > 0")
-    if name == "polynomial":
-        if kwargs["power"] <= 0:
-            raise ConfigError(f"schedule.power={kwargs['power']!r} is invalid; valid: a number > 0")
-        # transformers measures lr_end against the optimizer's default lr (the head's under LLRD).
-        lr = optimizer.defaults["lr"]
-        if not kwargs["lr_end"] < lr:
-            raise ConfigError(
-                f"schedule.lr_end={kwargs['lr_end']!r} is invalid; valid: 0 <= lr_end < optimizer.lr ({lr})"
-            )
+            raise ConfigError(f"schedule.{key}={value!r} is invalid; valid: {_NUMBER}")
+        problem = rule(value, optimizer)
+        if problem:
+            raise ConfigError(f"schedule.{key}={value!r} is invalid; valid: {problem}")

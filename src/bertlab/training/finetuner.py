@@ -8,7 +8,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig
 
-from bertlab.optim.adam import build_optimizer
+from bertlab.optim.optimizer import build_optimizer
 from bertlab.optim.schedules import build_scheduler
 from bertlab.training.metrics import build_metrics, predictions
 

@@ -1,0 +1,52 @@
+"""The optimizer the `optimizer` config group names by `_target_`, over the model's parameter groups.
+
+Any optimizer class (or factory) that takes the parameter groups first works: the groups (weight
+decay on/off, layer-wise LR decay: `param_groups.py`) are built from `lr` and `weight_decay`
+whatever the class, so those two rules live here, and each class checks its own other arguments
+(ours: `adam.adam_family`). `name` labels the run in result.json and the W&B tags.
+"""
+
+import math
+from collections.abc import Mapping
+
+import torch
+
+from bertlab.core.errors import ConfigError
+from bertlab.optim.param_groups import param_groups
+from bertlab.optim.target import call, locate, target_kwargs, with_target
+from bertlab.optim.values import checked_number
+
+WHAT = "an optimizer class or factory that takes the parameter groups first, e.g. torch.optim.SGD"
+
+
+def optimizer_arguments(opt: Mapping) -> tuple[dict, dict]:
+    """(the config with its `_target_`, the checked keyword arguments of the target)."""
+    cfg = with_target("optimizer", opt, builder_keys={"name", "lr", "weight_decay"})
+    name = cfg.get("name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(
+            f"optimizer.name={name!r} is invalid; valid: a non-empty label such as adamw "
+            "(it names the run in result.json and the W&B tags)"
+        )
+    kwargs = target_kwargs("optimizer", cfg, locate("optimizer", cfg, WHAT), supplied={})
+    kwargs["lr"] = checked_number(
+        "optimizer.lr", cfg.get("lr"), lambda x: 0 < x < math.inf, "a positive number (the peak learning rate)"
+    )
+    if "weight_decay" in cfg:
+        kwargs["weight_decay"] = checked_number(
+            "optimizer.weight_decay", cfg["weight_decay"], lambda x: 0 <= x < math.inf, "a number >= 0"
+        )
+    return cfg, kwargs
+
+
+def build_optimizer(model: torch.nn.Module, opt: Mapping, llrd: float = 1.0) -> torch.optim.Optimizer:
+    """The optimizer `opt` describes over `model`'s parameter groups (see `param_groups`)."""
+    cfg, kwargs = optimizer_arguments(opt)
+    groups = param_groups(model, kwargs["lr"], kwargs.get("weight_decay", 0.0), llrd)
+    return call("optimizer", cfg, kwargs, groups)
+
+
+def check_optimizer(opt: Mapping) -> torch.optim.Optimizer:
+    """Every check of `build_optimizer` (and the class's own), before the model has loaded: the
+    optimizer built over a stand-in model with one weight and one bias, which it returns."""
+    return build_optimizer(torch.nn.Linear(1, 1), opt)
