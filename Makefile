@@ -3,8 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # The CPU build of torch that lies on this machine's disk; installed first so that nothing
-# below pulls a second, multi-GB CUDA build (DESIGN.md, section 3). Override on GPU machines:
-#   make install TORCH_SPEC="torch==2.13.0" TORCH_INDEX=...
+# below pulls a second, multi-GB CUDA build (docs/design.md#install-torch-first). On GPU machines:
+#   make install TORCH_SPEC="torch==..." with your CUDA index configured for pip.
 TORCH_SPEC ?= torch==2.13.0
 
 .PHONY: install test train report bench clean
