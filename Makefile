@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 #   make install TORCH_SPEC="torch==..." with your CUDA index configured for pip.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install test train report bench clean
+.PHONY: install test test-fast lint train report bench clean
 
 install: $(VENV)/.installed
 
@@ -21,6 +21,16 @@ $(VENV)/.installed: pyproject.toml
 
 test: install
 	$(PY) -m pytest -q
+
+# Everything but the tests marked slow (pyproject.toml's markers), e.g. the wheel build and install.
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+# The same checks as the pre-commit hooks (.pre-commit-config.yaml) and .ci/run; `ruff format .` fixes
+# what the second one reports.
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 train: install
 	$(PY) train.py
