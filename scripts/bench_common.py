@@ -1,4 +1,4 @@
-"""Shared by scripts/bench.py and scripts/hf_trainer_run.py: the benchmark's tasks, as the same
+"""Shared by scripts.bench and scripts.hf_trainer_run: the benchmark's tasks, as the same
 Hydra config and the same train/val/test splits that `python train.py` builds.
 
 Tasks: MRPC (real GLUE files in ../shared/glue/MRPC when present, else an MRPC-like stand-in:
@@ -13,12 +13,14 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
+from bertlab.core.paths import CONF_DIR
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_GLUE = REPO.parent / "shared" / "glue"
 
 
 def compose_cfg(overrides: list[str]):
-    with initialize_config_dir(config_dir=str(REPO / "src" / "bertlab" / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="train", overrides=list(overrides))
 
 
