@@ -3,11 +3,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # The CPU build of torch that lies on this machine's disk; installed first so that nothing
-# below pulls a second, multi-GB CUDA build (DESIGN.md, section 3). Override on GPU machines:
-#   make install TORCH_SPEC="torch==2.13.0" TORCH_INDEX=...
+# below pulls a second, multi-GB CUDA build (docs/design.md#install-torch-first). On GPU machines:
+#   make install TORCH_SPEC="torch==..." with your CUDA index configured for pip.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install test train report bench clean
+.PHONY: install test test-fast lint train report bench clean
 
 install: $(VENV)/.installed
 
@@ -22,6 +22,16 @@ $(VENV)/.installed: pyproject.toml
 test: install
 	$(PY) -m pytest -q
 
+# Everything but the tests marked slow (pyproject.toml's markers), e.g. the wheel build and install.
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+# The same checks as the pre-commit hooks (.pre-commit-config.yaml) and .ci/run; `ruff format .` fixes
+# what the second one reports.
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
 train: install
 	$(PY) train.py
 
@@ -31,8 +41,8 @@ clean:
 report: install
 	$(PY) -m bertlab.cli report $(SWEEP)
 
-# Speed vs transformers.Trainer / run_glue.py defaults / a bare loop (scripts/bench.py; README "Speed").
+# Speed vs transformers.Trainer / run_glue.py defaults / a bare loop (python -m scripts.bench; README "Speed").
 # BENCH_ARGS=--quick for the small version (~5-10 min); the full one takes ~15-30 min on 2 CPU cores.
 bench: install
 	$(PY) -m pip install --quiet -e ".[bench]"
-	$(PY) scripts/bench.py $(BENCH_ARGS)
+	$(PY) -m scripts.bench $(BENCH_ARGS)

@@ -5,7 +5,7 @@ defaults and the limits, side by side in one run (same model, data, batch size, 
    FineTuner + FewSampleDataModule + build_trainer), of `transformers.Trainer`, and of a bare
    PyTorch loop (the limit) on the very same batches in the same order.
 2. Defaults vs run_glue.py defaults: two whole few-sample runs per task, each a fresh process
-   (`python train.py ...` vs scripts/hf_trainer_run.py, padding to 128): wall time from the
+   (`python train.py ...` vs `python -m scripts.hf_trainer_run`, padding to 128): wall time from the
    command to exit, training samples/s, start-up, and the test metric of both.
 3. Padding efficiency (real / processed tokens) of the training batches: padding to 128, dynamic
    padding, dynamic + `data.group_by_length=true`.
@@ -15,14 +15,15 @@ defaults and the limits, side by side in one run (same model, data, batch size, 
 Variants are interleaved (A B C, B C A, ...) and medians over repeats are reported, so that load
 from other processes hits all alike; the ratios are the figures to quote. Writes JSON too.
 
-    python scripts/bench.py            # full: 1k examples x 3 epochs whole runs (~15-25 min on 2 CPU cores)
-    python scripts/bench.py --quick    # small version (~5 min)
+    python -m scripts.bench            # full: 1k examples x 3 epochs whole runs (~15-25 min on 2 CPU cores)
+    python -m scripts.bench --quick    # small version (~5 min)
+
+Run from the repository root: `scripts` is a package there, so its modules import each other by name.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -33,14 +34,11 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
 
 import lightning as L
 import torch
-from bench_common import REPO, compose_cfg, is_real, task_overrides, write_standins
-from hf_trainer_run import training_args
 from torch.utils.data import DataLoader, SequentialSampler
 from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer, TrainerCallback
 
@@ -53,6 +51,9 @@ from bertlab.optim.optimizer import build_optimizer
 from bertlab.optim.schedules import build_scheduler
 from bertlab.run.job import build_trainer
 from bertlab.training.finetuner import FineTuner
+from scripts import bench_optimizer
+from scripts.bench_common import REPO, compose_cfg, is_real, task_overrides, write_standins
+from scripts.hf_trainer_run import training_args
 
 # ------------------------------------------------------------------ 1. equal settings, in-process
 
@@ -225,7 +226,8 @@ def whole_run(kind, overrides, tmp, tag):
     else:
         cmd = [
             sys.executable,
-            str(REPO / "scripts" / "hf_trainer_run.py"),
+            "-m",
+            "scripts.hf_trainer_run",  # cwd=REPO below: the package `scripts` is found there
             "--out",
             str(out) + ".json",
             "--work-dir",
@@ -316,12 +318,9 @@ def padding_table(tasks, standins, size_ovr, model_ovr, epochs=3):
 
 
 def optimizer_bench(quick, tmp):
-    spec = importlib.util.spec_from_file_location("bench_optimizer", REPO / "scripts" / "bench_optimizer.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
     path = Path(tmp) / "optimizer.json"
     args = ["--json", str(path)] + (["--params-m", "20", "--repeats", "10"] if quick else ["--repeats", "15"])
-    mod.main(args)
+    bench_optimizer.main(args)
     return json.loads(path.read_text())
 
 

@@ -1,4 +1,4 @@
-"""Shared by scripts/bench.py and scripts/hf_trainer_run.py: the benchmark's tasks, as the same
+"""Shared by scripts.bench and scripts.hf_trainer_run: the benchmark's tasks, as the same
 Hydra config and the same train/val/test splits that `python train.py` builds.
 
 Tasks: MRPC (real GLUE files in ../shared/glue/MRPC when present, else an MRPC-like stand-in:

@@ -5,8 +5,8 @@ grouped by `param_groups` as in training (decay / no-decay). The two are timed i
 that load from other processes hits both alike; the first `--warmup` steps of each are dropped
 (state allocation, caches). Target: BERTAdam <= 1.1x AdamW.
 
-    python scripts/bench_optimizer.py                    # ~110M params (bert-base-uncased)
-    python scripts/bench_optimizer.py --params-m 20 --repeats 30 --json bench.json
+    python -m scripts.bench_optimizer                 # ~110M params (bert-base-uncased)
+    python -m scripts.bench_optimizer --params-m 20 --repeats 30 --json bench.json
 """
 
 import argparse

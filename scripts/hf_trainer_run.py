@@ -8,21 +8,19 @@ padding policy and the framework differ, the run's other settings are this proje
 size, epochs, warmup ratio, weight decay, Adam betas/eps, clipping, seed, 10 evaluations) and it
 trains on the same splits of the same Hydra config as `python train.py <overrides>`.
 
-    python scripts/hf_trainer_run.py --out result.json -- task=mrpc task.data_dir=... task.n_train=1000
+    python -m scripts.hf_trainer_run --out result.json -- task=mrpc task.data_dir=... task.n_train=1000
+
+(from the repository root, where `scripts` is a package)
 """
 
 import argparse
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 import numpy as np
 import torch
-from bench_common import compose_cfg
 from transformers import (
     Trainer,
     TrainerCallback,
@@ -36,6 +34,7 @@ from bertlab.data.readers import read_task
 from bertlab.data.sampling import make_splits
 from bertlab.model.load import load_config, load_model
 from bertlab.run.job import validation_interval
+from scripts.bench_common import compose_cfg
 
 
 class StepClock(TrainerCallback):

@@ -1,4 +1,5 @@
-"""`make bench` end to end on the tiny model: every section runs and writes its figures.
+"""`make bench` (`python -m scripts.bench`) end to end on the tiny model: every section runs and
+writes its figures.
 
 Speed goals are not asserted (timings on a shared machine are no test); this keeps the benchmark
 itself from rotting: the three equal-settings loops see the same batches (bench.py checks the
@@ -13,6 +14,7 @@ import pytest
 from e2e import REPO
 
 pytest.importorskip("accelerate", reason="transformers.Trainer needs accelerate (pip install -e .[bench])")
+pytestmark = pytest.mark.slow  # several minutes on 2 CPU cores: left out of `make test-fast`
 
 # the benchmark trains with Lightning, transformers.Trainer and a bare loop (pytest -m "not slow" leaves it out)
 pytestmark = pytest.mark.slow
@@ -21,7 +23,7 @@ pytestmark = pytest.mark.slow
 def test_bench_runs_every_section_on_the_tiny_model(tmp_path):
     out = tmp_path / "bench.json"
     proc = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "bench.py"), "--quick", "--model", "tiny", "--json", str(out)],
+        [sys.executable, "-m", "scripts.bench", "--quick", "--model", "tiny", "--json", str(out)],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -51,7 +51,7 @@ class ModeProbe(L.Callback):
 
 
 def test_dropout_is_on_while_training_and_off_while_validating(tiny_bert_dir):
-    # from_pretrained returns eval mode and Lightning keeps submodule modes (DESIGN.md pitfall)
+    # from_pretrained returns eval mode and Lightning keeps submodule modes (docs/design.md#dropout-and-training-mode)
     model, data = tiny_setup(tiny_bert_dir)
     assert all(m.training for m in model.modules())
     probe = ModeProbe()

@@ -14,7 +14,7 @@ With m_t = b1 m + (1-b1) g and v_t = b2 v + (1-b2) g^2 (g += wd p first in `l2` 
 with c1 = 1/(1-b1^t), c2 = 1/sqrt(1-b2^t) when bias correction is on, c1 = c2 = 1 when off.
 On: exactly `torch.optim.AdamW` / `torch.optim.Adam`, which `adam_family` returns.
 Off + decoupled: BERT's `update = m/(sqrt(v)+eps) + wd p; p -= lr update`, which is the same
-arithmetic because the decay term uses p from before the step in both.
+arithmetic because the decay term uses p from before the step in both (docs/design.md#bertadam).
 Unlike the paper's `BertAdam`, gradient clipping and warmup are not inside the optimizer: the
 Trainer clips and `schedules.py` warms up.
 """

@@ -7,7 +7,7 @@ or W&B state leaks from one job to the next. Locally the pool is the GPUs presen
 existing Ray cluster and the pool is that cluster's GPUs.
 
 Why a thin launcher of ours and not `hydra-ray-launcher`: that plugin pins cloudpickle<3, which
-conflicts with joblib>=1.6 (DESIGN.md, section 3); this one is the same few Ray calls.
+conflicts with joblib>=1.6 (docs/design.md#gpu-pool-launcher); this one is the same few Ray calls.
 A job whose worker dies (killed, out of memory) gets a `result.json` with status `failed` here,
 since it could not write one itself; the sweep goes on either way.
 """
