@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from bertlab.run.job import CONF_DIR, fit_and_test
+from bertlab.core.paths import CONF_DIR
+from bertlab.run.fit import fit_and_test
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "glue"
 GLUE_FOLDERS = {
