@@ -49,7 +49,7 @@ from bertlab.data.sampling import make_splits
 from bertlab.model.load import load_config, load_model, resolve_model_path
 from bertlab.optim.optimizer import build_optimizer
 from bertlab.optim.schedules import build_scheduler
-from bertlab.run.job import build_trainer
+from bertlab.run.trainer import build_trainer
 from bertlab.training.finetuner import FineTuner
 from scripts import bench_optimizer
 from scripts.bench_common import REPO, compose_cfg, is_real, task_overrides, write_standins

@@ -33,7 +33,7 @@ from bertlab.data.datamodule import tokenize
 from bertlab.data.readers import read_task
 from bertlab.data.sampling import make_splits
 from bertlab.model.load import load_config, load_model
-from bertlab.run.job import validation_interval
+from bertlab.run.trainer import validation_interval
 from scripts.bench_common import compose_cfg
 
 

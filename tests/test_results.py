@@ -1,7 +1,8 @@
 import json
 import math
 
-from bertlab.loggers.build import short_override, wandb_mode, wandb_tags
+from bertlab.loggers.build import wandb_mode
+from bertlab.run.identity import short_override, wandb_tags
 from bertlab.run.record import read_result, write_json_atomic
 
 

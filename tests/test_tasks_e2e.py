@@ -7,7 +7,7 @@ import pytest
 
 from bertlab.core.paths import CONF_DIR
 from bertlab.data.readers import GLUE_DIRS
-from bertlab.run.job import fit_and_test
+from bertlab.run.fit import fit_and_test
 
 # every test here trains in-process through fit_and_test (pytest -m "not slow" leaves them out)
 pytestmark = pytest.mark.slow

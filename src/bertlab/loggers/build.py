@@ -17,24 +17,6 @@ from bertlab.core.network import unreachable
 from bertlab.loggers.metrics_file import METRICS_FILE
 
 LOGGERS = ("wandb", "csv", "none")
-WANDB_TAG_MAX = 64  # W&B refuses longer tags (the run would fail at start)
-
-
-def short_override(override: str) -> str:
-    """`key=value` with a path value cut to its last part: `task.data_dir=/data/glue/RTE` ->
-    `task.data_dir=RTE`. Run names and tags stay readable, and a W&B tag stays within 64 characters."""
-    key, sep, value = override.partition("=")
-    if sep and "/" in value.rstrip("/"):
-        value = value.rstrip("/").rsplit("/", 1)[-1]
-    return f"{key}{sep}{value}"
-
-
-def wandb_tags(overrides: list[str], extra: list[str]) -> list[str]:
-    """W&B tags: the run's overrides (shortened) and the config's `tags`, each at most 64 characters."""
-    tags = [short_override(o) for o in overrides] + [str(t) for t in extra]
-    return list(dict.fromkeys(t[:WANDB_TAG_MAX] for t in tags if t))
-
-
 WANDB_MODES = ("online", "offline", "disabled", "shared", "dryrun", "run")  # wandb's own (Settings.mode)
 OFFLINE_MODES = ("offline", "dryrun", "disabled")  # dryrun: wandb's old name for offline
 SYNC_HINT = "sync later with `wandb sync <run_dir>/wandb/offline-run-*` (or `wandb sync --sync-all` in that folder)."

@@ -3,7 +3,7 @@ filesystem, a quota): one message naming the folder and the fix, instead of chai
 
 Checked twice: before Hydra creates the folder (`RunFolderCheck`, a Hydra callback in
 conf/train.yaml: Hydra's own mkdir and config files come before any code of ours), and while the
-run writes into it (`storage_error`, used by train.py: a disk that fills up mid-run).
+run writes into it (`storage_error`, used by outcome.py and job.py: a disk that fills up mid-run).
 """
 
 from __future__ import annotations

@@ -1,7 +1,24 @@
-"""The per-run record `result.json`, read by the report and by sweep resume.
+"""The per-run record `result.json`, read by the report and by sweep resume: its schema and its I/O.
 
 Written atomically (atomic.py): a reader never sees half a file, and a run killed while
 writing, or a full disk, leaves the previous record intact.
+
+The keys, one record per job (job.py writes it, whatever the outcome; NaN/inf become null):
+
+    status              ok | failed | diverged | interrupted (outcome.py)
+    error               None, or one message for the user
+    diverged_at_step    the step whose loss was NaN/inf (status diverged only)
+    task, main_metric   the task's name and the metric it reports
+    settings            the choices that define a run, as the report groups it (SETTINGS below)
+    swept               the keys the command line set (the report compares runs along these)
+    overrides           the job's command-line overrides (sweep resume matches a folder's job by them)
+    metrics             val/<m> of the best validation, test_last/<m>, test_best/<m>; {} unless ok
+    run_dir, devices, pid, started_at, duration_s    where, on what and when the job ran
+
+and, when the run got as far as testing (fit.py): select_metric, best_step, validations, baseline,
+split_sizes, global_steps, precision, param_dtype, head, diagnostics (callbacks/diagnostics.py) and
+the speed figures (train_samples_per_s, padding_efficiency, startup_s, model_tflops_per_s, mfu,
+first_step_at, token_cache_hits, compiled_graphs).
 """
 
 import json
@@ -9,9 +26,50 @@ import math
 from pathlib import Path
 from typing import Any
 
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError
+
 from bertlab.core.atomic import write_text_atomic
 
 RESULT_FILE = "result.json"
+
+# result.json "settings": what defines a run, as the report groups it (key -> config path)
+SETTINGS = {
+    "task": "task.name",
+    "model": "model.name",
+    "optimizer": "optimizer.name",
+    "bias_correction": "optimizer.bias_correction",
+    "schedule": "schedule.name",
+    "reinit": "reinit",
+    "reinit_pooler": "reinit_pooler",
+    "llrd": "llrd",
+    "mixout": "mixout",
+    "prior_wd": "prior_wd",
+    "seed": "seed",
+    "lr": "optimizer.lr",
+    "weight_decay": "optimizer.weight_decay",
+    "batch_size": "data.batch_size",
+    "compile": "trainer.compile",
+    "max_epochs": "trainer.max_epochs",
+    "max_steps": "trainer.max_steps",
+    "n_train": "task.n_train",
+    "n_val": "task.n_val",
+    "data_seed": "task.data_seed",
+    "sampling": "task.sampling",
+}
+
+
+def settings(cfg: DictConfig) -> dict:
+    """The choices that define a run. Never raises: a key left at `???` (or an interpolation to
+    one, like `model=hf`'s name) is recorded as None, and check_config then reports it."""
+
+    def value(path: str):
+        try:
+            return OmegaConf.select(cfg, path, default=None, throw_on_missing=False)
+        except InterpolationResolutionError:
+            return None
+
+    return {key: value(path) for key, path in SETTINGS.items()}
 
 
 def _jsonable(value: Any) -> Any:

@@ -2,6 +2,41 @@
 
 A training step is `self.model(**batch).loss` (HF picks cross-entropy or, for regression heads,
 MSE from `config.problem_type`); the optimizer and schedule come from the config groups.
+
+The order of operations in one training step (one optimizer step, accumulate_grad_batches=1),
+as Lightning 2.6 runs it (loops/training_epoch_loop.py, loops/optimization/automatic.py,
+plugins/precision/precision.py, core/module.py). Callbacks run in the order of the list that
+run/fit.py's build_callbacks builds, each before the LightningModule's hook of the same name.
+
+ 0. on_train_batch_start: TrainThroughput starts its clock (callbacks/throughput.py),
+    LearningRateMonitor logs the lrs, ResumeCheckpoint restores the RNG states on the first
+    batch of a resumed run (callbacks/resume.py).
+ 1. LightningModule.optimizer_step calls `optimizer.step(closure)`; the optimizer (optim/adam.py)
+    runs the closure before its update, and the closure runs 2-6:
+ 2. forward and loss: `training_step` below (under autocast when precision is mixed); a NaN/inf
+    loss raises DivergedError here, before any gradient.
+ 3. zero_grad: `optimizer_zero_grad` (on the first batch of an accumulation window).
+ 4. backward: `LightningModule.backward`, i.e. `loss.backward()` (on_before_backward and
+    on_after_backward around it; none of ours).
+ 5. on_before_optimizer_step, once per optimizer step: TrainingDiagnostics logs gradient norms
+    and keeps the peak lrs (callbacks/diagnostics.py), then PriorWeightDecay pulls the weights
+    toward their starting values with this step's group lr (methods/prior_wd.py).
+ 6. gradient clipping: `configure_gradient_clipping` -> `clip_gradients`, by the Trainer's
+    gradient_clip_val (trainer.gradient_clip_val, passed by run/trainer.py; 0 or null: none).
+    So the diagnostics' gradient norms are from before clipping.
+ 7. the optimizer's update, with the clipped gradients (optim/adam.py: AdamFamily.step, or the
+    torch.optim.AdamW/Adam that build_optimizer returns when bias correction is on).
+ 8. the schedule step: the fit loop calls `lr_scheduler_step` -> `scheduler.step()` (the
+    LambdaLR of optim/schedules.py, interval "step" in configure_optimizers below): the lr
+    of the next step.
+ 9. on_train_batch_end: KeepBestWeights asks for a validation at the last step, TrainThroughput
+    stops its clock, TrainingDiagnostics logs the update sizes, ResumeCheckpoint saves on SIGTERM.
+10. a validation when one is due (val_check_interval, run/trainer.py); on_validation_end:
+    KeepBestWeights keeps the best weights, then ResumeCheckpoint saves (callbacks/keep_best.py).
+
+With gradient accumulation, a batch that does not complete the window runs the closure directly:
+2 and 4 (3 on the window's first batch), no hooks of 5, no optimizer or schedule step. With
+precision=16-mixed, Lightning runs the closure, unscales the gradients, then 5-7: the same order.
 """
 
 import lightning as L
@@ -39,7 +74,7 @@ class FineTuner(L.LightningModule):
         self.problem = problem
         num_labels = model.config.num_labels
         self.val_metrics = build_metrics(metrics, num_labels, "val")
-        # "test_last" or "test_best": which weights are being tested (set by the training script).
+        # "test_last" or "test_best": which weights are being tested (set by run/fit.py).
         self.test_prefix = "test"
         self.test_metrics = {p: build_metrics(metrics, num_labels, p) for p in ("test_last", "test_best")}
         self.test_metrics = torch.nn.ModuleDict(self.test_metrics)

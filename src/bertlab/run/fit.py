@@ -1,0 +1,168 @@
+"""One run's training, composed: task splits -> model (+ re-init, mixout, compile) -> LightningModule
+-> callbacks -> Trainer.fit -> test the last and the best weights -> the run's part of result.json.
+
+What happens inside one training step, and which file does each part, is written down in
+training/finetuner.py.
+"""
+
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.callbacks import LearningRateMonitor
+from omegaconf import DictConfig
+
+from bertlab.callbacks.diagnostics import TrainingDiagnostics
+from bertlab.callbacks.keep_best import KeepBestWeights
+from bertlab.callbacks.resume import ResumeCheckpoint, merge_metrics, resume_checkpoint, set_aside_metrics
+from bertlab.callbacks.throughput import TrainThroughput
+from bertlab.config.checks import check_config
+from bertlab.data.datamodule import FewSampleDataModule
+from bertlab.data.readers import read_task
+from bertlab.data.sampling import make_splits
+from bertlab.loggers.build import build_loggers
+from bertlab.methods.mixout import apply_mixout
+from bertlab.methods.prior_wd import PriorWeightDecay
+from bertlab.methods.reinit import reinit_top_layers
+from bertlab.model.load import check_before_weights, load_config, load_model, load_tokenizer
+from bertlab.run.trainer import build_trainer, compiled_graphs
+from bertlab.training.finetuner import FineTuner
+from bertlab.training.metrics import baseline_scores, check_metrics, selection_metric
+
+
+def build_model(cfg: DictConfig, pair: bool, num_labels: int):
+    """Tokenizer and classifier, checked before any weights are read, then re-initialised, mixed
+    out and compiled as the config says."""
+    task = cfg.task
+    model_config = load_config(cfg.model.name_or_path, num_labels, task.problem, cfg.model.dropout)
+    tokenizer = load_tokenizer(cfg.model.name_or_path)
+    check_before_weights(cfg.model.name_or_path, model_config, tokenizer, task.max_length, pair, cfg.reinit)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    tokenizer, model = load_model(cfg.model.name_or_path, model_config, tokenizer=tokenizer)
+    reinit_top_layers(model, cfg.reinit, reinit_pooler=cfg.reinit > 0 or cfg.reinit_pooler)
+    apply_mixout(model, cfg.mixout)  # after re-init: Linears mix toward the re-initialised weights
+    compile_backend = cfg.trainer.compile
+    if compile_backend:
+        # in place (nn.Module.compile): parameter names, best-weight copies and checkpoints are
+        # unchanged; dynamic shapes, since every batch is padded to its own length
+        model.compile(dynamic=True, backend="inductor" if compile_backend is True else str(compile_backend))
+    return tokenizer, model
+
+
+def build_callbacks(cfg: DictConfig, model, run_dir: Path, overrides: list[str] | None, select: str, loggers):
+    """The run's callbacks, in the order Lightning calls them (its own, like the progress bar, come
+    after). Built here, after re-init and before fit (and before a resume loads any weights), so
+    the starting weights that TrainingDiagnostics and PriorWeightDecay copy are the run's own.
+
+    1. KeepBestWeights: its on_validation_end takes the best weights before ResumeCheckpoint
+       saves; its on_train_batch_end asks for the validation at the last step.
+    2. TrainThroughput: times each batch from its on_train_batch_start to its on_train_batch_end,
+       which runs before the diagnostics' pass and a SIGTERM save: those are not training time.
+    3. TrainingDiagnostics: on_before_optimizer_step reads the gradients (before Lightning clips
+       them) and the group lrs; on_train_batch_end the update sizes after the step.
+    4. PriorWeightDecay (prior_wd > 0): on_before_optimizer_step pulls weights toward the start.
+       Its order against 3 is free: it moves weights, the diagnostics read gradients and lrs.
+    5. LearningRateMonitor (a logger is on): logs each group's lr at on_train_batch_start; keeps no state.
+    6. ResumeCheckpoint (resume): last, so that a save (after a validation, or at on_train_batch_end
+       on SIGTERM) holds what every callback above has recorded by then: the best weights,
+       the diagnostics of this step.
+    """
+    best = KeepBestWeights(monitor=f"val/{select}")
+    throughput = TrainThroughput()
+    diagnostics = TrainingDiagnostics(model, every_n_steps=cfg.trainer.diagnostics_every_n_steps)
+    callbacks = [best, throughput, diagnostics]
+    if cfg.prior_wd > 0:
+        callbacks.append(PriorWeightDecay(model, cfg.prior_wd))
+    if loggers:  # lr of each parameter group, named by param_groups (`lr/layer_3/decay`, ...)
+        callbacks.append(LearningRateMonitor(logging_interval="step"))
+    if cfg.resume:  # kill and resume (resume.py)
+        callbacks.append(ResumeCheckpoint(run_dir, every_s=cfg.resume_every_s, overrides=overrides))
+    return callbacks, best, throughput, diagnostics
+
+
+def run_test(trainer: L.Trainer, module: FineTuner, datamodule, prefix: str) -> dict[str, float]:
+    """Test the weights the module holds now; their metrics, as `<prefix>/<metric>`."""
+    module.test_prefix = prefix
+    trainer.test(module, datamodule=datamodule, verbose=False)
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(f"{prefix}/")}
+
+
+def fit_and_test(
+    cfg: DictConfig,
+    run_dir: Path,
+    run_name: str,
+    group: str | None,
+    tags: list[str],
+    overrides: list[str] | None = None,
+) -> dict:
+    check_config(cfg)
+    task = cfg.task
+    check_metrics(list(task.metrics), task.main_metric, task.problem)
+    select = selection_metric(list(task.metrics), task.main_metric, task.select_metric)
+    regression = task.problem == "regression"
+    # The data sample depends on task.data_seed only, never on the training seed.
+    # (read_task fills task.labels when a csv task leaves them to be inferred.)
+    splits = make_splits(read_task(task), task, task.data_seed)
+    num_labels = 1 if regression else len(task.labels)
+    tokenizer, model = build_model(cfg, splits["train"][0].text_b is not None, num_labels)
+
+    datamodule = FewSampleDataModule(
+        splits,
+        tokenizer,
+        task.max_length,
+        regression,
+        cfg.data.batch_size,
+        cfg.data.eval_batch_size,
+        cfg.data.num_workers,
+        seed=cfg.seed,
+        group_by_length=cfg.data.group_by_length,
+        token_cache_dir=cfg.data.token_cache,
+    )
+    module = FineTuner(model, cfg.optimizer, cfg.schedule, list(task.metrics), task.problem, llrd=cfg.llrd)
+    ckpt_path = resume_checkpoint(run_dir, overrides) if cfg.resume else None
+    if ckpt_path is not None:  # a previous attempt was killed: continue it (resume.py)
+        print(f"resuming from {ckpt_path}")
+        set_aside_metrics(run_dir, ckpt_path)
+    loggers = build_loggers(cfg, run_dir, run_name, group, tags)
+    callbacks, best, throughput, diagnostics = build_callbacks(cfg, model, run_dir, overrides, select, loggers)
+    trainer = build_trainer(cfg, run_dir, len(splits["train"]), loggers, callbacks)
+
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    metrics = dict(best.best_metrics)
+    metrics.update(run_test(trainer, module, datamodule, "test_last"))
+    if best.restore(module):
+        metrics.update(run_test(trainer, module, datamodule, "test_best"))
+    merge_metrics(run_dir)  # a resumed run: put back the rows logged before its checkpoint
+    if cfg.save_weights:
+        # the best weights (or the last ones when validation never ran), loadable with from_pretrained
+        module.model.save_pretrained(run_dir / "model")
+        tokenizer.save_pretrained(run_dir / "model")
+
+    return {
+        "metrics": metrics,
+        "select_metric": select,  # the validation metric that picked the best weights
+        "best_step": best.best_step,
+        "validations": best.validations,
+        "baseline": baseline_scores(
+            list(task.metrics),
+            num_labels,
+            task.problem,
+            [e.label for e in splits["train"]],
+            [e.label for e in splits["test"]],
+        ),
+        "split_sizes": {name: len(examples) for name, examples in splits.items()},
+        "train_samples_per_s": throughput.samples_per_s,
+        "padding_efficiency": throughput.padding_efficiency,  # real / processed training tokens
+        "startup_s": throughput.startup_s,  # process start (the command) -> first training batch
+        "model_tflops_per_s": throughput.model_tflops_per_s,
+        "mfu": throughput.mfu,  # model FLOPs utilisation (GPUs Lightning knows; None on CPU)
+        "first_step_at": throughput.first_step_at,  # unix time (scripts/bench.py)
+        "token_cache_hits": datamodule.cache_hits,
+        "global_steps": trainer.global_step,
+        # graphs torch.compile built (trainer.compile); 0 when off. Recompiles show up here.
+        "compiled_graphs": compiled_graphs(),
+        "diagnostics": diagnostics.summary(),
+        # what training actually ran in: float32 master weights, and the Trainer's precision
+        "param_dtype": str(next(module.model.parameters()).dtype).removeprefix("torch."),
+        "precision": str(trainer.precision),
+        "head": module.model.head_origin,  # new, or kept from the checkpoint (models.head_origin)
+    }
