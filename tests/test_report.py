@@ -277,7 +277,7 @@ def test_module_entry_point_exit_code(tmp_path):
 
 def test_result_json_round_trip_from_the_writer(tmp_path):
     # the training side's atomic writer (NaN -> null) is what the report reads
-    from bertlab.run.record import write_json_atomic
+    from bertlab.core.record import write_json_atomic
 
     record = result(settings(), SWEPT, float("nan"))
     write_json_atomic(tmp_path / "0" / "result.json", record)

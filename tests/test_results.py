@@ -1,9 +1,9 @@
 import json
 import math
 
+from bertlab.core.record import read_result, write_json_atomic
 from bertlab.loggers.build import wandb_mode
 from bertlab.run.identity import short_override, wandb_tags
-from bertlab.run.record import read_result, write_json_atomic
 
 
 def test_result_written_atomically_and_nan_becomes_null(tmp_path):

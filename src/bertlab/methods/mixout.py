@@ -11,7 +11,7 @@ the analogue of dropout on the layer's inputs; the gradient is autograd's exact 
 hand-written backward leaves out the 1/(1-p) factor). As in the paper's code, every nn.Dropout is
 set to 0 when mixout is on.
 
-Target W0 = the weights when mixout is applied, i.e. after re-init (`bertlab.run.job` applies it
+Target W0 = the weights when mixout is applied, i.e. after re-init (`bertlab.run.fit` applies it
 after `reinit_top_layers`). Which layers: every nn.Linear of the pretrained base model (`bertlab.model.anatomy`:
 embeddings side, blocks, and the pooler where it is part of the base, as BERT's and ALBERT's).
 The new head (classifier, DistilBERT's pre_classifier, DeBERTa's pooler) stays plain Linears: it

@@ -16,9 +16,8 @@ from transformers.utils import logging as hf_logging
 from bertlab.core.errors import ConfigError, ModelError
 from bertlab.core.network import use_hub_offline_if_unreachable
 from bertlab.core.paths import minilm_dir
-from bertlab.methods.reinit import check_reinit, init_module_
-from bertlab.model.anatomy import DROPOUT_KEYS, anatomy, check_family, skeleton
-from bertlab.model.lengths import check_max_length
+from bertlab.model.anatomy import DROPOUT_KEYS, anatomy
+from bertlab.model.init import init_module_
 
 PACKAGED = "packaged:"
 
@@ -65,15 +64,6 @@ def _set_dropout(config, dropout: float) -> None:
         )
     for key in keys:
         setattr(config, key, dropout)
-
-
-def check_before_weights(name_or_path: str, config, tokenizer, max_length: int, pair: bool, reinit: int) -> None:
-    """What the config and tokenizer alone can refuse, in seconds, before the weights load: the
-    model family, `reinit` against its blocks, `task.max_length` against its positions."""
-    check_family(config, name_or_path)
-    structure = skeleton(config)  # meta device: the model's structure without its weights
-    check_reinit(reinit, anatomy(structure).depth, getattr(config, "num_hidden_layers", None))
-    check_max_length(max_length, tokenizer, structure, pair)
 
 
 def _why_unloadable(path: str, err: OSError) -> str:

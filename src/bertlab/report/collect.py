@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from bertlab.core.record import RESULT_FILE
 from bertlab.loggers.metrics_file import METRICS_FILE
-from bertlab.run.record import RESULT_FILE
 from bertlab.sweep.folders import is_run_dir
 
 REQUIRED_KEYS = ("status", "task", "main_metric", "settings")

@@ -1,4 +1,4 @@
-"""One Hydra job from command line to result.json, one job per module:
+"""One Hydra job from command line to result.json (its schema: core/record.py), one job per module:
 
 entry.py     `python train.py` / `bertlab-train`: checks the command line, then starts the app
 app.py       the @hydra.main function
@@ -7,6 +7,5 @@ outcome.py   how a run ended: exception -> status, error, exit code
 fit.py       the composition: splits -> model -> module -> callbacks (their order) -> fit -> tests
 trainer.py   the Lightning Trainer: precision, validation interval
 identity.py  the job's overrides, run name, W&B group and tags
-record.py    result.json: its keys, `settings`, atomic write and read
 folder.py    a run folder that cannot be written: one message and the fix
 """

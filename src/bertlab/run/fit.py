@@ -16,6 +16,7 @@ from bertlab.callbacks.keep_best import KeepBestWeights
 from bertlab.callbacks.resume import ResumeCheckpoint, merge_metrics, resume_checkpoint, set_aside_metrics
 from bertlab.callbacks.throughput import TrainThroughput
 from bertlab.config.checks import check_config
+from bertlab.config.model_checks import check_before_weights
 from bertlab.data.datamodule import FewSampleDataModule
 from bertlab.data.readers import read_task
 from bertlab.data.sampling import make_splits
@@ -23,7 +24,7 @@ from bertlab.loggers.build import build_loggers
 from bertlab.methods.mixout import apply_mixout
 from bertlab.methods.prior_wd import PriorWeightDecay
 from bertlab.methods.reinit import reinit_top_layers
-from bertlab.model.load import check_before_weights, load_config, load_model, load_tokenizer
+from bertlab.model.load import load_config, load_model, load_tokenizer
 from bertlab.run.trainer import build_trainer, compiled_graphs
 from bertlab.training.finetuner import FineTuner
 from bertlab.training.metrics import baseline_scores, check_metrics, selection_metric

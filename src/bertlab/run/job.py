@@ -17,12 +17,12 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from bertlab.callbacks.resume import remove_resume_state
+from bertlab.core.record import RESULT_FILE, settings, write_json_atomic
 from bertlab.loggers.build import finish_wandb
 from bertlab.run.fit import fit_and_test
 from bertlab.run.folder import storage_error, storage_message
 from bertlab.run.identity import JobIdentity, job_identity
 from bertlab.run.outcome import exit_code, outcome
-from bertlab.run.record import RESULT_FILE, settings, write_json_atomic
 from bertlab.sweep.folders import finished_result, foreign_result
 
 
@@ -119,9 +119,3 @@ def run_job(cfg: DictConfig) -> float | None:
     for key, value in sorted(record["metrics"].items()):
         print(f"  {key:<28} {value:.4f}")
     return record["metrics"].get(f"val/{cfg.task.main_metric}")
-
-
-if __name__ == "__main__":  # `python -m bertlab.run.job`: the same entry as `python train.py`
-    from bertlab.run.entry import main
-
-    main()

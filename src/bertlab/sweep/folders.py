@@ -28,7 +28,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from bertlab.run.record import RESULT_FILE, read_result
+from bertlab.core.record import RESULT_FILE, read_result
 
 EXIT_JOBS_FAILED = 1
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"

@@ -87,7 +87,7 @@ def job_dir(config: DictConfig, hydra_context: HydraContext, idx: int, overrides
 
 def record_crash(directory: Path, overrides: Sequence[str], err: BaseException) -> None:
     """A failed result.json for a job that could not write its own (its process died)."""
-    from bertlab.run.record import RESULT_FILE, read_result, write_json_atomic
+    from bertlab.core.record import RESULT_FILE, read_result, write_json_atomic
 
     previous = read_result(directory) or {}
     if previous.get("status") in (None, "running"):

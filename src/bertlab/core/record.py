@@ -3,9 +3,9 @@
 Written atomically (atomic.py): a reader never sees half a file, and a run killed while
 writing, or a full disk, leaves the previous record intact.
 
-The keys, one record per job (job.py writes it, whatever the outcome; NaN/inf become null):
+The keys, one record per job (run/job.py writes it, whatever the outcome; NaN/inf become null):
 
-    status              ok | failed | diverged | interrupted (outcome.py)
+    status              ok | failed | diverged | interrupted (run/outcome.py)
     error               None, or one message for the user
     diverged_at_step    the step whose loss was NaN/inf (status diverged only)
     task, main_metric   the task's name and the metric it reports
