@@ -8,11 +8,12 @@ does not answer (a compute node without network), it logs offline and says how t
 import os
 from pathlib import Path
 
-from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
+from lightning.pytorch.loggers import Logger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from bertlab.core.errors import ConfigError
 from bertlab.core.network import unreachable
+from bertlab.loggers.run_csv import RunFolderCSVLogger
 
 LOGGERS = ("wandb", "csv", "none")
 WANDB_TAG_MAX = 64  # W&B refuses longer tags (the run would fail at start)
@@ -122,8 +123,7 @@ def build_loggers(cfg: DictConfig, run_dir: Path, run_name: str, group: str | No
         raise ConfigError(f"logger={name} is unknown; valid: {', '.join(LOGGERS)}.")
     if name == "none":
         return []
-    # name="" and version="" put metrics.csv directly in the run directory.
-    loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="", version="")]
+    loggers: list[Logger] = [RunFolderCSVLogger(str(run_dir))]  # metrics.csv directly in the run directory
     if name == "wandb":
         loggers.append(
             WandbLogger(
