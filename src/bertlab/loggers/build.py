@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bertlab.core.errors import ConfigError
 from bertlab.core.network import unreachable
+from bertlab.loggers.console import wandb_settings
 from bertlab.loggers.run_csv import RunFolderCSVLogger
 
 LOGGERS = ("wandb", "csv", "none")
@@ -125,19 +126,25 @@ def build_loggers(cfg: DictConfig, run_dir: Path, run_name: str, group: str | No
         return []
     loggers: list[Logger] = [RunFolderCSVLogger(str(run_dir))]  # metrics.csv directly in the run directory
     if name == "wandb":
-        loggers.append(
-            WandbLogger(
-                project=cfg.logger.project,
-                entity=cfg.logger.entity,
-                name=run_name,
-                group=group,
-                job_type=cfg.task.name,
-                tags=tags,
-                save_dir=str(run_dir),
-                mode=wandb_mode(cfg.logger.mode),
-                config=OmegaConf.to_container(cfg, resolve=True),
-            )
+        import wandb
+
+        mode = wandb_mode(cfg.logger.mode)
+        wandb_logger = WandbLogger(
+            project=cfg.logger.project,
+            entity=cfg.logger.entity,
+            name=run_name,
+            group=group,
+            job_type=cfg.task.name,
+            tags=tags,
+            save_dir=str(run_dir),
+            mode=mode,
+            config=OmegaConf.to_container(cfg, resolve=True),
+            settings=wandb.Settings(**wandb_settings(mode)),
         )
+        # Lightning passes `anonymous=None` to wandb.init, and wandb 0.31 warns that the setting
+        # (deprecated, no effect) was given: a warning about Lightning's call, not about the run
+        wandb_logger._wandb_init.pop("anonymous", None)
+        loggers.append(wandb_logger)
     return loggers
 
 

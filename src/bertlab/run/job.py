@@ -40,6 +40,7 @@ from bertlab.data.datamodule import FewSampleDataModule
 from bertlab.data.readers import read_task
 from bertlab.data.sampling import make_splits
 from bertlab.loggers.build import build_loggers, finish_wandb, short_override, wandb_tags
+from bertlab.loggers.console import console_callbacks, print_config, quiet_libraries
 from bertlab.methods.mixout import apply_mixout
 from bertlab.methods.prior_wd import PriorWeightDecay
 from bertlab.methods.reinit import reinit_top_layers
@@ -202,7 +203,7 @@ def fit_and_test(
     loggers = build_loggers(cfg, run_dir, run_name, group, tags)
     # starting weights (after re-init) are taken here, before fit (and before a resume loads any)
     diagnostics = TrainingDiagnostics(model, every_n_steps=cfg.trainer.get("diagnostics_every_n_steps", 25))
-    callbacks = [best, throughput, diagnostics]
+    callbacks = [best, throughput, diagnostics, *console_callbacks(cfg.trainer, best)]
     if cfg.prior_wd > 0:
         callbacks.append(PriorWeightDecay(model, cfg.prior_wd))
     if loggers:  # lr of each parameter group, named by param_groups (`lr/layer_3/decay`, ...)
@@ -306,6 +307,7 @@ def run_job(cfg: DictConfig) -> float | None:
         },
         "pid": os.getpid(),  # a fresh process per job on the gpus launcher (tested)
     }
+    print_config(cfg)
     keep_resume = False  # a full disk: the last checkpoint is kept, to continue from once there is space
     start = time.time()
     record["started_at"] = start  # unix time; with duration_s, when the job ran
@@ -377,6 +379,7 @@ def run_job(cfg: DictConfig) -> float | None:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def hydra_main(cfg: DictConfig) -> float | None:
+    quiet_libraries()
     return run_job(cfg)
 
 
