@@ -8,13 +8,15 @@ does not answer (a compute node without network), it logs offline and says how t
 import os
 from pathlib import Path
 
-from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
+from lightning.pytorch.loggers import Logger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from omegaconf import DictConfig, OmegaConf
 
 from bertlab.core.errors import ConfigError
 from bertlab.core.network import unreachable
+from bertlab.loggers.console import wandb_settings
 from bertlab.loggers.metrics_file import METRICS_FILE
+from bertlab.loggers.run_csv import RunFolderCSVLogger
 
 LOGGERS = ("wandb", "csv", "none")
 WANDB_MODES = ("online", "offline", "disabled", "shared", "dryrun", "run")  # wandb's own (Settings.mode)
@@ -106,24 +108,29 @@ def build_loggers(cfg: DictConfig, run_dir: Path, run_name: str, group: str | No
         raise ConfigError(f"logger={name} is unknown; valid: {', '.join(LOGGERS)}.")
     if name == "none":
         return []
-    # name="" and version="" put metrics.csv directly in the run directory.
-    loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="", version="")]
+    loggers: list[Logger] = [RunFolderCSVLogger(str(run_dir))]  # metrics.csv directly in the run directory
     # its readers find it by METRICS_FILE: a Lightning that renamed the file would leave them without curves
     assert ExperimentWriter.NAME_METRICS_FILE == METRICS_FILE, ExperimentWriter.NAME_METRICS_FILE
     if name == "wandb":
-        loggers.append(
-            WandbLogger(
-                project=cfg.logger.project,
-                entity=cfg.logger.entity,
-                name=run_name,
-                group=group,
-                job_type=cfg.task.name,
-                tags=tags,
-                save_dir=str(run_dir),
-                mode=wandb_mode(cfg.logger.mode),
-                config=OmegaConf.to_container(cfg, resolve=True),
-            )
+        import wandb
+
+        mode = wandb_mode(cfg.logger.mode)
+        wandb_logger = WandbLogger(
+            project=cfg.logger.project,
+            entity=cfg.logger.entity,
+            name=run_name,
+            group=group,
+            job_type=cfg.task.name,
+            tags=tags,
+            save_dir=str(run_dir),
+            mode=mode,
+            config=OmegaConf.to_container(cfg, resolve=True),
+            settings=wandb.Settings(**wandb_settings(mode)),
         )
+        # Lightning passes `anonymous=None` to wandb.init, and wandb 0.31 warns that the setting
+        # (deprecated, no effect) was given: a warning about Lightning's call, not about the run
+        wandb_logger._wandb_init.pop("anonymous", None)
+        loggers.append(wandb_logger)
     return loggers
 
 

@@ -21,6 +21,7 @@ from bertlab.data.datamodule import FewSampleDataModule
 from bertlab.data.readers import read_task
 from bertlab.data.sampling import make_splits
 from bertlab.loggers.build import build_loggers
+from bertlab.loggers.console import console_callbacks
 from bertlab.methods.mixout import apply_mixout
 from bertlab.methods.prior_wd import PriorWeightDecay
 from bertlab.methods.reinit import reinit_top_layers
@@ -60,6 +61,8 @@ def build_callbacks(cfg: DictConfig, model, run_dir: Path, overrides: list[str] 
        which runs before the diagnostics' pass and a SIGTERM save: those are not training time.
     3. TrainingDiagnostics: on_before_optimizer_step reads the gradients (before Lightning clips
        them) and the group lrs; on_train_batch_end the update sizes after the step.
+    3b. the console (loggers/console.py): a line per validation, after 1 has taken the best
+       weights (it says "best so far"), and the progress bar.
     4. PriorWeightDecay (prior_wd > 0): on_before_optimizer_step pulls weights toward the start.
        Its order against 3 is free: it moves weights, the diagnostics read gradients and lrs.
     5. LearningRateMonitor (a logger is on): logs each group's lr at on_train_batch_start; keeps no state.
@@ -70,7 +73,7 @@ def build_callbacks(cfg: DictConfig, model, run_dir: Path, overrides: list[str] 
     best = KeepBestWeights(monitor=f"val/{select}")
     throughput = TrainThroughput()
     diagnostics = TrainingDiagnostics(model, every_n_steps=cfg.trainer.diagnostics_every_n_steps)
-    callbacks = [best, throughput, diagnostics]
+    callbacks = [best, throughput, diagnostics, *console_callbacks(cfg.trainer, best)]
     if cfg.prior_wd > 0:
         callbacks.append(PriorWeightDecay(model, cfg.prior_wd))
     if loggers:  # lr of each parameter group, named by param_groups (`lr/layer_3/decay`, ...)

@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from bertlab.callbacks.resume import remove_resume_state
 from bertlab.core.record import RESULT_FILE, settings, write_json_atomic
 from bertlab.loggers.build import finish_wandb
+from bertlab.loggers.console import print_config
 from bertlab.run.fit import fit_and_test
 from bertlab.run.folder import storage_error, storage_message
 from bertlab.run.identity import JobIdentity, job_identity
@@ -85,6 +86,7 @@ def run_job(cfg: DictConfig) -> float | None:
         print(f"skipped (already ok): {run_dir}")
         return done["metrics"].get(f"val/{cfg.task.main_metric}")
     record = first_record(cfg, run_dir, job)
+    print_config(cfg)  # the resolved config tree, the run folder, the device
     keep_resume = False  # a full disk: the last checkpoint is kept, to continue from once there is space
     start = time.time()
     record["started_at"] = start  # unix time; with duration_s, when the job ran

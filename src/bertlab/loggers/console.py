@@ -1,0 +1,160 @@
+"""What a run prints: the resolved config, the run folder and device, a line per validation.
+
+The console is for the researcher: the config the run used, where its files go, how it is
+going. The libraries' own chatter (Lightning's tips and settings echo, W&B's banners, a known
+deprecation inside Lightning) is silenced at its source, each by name, so that their genuine
+warnings and errors still show. The classifier head line is load_model's (model/load.py).
+"""
+
+import logging
+import os
+import warnings
+
+import lightning as L
+from lightning.pytorch.callbacks import RichProgressBar
+from omegaconf import DictConfig, OmegaConf
+
+# Lightning's informational lines all go through this logger (rank_zero_info): the device
+# report ("GPU available: ...", "TPU available: ..."), the litlogger tip, the echo of settings we
+# passed ("`Trainer(limit_val_batches=1.0)` was configured so ..."), "`Trainer.fit` stopped".
+# Its warnings do not: they are Python warnings (rank_zero_warn), and stay visible.
+LIGHTNING_INFO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
+
+# (message regex, category, module regex): each a known warning that is not the user's to act on.
+KNOWN_WARNINGS = (
+    # Lightning 2.6 builds torch's LeafSpec, deprecated in torch 2.10; Lightning's to fix, not ours
+    (r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning, r"lightning\.pytorch\.utilities\._pytree"),
+)
+
+# The config tree's order: what a run is about first; the top-level scalars (seed, reinit, ...) last.
+CONFIG_ORDER = ("task", "model", "optimizer", "schedule", "trainer", "data", "logger")
+
+
+def quiet_libraries() -> None:
+    """Silence the known library noise by name; everything else (warnings, errors) still shows.
+
+    Called once per job (the launchers may run jobs in fresh processes); repeating it is harmless.
+    """
+    for name in LIGHTNING_INFO_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for message, category, module in KNOWN_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category, module=module)
+
+
+def wandb_settings(mode: str) -> dict:
+    """wandb.Settings for the run: no version banner, history or summary table (quiet); offline,
+    nothing at all (silent), since our own `W&B:` line already says where the run is and how to
+    sync it. Online keeps W&B's run URL. W&B's own warnings and errors show either way."""
+    return {"quiet": True, "silent": mode != "online"}
+
+
+def print_config(cfg: DictConfig) -> None:
+    """The resolved config as a tree, then the run folder and the device: once, at the start.
+
+    In a multirun only the first job prints the tree (Hydra prints each job's overrides); every
+    job prints its folder. Never raises: a key that cannot be resolved is shown unresolved, and
+    check_config then reports it.
+    """
+    from hydra.core.hydra_config import HydraConfig
+
+    run_dir, first_job = None, True
+    if HydraConfig.initialized():
+        hydra_cfg = HydraConfig.get()
+        run_dir = hydra_cfg.runtime.output_dir
+        first_job = hydra_cfg.job.get("num") in (None, 0)
+    if first_job:
+        from rich.console import Console
+
+        console = Console()
+        if not console.is_terminal:  # a log file: whole lines (a path stays one string to copy), no 80-column wrap
+            console = Console(width=10_000)
+        console.print(config_tree(cfg))
+    if run_dir is not None:
+        print(f"run folder: {run_dir}")
+    print(f"device: {device(cfg)}")
+
+
+def config_tree(cfg: DictConfig):
+    """A Rich tree: one branch per config group, its YAML inside (lightning-hydra-template's
+    print_config_tree); the top-level scalars together in one branch."""
+    from rich.syntax import Syntax
+    from rich.tree import Tree
+
+    tree = Tree("config", style="dim", guide_style="dim")
+    groups = [k for k in CONFIG_ORDER if k in cfg] + [k for k in cfg if isinstance(cfg.get(k), DictConfig)]
+    groups = list(dict.fromkeys(groups))
+    scalars = OmegaConf.masked_copy(cfg, [k for k in cfg if k not in groups])
+    for label, node in [*((k, cfg[k]) for k in groups), ("top level", scalars)]:
+        branch = tree.add(label, style="dim", guide_style="dim")
+        # word_wrap: in a terminal, a long path (task.data_dir) is wrapped, not cut at its width
+        branch.add(Syntax(_yaml(node).rstrip(), "yaml", word_wrap=True, background_color="default"))
+    return tree
+
+
+def _yaml(node: DictConfig) -> str:
+    """One key per line, a list on one line (`labels: [business, tech]`): a shorter tree."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    Dumper.add_representer(list, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
+    try:
+        plain = OmegaConf.to_container(node, resolve=True)
+    except Exception:  # e.g. an interpolation to a `???` key: shown as written, check_config names it
+        plain = OmegaConf.to_container(node, resolve=False)
+    return yaml.dump(plain, Dumper=Dumper, sort_keys=False, default_flow_style=False, width=10_000)
+
+
+def device(cfg: DictConfig) -> str:
+    """What the Trainer runs on, in one line (Lightning's "GPU available / TPU available" pair
+    is silenced): `auto` is the first visible GPU when there is one, as result.json records."""
+    accelerator = str(cfg.trainer.accelerator)
+    import torch
+
+    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        where = f", CUDA_VISIBLE_DEVICES={visible}" if visible is not None else ""
+        return f"cuda ({torch.cuda.get_device_name(0)}{where})"
+    return "cpu" if accelerator == "auto" else accelerator
+
+
+class ValidationLines(L.Callback):
+    """One line per validation: the step, the validation metrics, and whether they are the best
+    so far (KeepBestWeights', which runs before this callback, is the one that counts)."""
+
+    def __init__(self, best):
+        self.best = best
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        metrics = {k: float(v) for k, v in sorted(trainer.callback_metrics.items()) if k.startswith("val/")}
+        shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+        best = "  (best so far)" if self.best.best_step == trainer.global_step else ""
+        # print, not a logger: the progress bar (Rich) shows printed lines above itself
+        print(f"validation at step {trainer.global_step}/{trainer.estimated_stepping_batches}: {shown}{best}")
+
+
+class StepProgressBar(RichProgressBar):
+    """Lightning's Rich bar without what does not apply here: "Epoch 1/-2" when the run is
+    counted in steps (max_epochs=-1), and the logger's version id (`v_num`) beside the metrics."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        if self.trainer.max_epochs is not None and self.trainer.max_epochs < 0:
+            return f"Epoch {current_epoch}"
+        return super()._get_train_description(current_epoch)
+
+    def get_metrics(self, trainer: L.Trainer, module: L.LightningModule) -> dict:
+        items = super().get_metrics(trainer, module)
+        items.pop("v_num", None)
+        return items
+
+
+def console_callbacks(trainer_cfg: DictConfig, best) -> list[L.Callback]:
+    """The Trainer's console callbacks; the bar only when `trainer.enable_progress_bar` (Lightning
+    refuses a progress bar callback otherwise)."""
+    callbacks: list[L.Callback] = [ValidationLines(best)]
+    if trainer_cfg.enable_progress_bar:
+        callbacks.append(StepProgressBar())
+    return callbacks
