@@ -126,3 +126,33 @@ def test_a_forked_optimizer_yaml_trains_and_its_keys_are_accepted(tmp_path):
 def test_a_bad_target_is_one_message_before_anything_loads(tmp_path):
     proc = run_train(*TINY, "optimizer._target_=torch.optim.Nope", f"hydra.run.dir={tmp_path / 'run'}")
     assert_one_clear_message(proc, "optimizer._target_='torch.optim.Nope' cannot be imported", "valid")
+
+
+@pytest.mark.parametrize("group, key", [("task", "select_metric"), ("task", "sampling"), ("trainer", "compile")])
+def test_an_own_config_that_leaves_out_a_key_is_one_message(compose_train, group, key):
+    """Defaults live only in conf/: a fork's own task or trainer YAML without a key every packaged
+    option sets is refused up front, naming the key and the file to copy (not an OmegaConf traceback
+    later, when the code first reads it)."""
+    from omegaconf import open_dict
+
+    from bertlab.config.checks import check_config
+
+    cfg = compose_train("task=rte", "task.data_dir=/nowhere")
+    with open_dict(cfg):
+        del cfg[group][key]
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg)
+    assert f"{group}.{key} not set" in str(err.value) and f"src/bertlab/conf/{group}/" in str(err.value)
+
+
+@pytest.mark.slow
+def test_an_own_task_yaml_without_a_key_fails_with_one_message(tmp_path):
+    conf = tmp_path / "conf" / "task"
+    conf.mkdir(parents=True)
+    own = OmegaConf.load(CONF_DIR / "task" / "csv.yaml")
+    del own["select_metric"]
+    OmegaConf.save(own, conf / "mine.yaml")
+    proc = run_train(
+        *TINY, f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "task=mine", f"hydra.run.dir={tmp_path / 'run'}"
+    )
+    assert_one_clear_message(proc, "task.select_metric not set", "src/bertlab/conf/task/")

@@ -16,6 +16,7 @@ import typing
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from bertlab.core.errors import ConfigError
+from bertlab.core.paths import CONF_DIR
 from bertlab.methods.mixout import check_mixout
 from bertlab.methods.prior_wd import check_prior_wd
 from bertlab.methods.reinit import check_reinit
@@ -39,6 +40,30 @@ def _missing_keys(node, prefix: str = "") -> list[str]:
         path = f"{prefix}.{key}" if prefix else str(key)
         found += [path] if value == "???" else _missing_keys(value, path)
     return found
+
+
+# Defaults live only in conf/: a group option of a fork's own (its own task or trainer YAML) must
+# set every key that every packaged option of that group sets; else the run would stop later on
+# OmegaConf's traceback for the first key the code reads.
+COMPLETE_GROUPS = ("task", "trainer")
+
+
+def _keys_every_option_sets(group: str) -> tuple[set[str], str]:
+    options = sorted((CONF_DIR / group).glob("*.yaml"))
+    keys = [set(OmegaConf.load(path).keys()) - {"defaults"} for path in options]
+    return set.intersection(*keys), options[0].name
+
+
+def check_complete(cfg: DictConfig) -> None:
+    """A task or trainer config of the user's own that leaves out a key ours all set: one message."""
+    for group in COMPLETE_GROUPS:
+        required, example = _keys_every_option_sets(group)
+        lacking = sorted(f"{group}.{key}" for key in required - set(cfg[group].keys()))
+        if lacking:
+            raise ConfigError(
+                f"{', '.join(lacking)} not set: the {group} config leaves out keys every packaged {group} option "
+                f"sets; add them to your {group} YAML (start from a copy of src/bertlab/conf/{group}/{example})."
+            )
 
 
 def check_missing(cfg: DictConfig) -> None:
@@ -242,6 +267,7 @@ def check_trainer(cfg: DictConfig) -> None:
 
 
 def check_config(cfg: DictConfig) -> None:
+    check_complete(cfg)
     check_missing(cfg)
     if not _integer(cfg.seed) or not 0 <= cfg.seed <= MAX_SEED:
         raise ConfigError(
