@@ -17,7 +17,7 @@ STEPS = 100
 
 
 def reference_run(params, grads, lrs, betas, eps, wd, bias_correction, mode):
-    """The formulas written out, tensor by tensor, in float64 (see optim.py's docstring):
+    """The formulas written out, tensor by tensor, in float64 (see optim/adam.py's docstring):
     BERT's AdamWeightDecay when bias_correction is off, textbook Adam (+ decoupled or L2 decay)
     when on."""
     b1, b2 = betas

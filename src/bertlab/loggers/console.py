@@ -48,8 +48,9 @@ def wandb_settings(mode: str) -> dict:
     return {"quiet": True, "silent": mode != "online"}
 
 
-def print_config(cfg: DictConfig) -> None:
-    """The resolved config as a tree, then the run folder and the device: once, at the start.
+def print_config(cfg: DictConfig, accelerator: str) -> None:
+    """The resolved config as a tree, then the run folder and the device (`accelerator`: what the
+    Trainer runs on, run/trainer.py): once, at the start.
 
     In a multirun only the first job prints the tree (Hydra prints each job's overrides); every
     job prints its folder. Never raises: a key that cannot be resolved is shown unresolved, and
@@ -71,7 +72,7 @@ def print_config(cfg: DictConfig) -> None:
         console.print(config_tree(cfg))
     if run_dir is not None:
         print(f"run folder: {run_dir}")
-    print(f"device: {device(cfg)}")
+    print(f"device: {device(accelerator)}")
 
 
 def config_tree(cfg: DictConfig):
@@ -106,17 +107,16 @@ def _yaml(node: DictConfig) -> str:
     return yaml.dump(plain, Dumper=Dumper, sort_keys=False, default_flow_style=False, width=10_000)
 
 
-def device(cfg: DictConfig) -> str:
-    """What the Trainer runs on, in one line (Lightning's "GPU available / TPU available" pair
-    is silenced): `auto` is the first visible GPU when there is one, as result.json records."""
-    accelerator = str(cfg.trainer.accelerator)
+def device(accelerator: str) -> str:
+    """The device line (Lightning's "GPU available / TPU available" pair is silenced): a GPU run
+    names the first visible GPU."""
     import torch
 
-    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+    if accelerator in ("gpu", "cuda") and torch.cuda.is_available():
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
         where = f", CUDA_VISIBLE_DEVICES={visible}" if visible is not None else ""
         return f"cuda ({torch.cuda.get_device_name(0)}{where})"
-    return "cpu" if accelerator == "auto" else accelerator
+    return accelerator
 
 
 class ValidationLines(L.Callback):

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 
 import torch
 
-from bertlab.core.errors import ConfigError
 from bertlab.optim.param_groups import param_groups
 from bertlab.optim.target import call, locate, target_kwargs, with_target
 from bertlab.optim.values import checked_number
@@ -21,13 +20,7 @@ WHAT = "an optimizer class or factory that takes the parameter groups first, e.g
 
 def optimizer_arguments(opt: Mapping) -> tuple[dict, dict]:
     """(the config with its `_target_`, the checked keyword arguments of the target)."""
-    cfg = with_target("optimizer", opt, builder_keys={"name", "lr", "weight_decay"})
-    name = cfg.get("name")
-    if not isinstance(name, str) or not name:
-        raise ConfigError(
-            f"optimizer.name={name!r} is invalid; valid: a non-empty label such as adamw "
-            "(it names the run in result.json and the W&B tags)"
-        )
+    cfg = with_target("optimizer", opt, builder_keys={"name", "lr", "weight_decay"}, example="adamw")
     kwargs = target_kwargs("optimizer", cfg, locate("optimizer", cfg, WHAT), supplied={})
     kwargs["lr"] = checked_number(
         "optimizer.lr", cfg.get("lr"), lambda x: 0 < x < math.inf, "a positive number (the peak learning rate)"

@@ -74,13 +74,8 @@ def build_scheduler(
     """The scheduler `sched._target_` returns, stepped per optimizer step; `total_steps` counts
     optimizer steps (after accumulation). The function gets `num_warmup_steps` and
     `num_training_steps` when it takes them, and the config's other keys as keyword arguments."""
-    cfg = with_target("schedule", sched, builder_keys=WARMUP_KEYS)
-    name = cfg.get("name")
-    if not isinstance(name, str) or not name:
-        raise ConfigError(
-            f"schedule.name={name!r} is invalid; valid: a non-empty label such as linear "
-            "(it names the run in result.json and the W&B tags)"
-        )
+    cfg = with_target("schedule", sched, builder_keys=WARMUP_KEYS, example="linear")
+    name = cfg["name"]
     function = locate("schedule", cfg, WHAT)
     if isinstance(total_steps, float) and total_steps.is_integer():
         total_steps = int(total_steps)  # Lightning's estimate may come as a float

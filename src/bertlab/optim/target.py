@@ -44,16 +44,27 @@ def packaged_option(group: str, name) -> dict | None:
     return OmegaConf.to_container(OmegaConf.load(path), resolve=False)
 
 
-def with_target(group: str, cfg: Mapping, builder_keys: set[str]) -> dict:
-    """`cfg` as a plain dict with a `_target_`.
+def with_target(group: str, cfg: Mapping, builder_keys: set[str], example: str) -> dict:
+    """`cfg` as a plain dict with a `_target_` and a `name` (the run's label; `example`: one of ours,
+    for the message).
 
-    A config without one (a hand-written dict in code or tests: `{"name": "linear"}`) is read
+    A config without a `_target_` (a hand-written dict in code or tests: `{"name": "linear"}`) is read
     as the packaged option its `name` names: that option's target and target arguments, under
     the given keys. The keys the builder reads itself (`builder_keys`) are not taken from the
     option, so they keep the builder's defaults."""
     cfg = plain(cfg)
-    if "_target_" in cfg:
-        return cfg
+    if "_target_" not in cfg:
+        cfg = _packaged_target(group, cfg, builder_keys)
+    name = cfg.get("name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(
+            f"{group}.name={name!r} is invalid; valid: a non-empty label such as {example} "
+            "(it names the run in result.json and the W&B tags)"
+        )
+    return cfg
+
+
+def _packaged_target(group: str, cfg: dict, builder_keys: set[str]) -> dict:
     name = cfg.get("name")
     option = packaged_option(group, name)
     if option is None or "_target_" not in option:

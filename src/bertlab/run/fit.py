@@ -168,5 +168,5 @@ def fit_and_test(
         # what training actually ran in: float32 master weights, and the Trainer's precision
         "param_dtype": str(next(module.model.parameters()).dtype).removeprefix("torch."),
         "precision": str(trainer.precision),
-        "head": module.model.head_origin,  # new, or kept from the checkpoint (models.head_origin)
+        "head": module.model.head_origin,  # new, or kept from the checkpoint (model/load.py)
     }

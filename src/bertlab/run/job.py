@@ -12,7 +12,6 @@ import time
 import traceback
 from pathlib import Path
 
-import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
@@ -24,6 +23,7 @@ from bertlab.run.fit import fit_and_test
 from bertlab.run.folder import storage_error, storage_message
 from bertlab.run.identity import JobIdentity, job_identity
 from bertlab.run.outcome import exit_code, outcome
+from bertlab.run.trainer import accelerator
 from bertlab.sweep.folders import finished_result, foreign_result
 
 
@@ -41,10 +41,7 @@ def first_record(cfg: DictConfig, run_dir: Path, job: JobIdentity) -> dict:
         "run_dir": str(run_dir),
         "devices": {
             "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES"),
-            # what the Trainer runs on: `auto` is a GPU when one is visible
-            "accelerator": ("cuda" if torch.cuda.is_available() else "cpu")
-            if cfg.trainer.accelerator == "auto"
-            else str(cfg.trainer.accelerator),
+            "accelerator": accelerator(cfg.trainer.accelerator),
         },
         "pid": os.getpid(),  # a fresh process per job on the gpus launcher (tested)
     }
@@ -77,7 +74,7 @@ def run_job(cfg: DictConfig) -> float | None:
     if job.multirun and foreign_result(run_dir, job.overrides) is not None:
         # a sweeper whose jobs SweepFolderGuard could not list in advance: keep the other job's result
         print(
-            f"error: {run_dir} holds another job's result (sweep.py); it is kept and this job is not run",
+            f"error: {run_dir} holds another job's result (see bertlab/sweep/folders.py); it is kept and this job is not run",
             file=sys.stderr,
         )
         return None
@@ -86,7 +83,7 @@ def run_job(cfg: DictConfig) -> float | None:
         print(f"skipped (already ok): {run_dir}")
         return done["metrics"].get(f"val/{cfg.task.main_metric}")
     record = first_record(cfg, run_dir, job)
-    print_config(cfg)  # the resolved config tree, the run folder, the device
+    print_config(cfg, record["devices"]["accelerator"])  # the resolved config tree, the run folder, the device
     keep_resume = False  # a full disk: the last checkpoint is kept, to continue from once there is space
     start = time.time()
     record["started_at"] = start  # unix time; with duration_s, when the job ran

@@ -21,6 +21,14 @@ def precision(configured: str) -> str:
     return "32-true"
 
 
+def accelerator(configured: str) -> str:
+    """What the Trainer runs on: `auto` is a GPU when one is visible (result.json `devices`, the
+    console's device line)."""
+    if configured != "auto":
+        return str(configured)
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def validation_interval(n_train: int, cfg: DictConfig) -> int:
     """Training batches between validations: total // num_evals, so validation runs `num_evals`
     times when that divides the run evenly, and a few times more otherwise (never fewer: e.g. 13
