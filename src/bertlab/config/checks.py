@@ -17,6 +17,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from bertlab.core.errors import ConfigError
 from bertlab.core.paths import CONF_DIR
+from bertlab.loggers.choice import check_logger
 from bertlab.methods.mixout import check_mixout
 from bertlab.methods.prior_wd import check_prior_wd
 from bertlab.methods.reinit import check_reinit
@@ -288,6 +289,7 @@ def check_config(cfg: DictConfig) -> None:
     if isinstance(every, bool) or not isinstance(every, (int, float)) or not 0 <= every < math.inf:
         raise ConfigError(f"resume_every_s={every} is invalid: it must be a number of seconds >= 0.")
     check_trainer(cfg)
+    check_logger(cfg.logger)
     # The methods' rules live beside the code they protect, which calls them too when used as a
     # library; here they run before any data or model loads (reinit's upper bound needs the
     # model's structure: model/load.py checks it before the weights load).

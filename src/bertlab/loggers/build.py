@@ -1,4 +1,5 @@
-"""Experiment loggers: Weights & Biases (default), a local CSV of every logged metric, or none.
+"""Experiment loggers: Weights & Biases (default), TensorBoard, MLflow, several at once (choice.py),
+a local CSV of every logged metric, or none. Each library is imported only when its logger is on.
 
 `metrics.csv` in the run directory is what the sweep report reads for its curves, so it is
 written whenever a logger is on. W&B never blocks a run: with no API key, or when its server
@@ -14,11 +15,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from bertlab.core.errors import ConfigError
 from bertlab.core.network import unreachable
+from bertlab.loggers.choice import logger_names
 from bertlab.loggers.console import wandb_settings
 from bertlab.loggers.metrics_file import METRICS_FILE
 from bertlab.loggers.run_csv import RunFolderCSVLogger
 
-LOGGERS = ("wandb", "csv", "none")
 WANDB_MODES = ("online", "offline", "disabled", "shared", "dryrun", "run")  # wandb's own (Settings.mode)
 OFFLINE_MODES = ("offline", "dryrun", "disabled")  # dryrun: wandb's old name for offline
 SYNC_HINT = "sync later with `wandb sync <run_dir>/wandb/offline-run-*` (or `wandb sync --sync-all` in that folder)."
@@ -103,15 +104,15 @@ def netrc_path() -> str:
 
 
 def build_loggers(cfg: DictConfig, run_dir: Path, run_name: str, group: str | None, tags: list[str]) -> list[Logger]:
-    name = cfg.logger.name
-    if name not in LOGGERS:
-        raise ConfigError(f"logger={name} is unknown; valid: {', '.join(LOGGERS)}.")
-    if name == "none":
+    """The run's loggers: metrics.csv whenever any is on, then those `logger.name` lists, each with
+    the same run name, group (the sweep) and tags."""
+    names = logger_names(cfg.logger)
+    if not names:
         return []
     loggers: list[Logger] = [RunFolderCSVLogger(str(run_dir))]  # metrics.csv directly in the run directory
     # its readers find it by METRICS_FILE: a Lightning that renamed the file would leave them without curves
     assert ExperimentWriter.NAME_METRICS_FILE == METRICS_FILE, ExperimentWriter.NAME_METRICS_FILE
-    if name == "wandb":
+    if "wandb" in names:
         import wandb
 
         mode = wandb_mode(cfg.logger.mode)
@@ -131,6 +132,14 @@ def build_loggers(cfg: DictConfig, run_dir: Path, run_name: str, group: str | No
         # (deprecated, no effect) was given: a warning about Lightning's call, not about the run
         wandb_logger._wandb_init.pop("anonymous", None)
         loggers.append(wandb_logger)
+    if "tensorboard" in names:
+        from bertlab.loggers.tensorboard_dir import tensorboard_logger
+
+        loggers.append(tensorboard_logger(cfg, run_dir, run_name, group, tags))
+    if "mlflow" in names:
+        from bertlab.loggers.mlflow_store import mlflow_logger
+
+        loggers.append(mlflow_logger(cfg, run_dir, run_name, group, tags))
     return loggers
 
 

@@ -1,0 +1,138 @@
+"""MLflow: where a run is logged (`logger.tracking_uri`), checked before the run starts, and its logger.
+
+By default a local file store beside the run's files: `<sweep folder>/mlruns` in a multirun (all
+jobs of the sweep in one store, so the MLflow UI compares them), `<run folder>/mlruns` for a single
+run. A folder or `file:` URI, a database URI (`sqlite:///path/mlflow.db`) or a tracking server
+(`http://host:5000`) may be given instead. A server that does not answer is an error before the
+run starts, not a fallback: unlike W&B (which logs offline and syncs later), MLflow has no way to
+move a run logged elsewhere into the server the user named, so a silent fallback would scatter a
+sweep's runs.
+"""
+
+import importlib.util
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+from omegaconf import DictConfig, OmegaConf
+
+from bertlab.core.errors import ConfigError
+
+STORE_DIR = "mlruns"  # MLflow's own name for a file store
+SERVER_SCHEMES = ("http", "https")
+DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")  # SQLAlchemy's, with an optional +driver
+OTHER_SCHEMES = ("databricks", "databricks-uc")
+LOCAL_HINT = "or log to a local file store: logger.tracking_uri=null (beside the run) or a folder"
+
+
+def _scheme(uri: str) -> str:
+    scheme = urlparse(uri).scheme
+    return "" if len(scheme) <= 1 else scheme.split("+", 1)[0]  # C:\\... is a Windows path, not a scheme
+
+
+def check_tracking_uri(uri, experiment) -> None:
+    """One ConfigError for a tracking URI this run could not log to, or an empty experiment name."""
+    if not isinstance(experiment, str) or not experiment.strip():
+        raise ConfigError(f"logger.experiment={experiment!r} is invalid: give the MLflow experiment's name.")
+    if uri is None:
+        return
+    if not isinstance(uri, str) or not uri.strip():
+        raise ConfigError(
+            f"logger.tracking_uri={uri!r} is invalid: give a folder, a file:, sqlite:/// or http(s):// URI, "
+            "or null (a file store beside the run)."
+        )
+    scheme = _scheme(uri)
+    if scheme in ("", "file"):
+        path = local_path(uri)
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"logger.tracking_uri={uri}: {path} is a file, not a folder for MLflow's file store.")
+    elif scheme in SERVER_SCHEMES:
+        from bertlab.core.network import unreachable
+
+        why = unreachable(uri)
+        if why is not None:
+            raise ConfigError(
+                f"logger.tracking_uri={uri}: the MLflow tracking server is unreachable ({why}); start it or fix "
+                f"the URI, {LOCAL_HINT}."
+            )
+    elif scheme in DATABASE_SCHEMES:
+        lacking = [m for m in ("sqlalchemy", "alembic") if importlib.util.find_spec(m) is None]
+        if lacking:
+            raise ConfigError(
+                f"logger.tracking_uri={uri}: a database store needs {' and '.join(lacking)} "
+                f"(`pip install {' '.join(lacking)}`), {LOCAL_HINT}."
+            )
+    elif scheme not in OTHER_SCHEMES:
+        valid = ", ".join(f"{s}:" for s in ("file", *SERVER_SCHEMES, *DATABASE_SCHEMES, *OTHER_SCHEMES))
+        raise ConfigError(f"logger.tracking_uri={uri}: unknown scheme '{scheme}:'; valid: a folder, {valid}")
+
+
+def local_path(uri: str) -> Path:
+    return Path(urlparse(uri).path if _scheme(uri) == "file" else uri).expanduser().resolve()
+
+
+def tracking_uri(configured: str | None, default_dir: Path) -> str:
+    """The URI to log to: the configured one, or a file store in `default_dir` (an absolute file: URI)."""
+    if configured is None:
+        return (Path(default_dir).resolve() / STORE_DIR).as_uri()
+    if _scheme(configured) in ("", "file"):
+        return local_path(configured).as_uri()
+    return configured
+
+
+def mlflow_tags(group: str | None, job_type: str, tags: list[str]) -> dict[str, str]:
+    """W&B's group, job type and tags as MLflow tags (key -> value, searchable in the UI: `tags.seed = '1'`):
+    an override tag `key=value` becomes the tag `key` with its value, another tag the tag itself = "true"."""
+    out = {"job_type": job_type}
+    if group is not None:
+        out["group"] = group
+    for tag in tags:
+        key, sep, value = tag.partition("=")
+        # MLflow refuses tag keys outside [/\w.\- :] (`+key` overrides, an odd extra tag)
+        key = "".join(c if c.isalnum() or c in "/_.- :" else "_" for c in key)
+        out[key] = value if sep else "true"
+    return out
+
+
+def default_store_dir(run_dir: Path) -> Path:
+    """The folder of the default file store: the sweep folder in a multirun, else the run folder."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return Path(HydraConfig.get().sweep.dir)
+    return Path(run_dir)
+
+
+def create_experiment(uri: str, name: str) -> None:
+    """Create the experiment unless it exists. Lightning would too (with a warning line on every new
+    store); here the parallel jobs of a sweep that race to create it are handled: the loser finds it."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri=uri)
+    if client.get_experiment_by_name(name) is None:
+        try:
+            client.create_experiment(name)
+        except MlflowException:
+            if client.get_experiment_by_name(name) is None:  # not the race: a real error
+                raise
+
+
+def mlflow_logger(cfg: DictConfig, run_dir: Path, run_name: str, group: str | None, tags: list[str]):
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    uri = tracking_uri(cfg.logger.tracking_uri, default_store_dir(run_dir))
+    if uri.startswith("file:"):
+        # MLflow 3 refuses its file store unless asked for (it would like a database); the file store
+        # is what a sweep of parallel jobs needs: each run its own folder, no database lock.
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    create_experiment(uri, cfg.logger.experiment)
+    logger = MLFlowLogger(
+        experiment_name=cfg.logger.experiment,
+        run_name=run_name,
+        tracking_uri=uri,
+        tags=mlflow_tags(group, cfg.task.name, tags),
+    )
+    logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    return logger

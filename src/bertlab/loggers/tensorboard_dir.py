@@ -1,0 +1,30 @@
+"""TensorBoard: event files in `<run folder>/tensorboard/<run name>/`.
+
+TensorBoard names a run by its folder under `--logdir`: `tensorboard --logdir <sweep folder>` shows
+each job as `<job number>/tensorboard/<run name>` (the sweep folder is W&B's group), and the tags
+and the resolved config are the run's hparams (the HPARAMS tab filters and compares on them).
+"""
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+TENSORBOARD_DIR = "tensorboard"
+NAME_MAX = 200  # a folder name: most filesystems stop at 255 bytes
+
+
+def run_folder_name(run_name: str) -> str:
+    """The run name as one folder name: no path separator, at most NAME_MAX characters."""
+    return run_name.replace("/", "_").replace("\\", "_")[:NAME_MAX] or "defaults"
+
+
+def tensorboard_logger(cfg: DictConfig, run_dir: Path, run_name: str, group: str | None, tags: list[str]):
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    # default_hp_metric off: Lightning would log a placeholder `hp_metric` of -1 beside our metrics
+    logger = TensorBoardLogger(
+        save_dir=str(run_dir), name=TENSORBOARD_DIR, version=run_folder_name(run_name), default_hp_metric=False
+    )
+    identity = {"run_name": run_name, "group": group or "", "tags": ",".join(tags)}
+    logger.log_hyperparams({**identity, **OmegaConf.to_container(cfg, resolve=True)})
+    return logger
