@@ -2,6 +2,8 @@
 registers its parser and sets `func`; add a new one to COMMANDS.
 
     bertlab report multirun/2024-05-01/10-00-00 [more sweep folders] [--out DIR] [--threshold 0.55]
+    bertlab predict RUN_DIR --input FILE [--out FILE]
+    bertlab evaluate RUN_DIR [key=value ...]
 """
 
 from __future__ import annotations
@@ -88,7 +90,71 @@ def add_prepare(subparsers) -> None:
     parser.set_defaults(func=run_prepare)
 
 
-COMMANDS = [add_report, add_prepare]
+def run_predict(args: argparse.Namespace) -> int:
+    from bertlab.core.errors import BertlabError
+    from bertlab.run.predict import predict
+
+    try:
+        out = predict(args.run_dir, args.input, args.out)
+    except BertlabError as err:
+        print(f"bertlab predict: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if out is not None:
+        print(f"predictions: {out}")
+    return 0
+
+
+def add_predict(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "predict",
+        help="predict labels (and class probabilities) or scores for new texts with a run's saved weights",
+        description="Read a CSV, TSV or JSONL file with the run's task.text_fields columns and write each row "
+        "with its prediction (label name and prob_<label> columns, or the score). Needs a run made with "
+        "save_weights=true.",
+    )
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder with model/ (save_weights=true)")
+    parser.add_argument("--input", type=Path, required=True, metavar="FILE", help=".csv, .tsv or .jsonl, with a header")
+    parser.add_argument(
+        "--out",
+        default=None,
+        metavar="FILE",
+        help="where to write (.csv, .tsv or .jsonl, by its extension); default: FILE's stem + .predictions "
+        "beside it, in its format; - : stdout",
+    )
+    parser.set_defaults(func=run_predict)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from bertlab.core.errors import BertlabError
+    from bertlab.core.record import read_result
+    from bertlab.run.evaluate import PREFIX, evaluate
+
+    try:
+        metrics = evaluate(args.run_dir, args.overrides)
+    except BertlabError as err:
+        print(f"bertlab evaluate: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    recorded = (read_result(args.run_dir) or {}).get("metrics", {})
+    for key, value in metrics.items():
+        saved = recorded.get(f"{PREFIX}/{key.split('/', 1)[1]}")
+        beside = f"   (the run's {PREFIX}: {saved:.4f})" if saved is not None and not args.overrides else ""
+        print(f"  {key:<28} {value:.4f}{beside}")
+    return 0
+
+
+def add_evaluate(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="re-test a run's saved weights on its task's test split",
+        description="Test the saved weights (save_weights=true) on the test split of the run's own config, "
+        "with key=value overrides of that config (e.g. task.data_dir=DIR task.n_test=null).",
+    )
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder with model/ (save_weights=true)")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="keys of the run's config")
+    parser.set_defaults(func=run_evaluate)
+
+
+COMMANDS = [add_report, add_prepare, add_predict, add_evaluate]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -49,9 +49,7 @@ def read_task(task: DictConfig) -> dict[str, list[Example]]:
 
 def make_example(texts: dict, raw_label, where: str, task: DictConfig, label_index: dict[str, int]) -> Example:
     """One checked example from {column: text}; `where` (file and line) goes into the messages."""
-    for column, text in texts.items():
-        if text is None or not str(text).strip():
-            raise DataError(f"{where}: the text in column '{column}' is empty.")
+    check_texts(texts, where)
     check_label_present(raw_label, where, task)
     if task.problem == "regression":
         try:
@@ -75,6 +73,12 @@ def make_example(texts: dict, raw_label, where: str, task: DictConfig, label_ind
             )
     text_a, *text_b = map(str, texts.values())
     return Example(text_a, text_b[0] if text_b else None, label)
+
+
+def check_texts(texts: dict, where: str) -> None:
+    for column, text in texts.items():
+        if text is None or not str(text).strip():
+            raise DataError(f"{where}: the text in column '{column}' is empty.")
 
 
 def check_label_present(raw_label, where: str, task: DictConfig) -> None:
@@ -162,6 +166,31 @@ def _read_fields(path: Path, task: DictConfig, encoding: str) -> Iterator[tuple[
         where = f"{path}, line {line}"
         check_label_present(row[task.label_field], where, task)  # before labels are inferred from the file
         yield where, {c: row[c] for c in task.text_fields}, row[task.label_field]
+
+
+def read_unlabelled(path: Path, text_fields: list[str], encoding: str = "utf-8-sig") -> list[tuple[dict, Example]]:
+    """(row, example) per row of a CSV, TSV or JSONL file with the `text_fields` columns and no label
+    (`bertlab predict`); the row keeps every column, for the output. The file's first row is its header."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} is not a file{'' if path.exists() else ' (it does not exist)'}.")
+    rows = []
+    try:
+        for line, row in _read_rows(path, None, encoding):
+            missing = [c for c in text_fields if c not in row]
+            if missing:
+                raise DataError(
+                    f"{path}, line {line}: no column {', '.join(repr(c) for c in missing)}, which the run's task "
+                    f"reads (task.text_fields={list(text_fields)}); columns found: {list(row)}."
+                )
+            check_texts({c: row[c] for c in text_fields}, f"{path}, line {line}")
+            text_a, *text_b = (str(row[c]) for c in text_fields)
+            rows.append((row, Example(text_a, text_b[0] if text_b else None, 0)))
+    except OSError as err:
+        raise DataError(f"{path} cannot be read: {err.strerror or err}.") from None
+    if not rows:
+        raise DataError(f"{path} has no rows to predict (empty, or only a header).")
+    return rows
 
 
 def _encoding(task: DictConfig) -> str:

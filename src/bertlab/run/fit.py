@@ -26,6 +26,7 @@ from bertlab.methods.mixout import apply_mixout
 from bertlab.methods.prior_wd import PriorWeightDecay
 from bertlab.methods.reinit import reinit_top_layers
 from bertlab.model.load import load_config, load_model, load_tokenizer
+from bertlab.run.saved_run import save_run_model
 from bertlab.run.trainer import build_trainer, compiled_graphs
 from bertlab.training.finetuner import FineTuner
 from bertlab.training.metrics import baseline_scores, check_metrics, selection_metric
@@ -48,6 +49,18 @@ def build_model(cfg: DictConfig, pair: bool, num_labels: int):
         # unchanged; dynamic shapes, since every batch is padded to its own length
         model.compile(dynamic=True, backend="inductor" if compile_backend is True else str(compile_backend))
     return tokenizer, model
+
+
+def load_trained_model(cfg: DictConfig, model_dir: Path):
+    """Tokenizer and fine-tuned classifier that a run saved (save_weights=true) in `model_dir`, rebuilt
+    as the run built it from its saved config `cfg`, in eval mode: the one place `bertlab predict` and
+    `evaluate` get a model from (a head of another kind is loaded here). No re-init, mixout or compile:
+    those shaped training; the saved weights are the result (mixout's layers are plain Linears in eval)."""
+    task = cfg.task
+    num_labels = 1 if task.problem == "regression" else len(task.labels)
+    model_config = load_config(str(model_dir), num_labels, task.problem)
+    tokenizer, model = load_model(str(model_dir), model_config)
+    return tokenizer, model.eval()
 
 
 def build_callbacks(cfg: DictConfig, model, run_dir: Path, overrides: list[str] | None, select: str, loggers):
@@ -137,9 +150,9 @@ def fit_and_test(
         metrics.update(run_test(trainer, module, datamodule, "test_best"))
     merge_metrics(run_dir)  # a resumed run: put back the rows logged before its checkpoint
     if cfg.save_weights:
-        # the best weights (or the last ones when validation never ran), loadable with from_pretrained
-        module.model.save_pretrained(run_dir / "model")
-        tokenizer.save_pretrained(run_dir / "model")
+        # the best weights (or the last ones when validation never ran), loadable with from_pretrained,
+        # with what `bertlab predict` / `evaluate` need to rebuild the run (run/saved_run.py)
+        save_run_model(cfg, module.model, tokenizer, run_dir)
 
     return {
         "metrics": metrics,

@@ -1,0 +1,64 @@
+"""`bertlab evaluate RUN_DIR [key=value ...]`: the saved weights re-tested on the task's test split.
+
+The test split is drawn from the run's own config (bertlab.yaml: the same task, data_seed and
+sizes, so the same examples) and tested by the run's own code (FineTuner, run_test): on the same
+machine and data the metrics equal the run's `test_best/...` (its saved weights are the best
+ones; the last ones when validation never ran). Overrides change keys of that config, e.g. a moved
+data folder (`task.data_dir=DIR`), the whole test set (`task.n_test=null`) or the precision.
+"""
+
+from pathlib import Path
+
+from bertlab.config.checks import check_missing, check_trainer
+from bertlab.run.saved_run import load_saved_config, saved_model_dir
+
+PREFIX = "test_best"  # the FineTuner's metric set of the saved (best) weights
+
+
+def evaluate(run_dir: Path, overrides: list[str] | None = None) -> dict[str, float]:
+    """`test/<metric>` of the saved weights."""
+    model_dir = saved_model_dir(run_dir)
+    cfg = load_saved_config(model_dir, overrides)
+    check_missing(cfg)
+    check_trainer(cfg)
+
+    import lightning as L
+
+    from bertlab.data.datamodule import FewSampleDataModule
+    from bertlab.data.readers import read_task
+    from bertlab.data.sampling import make_splits
+    from bertlab.loggers.console import quiet_libraries
+    from bertlab.run.fit import load_trained_model, run_test
+    from bertlab.run.trainer import precision
+    from bertlab.training.finetuner import FineTuner
+
+    quiet_libraries()
+    task = cfg.task
+    splits = make_splits(read_task(task), task, task.data_seed)
+    tokenizer, model = load_trained_model(cfg, model_dir)
+    regression = task.problem == "regression"
+    datamodule = FewSampleDataModule(
+        {"test": splits["test"]},
+        tokenizer,
+        task.max_length,
+        regression,
+        cfg.data.batch_size,
+        cfg.data.eval_batch_size,
+        cfg.data.num_workers,
+        seed=cfg.seed,
+        token_cache_dir=cfg.data.token_cache,
+    )
+    module = FineTuner(model, cfg.optimizer, cfg.schedule, list(task.metrics), task.problem)
+    trainer = L.Trainer(
+        accelerator=cfg.trainer.accelerator,
+        devices=1,  # one process: a test needs no data parallelism
+        precision=precision(cfg.trainer.precision),
+        limit_test_batches=cfg.trainer.limit_test_batches,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        default_root_dir=str(run_dir),
+    )
+    metrics = run_test(trainer, module, datamodule, PREFIX)
+    return {f"test/{k.split('/', 1)[1]}": v for k, v in sorted(metrics.items())}

@@ -1,0 +1,84 @@
+"""What a run with `save_weights=true` leaves for `bertlab predict` and `evaluate`, and reading it back.
+
+`<run_dir>/model/` holds the best weights and the tokenizer in Hugging Face format (loadable with
+`from_pretrained` alone; the label names are the config's id2label) and `bertlab.yaml`, the run's
+resolved config. Hydra's `.hydra/config.yaml` is not enough: it is unresolved, and a csv task's
+labels inferred from the training file (`task.labels: null`) are only known once the data is read.
+"""
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from bertlab.core.errors import BertlabError, ConfigError
+
+MODEL_DIR = "model"
+SAVED_CONFIG = "bertlab.yaml"
+RERUN = "re-run it with save_weights=true (e.g. `python train.py <its overrides> save_weights=true`)"
+
+
+class SavedRunError(BertlabError):
+    """A run folder without what predict / evaluate need."""
+
+
+def save_run_model(cfg: DictConfig, model, tokenizer, run_dir: Path) -> None:
+    folder = Path(run_dir) / MODEL_DIR
+    if cfg.task.problem == "classification":  # the names in the HF config too, for those loading it alone
+        model.config.id2label = {i: str(label) for i, label in enumerate(cfg.task.labels)}
+        model.config.label2id = {str(label): i for i, label in enumerate(cfg.task.labels)}
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    (folder / SAVED_CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+
+
+def saved_model_dir(run_dir: Path) -> Path:
+    """`<run_dir>/model`, or SavedRunError saying what is missing and how to get it."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise SavedRunError(
+            f"{run_dir} is not a folder; give a run folder (e.g. outputs/<date>/<time> or multirun/<date>/<time>/<job>)."
+        )
+    folder = run_dir / MODEL_DIR
+    if not (folder / "config.json").is_file():
+        raise SavedRunError(f"{run_dir} has no saved weights ({folder}/ is absent or empty): {RERUN}.")
+    if not (folder / SAVED_CONFIG).is_file():
+        raise SavedRunError(f"{folder} holds weights but not {SAVED_CONFIG} (saved by an older bertlab): {RERUN}.")
+    return folder
+
+
+def load_saved_config(model_dir: Path, overrides: list[str] | None = None) -> DictConfig:
+    """The run's resolved config with `key=value` overrides (existing keys only) applied."""
+    path = Path(model_dir) / SAVED_CONFIG
+    try:
+        cfg = OmegaConf.load(path)
+    except (OSError, OmegaConfBaseException) as err:
+        raise SavedRunError(f"{path} cannot be read ({err}): {RERUN}.") from None
+    OmegaConf.set_struct(cfg, True)
+    for override in overrides or []:
+        key, sep, value = override.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{override}: an override is key=value (e.g. task.n_test=null).")
+        if OmegaConf.select(cfg, key, default=_ABSENT) is _ABSENT:
+            raise ConfigError(
+                f"{override}: unknown config key '{key}' in {path}; overrides set keys of the run's config "
+                "(e.g. task.data_dir=DIR, task.n_test=null, data.eval_batch_size=128)."
+            )
+        try:
+            OmegaConf.update(cfg, key, _yaml_value(value), merge=False)
+        except OmegaConfBaseException as err:
+            raise ConfigError(f"{override}: {str(err).splitlines()[0]}") from None
+    return cfg
+
+
+_ABSENT = object()
+
+
+def _yaml_value(text: str):
+    """A command-line value as Hydra reads it for plain values: YAML (null, 3, 1e-5, [a,b], true)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text) if text else ""
+    except yaml.YAMLError:
+        return text
