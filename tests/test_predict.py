@@ -187,3 +187,41 @@ def test_predict_to_stdout(saved_run, tmp_path):
     assert proc.returncode == 0, proc.stderr
     (line,) = proc.stdout.splitlines()  # the model's load line goes to stderr
     assert json.loads(line)["prediction"] in ("business", "entertainment", "politics", "sports", "tech")
+
+
+def test_batched_probabilities_equal_one_example_at_a_time(tiny_bert_dir):
+    """Length-sorted, padded batches give each pair the probabilities of its own unpadded forward pass."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from bertlab.data.readers import Example
+    from bertlab.run.predict import infer
+
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_bert_dir, num_labels=3).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert_dir)
+    examples = [Example("a short one", "yes", 0), Example("a much longer premise " * 5, "and its hypothesis", 0)]
+    examples += [Example("medium sized text here", "no", 0)]
+    batched = infer(model, tokenizer, examples, max_length=32, batch_size=2)
+    for example, probs in zip(examples, batched):
+        alone = tokenizer(example.text_a, example.text_b, truncation=True, max_length=32, return_tensors="pt")
+        with torch.no_grad():
+            expected = model(**alone).logits.softmax(-1)[0].tolist()
+        assert probs == pytest.approx(expected, abs=1e-5)
+
+
+def test_a_regression_model_gives_its_score(tiny_bert_dir):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from bertlab.data.readers import Example
+    from bertlab.run.predict import infer
+
+    model = AutoModelForSequenceClassification.from_pretrained(
+        tiny_bert_dir, num_labels=1, problem_type="regression"
+    ).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert_dir)
+    ((score,),) = infer(model, tokenizer, [Example("one sentence", "another", 0)], max_length=32, batch_size=8)
+    with torch.no_grad():
+        expected = model(**tokenizer("one sentence", "another", return_tensors="pt")).logits[0, 0].item()
+    assert score == pytest.approx(expected, abs=1e-6)  # the raw output, no softmax
