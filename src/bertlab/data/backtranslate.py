@@ -108,7 +108,10 @@ class Translator:
 
     def __init__(self, model, tokenizer, batch_size: int = 32, max_length: int = 256, num_beams: int = 4):
         self.model, self.tokenizer = model.eval(), tokenizer
-        self.batch_size, self.max_length, self.num_beams = batch_size, max_length, num_beams
+        # tokens in and out: no more than the model has positions for (MarianMT: 512; a longer text is cut)
+        positions = getattr(model.config, "max_position_embeddings", None) or max_length
+        self.max_length = min(max_length, positions - 1)
+        self.batch_size, self.num_beams = batch_size, num_beams
 
     @classmethod
     def load(cls, name: str, device: str, **kwargs) -> Translator:
@@ -128,7 +131,7 @@ class Translator:
                 texts[start : start + self.batch_size],
                 return_tensors="pt",
                 padding=True,
-                truncation=True,  # MarianMT reads at most 512 tokens: a longer text is cut
+                truncation=True,
                 max_length=self.max_length,
             ).to(self.model.device)
             with torch.no_grad():
