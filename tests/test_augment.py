@@ -232,6 +232,11 @@ def test_augment_keys_belong_to_their_option(compose_train):
         check_config(compose_train("augment=backtranslation"))
     with pytest.raises(ConfigError, match="bertlab prepare --wordnet"):
         check_config(compose_train("augment=eda"))
+    offline = compose_train("augment=eda_offline")  # swap and deletion: runs anywhere, sweeps against none
+    check_config(offline)
+    check_overrides(["augment=none,eda_offline,eda"], CONF_DIR)
+    splits, record = augment_train(SPLITS, offline.augment, task_config())
+    assert record["name"] == "eda_offline" and record["n_train_after"] == 8 * 10
 
 
 # ---------------------------------------------------------------- back-translation
@@ -336,3 +341,14 @@ def test_backtranslation_file_problems_get_one_message(tmp_path):
     path.write_text(bt_line(Example("elsewhere", None, 0), "p") + "\n")
     with pytest.raises(DataError, match="none of the 8 training examples of 'toy' is in it"):
         augment_train(SPLITS, config, task_config())
+
+
+def test_prepare_backtranslate_with_an_unloadable_model_says_so(tmp_path, capsys):
+    argv = ["prepare", "--backtranslate", "--task", "rte", "--data-dir", str(FIXTURES / "glue" / "RTE")]
+    argv += ["--out", str(tmp_path / "bt.jsonl"), "--translation-models", str(tmp_path / "none"), str(tmp_path)]
+    assert cli.main(argv) == cli.EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.startswith(f"bertlab prepare: --translation-models {tmp_path / 'none'}: cannot be loaded")
+    assert not (tmp_path / "bt.jsonl").exists()
+    assert cli.main(["prepare", "--backtranslate", "--task", "rte", "mrpc", "--out", "x"]) == cli.EXIT_BAD_INPUT
+    assert "needs one --task" in capsys.readouterr().err

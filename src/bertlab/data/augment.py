@@ -1,5 +1,5 @@
-"""Grow the training split (conf/augment/): `augment=eda` (data/eda.py) or `augment=backtranslation`
-(paraphrases written by `bertlab prepare --backtranslate`, data/backtranslate.py).
+"""Grow the training split (conf/augment/): `augment=eda` / `eda_offline` (data/eda.py) or
+`augment=backtranslation` (paraphrases written by `bertlab prepare --backtranslate`, data/backtranslate.py).
 
 Only the training split is augmented, after the few-sample draw (so task.n_train counts original
 examples); validation and test are returned as they came. The training split becomes the original
@@ -19,7 +19,7 @@ from bertlab.core.errors import ConfigError
 from bertlab.data.eda import NEEDS_SYNONYMS, OPERATIONS, eda
 from bertlab.data.readers import Example
 
-METHODS = ("none", "eda", "backtranslation")
+METHODS = ("none", "eda", "eda_offline", "backtranslation")  # eda_offline: EDA, swap and deletion by default
 SENTENCES = ("first", "second", "both")
 ALPHAS = ("alpha_sr", "alpha_ri", "alpha_rs", "p_rd")
 
@@ -128,7 +128,7 @@ def augment_train(
     if augment.name == "none":
         return splits, record
     sides = _sides(augment, train[0].text_b is not None, task.name)
-    if augment.name == "eda":
+    if augment.name in ("eda", "eda_offline"):
         synonyms = None
         if any(op in NEEDS_SYNONYMS for op in _active(augment)):
             from bertlab.data.synonyms import load_synonyms

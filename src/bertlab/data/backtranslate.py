@@ -27,7 +27,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from bertlab.core.errors import ConfigError, DataError
+from bertlab.core.errors import ConfigError, DataError, ModelError
 from bertlab.data.readers import Example
 
 DEFAULT_MODELS = ("Helsinki-NLP/opus-mt-en-de", "Helsinki-NLP/opus-mt-de-en")
@@ -117,9 +117,15 @@ class Translator:
     def load(cls, name: str, device: str, **kwargs) -> Translator:
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-        return cls(
-            AutoModelForSeq2SeqLM.from_pretrained(name).to(device), AutoTokenizer.from_pretrained(name), **kwargs
-        )
+        try:
+            model, tokenizer = AutoModelForSeq2SeqLM.from_pretrained(name), AutoTokenizer.from_pretrained(name)
+        except (OSError, ValueError) as err:  # not on the hub, no network, not a translation model
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ModelError(
+                f"--translation-models {name}: cannot be loaded ({first}); give a hub id of a MarianMT model "
+                "(this needs network, e.g. Helsinki-NLP/opus-mt-en-de) or a folder holding one."
+            ) from None
+        return cls(model.to(device), tokenizer, **kwargs)
 
     def translate(self, texts: list[str], num_return: int = 1) -> list[list[str]]:
         """num_return translations of each text (the best beams), in order."""

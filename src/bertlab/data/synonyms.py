@@ -11,6 +11,7 @@ tests use one, and so can a language WordNet lacks.
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from pathlib import Path
@@ -115,8 +116,8 @@ def download_wordnet(out: str | Path) -> Path:
         raise ConfigError("bertlab prepare --wordnet needs nltk: pip install nltk.") from None
     out = Path(out).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
-    try:
-        nltk.download("wordnet", download_dir=str(out), quiet=True, raise_on_error=True)
+    try:  # nltk would print its error too, which ours repeats: one message
+        nltk.download("wordnet", download_dir=str(out), quiet=True, raise_on_error=True, print_error_to=io.StringIO())
     except ValueError as err:  # nltk's error for a failed download (no network, no such package)
         raise ConfigError(f"could not download WordNet into {out} (this needs network): {err}") from None
     WordNetSynonyms(out)  # readable as training will read it
