@@ -352,3 +352,33 @@ def test_prepare_backtranslate_with_an_unloadable_model_says_so(tmp_path, capsys
     assert not (tmp_path / "bt.jsonl").exists()
     assert cli.main(["prepare", "--backtranslate", "--task", "rte", "mrpc", "--out", "x"]) == cli.EXIT_BAD_INPUT
     assert "needs one --task" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("zipped", [False, True])
+def test_wordnet_synonyms_as_edas_get_synonyms(tmp_path, zipped):
+    """A tiny WordNet in WordNet's file format, unpacked or zipped as nltk's downloader leaves it:
+    the lemma names of every synset of the word, `_`/`-` as spaces, lower case, without the word."""
+    import shutil
+
+    from tiny_wordnet import write_tiny_wordnet
+
+    folder = write_tiny_wordnet(tmp_path)
+    if zipped:
+        corpora = folder / "corpora"
+        shutil.make_archive(str(corpora / "wordnet"), "zip", root_dir=corpora, base_dir="wordnet")
+        shutil.rmtree(corpora / "wordnet")
+    wordnet = WordNetSynonyms(folder)
+    assert wordnet.synonyms("dog") == ["canis familiaris", "domestic dog"]
+    assert wordnet.synonyms("hound") == ["hound dog"]
+    assert wordnet.synonyms("run") == ["go"] and wordnet.synonyms("cat") == []
+    copies = eda("the dog will run", random.Random(0), 4, operations=("synonym",), alpha_sr=0.5, synonyms=wordnet)
+    assert all(c.split()[0] == "the" and c.split()[1:] != ["dog", "will", "run"] for c in copies)
+
+
+def test_prepare_wordnet_writes_a_folder_training_reads(tmp_path, monkeypatch, capsys):
+    import nltk
+    from tiny_wordnet import write_tiny_wordnet
+
+    monkeypatch.setattr(nltk, "download", lambda name, download_dir, **kwargs: write_tiny_wordnet(Path(download_dir)))
+    assert cli.main(["prepare", "--wordnet", "--out", str(tmp_path / "wn")]) == 0
+    assert f"augment=eda augment.wordnet_dir={tmp_path / 'wn'}" in capsys.readouterr().out

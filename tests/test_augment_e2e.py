@@ -1,19 +1,17 @@
 """augment=eda through `python train.py` on the tiny model: result.json records the training-set
 size before and after; validation and test are the sizes of a run without augmentation."""
 
-import json
-
 import pytest
 from e2e import TINY, results_under, run_train
+from tiny_wordnet import write_tiny_wordnet
 
 
 @pytest.mark.slow
 def test_eda_run_records_sizes_and_leaves_val_and_test_alone(tmp_path):
-    synonyms = tmp_path / "synonyms.json"
-    synonyms.write_text(json.dumps({"sport": ["athletics"], "game": ["match", "play"], "new": ["novel"]}))
+    wordnet = write_tiny_wordnet(tmp_path / "wordnet")  # WordNet's file format, read by nltk
     run_dir = tmp_path / "eda"
     proc = run_train(
-        *TINY, "augment=eda", f"augment.synonyms_file={synonyms}", "augment.num_aug=4", f"hydra.run.dir={run_dir}"
+        *TINY, "augment=eda", f"augment.wordnet_dir={wordnet}", "augment.num_aug=4", f"hydra.run.dir={run_dir}"
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = results_under(run_dir)["."]

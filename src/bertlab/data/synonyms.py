@@ -78,10 +78,16 @@ class WordNetSynonyms:
             from nltk.corpus.reader.wordnet import WordNetCorpusReader
         except ImportError:
             raise ConfigError(wordnet_help("nltk is not installed (pip install nltk)")) from None
-        folder = Path(wordnet_dir).expanduser()
-        try:
-            # `corpora/wordnet` as nltk's downloader writes it (its zip, or the folder unpacked)
-            root = nltk.data.find("corpora/wordnet", paths=[str(folder)])
+        folder = Path(wordnet_dir).expanduser().resolve()
+        # nltk reads corpora only below the folders of its data path (nltk.pathsec), and its WordNet
+        # reader looks itself up there (its version mapping): the folder joins the path
+        if str(folder) not in nltk.data.path:
+            nltk.data.path.insert(0, str(folder))
+        try:  # as nltk's downloader leaves it: the folder unpacked, or its zip (as nltk's own loader looks)
+            try:
+                root = nltk.data.find("corpora/wordnet", paths=[str(folder)])
+            except LookupError:
+                root = nltk.data.find("corpora/wordnet.zip/wordnet/", paths=[str(folder)])
         except LookupError:
             raise ConfigError(
                 wordnet_help(f"augment.wordnet_dir={wordnet_dir} holds no WordNet (no corpora/wordnet in it)")
