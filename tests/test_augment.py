@@ -261,7 +261,7 @@ def test_backtranslation_pipeline_writes_a_file_training_reads(tiny_marian, tmp_
 
     assert prepare(out) == 0, capsys.readouterr().err
     printed = capsys.readouterr().out
-    assert f"augment=backtranslation augment.file={out}" in printed
+    assert f"task=rte task.data_dir={FIXTURES / 'glue' / 'RTE'} augment=backtranslation augment.file={out}" in printed
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(lines) == 8 * 2  # the fixture's 8 training examples, 2 paraphrases each
     assert {line["task"] for line in lines} == {"rte"}

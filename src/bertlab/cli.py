@@ -95,7 +95,7 @@ def run_prepare_augment(args: argparse.Namespace) -> int:
 
             line = f"augment=eda augment.wordnet_dir={download_wordnet(args.out)}"
         else:
-            from bertlab.data.backtranslate import write_backtranslations
+            from bertlab.data.backtranslate import DEFAULT_MODELS, write_backtranslations
 
             if len(args.task) != 1:
                 print("bertlab prepare: --backtranslate needs one --task, e.g. --task rte", file=sys.stderr)
@@ -103,12 +103,13 @@ def run_prepare_augment(args: argparse.Namespace) -> int:
             path, count = write_backtranslations(
                 args.task[0],
                 args.out,
-                models=tuple(args.translation_models),
+                models=tuple(args.translation_models or DEFAULT_MODELS),
                 data_dir=args.data_dir,
                 num_aug=args.num_aug,
             )
             print(f"{count} paraphrases written")
-            line = f"task={args.task[0]} augment=backtranslation augment.file={path}"
+            data_dir = f" task.data_dir={args.data_dir.expanduser().resolve()}" if args.data_dir else ""
+            line = f"task={args.task[0]}{data_dir} augment=backtranslation augment.file={path}"
     except BertlabError as err:
         print(f"bertlab prepare: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -121,7 +122,8 @@ def add_prepare(subparsers) -> None:
         "prepare",
         help="download the models and GLUE tasks of a sweep into a local cache (for offline nodes)",
         description="Download models (conf/model names or hub ids) and GLUE tasks (conf/task names) once; "
-        "runs then read them offline with model.name_or_path=DIR and task.data_dir=DIR.",
+        "runs then read them offline with model.name_or_path=DIR and task.data_dir=DIR. For data augmentation: "
+        "--wordnet (augment=eda's synonyms) and --backtranslate (augment=backtranslation's file).",
     )
     parser.add_argument("--model", nargs="+", action="extend", default=[], help="e.g. bert-large-uncased")
     parser.add_argument("--task", nargs="+", action="extend", default=[], help="e.g. rte mrpc stsb cola")
@@ -141,9 +143,10 @@ def add_prepare(subparsers) -> None:
     parser.add_argument(
         "--translation-models",
         nargs=2,
-        default=["Helsinki-NLP/opus-mt-en-de", "Helsinki-NLP/opus-mt-de-en"],
+        default=None,
         metavar=("TO_PIVOT", "BACK"),
-        help="--backtranslate: the two hub models or folders (default: English -> German -> English)",
+        help="--backtranslate: the two hub models or folders (default: Helsinki-NLP/opus-mt-en-de opus-mt-de-en, "
+        "English -> German -> English)",
     )
     parser.add_argument("--num-aug", type=int, default=1, help="--backtranslate: paraphrases per text (best beams)")
     parser.add_argument("--data-dir", type=Path, default=None, help="--backtranslate: the task's GLUE folder")
