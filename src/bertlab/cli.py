@@ -4,6 +4,7 @@ registers its parser and sets `func`; add a new one to COMMANDS.
     bertlab report multirun/2024-05-01/10-00-00 [more sweep folders] [--out DIR] [--threshold 0.55]
     bertlab predict RUN_DIR --input FILE [--out FILE]
     bertlab evaluate RUN_DIR [key=value ...]
+    bertlab prepare --model NAME --task NAME --out DIR | --wordnet --out DIR | --backtranslate --task NAME --out FILE
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ def run_prepare(args: argparse.Namespace) -> int:
     from bertlab.core.errors import BertlabError
     from bertlab.data.prepare import prepare
 
+    if args.backtranslate or args.wordnet:
+        return run_prepare_augment(args)
     if not args.model and not args.task:
         print("bertlab prepare: nothing to download; give --model and/or --task", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -77,16 +80,78 @@ def run_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_prepare_augment(args: argparse.Namespace) -> int:
+    """--wordnet (EDA's synonyms) or --backtranslate (a paraphrase file): data/synonyms.py, data/backtranslate.py."""
+    from bertlab.core.errors import BertlabError
+
+    if args.backtranslate and args.wordnet or args.model or (args.wordnet and args.task):
+        print(
+            "bertlab prepare: --wordnet and --backtranslate are used alone: "
+            "`--wordnet --out DIR`, or `--backtranslate --task TASK --out FILE`",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    try:
+        if args.wordnet:
+            from bertlab.data.synonyms import download_wordnet
+
+            line = f"augment=eda augment.wordnet_dir={download_wordnet(args.out)}"
+        else:
+            from bertlab.data.backtranslate import DEFAULT_MODELS, write_backtranslations
+
+            if len(args.task) != 1:
+                print("bertlab prepare: --backtranslate needs one --task, e.g. --task rte", file=sys.stderr)
+                return EXIT_BAD_INPUT
+            path, count = write_backtranslations(
+                args.task[0],
+                args.out,
+                models=tuple(args.translation_models or DEFAULT_MODELS),
+                data_dir=args.data_dir,
+                num_aug=args.num_aug,
+            )
+            print(f"{count} paraphrases written")
+            data_dir = f" task.data_dir={args.data_dir.expanduser().resolve()}" if args.data_dir else ""
+            line = f"task={args.task[0]}{data_dir} augment=backtranslation augment.file={path}"
+    except BertlabError as err:
+        print(f"bertlab prepare: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"ready; use these overrides:\n  {line}")
+    return 0
+
+
 def add_prepare(subparsers) -> None:
     parser = subparsers.add_parser(
         "prepare",
         help="download the models and GLUE tasks of a sweep into a local cache (for offline nodes)",
         description="Download models (conf/model names or hub ids) and GLUE tasks (conf/task names) once; "
-        "runs then read them offline with model.name_or_path=DIR and task.data_dir=DIR.",
+        "runs then read them offline with model.name_or_path=DIR and task.data_dir=DIR. For data augmentation: "
+        "--wordnet (augment=eda's synonyms) and --backtranslate (augment=backtranslation's file).",
     )
     parser.add_argument("--model", nargs="+", action="extend", default=[], help="e.g. bert-large-uncased")
     parser.add_argument("--task", nargs="+", action="extend", default=[], help="e.g. rte mrpc stsb cola")
-    parser.add_argument("--out", type=Path, required=True, help="cache folder (shared with the compute nodes)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="cache folder (shared with the compute nodes); --backtranslate: the file",
+    )
+    # data augmentation (augment=eda / augment=backtranslation): need network, run once
+    parser.add_argument("--wordnet", action="store_true", help="download WordNet (nltk) for augment=eda into --out")
+    parser.add_argument(
+        "--backtranslate",
+        action="store_true",
+        help="write paraphrases of one --task's training pool (MarianMT, to a pivot language and back) to --out",
+    )
+    parser.add_argument(
+        "--translation-models",
+        nargs=2,
+        default=None,
+        metavar=("TO_PIVOT", "BACK"),
+        help="--backtranslate: the two hub models or folders (default: Helsinki-NLP/opus-mt-en-de opus-mt-de-en, "
+        "English -> German -> English)",
+    )
+    parser.add_argument("--num-aug", type=int, default=1, help="--backtranslate: paraphrases per text (best beams)")
+    parser.add_argument("--data-dir", type=Path, default=None, help="--backtranslate: the task's GLUE folder")
     parser.set_defaults(func=run_prepare)
 
 

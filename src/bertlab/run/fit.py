@@ -17,6 +17,7 @@ from bertlab.callbacks.resume import ResumeCheckpoint, merge_metrics, resume_che
 from bertlab.callbacks.throughput import TrainThroughput
 from bertlab.config.checks import check_config
 from bertlab.config.model_checks import check_before_weights
+from bertlab.data.augment import augment_train
 from bertlab.data.datamodule import FewSampleDataModule
 from bertlab.data.readers import read_task
 from bertlab.data.sampling import make_splits
@@ -119,6 +120,7 @@ def fit_and_test(
     # The data sample depends on task.data_seed only, never on the training seed.
     # (read_task fills task.labels when a csv task leaves them to be inferred.)
     splits = make_splits(read_task(task), task, task.data_seed)
+    splits, augmented = augment_train(splits, cfg.augment, task)  # the training split only (data/augment.py)
     num_labels = 1 if regression else len(task.labels)
     tokenizer, model = build_model(cfg, splits["train"][0].text_b is not None, num_labels)
 
@@ -167,6 +169,7 @@ def fit_and_test(
             [e.label for e in splits["test"]],
         ),
         "split_sizes": {name: len(examples) for name, examples in splits.items()},
+        "augment": augmented,  # training-set size before and after augmentation
         "train_samples_per_s": throughput.samples_per_s,
         "padding_efficiency": throughput.padding_efficiency,  # real / processed training tokens
         "startup_s": throughput.startup_s,  # process start (the command) -> first training batch
