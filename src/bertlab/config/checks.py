@@ -17,6 +17,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from bertlab.core.errors import ConfigError
 from bertlab.core.paths import CONF_DIR
+from bertlab.methods.distill import check_distill
 from bertlab.methods.mixout import check_mixout
 from bertlab.methods.prior_wd import check_prior_wd
 from bertlab.methods.reinit import check_reinit
@@ -295,6 +296,7 @@ def check_config(cfg: DictConfig) -> None:
     check_llrd(cfg.llrd)
     check_mixout(cfg.mixout)
     check_prior_wd(cfg.prior_wd)
+    check_distill(cfg.distill)
     _positive(cfg.data.batch_size, "data.batch_size", int)
     _positive(cfg.data.eval_batch_size, "data.eval_batch_size", int)
     _positive(cfg.task.max_length, "task.max_length", int)

@@ -6,6 +6,7 @@ training/finetuner.py.
 """
 
 from pathlib import Path
+from typing import NamedTuple
 
 import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor
@@ -90,6 +91,25 @@ def run_test(trainer: L.Trainer, module: FineTuner, datamodule, prefix: str) -> 
     return {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(f"{prefix}/")}
 
 
+class Fitted(NamedTuple):
+    """A finished fit: its part of result.json, and what a second fit may need (run/distill.py)."""
+
+    record: dict
+    module: FineTuner  # holding the best weights (the last ones when validation never ran)
+    datamodule: FewSampleDataModule
+    trainer: L.Trainer
+
+
+def task_splits(cfg: DictConfig) -> dict:
+    """The task's train/val/test examples, after the metric checks (seconds, before any model)."""
+    task = cfg.task
+    check_metrics(list(task.metrics), task.main_metric, task.problem)
+    selection_metric(list(task.metrics), task.main_metric, task.select_metric)
+    # The data sample depends on task.data_seed only, never on the training seed.
+    # (read_task fills task.labels when a csv task leaves them to be inferred.)
+    return make_splits(read_task(task), task, task.data_seed)
+
+
 def fit_and_test(
     cfg: DictConfig,
     run_dir: Path,
@@ -99,13 +119,25 @@ def fit_and_test(
     overrides: list[str] | None = None,
 ) -> dict:
     check_config(cfg)
+    return train_and_test(cfg, task_splits(cfg), run_dir, run_name, group, tags, overrides).record
+
+
+def train_and_test(
+    cfg: DictConfig,
+    splits: dict,
+    run_dir: Path,
+    run_name: str,
+    group: str | None,
+    tags: list[str],
+    overrides: list[str] | None = None,
+    soft_labels=None,
+    distill=None,
+) -> Fitted:
+    """One fit of a fresh model on `splits`, tested with the last and the best weights.
+    soft_labels, distill: a distillation student's (run/distill.py); None for an ordinary run."""
     task = cfg.task
-    check_metrics(list(task.metrics), task.main_metric, task.problem)
     select = selection_metric(list(task.metrics), task.main_metric, task.select_metric)
     regression = task.problem == "regression"
-    # The data sample depends on task.data_seed only, never on the training seed.
-    # (read_task fills task.labels when a csv task leaves them to be inferred.)
-    splits = make_splits(read_task(task), task, task.data_seed)
     num_labels = 1 if regression else len(task.labels)
     tokenizer, model = build_model(cfg, splits["train"][0].text_b is not None, num_labels)
 
@@ -120,8 +152,11 @@ def fit_and_test(
         seed=cfg.seed,
         group_by_length=cfg.data.group_by_length,
         token_cache_dir=cfg.data.token_cache,
+        soft_labels=soft_labels,
     )
-    module = FineTuner(model, cfg.optimizer, cfg.schedule, list(task.metrics), task.problem, llrd=cfg.llrd)
+    module = FineTuner(
+        model, cfg.optimizer, cfg.schedule, list(task.metrics), task.problem, llrd=cfg.llrd, distill=distill
+    )
     ckpt_path = resume_checkpoint(run_dir, overrides) if cfg.resume else None
     if ckpt_path is not None:  # a previous attempt was killed: continue it (resume.py)
         print(f"resuming from {ckpt_path}")
@@ -141,7 +176,7 @@ def fit_and_test(
         module.model.save_pretrained(run_dir / "model")
         tokenizer.save_pretrained(run_dir / "model")
 
-    return {
+    record = {
         "metrics": metrics,
         "select_metric": select,  # the validation metric that picked the best weights
         "best_step": best.best_step,
@@ -170,3 +205,4 @@ def fit_and_test(
         "precision": str(trainer.precision),
         "head": module.model.head_origin,  # new, or kept from the checkpoint (model/load.py)
     }
+    return Fitted(record, module, datamodule, trainer)
