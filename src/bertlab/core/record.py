@@ -18,7 +18,9 @@ The keys, one record per job (run/job.py writes it, whatever the outcome; NaN/in
 and, when the run got as far as testing (fit.py): select_metric, best_step, validations, baseline,
 split_sizes, global_steps, precision, param_dtype, head, diagnostics (callbacks/diagnostics.py) and
 the speed figures (train_samples_per_s, padding_efficiency, startup_s, model_tflops_per_s, mfu,
-first_step_at, token_cache_hits, compiled_graphs).
+first_step_at, token_cache_hits, compiled_graphs). A distillation run (distill=self, run/distill.py)
+adds `distill`: alpha, temperature, teacher ("self" or the saved run's folder), teacher_metrics
+(the teacher's val/, test_last/, test_best/) and teacher_best_step; its `metrics` are the student's.
 """
 
 import json
@@ -45,6 +47,7 @@ SETTINGS = {
     "llrd": "llrd",
     "mixout": "mixout",
     "prior_wd": "prior_wd",
+    "distill": "distill.name",
     "seed": "seed",
     "lr": "optimizer.lr",
     "weight_decay": "optimizer.weight_decay",

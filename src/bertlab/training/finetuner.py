@@ -13,7 +13,8 @@ run/fit.py's build_callbacks builds, each before the LightningModule's hook of t
     batch of a resumed run (callbacks/resume.py).
  1. LightningModule.optimizer_step calls `optimizer.step(closure)`; the optimizer (optim/adam.py)
     runs the closure before its update, and the closure runs 2-6:
- 2. forward and loss: `training_step` below (under autocast when precision is mixed); a NaN/inf
+ 2. forward and loss: `training_step` below (under autocast when precision is mixed; a
+    distillation student mixes in the teacher's soft labels, methods/distill.py); a NaN/inf
     loss raises DivergedError here, before any gradient.
  3. zero_grad: `optimizer_zero_grad` (on the first batch of an accumulation window).
  4. backward: `LightningModule.backward`, i.e. `loss.backward()` (on_before_backward and
