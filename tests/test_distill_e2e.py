@@ -32,6 +32,7 @@ def test_distill_self_writes_the_teacher_and_the_student_metrics(tmp_path):
     assert result["status"] == "ok" and result["settings"]["distill"] == "self"
     d = result["distill"]
     assert (d["alpha"], d["temperature"], d["teacher"]) == (0.7, 2.0, "self")
+    assert d["teacher_s"] > 0 and d["teacher_best_step"] is not None
     for metrics in (result["metrics"], d["teacher_metrics"]):  # the same splits for both
         assert set(metrics) == {"val/accuracy", "test_last/accuracy", "test_best/accuracy"}
     assert (run_dir / TEACHER_DIR / SOFT_LABELS_FILE).is_file() and (run_dir / TEACHER_DIR / "metrics.csv").is_file()

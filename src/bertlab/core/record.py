@@ -20,7 +20,8 @@ split_sizes, global_steps, precision, param_dtype, head, diagnostics (callbacks/
 the speed figures (train_samples_per_s, padding_efficiency, startup_s, model_tflops_per_s, mfu,
 first_step_at, token_cache_hits, compiled_graphs). A distillation run (distill=self, run/distill.py)
 adds `distill`: alpha, temperature, teacher ("self" or the saved run's folder), teacher_metrics
-(the teacher's val/, test_last/, test_best/) and teacher_best_step; its `metrics` are the student's.
+(the teacher's val/, test_last/, test_best/), teacher_best_step and teacher_s (seconds); its
+`metrics` and speed figures are the student's (startup_s, from the process start, includes the teacher).
 """
 
 import json

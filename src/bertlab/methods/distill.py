@@ -44,7 +44,10 @@ def distillation_loss(
     regression: bool,
 ) -> torch.Tensor:
     """The student's training loss; `task_loss` is the model's own (cross-entropy or MSE)."""
-    teacher_logits = teacher_logits.to(student_logits.dtype)
+    # at least float32: under bf16/fp16 autocast the logits are half precision, and the soft labels
+    # (computed in float32) must not be rounded to it
+    dtype = torch.promote_types(student_logits.dtype, torch.float32)
+    student_logits, teacher_logits = student_logits.to(dtype), teacher_logits.to(dtype)
     if regression:
         soft = F.mse_loss(student_logits, teacher_logits)
     else:

@@ -17,6 +17,7 @@ soft_labels.pt records the job's overrides and the training examples (their fing
 of another job or other data is not used. With resume=false the teacher is always trained.
 """
 
+import time
 from functools import partial
 from pathlib import Path
 
@@ -51,6 +52,7 @@ def fit_with_distillation(
     regression = cfg.task.problem == "regression"
     num_labels = 1 if regression else len(cfg.task.labels)
     d = cfg.distill
+    start = time.time()
     if d.teacher is None:
         teacher = trained_teacher(cfg, splits, Path(run_dir), run_name, group, tags, overrides)
     else:
@@ -60,6 +62,10 @@ def fit_with_distillation(
             d.teacher, splits["train"], cfg.task.max_length, regression, cfg.data.eval_batch_size, device
         )
         teacher = {"logits": logits, "metrics": record["metrics"], "best_step": record.get("best_step")}
+    teacher_s = round(time.time() - start, 3)
+    print(
+        f"student: fine-tuning from the pre-trained weights on the teacher's soft labels (alpha={d.alpha}, T={d.temperature})"
+    )
     loss = partial(distillation_loss, alpha=float(d.alpha), temperature=float(d.temperature), regression=regression)
     student = train_and_test(
         cfg, splits, run_dir, run_name, group, tags, overrides, soft_labels=teacher["logits"], distill=loss
@@ -70,6 +76,9 @@ def fit_with_distillation(
         "teacher": "self" if d.teacher is None else str(Path(d.teacher).expanduser().resolve()),
         "teacher_metrics": teacher["metrics"],  # val/ (its best validation), test_last/, test_best/
         "teacher_best_step": teacher["best_step"],
+        # the teacher's part of the job (its fit and logits; 0-ish when reused); the student's
+        # startup_s, from the process start, includes it
+        "teacher_s": teacher_s,
     }
     return student
 

@@ -19,7 +19,7 @@ from bertlab.callbacks.resume import remove_resume_state
 from bertlab.core.record import RESULT_FILE, settings, write_json_atomic
 from bertlab.loggers.build import finish_wandb
 from bertlab.loggers.console import print_config
-from bertlab.run.distill import fit_with_distillation
+from bertlab.run.distill import TEACHER_DIR, fit_with_distillation
 from bertlab.run.fit import fit_and_test
 from bertlab.run.folder import storage_error, storage_message
 from bertlab.run.identity import JobIdentity, job_identity
@@ -109,6 +109,7 @@ def run_job(cfg: DictConfig) -> float | None:
         finish_wandb(exit_code=0 if record["status"] == "ok" else 1)
         if record["status"] != "interrupted" and not keep_resume:  # a finished run keeps no checkpoint
             remove_resume_state(run_dir)
+            remove_resume_state(run_dir / TEACHER_DIR)  # distill=self's teacher, same rule (run/distill.py)
 
     print(f"run directory: {run_dir}")
     if record["status"] != "ok":
