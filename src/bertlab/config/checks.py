@@ -19,6 +19,7 @@ from bertlab.core.errors import ConfigError
 from bertlab.core.paths import CONF_DIR
 from bertlab.data.augment import check_augment
 from bertlab.loggers.choice import check_logger
+from bertlab.methods.distill import check_distill
 from bertlab.methods.mixout import check_mixout
 from bertlab.methods.prior_wd import check_prior_wd
 from bertlab.methods.reinit import check_reinit
@@ -299,6 +300,7 @@ def check_config(cfg: DictConfig) -> None:
     check_mixout(cfg.mixout)
     check_prior_wd(cfg.prior_wd)
     check_augment(cfg.augment)
+    check_distill(cfg.distill)
     _positive(cfg.data.batch_size, "data.batch_size", int)
     _positive(cfg.data.eval_batch_size, "data.eval_batch_size", int)
     _positive(cfg.task.max_length, "task.max_length", int)

@@ -19,7 +19,10 @@ and, when the run got as far as testing (fit.py): select_metric, best_step, vali
 split_sizes, augment (training-set size before and after: data/augment.py), global_steps, precision,
 param_dtype, head, diagnostics (callbacks/diagnostics.py) and
 the speed figures (train_samples_per_s, padding_efficiency, startup_s, model_tflops_per_s, mfu,
-first_step_at, token_cache_hits, compiled_graphs).
+first_step_at, token_cache_hits, compiled_graphs). A distillation run (distill=self, run/distill.py)
+adds `distill`: alpha, temperature, teacher ("self" or the saved run's folder), teacher_metrics
+(the teacher's val/, test_last/, test_best/), teacher_best_step and teacher_s (seconds); its
+`metrics` and speed figures are the student's (startup_s, from the process start, includes the teacher).
 """
 
 import json
@@ -46,6 +49,7 @@ SETTINGS = {
     "llrd": "llrd",
     "mixout": "mixout",
     "prior_wd": "prior_wd",
+    "distill": "distill.name",
     "seed": "seed",
     "lr": "optimizer.lr",
     "weight_decay": "optimizer.weight_decay",

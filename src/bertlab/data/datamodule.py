@@ -40,6 +40,7 @@ class FewSampleDataModule(L.LightningDataModule):
         seed: int = 0,
         group_by_length: bool = False,
         token_cache_dir: str | None = None,
+        soft_labels: torch.Tensor | None = None,
     ):
         super().__init__()
         self.group_by_length = group_by_length  # length-grouped training batches (length_grouping.py)
@@ -55,6 +56,9 @@ class FewSampleDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.collate = DataCollatorWithPadding(tokenizer)
         self.encoded: dict[str, list[dict]] = {}
+        # distillation (run/distill.py): the teacher's logits, one row per training example in
+        # split order; each row goes into its example's item, so it follows it through any shuffle
+        self.soft_labels = soft_labels
 
     def setup(self, stage: str | None = None) -> None:
         if not self.encoded:
@@ -66,6 +70,11 @@ class FewSampleDataModule(L.LightningDataModule):
                     key,
                     lambda examples=examples: tokenize(examples, self.tokenizer, self.max_length, self.regression),
                 )
+            if self.soft_labels is not None:  # new dicts: the token cache's entries stay as they are
+                rows = self.soft_labels.tolist()
+                self.encoded["train"] = [
+                    {**item, "teacher_logits": row} for item, row in zip(self.encoded["train"], rows)
+                ]
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         kwargs = dict(collate_fn=self.collate, num_workers=self.num_workers, persistent_workers=self.num_workers > 0)

@@ -6,6 +6,7 @@ training/finetuner.py.
 """
 
 from pathlib import Path
+from typing import NamedTuple
 
 import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor
@@ -104,6 +105,27 @@ def run_test(trainer: L.Trainer, module: FineTuner, datamodule, prefix: str) -> 
     return {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(f"{prefix}/")}
 
 
+class Fitted(NamedTuple):
+    """A finished fit: its part of result.json, and what a second fit may need (run/distill.py)."""
+
+    record: dict
+    module: FineTuner  # holding the best weights (the last ones when validation never ran)
+    datamodule: FewSampleDataModule
+    trainer: L.Trainer
+
+
+def task_splits(cfg: DictConfig) -> tuple[dict, dict]:
+    """The task's train/val/test examples, after the metric checks (seconds, before any model),
+    the training split augmented as cfg.augment says; and result.json's `augment` record."""
+    task = cfg.task
+    check_metrics(list(task.metrics), task.main_metric, task.problem)
+    selection_metric(list(task.metrics), task.main_metric, task.select_metric)
+    # The data sample depends on task.data_seed only, never on the training seed.
+    # (read_task fills task.labels when a csv task leaves them to be inferred.)
+    splits = make_splits(read_task(task), task, task.data_seed)
+    return augment_train(splits, cfg.augment, task)  # the training split only (data/augment.py)
+
+
 def fit_and_test(
     cfg: DictConfig,
     run_dir: Path,
@@ -113,14 +135,27 @@ def fit_and_test(
     overrides: list[str] | None = None,
 ) -> dict:
     check_config(cfg)
+    splits, augmented = task_splits(cfg)
+    record = train_and_test(cfg, splits, run_dir, run_name, group, tags, overrides).record
+    return {**record, "augment": augmented}  # training-set size before and after augmentation
+
+
+def train_and_test(
+    cfg: DictConfig,
+    splits: dict,
+    run_dir: Path,
+    run_name: str,
+    group: str | None,
+    tags: list[str],
+    overrides: list[str] | None = None,
+    soft_labels=None,
+    distill=None,
+) -> Fitted:
+    """One fit of a fresh model on `splits`, tested with the last and the best weights.
+    soft_labels, distill: a distillation student's (run/distill.py); None for an ordinary run."""
     task = cfg.task
-    check_metrics(list(task.metrics), task.main_metric, task.problem)
     select = selection_metric(list(task.metrics), task.main_metric, task.select_metric)
     regression = task.problem == "regression"
-    # The data sample depends on task.data_seed only, never on the training seed.
-    # (read_task fills task.labels when a csv task leaves them to be inferred.)
-    splits = make_splits(read_task(task), task, task.data_seed)
-    splits, augmented = augment_train(splits, cfg.augment, task)  # the training split only (data/augment.py)
     num_labels = 1 if regression else len(task.labels)
     tokenizer, model = build_model(cfg, splits["train"][0].text_b is not None, num_labels)
 
@@ -135,8 +170,11 @@ def fit_and_test(
         seed=cfg.seed,
         group_by_length=cfg.data.group_by_length,
         token_cache_dir=cfg.data.token_cache,
+        soft_labels=soft_labels,
     )
-    module = FineTuner(model, cfg.optimizer, cfg.schedule, list(task.metrics), task.problem, llrd=cfg.llrd)
+    module = FineTuner(
+        model, cfg.optimizer, cfg.schedule, list(task.metrics), task.problem, llrd=cfg.llrd, distill=distill
+    )
     ckpt_path = resume_checkpoint(run_dir, overrides) if cfg.resume else None
     if ckpt_path is not None:  # a previous attempt was killed: continue it (resume.py)
         print(f"resuming from {ckpt_path}")
@@ -156,7 +194,7 @@ def fit_and_test(
         # with what `bertlab predict` / `evaluate` need to rebuild the run (run/saved_run.py)
         save_run_model(cfg, module.model, tokenizer, run_dir)
 
-    return {
+    record = {
         "metrics": metrics,
         "select_metric": select,  # the validation metric that picked the best weights
         "best_step": best.best_step,
@@ -169,7 +207,6 @@ def fit_and_test(
             [e.label for e in splits["test"]],
         ),
         "split_sizes": {name: len(examples) for name, examples in splits.items()},
-        "augment": augmented,  # training-set size before and after augmentation
         "train_samples_per_s": throughput.samples_per_s,
         "padding_efficiency": throughput.padding_efficiency,  # real / processed training tokens
         "startup_s": throughput.startup_s,  # process start (the command) -> first training batch
@@ -186,3 +223,4 @@ def fit_and_test(
         "precision": str(trainer.precision),
         "head": module.model.head_origin,  # new, or kept from the checkpoint (model/load.py)
     }
+    return Fitted(record, module, datamodule, trainer)

@@ -19,6 +19,7 @@ from bertlab.callbacks.resume import remove_resume_state
 from bertlab.core.record import RESULT_FILE, settings, write_json_atomic
 from bertlab.loggers.build import finish_wandb
 from bertlab.loggers.console import print_config
+from bertlab.run.distill import TEACHER_DIR, fit_with_distillation
 from bertlab.run.fit import fit_and_test
 from bertlab.run.folder import storage_error, storage_message
 from bertlab.run.identity import JobIdentity, job_identity
@@ -88,7 +89,8 @@ def run_job(cfg: DictConfig) -> float | None:
     start = time.time()
     record["started_at"] = start  # unix time; with duration_s, when the job ran
     try:
-        record.update(fit_and_test(cfg, run_dir, job.run_name, job.group, job.tags, job.overrides))
+        fit = fit_with_distillation if cfg.distill.name != "none" else fit_and_test  # a teacher, then the student
+        record.update(fit(cfg, run_dir, job.run_name, job.group, job.tags, job.overrides))
         record["status"] = "ok"
     except BaseException as err:
         end = outcome(err, run_dir, job.multirun)
@@ -107,6 +109,7 @@ def run_job(cfg: DictConfig) -> float | None:
         finish_wandb(exit_code=0 if record["status"] == "ok" else 1)
         if record["status"] != "interrupted" and not keep_resume:  # a finished run keeps no checkpoint
             remove_resume_state(run_dir)
+            remove_resume_state(run_dir / TEACHER_DIR)  # distill=self's teacher, same rule (run/distill.py)
 
     print(f"run directory: {run_dir}")
     if record["status"] != "ok":

@@ -13,7 +13,8 @@ run/fit.py's build_callbacks builds, each before the LightningModule's hook of t
     batch of a resumed run (callbacks/resume.py).
  1. LightningModule.optimizer_step calls `optimizer.step(closure)`; the optimizer (optim/adam.py)
     runs the closure before its update, and the closure runs 2-6:
- 2. forward and loss: `training_step` below (under autocast when precision is mixed); a NaN/inf
+ 2. forward and loss: `training_step` below (under autocast when precision is mixed; a
+    distillation student mixes in the teacher's soft labels, methods/distill.py); a NaN/inf
     loss raises DivergedError here, before any gradient.
  3. zero_grad: `optimizer_zero_grad` (on the first batch of an accumulation window).
  4. backward: `LightningModule.backward`, i.e. `loss.backward()` (on_before_backward and
@@ -65,6 +66,7 @@ class FineTuner(L.LightningModule):
         metrics: list[str],
         problem: str,
         llrd: float = 1.0,
+        distill=None,
     ):
         super().__init__()
         self.model = model
@@ -72,6 +74,8 @@ class FineTuner(L.LightningModule):
         self.schedule_cfg = schedule
         self.llrd = llrd
         self.problem = problem
+        # distillation (methods/distill.py): (logits, teacher_logits, task_loss) -> the loss; None = off
+        self.distill = distill
         num_labels = model.config.num_labels
         self.val_metrics = build_metrics(metrics, num_labels, "val")
         # "test_last" or "test_best": which weights are being tested (set by run/fit.py).
@@ -80,7 +84,11 @@ class FineTuner(L.LightningModule):
         self.test_metrics = torch.nn.ModuleDict(self.test_metrics)
 
     def training_step(self, batch, batch_idx):
-        loss = self.model(**batch).loss
+        teacher_logits = batch.pop("teacher_logits", None)  # present in a distillation student's batches
+        output = self.model(**batch)
+        loss = output.loss
+        if self.distill is not None:  # the soft labels' term mixed into the task loss
+            loss = self.distill(output.logits, teacher_logits, loss)
         if not torch.isfinite(loss):
             raise DivergedError(self.global_step, float(loss.detach()))
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["labels"].shape[0])

@@ -1,0 +1,117 @@
+"""Self-distillation in one job (`distill=self`): a teacher, its soft labels, then the student.
+
+1. The teacher: an ordinary fit with the run's settings (fit.py's train_and_test), in
+   `<run_dir>/teacher/` (its metrics.csv, its resume checkpoint, its weights with
+   save_weights=true); or the saved run `distill.teacher=DIR` (methods/distill.py checks it).
+   It sees validation labels only to pick its best weights, as every run does.
+2. Its logits on the training split, once, from its best weights by validation, in eval mode
+   (no dropout), saved with its metrics in `<run_dir>/teacher/soft_labels.pt`.
+3. The student: a fresh model from the pre-trained weights (build_model seeds it with `seed`, as
+   any run), trained on methods/distill.py's loss and scored on the same splits as every run.
+   Its fit is the run's: result.json `metrics`; the teacher's go under `distill`.
+
+Resume (resume=true): a job killed while the teacher trains resumes the teacher from its own
+checkpoint (`<run_dir>/teacher/resume/`); killed while the student trains, the same command finds
+soft_labels.pt, does not train the teacher again, and resumes the student from `<run_dir>/resume/`.
+soft_labels.pt records the job's overrides and the training examples (their fingerprint): a file
+of another job or other data is not used. With resume=false the teacher is always trained.
+"""
+
+import time
+from functools import partial
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+
+from bertlab.callbacks.resume import remove_resume_state
+from bertlab.config.checks import check_config
+from bertlab.core.atomic import write_atomic
+from bertlab.core.record import settings
+from bertlab.data.token_cache import examples_fingerprint
+from bertlab.loggers.build import finish_wandb
+from bertlab.methods.distill import check_teacher_run, distillation_loss, saved_teacher_logits, teacher_logits
+from bertlab.run.fit import task_splits, train_and_test
+from bertlab.run.trainer import accelerator
+
+TEACHER_DIR = "teacher"
+SOFT_LABELS_FILE = "soft_labels.pt"
+
+
+def fit_with_distillation(
+    cfg: DictConfig,
+    run_dir: Path,
+    run_name: str,
+    group: str | None,
+    tags: list[str],
+    overrides: list[str] | None = None,
+) -> dict:
+    """fit_and_test's counterpart for distill=self: the student's record, plus `distill`."""
+    check_config(cfg)
+    splits, augmented = task_splits(cfg)  # the teacher and the student see the same augmented split
+    regression = cfg.task.problem == "regression"
+    num_labels = 1 if regression else len(cfg.task.labels)
+    d = cfg.distill
+    start = time.time()
+    if d.teacher is None:
+        teacher = trained_teacher(cfg, splits, Path(run_dir), run_name, group, tags, overrides)
+    else:
+        record = check_teacher_run(d.teacher, num_labels, settings(cfg))
+        device = "cuda" if accelerator(cfg.trainer.accelerator) in ("cuda", "gpu") else "cpu"
+        logits = saved_teacher_logits(
+            d.teacher, splits["train"], cfg.task.max_length, regression, cfg.data.eval_batch_size, device
+        )
+        teacher = {"logits": logits, "metrics": record["metrics"], "best_step": record.get("best_step")}
+    teacher_s = round(time.time() - start, 3)
+    print(
+        f"student: fine-tuning from the pre-trained weights on the teacher's soft labels (alpha={d.alpha}, T={d.temperature})"
+    )
+    loss = partial(distillation_loss, alpha=float(d.alpha), temperature=float(d.temperature), regression=regression)
+    student = train_and_test(
+        cfg, splits, run_dir, run_name, group, tags, overrides, soft_labels=teacher["logits"], distill=loss
+    ).record
+    student["augment"] = augmented
+    student["distill"] = {
+        "alpha": float(d.alpha),
+        "temperature": float(d.temperature),
+        "teacher": "self" if d.teacher is None else str(Path(d.teacher).expanduser().resolve()),
+        "teacher_metrics": teacher["metrics"],  # val/ (its best validation), test_last/, test_best/
+        "teacher_best_step": teacher["best_step"],
+        # the teacher's part of the job (its fit and logits; 0-ish when reused); the student's
+        # startup_s, from the process start, includes it
+        "teacher_s": teacher_s,
+    }
+    return student
+
+
+def trained_teacher(cfg, splits, run_dir: Path, run_name, group, tags, overrides) -> dict:
+    """The teacher's soft labels, metrics and best step: trained now, or by an earlier attempt of
+    this same job that was killed during the student (soft_labels.pt)."""
+    folder = run_dir / TEACHER_DIR
+    path = folder / SOFT_LABELS_FILE
+    owner = {
+        "overrides": None if overrides is None else list(overrides),
+        "examples": examples_fingerprint(splits["train"]),
+    }
+    if cfg.resume and path.is_file():
+        try:
+            saved = torch.load(path, weights_only=True)
+        except Exception as err:  # torn or foreign: train the teacher again
+            print(f"teacher: {path} cannot be read ({type(err).__name__}); training the teacher again")
+            saved = None
+        if saved is not None and all(saved.get(k) == v for k, v in owner.items()):
+            print(f"teacher: soft labels of an earlier attempt of this job, {path}")
+            return saved
+    print(f"teacher: fine-tuning with the run's settings in {folder}")
+    folder.mkdir(parents=True, exist_ok=True)
+    fitted = train_and_test(cfg, splits, folder, f"{run_name}-teacher", group, tags, overrides)
+    finish_wandb()  # the student opens a W&B run of its own
+    remove_resume_state(folder)  # the teacher is done: its checkpoint would never be used
+    dm = fitted.datamodule
+    device = fitted.trainer.strategy.root_device
+    logits = teacher_logits(fitted.module.model, dm.encoded["train"], dm.collate, cfg.data.eval_batch_size, device)
+    fitted.module.cpu()
+    teacher = {"logits": logits, "metrics": fitted.record["metrics"], "best_step": fitted.record["best_step"], **owner}
+    write_atomic(path, lambda tmp: torch.save(teacher, tmp))
+    print(f"teacher: soft labels of {len(logits)} training examples in {path}")
+    return teacher
