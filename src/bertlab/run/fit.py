@@ -20,12 +20,13 @@ from bertlab.config.model_checks import check_before_weights
 from bertlab.data.datamodule import FewSampleDataModule
 from bertlab.data.readers import read_task
 from bertlab.data.sampling import make_splits
+from bertlab.heads.build import load_classifier
 from bertlab.loggers.build import build_loggers
 from bertlab.loggers.console import console_callbacks
 from bertlab.methods.mixout import apply_mixout
 from bertlab.methods.prior_wd import PriorWeightDecay
 from bertlab.methods.reinit import reinit_top_layers
-from bertlab.model.load import load_config, load_model, load_tokenizer
+from bertlab.model.load import load_config, load_tokenizer
 from bertlab.run.trainer import build_trainer, compiled_graphs
 from bertlab.training.finetuner import FineTuner
 from bertlab.training.metrics import baseline_scores, check_metrics, selection_metric
@@ -39,7 +40,7 @@ def build_model(cfg: DictConfig, pair: bool, num_labels: int):
     tokenizer = load_tokenizer(cfg.model.name_or_path)
     check_before_weights(cfg.model.name_or_path, model_config, tokenizer, task.max_length, pair, cfg.reinit)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    tokenizer, model = load_model(cfg.model.name_or_path, model_config, tokenizer=tokenizer)
+    tokenizer, model = load_classifier(cfg.head, cfg.model.name_or_path, model_config, tokenizer=tokenizer)
     reinit_top_layers(model, cfg.reinit, reinit_pooler=cfg.reinit > 0 or cfg.reinit_pooler)
     apply_mixout(model, cfg.mixout)  # after re-init: Linears mix toward the re-initialised weights
     compile_backend = cfg.trainer.compile
@@ -168,5 +169,5 @@ def fit_and_test(
         # what training actually ran in: float32 master weights, and the Trainer's precision
         "param_dtype": str(next(module.model.parameters()).dtype).removeprefix("torch."),
         "precision": str(trainer.precision),
-        "head": module.model.head_origin,  # new, or kept from the checkpoint (model/load.py)
+        "head": module.model.head_origin,  # new, or kept from the checkpoint (model/load.py, heads/build.py)
     }
