@@ -288,3 +288,12 @@ def test_a_forks_head_class_by_target(tiny_bert_dir):
     tokenizer, model = load_classifier(cfg, str(tiny_bert_dir), config)
     assert model.head.dropout.p == 0.0 and "my_mean" in model.head_origin
     assert tokenizer.pad_token == "[PAD]"
+
+
+def test_a_key_of_another_head_is_refused_by_the_key_check():
+    from bertlab.config.keys import check_overrides
+    from bertlab.core.paths import CONF_DIR
+
+    with pytest.raises(ConfigError, match=r"It is a key of head=concat_last4, not of head=pooler"):
+        check_overrides(["head.layers=2"], CONF_DIR)
+    check_overrides(["head=concat_last4", "head.layers=2"], CONF_DIR)
