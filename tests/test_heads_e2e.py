@@ -46,3 +46,11 @@ def test_every_head_composes_with_reinit_llrd_and_mixout_and_reloads(tmp_path, h
     with torch.no_grad():
         logits = model(**inputs).logits
     assert logits.shape == (2, model.config.num_labels) and torch.isfinite(logits).all()
+
+
+@pytest.mark.slow
+def test_a_bad_head_value_is_one_message_before_anything_loads(tmp_path):
+    proc = run_train(*TINY, "head=scalar_mix", "head.pool=last", f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 1
+    assert "head.pool='last' is invalid; valid: cls, mean" in proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr

