@@ -44,3 +44,19 @@ def test_bench_runs_every_section_on_the_tiny_model(tmp_path):
         assert p["pad_to_128"] < p["dynamic"] <= p["dynamic_grouped"]
     assert res["optimizer"]["ratio"] > 0
     assert "speed-up, whole run" in proc.stdout and "bertadam / AdamW foreach" in proc.stdout
+
+
+def test_bench_heads_times_every_head_against_pooler_on_the_tiny_model(tmp_path):
+    out = tmp_path / "heads.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "scripts.bench_heads", "--model", "tiny", "--steps", "3", "--warmup", "1"]
+        + ["--repeats", "1", "--heads", "pooler,mean,layers_cnn,scalar_mix", "--json", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert set(res["ratio_vs_pooler"]) == {"pooler", "mean", "layers_cnn", "scalar_mix"}
+    assert res["ratio_vs_pooler"]["pooler"] == 1.0 and all(v > 0 for v in res["median_samples_per_s"].values())

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from bertlab.core.errors import ConfigError
 from bertlab.core.paths import CONF_DIR
 from bertlab.data.augment import check_augment
+from bertlab.heads.build import check_head
 from bertlab.loggers.choice import check_logger
 from bertlab.methods.distill import check_distill
 from bertlab.methods.mixout import check_mixout
@@ -310,3 +311,4 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError(f"task.problem={cfg.task.problem} is invalid; valid: classification, regression.")
     # the optimizer's and schedule's own checks (optimizer.lr's too), run now rather than after the model has loaded
     check_schedule(cfg.schedule, check_optimizer(cfg.optimizer))
+    check_head(cfg.head)  # its target and keys; head.layers against the model's depth: before its weights load

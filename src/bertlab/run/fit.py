@@ -22,12 +22,14 @@ from bertlab.data.augment import augment_train
 from bertlab.data.datamodule import FewSampleDataModule
 from bertlab.data.readers import read_task
 from bertlab.data.sampling import make_splits
+from bertlab.heads.build import load_classifier
+from bertlab.heads.model import load_head_model
 from bertlab.loggers.build import build_loggers
 from bertlab.loggers.console import console_callbacks
 from bertlab.methods.mixout import apply_mixout
 from bertlab.methods.prior_wd import PriorWeightDecay
 from bertlab.methods.reinit import reinit_top_layers
-from bertlab.model.load import load_config, load_model, load_tokenizer
+from bertlab.model.load import load_config, load_tokenizer
 from bertlab.run.saved_run import save_run_model
 from bertlab.run.trainer import build_trainer, compiled_graphs
 from bertlab.training.finetuner import FineTuner
@@ -42,7 +44,7 @@ def build_model(cfg: DictConfig, pair: bool, num_labels: int):
     tokenizer = load_tokenizer(cfg.model.name_or_path)
     check_before_weights(cfg.model.name_or_path, model_config, tokenizer, task.max_length, pair, cfg.reinit)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    tokenizer, model = load_model(cfg.model.name_or_path, model_config, tokenizer=tokenizer)
+    tokenizer, model = load_classifier(cfg.head, cfg.model.name_or_path, model_config, tokenizer=tokenizer)
     reinit_top_layers(model, cfg.reinit, reinit_pooler=cfg.reinit > 0 or cfg.reinit_pooler)
     apply_mixout(model, cfg.mixout)  # after re-init: Linears mix toward the re-initialised weights
     compile_backend = cfg.trainer.compile
@@ -58,11 +60,9 @@ def load_trained_model(cfg: DictConfig, model_dir: Path):
     as the run built it from its saved config `cfg`, in eval mode: the one place `bertlab predict` and
     `evaluate` get a model from (a head of another kind is loaded here). No re-init, mixout or compile:
     those shaped training; the saved weights are the result (mixout's layers are plain Linears in eval)."""
-    task = cfg.task
-    num_labels = 1 if task.problem == "regression" else len(task.labels)
-    model_config = load_config(str(model_dir), num_labels, task.problem)
-    tokenizer, model = load_model(str(model_dir), model_config)
-    return tokenizer, model.eval()
+    # the family's HF classifier (head=pooler) or a HeadModel with the run's head (heads/model.py);
+    # the label count is the saved config's, which the run wrote from cfg.task.labels
+    return load_tokenizer(str(model_dir)), load_head_model(model_dir)
 
 
 def build_callbacks(cfg: DictConfig, model, run_dir: Path, overrides: list[str] | None, select: str, loggers):
@@ -221,6 +221,6 @@ def train_and_test(
         # what training actually ran in: float32 master weights, and the Trainer's precision
         "param_dtype": str(next(module.model.parameters()).dtype).removeprefix("torch."),
         "precision": str(trainer.precision),
-        "head": module.model.head_origin,  # new, or kept from the checkpoint (model/load.py)
+        "head": module.model.head_origin,  # new, or kept from the checkpoint (model/load.py, heads/build.py)
     }
     return Fitted(record, module, datamodule, trainer)

@@ -1,0 +1,66 @@
+"""The `head` config group -> the run's classifier: the family's own HF head (`head=pooler`,
+`_target_: null`) or the encoder + a head class named by `_target_` (heads/modules.py, or a
+fork's own), checked with optim/target.py's rules, so every mistake is one message naming the key."""
+
+from collections.abc import Mapping
+
+from transformers import PretrainedConfig
+
+from bertlab.core.errors import ConfigError
+from bertlab.heads.model import HeadModel, drop_head_key
+from bertlab.model.load import load_encoder, load_model, load_tokenizer
+from bertlab.optim.target import INSTANTIATE_KEYS, call, locate, target_kwargs, with_target
+
+WHAT = "a head class taking the encoder's HF config first, e.g. bertlab.heads.modules.MeanHead"
+# the model for check_head, before any model is known: deep enough for any head.layers
+STAND_IN = dict(hidden_size=8, num_hidden_layers=1000, num_labels=2, initializer_range=0.02)
+
+
+def head_config(head: Mapping) -> dict:
+    """The head config as a plain dict with a `name` and a `_target_` (null: the family's own head)."""
+    return with_target("head", head, builder_keys={"name"}, example="mean")
+
+
+def is_family_head(cfg: dict) -> bool:
+    return cfg.get("_target_") is None
+
+
+def make_head(head: Mapping, config):
+    """The head `head` describes, for the encoder whose HF config is `config`."""
+    cfg = head_config(head)
+    target = locate("head", cfg, WHAT)
+    kwargs = target_kwargs("head", cfg, target, supplied={})
+    return call("head", cfg, kwargs, config)
+
+
+def check_head(head: Mapping) -> None:
+    """Every check of the head config that needs no model (the head built for a stand-in encoder)."""
+    cfg = head_config(head)
+    if is_family_head(cfg):
+        extra = sorted(k for k in cfg if k not in (*INSTANTIATE_KEYS, "name"))
+        if extra:
+            raise ConfigError(
+                f"head has key(s) {extra} that nothing reads: head.{cfg['name']} is the model's own HF head "
+                "(head._target_ is null), which takes no keys; drop them or pick a head with a _target_"
+            )
+        return
+    make_head(cfg, PretrainedConfig(**STAND_IN))
+
+
+def load_classifier(head: Mapping, name_or_path: str, config, tokenizer=None):
+    """Tokenizer and classifier in float32 and training mode, as `model.load.load_model`; with
+    `head=pooler` exactly that (the family's AutoModelForSequenceClassification)."""
+    cfg = head_config(head)
+    drop_head_key(config)  # a saved head run used as the starting checkpoint names its old head
+    if is_family_head(cfg):
+        return load_model(name_or_path, config, tokenizer=tokenizer)
+    module = make_head(cfg, config)  # before the weights: a bad head.layers fails in seconds
+    encoder = load_encoder(name_or_path, config)
+    model = HeadModel(encoder, module, cfg)
+    model.head_origin = (
+        f"new {cfg['name']} head ({config.num_labels} labels) on the encoder's hidden states; "
+        "a pooler or classifier in the checkpoint is not used"
+    )
+    print(f"model: {model.head_origin}")
+    model.train()
+    return tokenizer if tokenizer is not None else load_tokenizer(name_or_path), model

@@ -1,0 +1,93 @@
+"""The encoder and a head of modules.py as one sequence classifier that the rest of bertlab
+treats like a HF one: `forward(**batch)` returns `.loss` and `.logits`; `.config` is the
+encoder's (num_labels, problem_type); the encoder sits at `model.<base_model_prefix>` (`bert`,
+`roberta`, ...) and the head at `model.head`, so model/anatomy.py finds the blocks and counts the
+head as the classifier (LLRD's head lr, the diagnostics' `classifier`, never mixed out), and
+re-init, mixout and pre-trained weight decay work unchanged.
+
+Saved (`save_weights=true`) as a HF encoder folder (config.json, model.safetensors, loadable by
+AutoModel) whose config.json also names the head under `bertlab_head` (its `_target_` and keys),
+plus `head.safetensors` with the head's weights. `load_head_model(dir)` rebuilds either kind of
+saved run, this one or a `head=pooler` run (a plain HF classifier).
+"""
+
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoConfig, AutoModelForSequenceClassification
+from transformers.loss.loss_utils import ForSequenceClassificationLoss
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from bertlab.model.load import load_encoder
+
+HEAD_KEY = "bertlab_head"  # config.json: the head's `_target_` and keys (absent: the family's own head)
+HEAD_WEIGHTS = "head.safetensors"
+
+
+class HeadModel(nn.Module):
+    def __init__(self, encoder: nn.Module, head: nn.Module, head_cfg: dict):
+        super().__init__()
+        self.base_model_prefix = encoder.base_model_prefix
+        setattr(self, self.base_model_prefix, encoder)  # parameter names as the HF classifier's: bert.encoder...
+        self.head = head
+        self.head_cfg = dict(head_cfg)  # `_target_` and keys, for save_pretrained
+        self.config = encoder.config
+
+    @property
+    def encoder(self) -> nn.Module:
+        return getattr(self, self.base_model_prefix)
+
+    def forward(self, input_ids=None, attention_mask=None, labels=None, **inputs) -> SequenceClassifierOutput:
+        if attention_mask is None:
+            shape = input_ids.shape if input_ids is not None else inputs["inputs_embeds"].shape[:2]
+            device = input_ids.device if input_ids is not None else inputs["inputs_embeds"].device
+            attention_mask = torch.ones(shape, dtype=torch.long, device=device)
+        out = self.encoder(
+            input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True, return_dict=True, **inputs
+        )
+        logits = self.head(out.hidden_states, attention_mask)
+        # the loss HF's own classifiers compute (cross-entropy, or MSE for one output)
+        loss = ForSequenceClassificationLoss(labels, logits, self.config) if labels is not None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+    def save_pretrained(self, directory) -> None:
+        directory = Path(directory)
+        setattr(self.config, HEAD_KEY, self.head_cfg)
+        try:
+            self.encoder.save_pretrained(directory)
+        finally:
+            delattr(self.config, HEAD_KEY)
+        save_file(
+            {k: v.detach().contiguous().cpu() for k, v in self.head.state_dict().items()}, directory / HEAD_WEIGHTS
+        )
+
+
+def drop_head_key(config) -> dict | None:
+    """Take `bertlab_head` off a loaded config (a run that starts from a saved head run must not
+    carry the old head's name into its own saves); its value, or None."""
+    head_cfg = getattr(config, HEAD_KEY, None)
+    if hasattr(config, HEAD_KEY):
+        delattr(config, HEAD_KEY)
+    return head_cfg
+
+
+def load_head_model(directory) -> nn.Module:
+    """A saved run's model (`<run_dir>/model`, `save_weights=true`), in eval mode: a HeadModel
+    for a run with a head of bertlab.heads, else (head=pooler) the family's HF classifier.
+    Its logits are those of the run's best weights (mixout's layers come back as plain Linears,
+    which is what they are in eval mode)."""
+    from bertlab.heads.build import make_head  # build.py imports this module
+
+    directory = Path(directory)
+    config = AutoConfig.from_pretrained(directory)
+    head_cfg = drop_head_key(config)
+    if head_cfg is None:
+        model = AutoModelForSequenceClassification.from_pretrained(directory, dtype=torch.float32)
+    else:
+        encoder = load_encoder(str(directory), config)
+        head = make_head(head_cfg, config)
+        head.load_state_dict(load_file(directory / HEAD_WEIGHTS))
+        model = HeadModel(encoder, head, head_cfg)
+    return model.eval()
