@@ -118,6 +118,20 @@ def test_evaluate_gives_the_runs_own_test_metrics(saved_run):
     assert metrics == {"test/accuracy": pytest.approx(result["metrics"]["test_best/accuracy"], abs=1e-6)}
 
 
+@pytest.mark.slow
+def test_evaluate_rebuilds_a_run_with_another_head(tmp_path):
+    """A head of bertlab.heads (not the family's HF classifier) is saved and rebuilt by evaluate."""
+    from bertlab.run.evaluate import evaluate
+
+    run_dir = tmp_path / "run"
+    proc = run_train(*TINY, "head=mean", "save_weights=true", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = results_under(run_dir)["."]
+    assert result["settings"]["head"] == "mean"
+    metrics = evaluate(run_dir)
+    assert metrics == {"test/accuracy": pytest.approx(result["metrics"]["test_best/accuracy"], abs=1e-6)}
+
+
 def split_files(saved_run, tmp_path):
     """The run's test split, as the user would give it to predict: one file per format."""
     from bertlab.data.readers import read_task
