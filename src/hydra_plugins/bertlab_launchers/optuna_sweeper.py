@@ -95,6 +95,9 @@ class OptunaSearch(Sweeper):
             for trial, overrides_, ret in zip(batch, overrides, results, strict=True):
                 self.tell(study, trial, overrides_, ret)
             returns.append(results)
+            if study._stop_flag:  # the sampler has run out of points (a grid or brute force)
+                log.info("the sampler has tried every point of the search space: the search ends")
+                break
 
         lines, best = search.best_summary(study, sweep_dir, metric)
         print("\n".join(lines), flush=True)
@@ -139,8 +142,16 @@ class OptunaSearch(Sweeper):
         trial.set_user_attr("overrides", overrides)
         trial.set_user_attr("run_dir", str(run_dir))
         trial.set_user_attr("status", status)  # ok, or the job's failed / diverged / no result.json
-        if objective is None:
-            log.warning(f"trial #{trial.number} {status}: told to Optuna as failed; the search goes on")
-            study.tell(trial.number, state=TrialState.FAIL)
-        else:
-            study.tell(trial.number, objective)
+        # Optuna's samplers that can run out of points (grid, brute force) call study.stop() when
+        # told of the last one, which Optuna allows only inside study.optimize's loop; ask-and-tell
+        # has no public equivalent, so tell inside that loop's flag, as study.optimize does, and
+        # read study._stop_flag after the batch.
+        study._thread_local.in_optimize_loop = True
+        try:
+            if objective is None:
+                log.warning(f"trial #{trial.number} {status}: told to Optuna as failed; the search goes on")
+                study.tell(trial.number, state=TrialState.FAIL)
+            else:
+                study.tell(trial.number, objective)
+        finally:
+            study._thread_local.in_optimize_loop = False
