@@ -3,10 +3,13 @@ study lives in the sweep folder, its resume after a kill, failed trials, and `be
 
 import json
 import sqlite3
+import subprocess
+import sys
 
 import pytest
-from e2e import REPO, results_under, run_train, with_tests_on_path
+from e2e import REPO, results_under, run_train, train_env, with_tests_on_path
 from omegaconf import OmegaConf
+from sync_hooks import read_job_log
 
 # end to end: every test here starts `python train.py` (pytest -m "not slow" leaves them out)
 pytestmark = pytest.mark.slow
@@ -57,11 +60,6 @@ def test_search_is_killed_after_two_trials_and_resumes_to_three(tmp_path, tiny):
 
 
 def run_report(sweep_dir):
-    import subprocess
-    import sys
-
-    from e2e import train_env
-
     return subprocess.run(
         [sys.executable, "-m", "bertlab.cli", "report", str(sweep_dir)],
         cwd=REPO,
@@ -104,3 +102,33 @@ def test_a_search_refuses_a_folder_of_another_sweep(tmp_path, tiny):
     assert "holds 1 job folders but no study 'lr_warmup'" in proc.stderr and "Traceback" not in proc.stderr
     assert json.loads((tmp_path / "0" / "result.json").read_text()) == before
     assert not (tmp_path / "optuna.db").exists()
+
+
+def test_trials_run_in_parallel_on_the_gpus_launcher(tmp_path, tiny, monkeypatch):
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    job_log = tmp_path.parent / f"{tmp_path.name}-jobs"
+    proc = run_train(
+        "hparams_search=lr_warmup",
+        *tiny,
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.n_jobs=2",  # asked together, launched as one batch
+        f"hydra.sweep.dir={tmp_path}",
+        "hydra/launcher=gpus",
+        "hydra.launcher.gpus=2",
+        "hydra.launcher.log_to_driver=false",
+        # each trial waits, before it trains, until both have started (a queue would leave one alone)
+        "+hydra.callbacks.jobs._target_=sync_hooks.JobLog",
+        f"+hydra.callbacks.jobs.folder={job_log}",
+        "+hydra.callbacks.jobs.meet=2",
+        "+hydra.callbacks.jobs.limit_s=300",
+        timeout=900,
+        env=with_tests_on_path(),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert trials(tmp_path) == [(0, "COMPLETE"), (1, "COMPLETE")]
+    results = results_under(tmp_path)
+    assert len({r["pid"] for r in results.values()}) == 2
+    assert sorted(r["devices"]["CUDA_VISIBLE_DEVICES"] for r in results.values()) == ["0", "1"]
+    jobs = read_job_log(job_log)
+    assert set(jobs) == {"0", "1"} and not any(j["alone"] for j in jobs.values()), jobs
+    assert (tmp_path / "optuna_best.yaml").is_file()
