@@ -3,10 +3,13 @@ distributions, trial overrides that Hydra reads back to the same values, and the
 
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from bertlab.core.errors import ConfigError
+from bertlab.core.paths import CONF_DIR
 from bertlab.sweep import search
+from bertlab.sweep.folders import SEARCH_SWEEPER
 
 
 def space(params: dict[str, str], *arguments: str) -> search.Space:
@@ -101,3 +104,24 @@ def test_trial_value_is_the_returned_metric_only_for_an_ok_run(tmp_path):
     (tmp_path / "result.json").write_text('{"status": "diverged"}')
     assert search.trial_value(None, tmp_path) == (None, "diverged")
     assert search.trial_value(None, tmp_path / "absent") == (None, "no result.json")
+
+
+@pytest.mark.parametrize("preset", sorted(p.stem for p in (CONF_DIR / "hparams_search").glob("*.yaml")))
+def test_every_preset_searches_keys_the_config_has(preset, compose_train):
+    cfg = compose_train(f"hparams_search={preset}", hydra=True)
+    sweeper = cfg.hydra.sweeper
+    assert sweeper._target_ == SEARCH_SWEEPER and cfg.hydra.mode.name == "MULTIRUN"
+    found = space(dict(sweeper.params))  # every value in Hydra's sweep syntax
+    for key in found.params:
+        assert OmegaConf.select(cfg, key) is not None, f"{preset}: {key} is no key of the config"
+    search.check_settings(sweeper.direction, sweeper.n_trials, sweeper.n_jobs)
+
+
+def test_the_rte_preset_searches_lr_warmup_and_reinit_on_rte(compose_train):
+    cfg = compose_train("hparams_search=rte_lr_warmup_reinit", hydra=True)
+    assert cfg.task.name == "rte"
+    assert space(dict(cfg.hydra.sweeper.params)).params == {
+        "optimizer.lr": FloatDistribution(1e-5, 1e-4, log=True),
+        "schedule.warmup_ratio": FloatDistribution(0.0, 0.2),
+        "reinit": IntDistribution(0, 6),
+    }

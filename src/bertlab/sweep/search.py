@@ -185,7 +185,7 @@ def best_summary(study, sweep_dir: Path, metric: str) -> tuple[list[str], dict |
     counts = {
         s.name.lower(): sum(t.state == s for t in trials) for s in TrialState if any(t.state == s for t in trials)
     }
-    head = f"search {sweep_dir}: {len(trials)} trials ({', '.join(f'{n} {s}' for s, n in counts.items())})"
+    head = f"search {sweep_dir}: {len(trials)} trial{'' if len(trials) == 1 else 's'} ({', '.join(f'{n} {s}' for s, n in counts.items())})"
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     if not complete:
         return [head, "no trial succeeded: no best trial"], None
