@@ -79,7 +79,10 @@ class OptunaSearch(Sweeper):
         try:
             search.check_settings(p.get("direction"), p.get("n_trials"), p.get("n_jobs"))
             space = search.search_space(dict(p.get("params") or {}), list(arguments), self.hydra_context.config_loader)
-            sampler = instantiate(p.get("sampler")) if p.get("sampler") else None
+            try:
+                sampler = instantiate(p.get("sampler")) if p.get("sampler") else None
+            except Exception as err:  # a bad _target_ or argument: Hydra's message names both
+                raise ConfigError(f"hydra.sweeper.sampler: {err}") from None
             study = search.open_study(sweep_dir, p.get("storage"), name, space, p["direction"], sampler)
         except ConfigError as err:
             refuse(str(err))
