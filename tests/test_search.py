@@ -125,3 +125,15 @@ def test_the_rte_preset_searches_lr_warmup_and_reinit_on_rte(compose_train):
         "schedule.warmup_ratio": FloatDistribution(0.0, 0.2),
         "reinit": IntDistribution(0, 6),
     }
+
+
+def test_a_searched_key_the_config_lacks_is_one_message_before_any_trial(compose_train):
+    cfg = compose_train("hparams_search=lr_warmup")
+    search.check_keys(space({"optimizer.lr": "interval(0.1, 0.2)", "schedule.warmup_steps": "0,10"}), cfg)
+    with pytest.raises(ConfigError, match="optimizer.lrr: no such config key"):
+        search.check_keys(space({"optimizer.lrr": "interval(0.1, 0.2)"}), cfg)
+    assert search.lowest(space({"optimizer.lr": "interval(0.1, 0.2)", "reinit": "range(2, 5)", "seed": "7,8"})) == {
+        "optimizer.lr": 0.1,
+        "reinit": 2,
+        "seed": 7,
+    }

@@ -118,6 +118,23 @@ def as_override(key: str, value: Any) -> str:
     return f"{key}={text}"
 
 
+def check_keys(space: Space, config) -> None:
+    """Every searched key is one the composed config has (else Hydra would suggest `+key`, a key
+    nothing reads: config/keys.py)."""
+    absent = object()
+    unknown = [k for k in space.params if OmegaConf.select(config, k, default=absent) is absent]
+    if unknown:
+        raise ConfigError(
+            f"hydra.sweeper.params: {', '.join(unknown)}: no such config key, so no run would read "
+            f"{'it' if len(unknown) == 1 else 'them'}; search keys the config has (python train.py --cfg job)."
+        )
+
+
+def lowest(space: Space) -> dict[str, Any]:
+    """One point of the space (each dimension's first value), to check that trials compose."""
+    return {k: d.choices[0] if hasattr(d, "choices") else d.low for k, d in space.params.items()}
+
+
 def trial_overrides(space: Space, params: dict[str, Any]) -> list[str]:
     return space.fixed + [as_override(k, params[k]) for k in space.params]
 

@@ -22,6 +22,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobStatus
+from hydra.errors import HydraException
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
@@ -83,9 +84,14 @@ class OptunaSearch(Sweeper):
                 sampler = instantiate(p.get("sampler")) if p.get("sampler") else None
             except Exception as err:  # a bad _target_ or argument: Hydra's message names both
                 raise ConfigError(f"hydra.sweeper.sampler: {err}") from None
+            # before the study exists: a key no config has fails here, not as trials left running
+            search.check_keys(space, self.config)
+            self.validate_batch_is_legal([search.trial_overrides(space, search.lowest(space))])
             study = search.open_study(sweep_dir, p.get("storage"), name, space, p["direction"], sampler)
         except ConfigError as err:
             refuse(str(err))
+        except HydraException as err:  # a trial's overrides do not compose: Hydra's own message
+            refuse(f"hydra.sweeper.params: {err}")
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         metric = f"val/{OmegaConf.select(self.config, 'task.main_metric', default='main_metric')}"
