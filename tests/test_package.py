@@ -19,7 +19,11 @@ from e2e import REPO, train_env
 
 pytestmark = pytest.mark.slow
 
-LAUNCHER = ["hydra_plugins/bertlab_launchers/__init__.py", "hydra_plugins/bertlab_launchers/gpus_launcher.py"]
+LAUNCHER = [
+    "hydra_plugins/bertlab_launchers/__init__.py",
+    "hydra_plugins/bertlab_launchers/gpus_launcher.py",
+    "hydra_plugins/bertlab_launchers/optuna_sweeper.py",
+]
 
 
 def pip(*args: str) -> None:

@@ -14,7 +14,8 @@ sweep's exit code.
   same overrides; failed, diverged and missing jobs run again.
 - `SweepSummary`: a Hydra callback that, once every job of a multirun has ended, counts this
   grid's jobs by the status in their `result.json` (jobs of an earlier grid in the same folder
-  are not counted), lists the ones that did not succeed, and exits non-zero if any. It reads
+  are not counted), lists the ones that did not succeed, and exits non-zero if any (a search,
+  hparams_search=: if no trial succeeded; a failed trial is one of its results, not re-run). It reads
   files, not the launcher's return values, so it works the same with every launcher (basic,
   gpus, slurm).
 """
@@ -32,6 +33,7 @@ from bertlab.core.record import RESULT_FILE, read_result
 
 EXIT_JOBS_FAILED = 1
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+SEARCH_SWEEPER = "hydra_plugins.bertlab_launchers.optuna_sweeper.OptunaSearch"  # hparams_search= (search.py)
 
 
 def started_job(directory: Path) -> list[str] | None:
@@ -169,7 +171,11 @@ def summarize(
     return counts, bad
 
 
-def summary_lines(sweep_dir: Path, jobs: list[tuple[Path, list[str]]] | None = None) -> tuple[list[str], bool]:
+def summary_lines(
+    sweep_dir: Path, jobs: list[tuple[Path, list[str]]] | None = None, search: bool = False
+) -> tuple[list[str], bool]:
+    """The summary's lines, and whether the sweep succeeded: every job ok; for a search (whose
+    failed trials are told to Optuna as failed and never re-run), at least one trial ok."""
     counts, bad = summarize(sweep_dir, jobs)
     total = sum(counts.values())
     parts = [f"{counts.get('ok', 0)} succeeded"] + [
@@ -179,6 +185,8 @@ def summary_lines(sweep_dir: Path, jobs: list[tuple[Path, list[str]]] | None = N
     for directory, status, error in bad:
         first = str(error).strip().splitlines()[0] if str(error).strip() else ""
         lines.append(f"  {directory.name}: {status}: {first[:300]}")
+    if search:
+        return lines, counts.get("ok", 0) > 0
     if bad:
         lines.append(f"re-run the same command with hydra.sweep.dir={sweep_dir} to re-run only these")
     return lines, not bad and total > 0
@@ -199,7 +207,8 @@ class SweepSummary(Callback):
         sweep_dir = Path(str(config.hydra.sweep.dir))
         if not sweep_dir.is_dir():
             return
-        lines, all_ok = summary_lines(sweep_dir, planned_jobs(config))
+        search = config.hydra.sweeper.get("_target_") == SEARCH_SWEEPER
+        lines, all_ok = summary_lines(sweep_dir, planned_jobs(config), search)
         print("\n".join(lines), flush=True)
         if not all_ok:
             # SystemExit passes through Hydra's callback wrapper (it catches Exception only)

@@ -1,7 +1,7 @@
 """`hydra/launcher=gpus`: run a multirun as a pool over GPUs, on Ray.
 
-Each job is a Ray task that reserves `gpus_per_job` GPUs (Ray sets its CUDA_VISIBLE_DEVICES), jobs
-queue until a GPU frees, and every job runs in a fresh worker process (`max_calls=1`): no CUDA
+Each job is a Ray task that reserves `gpus_per_job` GPUs, or 1/`jobs_per_gpu` of one (Ray sets
+its CUDA_VISIBLE_DEVICES; N jobs share a GPU at once), jobs queue until a GPU frees, and every job runs in a fresh worker process (`max_calls=1`): no CUDA
 or W&B state leaks from one job to the next. Locally the pool is the GPUs present, or
 `gpus=N` logical GPUs (on a CPU-only machine too, for testing); with `address=` it joins an
 existing Ray cluster and the pool is that cluster's GPUs.
@@ -37,6 +37,10 @@ class GpusLauncherConf:
     # pool size: null = the GPUs present; N on a machine without GPUs declares N logical GPUs
     gpus: int | None = None
     gpus_per_job: float = 1
+    # N jobs share each GPU at once (Ray's fractional GPUs: each reserves 1/N of one GPU, Ray sets its
+    # CUDA_VISIBLE_DEVICES to that GPU); each is still a fresh process. A few-sample run of a small
+    # model uses a sliver of a GPU. With gpus_per_job != 1: refused, set one of the two.
+    jobs_per_gpu: int = 1
     cpus_per_job: float = 1
     # an existing Ray cluster ("auto", "host:6379", "ray://head:10001"); null starts a fresh local one
     address: str | None = None
@@ -103,6 +107,26 @@ def record_crash(directory: Path, overrides: Sequence[str], err: BaseException) 
         )
 
 
+def gpu_share(p: GpusLauncherConf) -> float:
+    """The GPUs one job reserves, from gpus_per_job and jobs_per_gpu; exits with one message when
+    they are bad or conflict."""
+    n = p.jobs_per_gpu
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        sys.exit(f"error: hydra.launcher.jobs_per_gpu={n}: needs an integer >= 1 (the jobs run at once on each GPU).")
+    if n > 1 and p.gpus_per_job != 1:
+        sys.exit(
+            f"error: hydra.launcher.jobs_per_gpu={n} and hydra.launcher.gpus_per_job={p.gpus_per_job:g} both set "
+            f"a job's share of a GPU: set one of them. jobs_per_gpu={n} is gpus_per_job=1/{n} and runs "
+            f"{n} jobs on each GPU; gpus_per_job > 1 gives a job several whole GPUs."
+        )
+    return 1 / n if n > 1 else p.gpus_per_job
+
+
+def at_a_time(gpus: float, p: GpusLauncherConf) -> int:
+    """How many jobs run at once on `gpus` GPUs (whole numbers: 1 // (1/3) is 2.0 in floats)."""
+    return int(gpus) * p.jobs_per_gpu if p.jobs_per_gpu > 1 else int(gpus // p.gpus_per_job)
+
+
 class GpusLauncher(Launcher):
     def __init__(self, **params: Any) -> None:
         self.params = GpusLauncherConf(
@@ -141,7 +165,7 @@ class GpusLauncher(Launcher):
                     f"that does not exist would run on the CPU. Use hydra.launcher.gpus={present} or leave it unset."
                 )
             # the GPUs drive the pool: never let the CPU count throttle it below `gpus` jobs
-            cpus = max(os.cpu_count() or 1, math.ceil(p.gpus / p.gpus_per_job * p.cpus_per_job))
+            cpus = max(os.cpu_count() or 1, math.ceil(at_a_time(p.gpus, p) * p.cpus_per_job))
             ray.init(address="local", num_gpus=p.gpus, num_cpus=cpus, **common)
         return True
 
@@ -150,23 +174,24 @@ class GpusLauncher(Launcher):
 
         assert self.config is not None and self.hydra_context is not None and self.task_function is not None
         p = self.params
+        share = gpu_share(p)  # before Ray starts: a bad setting costs nothing
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         started = self.start_ray()
         try:
             gpus = ray.cluster_resources().get("GPU", 0)
-            if gpus < p.gpus_per_job:
+            if gpus < share:
                 # one message, no traceback: nothing ran yet
                 sys.exit(
-                    f"hydra/launcher=gpus: the Ray cluster has {gpus:g} GPUs, a job needs {p.gpus_per_job:g}. "
+                    f"hydra/launcher=gpus: the Ray cluster has {gpus:g} GPUs, a job needs {share:g}. "
                     "On a machine without GPUs declare logical ones for testing: hydra.launcher.gpus=2."
                 )
             log.info(
                 f"Launching {len(job_overrides)} jobs on Ray: {gpus:g} GPUs, "
-                f"{p.gpus_per_job:g} per job, at most {int(gpus // p.gpus_per_job)} at a time"
+                f"{share:g} per job, at most {at_a_time(gpus, p)} at a time"
             )
-            remote = ray.remote(
-                num_gpus=p.gpus_per_job, num_cpus=p.cpus_per_job, max_calls=1, max_retries=p.max_retries
-            )(execute_job)
+            remote = ray.remote(num_gpus=share, num_cpus=p.cpus_per_job, max_calls=1, max_retries=p.max_retries)(
+                execute_job
+            )
             # the context and config go to the object store once, not once per job
             shared = [ray.put(x) for x in (self.hydra_context, self.config, self.task_function, Singleton.get_state())]
             jobs = []
