@@ -27,6 +27,21 @@ def tokenize(examples: list[Example], tokenizer, max_length: int, regression: bo
     ]
 
 
+class SequenceEncoder:
+    """Sequence classification and regression: one label per example (`tokenize`). The interface
+    FewSampleDataModule asks of every problem's encoder (data/tag_alignment.py: TagEncoder)."""
+
+    def __init__(self, tokenizer, max_length: int, regression: bool):
+        self.tokenizer, self.max_length, self.regression = tokenizer, max_length, regression
+        self.collate = DataCollatorWithPadding(tokenizer)
+
+    def cache_tag(self, split: str) -> str:
+        return ""  # the label type is in the cache key already
+
+    def encode(self, examples: list[Example], split: str) -> list[dict]:
+        return tokenize(examples, self.tokenizer, self.max_length, self.regression)
+
+
 class FewSampleDataModule(L.LightningDataModule):
     def __init__(
         self,
@@ -40,6 +55,7 @@ class FewSampleDataModule(L.LightningDataModule):
         seed: int = 0,
         group_by_length: bool = False,
         token_cache_dir: str | None = None,
+        encoder=None,
     ):
         super().__init__()
         self.group_by_length = group_by_length  # length-grouped training batches (length_grouping.py)
@@ -53,18 +69,21 @@ class FewSampleDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.num_workers = num_workers
-        self.collate = DataCollatorWithPadding(tokenizer)
+        # tokenisation, labels and batches of the task's problem (problems/); default: sequence labels
+        self.encoder = encoder or SequenceEncoder(tokenizer, max_length, regression)
+        self.collate = self.encoder.collate
         self.encoded: dict[str, list[dict]] = {}
 
     def setup(self, stage: str | None = None) -> None:
         if not self.encoded:
             fingerprint = token_cache.tokenizer_fingerprint(self.tokenizer) if self.token_cache_dir else ""
             for name, examples in self.splits.items():
-                key = token_cache.cache_key(fingerprint, examples, self.max_length, self.regression)
+                extra = self.encoder.cache_tag(name)  # what else changes the labels (tag alignment)
+                key = token_cache.cache_key(fingerprint, examples, self.max_length, self.regression, extra)
                 self.encoded[name], self.cache_hits[name] = token_cache.cached(
                     self.token_cache_dir,
                     key,
-                    lambda examples=examples: tokenize(examples, self.tokenizer, self.max_length, self.regression),
+                    lambda examples=examples, name=name: self.encoder.encode(examples, name),
                 )
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:

@@ -65,6 +65,7 @@ class FineTuner(L.LightningModule):
         metrics: list[str],
         problem: str,
         llrd: float = 1.0,
+        metrics_factory=None,
     ):
         super().__init__()
         self.model = model
@@ -73,10 +74,12 @@ class FineTuner(L.LightningModule):
         self.llrd = llrd
         self.problem = problem
         num_labels = model.config.num_labels
-        self.val_metrics = build_metrics(metrics, num_labels, "val")
+        # metrics_factory(prefix): the task problem's own metrics (problems/); default GLUE's
+        build = metrics_factory or (lambda prefix: build_metrics(metrics, num_labels, prefix))
+        self.val_metrics = build("val")
         # "test_last" or "test_best": which weights are being tested (set by run/fit.py).
         self.test_prefix = "test"
-        self.test_metrics = {p: build_metrics(metrics, num_labels, p) for p in ("test_last", "test_best")}
+        self.test_metrics = {p: build(p) for p in ("test_last", "test_best")}
         self.test_metrics = torch.nn.ModuleDict(self.test_metrics)
 
     def training_step(self, batch, batch_idx):
