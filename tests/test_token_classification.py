@@ -313,3 +313,49 @@ def test_the_token_head_is_the_classifier_for_every_method(tiny_bert_dir):
     assert lrs == {"head": 1.0, "layer_1": 0.5, "layer_0": 0.25, "embeddings": 0.125}
     head = {id(p) for g in groups if g["name"].startswith("head/") for p in g["params"]}
     assert head == {id(p) for n, p in model.named_parameters() if n.startswith("classifier.")}
+
+
+# ---------------------------------------------------------------- the hub path (a stand-in for load_dataset)
+
+
+def test_hub_copy_in_eriktks_conll2003_shape(task, monkeypatch):
+    import datasets
+
+    ner = datasets.Sequence(datasets.ClassLabel(names=NER))
+    pos = datasets.Sequence(datasets.ClassLabel(names=["NNP", "VBZ", "."]))
+    features = datasets.Features(
+        {"tokens": datasets.Sequence(datasets.Value("string")), "pos_tags": pos, "ner_tags": ner}
+    )
+    rows = {
+        "tokens": [["-DOCSTART-"], ["EU", "rejects", "German", "call"], ["Peter", "Blackburn"]],
+        "pos_tags": [[0], [0, 1, 0, 0], [0, 0]],
+        "ner_tags": [[0], [3, 0, 7, 0], [1, 2]],
+    }
+    calls = []
+
+    def load_dataset(path, name):
+        calls.append((path, name))
+        split = datasets.Dataset.from_dict(rows, features=features)
+        return datasets.DatasetDict({"train": split, "validation": split, "test": split})
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    t = task()  # data_dir null: the hub
+    pools = read_tagged(t)
+    assert calls == [("eriktks/conll2003", None)]
+    assert {k: len(v) for k, v in pools.items()} == {"train": 2, "dev": 2, "test": 2}  # -DOCSTART- dropped
+    assert pools["train"][0].tokens == ("EU", "rejects", "German", "call") and pools["train"][0].tags == (3, 0, 7, 0)
+    with open_dict(t):
+        t.tag_column = 2  # chunk_tags: not in this copy
+    with pytest.raises(ConfigError, match="task.tag_column=2: the hub copy eriktks/conll2003 has no such tag column"):
+        read_tagged(t)
+
+
+def test_hub_unreachable_is_one_message(task, monkeypatch):
+    import datasets
+
+    def load_dataset(path, name):
+        raise ConnectionError("offline")
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    with pytest.raises(DataError, match="Cannot load task 'conll2003'.*point task.data_dir at a folder holding train.txt"):
+        read_tagged(task())
