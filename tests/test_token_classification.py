@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import ENCODER_FAMILIES
 from omegaconf import open_dict
 from seqeval import metrics as seqeval
 from seqeval.scheme import IOB1, IOB2
@@ -357,5 +358,23 @@ def test_hub_unreachable_is_one_message(task, monkeypatch):
         raise ConnectionError("offline")
 
     monkeypatch.setattr(datasets, "load_dataset", load_dataset)
-    with pytest.raises(DataError, match="Cannot load task 'conll2003'.*point task.data_dir at a folder holding train.txt"):
+    with pytest.raises(
+        DataError, match="Cannot load task 'conll2003'.*point task.data_dir at a folder holding train.txt"
+    ):
         read_tagged(task())
+
+
+def test_every_family_has_a_token_head_the_methods_find(tiny_family_dirs):
+    from bertlab.methods.reinit import reinit_top_layers
+    from bertlab.model.anatomy import anatomy
+    from bertlab.model.load import load_config, load_model
+    from bertlab.problems.token_classification import TOKEN_CLASSIFICATION
+
+    for family in ENCODER_FAMILIES:  # the decoder among the fixtures is refused before any model loads
+        path = tiny_family_dirs[family]
+        config = load_config(str(path), 5, "token_classification")
+        _, model = load_model(str(path), config, auto_class=TOKEN_CLASSIFICATION.auto_class)
+        parts = anatomy(model)
+        head = {n for n, _ in model.named_parameters() if parts.block_of(n) == "classifier"}
+        assert head and all(n.startswith("classifier.") for n in head), (family, head)
+        assert reinit_top_layers(model, 1) == [parts.blocks[-1]], family  # no pooler to re-draw
