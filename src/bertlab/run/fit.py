@@ -106,7 +106,7 @@ def fit_and_test(
     select = selection_metric(list(task.metrics), task.main_metric, task.select_metric)
     regression = task.problem == "regression"
     # The data sample depends on task.data_seed only, never on the training seed.
-    # (read_task fills task.labels when a csv task leaves them to be inferred.)
+    # (problem.read fills task.labels when a csv or tokens task leaves them to be inferred.)
     splits = make_splits(problem.read(task), task, task.data_seed)
     num_labels = problem.num_labels(task)
     tokenizer, model = build_model(cfg, splits["train"][0].text_b is not None, num_labels)

@@ -1,4 +1,4 @@
-"""The LightningModule: one HF sequence classifier, its metrics, its optimizer and schedule.
+"""The LightningModule: one HF classifier (sequence or token: problems/), its metrics, its optimizer and schedule.
 
 A training step is `self.model(**batch).loss` (HF picks cross-entropy or, for regression heads,
 MSE from `config.problem_type`); the optimizer and schedule come from the config groups.
