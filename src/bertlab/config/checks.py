@@ -27,6 +27,7 @@ from bertlab.methods.reinit import check_reinit
 from bertlab.optim.optimizer import check_optimizer
 from bertlab.optim.param_groups import check_llrd
 from bertlab.optim.schedules import check_schedule
+from bertlab.problems.registry import problem_of
 
 
 def _positive(value, key: str, kind=(int, float)) -> None:
@@ -307,8 +308,9 @@ def check_config(cfg: DictConfig) -> None:
     _positive(cfg.task.max_length, "task.max_length", int)
     if cfg.trainer.max_steps in (None, -1):
         _positive(cfg.trainer.max_epochs, "trainer.max_epochs", int)
-    if cfg.task.problem not in ("classification", "regression"):
-        raise ConfigError(f"task.problem={cfg.task.problem} is invalid; valid: classification, regression.")
+    problem_of(cfg.task).check(cfg)  # task.problem is known, and its own keys' rules (problems/)
     # the optimizer's and schedule's own checks (optimizer.lr's too), run now rather than after the model has loaded
     check_schedule(cfg.schedule, check_optimizer(cfg.optimizer))
-    check_head(cfg.head)  # its target and keys; head.layers against the model's depth: before its weights load
+    check_head(
+        cfg.head, cfg.task.problem
+    )  # its target and keys; head.layers against the model's depth: before its weights load

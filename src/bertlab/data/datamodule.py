@@ -27,6 +27,21 @@ def tokenize(examples: list[Example], tokenizer, max_length: int, regression: bo
     ]
 
 
+class SequenceEncoder:
+    """Sequence classification and regression: one label per example (`tokenize`). The interface
+    FewSampleDataModule asks of every problem's encoder (data/tag_alignment.py: TagEncoder)."""
+
+    def __init__(self, tokenizer, max_length: int, regression: bool):
+        self.tokenizer, self.max_length, self.regression = tokenizer, max_length, regression
+        self.collate = DataCollatorWithPadding(tokenizer)
+
+    def cache_tag(self, split: str) -> str:
+        return ""  # the label type is in the cache key already
+
+    def encode(self, examples: list[Example], split: str) -> list[dict]:
+        return tokenize(examples, self.tokenizer, self.max_length, self.regression)
+
+
 class FewSampleDataModule(L.LightningDataModule):
     def __init__(
         self,
@@ -41,6 +56,7 @@ class FewSampleDataModule(L.LightningDataModule):
         group_by_length: bool = False,
         token_cache_dir: str | None = None,
         soft_labels: torch.Tensor | None = None,
+        encoder=None,
     ):
         super().__init__()
         self.group_by_length = group_by_length  # length-grouped training batches (length_grouping.py)
@@ -54,7 +70,9 @@ class FewSampleDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.num_workers = num_workers
-        self.collate = DataCollatorWithPadding(tokenizer)
+        # tokenisation, labels and batches of the task's problem (problems/); default: sequence labels
+        self.encoder = encoder or SequenceEncoder(tokenizer, max_length, regression)
+        self.collate = self.encoder.collate
         self.encoded: dict[str, list[dict]] = {}
         # distillation (run/distill.py): the teacher's logits, one row per training example in
         # split order; each row goes into its example's item, so it follows it through any shuffle
@@ -64,11 +82,12 @@ class FewSampleDataModule(L.LightningDataModule):
         if not self.encoded:
             fingerprint = token_cache.tokenizer_fingerprint(self.tokenizer) if self.token_cache_dir else ""
             for name, examples in self.splits.items():
-                key = token_cache.cache_key(fingerprint, examples, self.max_length, self.regression)
+                extra = self.encoder.cache_tag(name)  # what else changes the labels (tag alignment)
+                key = token_cache.cache_key(fingerprint, examples, self.max_length, self.regression, extra)
                 self.encoded[name], self.cache_hits[name] = token_cache.cached(
                     self.token_cache_dir,
                     key,
-                    lambda examples=examples: tokenize(examples, self.tokenizer, self.max_length, self.regression),
+                    lambda examples=examples, name=name: self.encoder.encode(examples, name),
                 )
             if self.soft_labels is not None:  # new dicts: the token cache's entries stay as they are
                 rows = self.soft_labels.tolist()

@@ -11,6 +11,12 @@ data. Draws are class-balanced per label (regression: one group, i.e. plain rand
 - n_train null: train is the whole training pool (less val); set: a class-balanced sample of it,
   drawn before val, so changing n_val leaves the training sample as it is.
 - n_test set (optional key): a class-balanced subset of the test split, for quick runs.
+- a task with its own labelled test set (pools {"train", "dev", "test"}: CoNLL-2003's train.txt,
+  valid.txt, test.txt) keeps its three splits: train from the training pool (n_train), val from
+  the dev pool (n_val: a sample of it, not of the training pool, which stays the training sample's
+  alone), test = the test pool (n_test: a sample of it).
+
+Token classification has no class per sentence: its draws are plain random, as regression's.
 
 `task.sampling: paper` (the experiment=paper_* presets) makes the same splits with the official
 code's own draws (asappresearch/revisit-bert-finetuning, run_glue.py), so that a paper preset
@@ -39,6 +45,8 @@ def make_splits(pools: dict[str, list[Example]], task: DictConfig, data_seed: in
     train_pool, dev_pool = pools["train"], pools["dev"]
     groups = _groups(train_pool, task)
     available = len(train_pool)
+    if "test" in pools:
+        return _checked(_own_test_splits(pools, task, n_train, n_val, rng), task, pools, n_train, n_val, rng)
 
     if n_train is not None:
         if n_train > available:
@@ -82,6 +90,31 @@ def make_splits(pools: dict[str, list[Example]], task: DictConfig, data_seed: in
         splits = {"train": _pick(train_pool, train), "val": _pick(dev_pool, val_dev), "test": _pick(dev_pool, test_dev)}
     else:
         splits = {"train": _pick(train_pool, train), "val": _pick(train_pool, val), "test": list(dev_pool)}
+    return _checked(splits, task, pools, n_train, n_val, rng)
+
+
+def _own_test_splits(pools: dict, task: DictConfig, n_train: int | None, n_val: int | None, rng) -> dict:
+    if task.sampling == "paper":
+        raise ConfigError(
+            f"task.sampling=paper reproduces the official code's GLUE draws; '{task.name}' has its own test set: "
+            "use task.sampling=balanced."
+        )
+    splits = {}
+    for name, pool, n, key in (("train", "train", n_train, "n_train"), ("val", "dev", n_val, "n_val")):
+        examples = pools[pool]
+        if n is not None and n > len(examples):
+            raise ConfigError(
+                f"task.{key}={n} is more than the {len(examples)} examples in the {pool} pool of '{task.name}'; "
+                f"valid: 1 to {len(examples)}, or null for all of them."
+            )
+        splits[name] = list(examples) if n is None else _pick(examples, _draw(_groups(examples, task), n, rng)[0])
+    splits["test"] = list(pools["test"])
+    return splits
+
+
+def _checked(splits: dict, task: DictConfig, pools: dict, n_train, n_val, rng) -> dict[str, list[Example]]:
+    """The n_test subset, and no split empty."""
+    available, dev_pool = len(pools["train"]), pools["dev"]
     n_test = _count(task.n_test, "task.n_test", "null = the whole test split")
     if n_test is not None and n_test < len(splits["test"]):
         # a class-balanced subset, for quick runs (debug=fast): the baseline stays comparable
@@ -105,8 +138,9 @@ def _count(value, key: str, null_means: str) -> int | None:
 
 
 def _groups(pool: list[Example], task: DictConfig) -> list[list[int]]:
-    """Indices into the pool, one ascending list per label present (regression: one list)."""
-    if task.problem == "regression":
+    """Indices into the pool, one ascending list per label present (regression, token
+    classification: one list)."""
+    if task.problem != "classification":
         return [list(range(len(pool)))] if pool else []
     by_label: dict[int, list[int]] = {}
     for i, example in enumerate(pool):

@@ -10,7 +10,8 @@ encodings depend on, so a stale entry can never be read:
 - the examples themselves (texts and labels, in order), so a changed data file, another data_seed
   or another task gives another key (content, not file names or mtimes: cheap at few-sample sizes
   and immune to copies and touched files);
-- max_length and the label type.
+- max_length and the label type, and what else the labels depend on (`extra`: token
+  classification's tag alignment, task.label_all_pieces on the training split).
 
 Entries are written atomically (atomic.py), so concurrent jobs writing the same entry never
 leave a torn file; a torn or unreadable entry is ignored and re-tokenised. The `datasets`
@@ -57,6 +58,7 @@ def tokenizer_fingerprint(tokenizer) -> str:
 
 
 def examples_fingerprint(examples: list[Example]) -> str:
+    """Also of tagged sentences (data/tagged.py), whose text_a and label are tuples (their repr)."""
     h = hashlib.sha256()
     for e in examples:
         # \x00 / \x01 separate fields and examples, so ("ab", None) and ("a", "b") differ
@@ -64,8 +66,11 @@ def examples_fingerprint(examples: list[Example]) -> str:
     return h.hexdigest()
 
 
-def cache_key(tokenizer_fp: str, examples: list[Example], max_length: int, regression: bool) -> str:
+def cache_key(tokenizer_fp: str, examples: list[Example], max_length: int, regression: bool, extra: str = "") -> str:
+    """`extra`: what else changes the encodings (token classification: how tags are aligned);
+    empty for sequence tasks, whose keys are then those of earlier versions."""
     parts = [f"v{FORMAT_VERSION}", tokenizer_fp, examples_fingerprint(examples), str(max_length), str(regression)]
+    parts += [extra] if extra else []
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 

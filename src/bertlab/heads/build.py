@@ -4,7 +4,7 @@ fork's own), checked with optim/target.py's rules, so every mistake is one messa
 
 from collections.abc import Mapping
 
-from transformers import PretrainedConfig
+from transformers import AutoModelForSequenceClassification, PretrainedConfig
 
 from bertlab.core.errors import ConfigError
 from bertlab.heads.model import HeadModel, drop_head_key
@@ -33,9 +33,17 @@ def make_head(head: Mapping, config):
     return call("head", cfg, kwargs, config)
 
 
-def check_head(head: Mapping) -> None:
+SEQUENCE_PROBLEMS = ("classification", "regression")  # the heads here read one vector per example
+
+
+def check_head(head: Mapping, problem: str = "classification") -> None:
     """Every check of the head config that needs no model (the head built for a stand-in encoder)."""
     cfg = head_config(head)
+    if not is_family_head(cfg) and problem not in SEQUENCE_PROBLEMS:
+        raise ConfigError(
+            f"head={cfg['name']} reads one vector per example, for sequence tasks; task.problem={problem} "
+            "has its own head (one prediction per token): drop head= (the default, head=pooler)"
+        )
     if is_family_head(cfg):
         extra = sorted(k for k in cfg if k not in (*INSTANTIATE_KEYS, "name"))
         if extra:
@@ -47,13 +55,15 @@ def check_head(head: Mapping) -> None:
     make_head(cfg, PretrainedConfig(**STAND_IN))
 
 
-def load_classifier(head: Mapping, name_or_path: str, config, tokenizer=None):
+def load_classifier(
+    head: Mapping, name_or_path: str, config, tokenizer=None, auto_class=AutoModelForSequenceClassification
+):
     """Tokenizer and classifier in float32 and training mode, as `model.load.load_model`; with
     `head=pooler` exactly that (the family's AutoModelForSequenceClassification)."""
     cfg = head_config(head)
     drop_head_key(config)  # a saved head run used as the starting checkpoint names its old head
     if is_family_head(cfg):
-        return load_model(name_or_path, config, tokenizer=tokenizer)
+        return load_model(name_or_path, config, tokenizer=tokenizer, auto_class=auto_class)
     module = make_head(cfg, config)  # before the weights: a bad head.layers fails in seconds
     encoder = load_encoder(name_or_path, config)
     model = HeadModel(encoder, module, cfg)

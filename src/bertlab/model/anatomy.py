@@ -93,10 +93,11 @@ def check_family(config, name_or_path: str) -> None:
         )
 
 
-def skeleton(config) -> nn.Module:
-    """The classifier `config` describes, on the meta device: its structure, no weights, ~no time."""
+def skeleton(config, auto_class=AutoModelForSequenceClassification) -> nn.Module:
+    """The classifier `config` describes, on the meta device: its structure, no weights, ~no time.
+    `auto_class`: the task problem's head (a token classifier's anatomy is the same, less the pooler)."""
     with torch.device("meta"):
-        return AutoModelForSequenceClassification.from_config(config)
+        return auto_class.from_config(config)
 
 
 def anatomy(model: nn.Module) -> Anatomy:

@@ -94,7 +94,7 @@ def load_tokenizer(name_or_path: str):
     return AutoTokenizer.from_pretrained(resolve_model_path(name_or_path))
 
 
-def load_model(name_or_path: str, config, tokenizer=None):
+def load_model(name_or_path: str, config, tokenizer=None, auto_class=AutoModelForSequenceClassification):
     """Tokenizer and classifier with pretrained encoder weights, in float32, in training mode.
 
     float32 whatever dtype the checkpoint was saved in: transformers keeps a bf16/fp16
@@ -103,12 +103,13 @@ def load_model(name_or_path: str, config, tokenizer=None):
     `from_pretrained` returns the model in eval mode and Lightning keeps each submodule's mode,
     so without `.train()` dropout would silently stay off during fine-tuning.
     The head's fate is printed in one line and kept as `model.head_origin` (`head_origin`).
+    `auto_class`: the task problem's AutoModelFor* class (problems/), e.g. AutoModelForTokenClassification.
     """
     path = resolve_model_path(name_or_path)
     if tokenizer is None:
         tokenizer = AutoTokenizer.from_pretrained(path)
     with _quiet_transformers():  # its per-key load table; what matters is said in one line below
-        model, info = AutoModelForSequenceClassification.from_pretrained(
+        model, info = auto_class.from_pretrained(
             path, config=config, dtype=torch.float32, ignore_mismatched_sizes=True, output_loading_info=True
         )
     model.head_origin = head_origin(model, info, name_or_path)

@@ -14,7 +14,7 @@ from bertlab.report.grouping import choose_keys, settings_frame
 from bertlab.report.markdown import render_markdown
 from bertlab.report.model import Report, TaskReport
 from bertlab.report.tables import group_keys, paired_comparisons, run_frame, summary
-from bertlab.training.metric_names import REGRESSION_METRICS
+from bertlab.training.metric_names import REGRESSION_METRICS, TOKEN_CLASSIFICATION_METRICS
 
 
 class NoRunsError(Exception):
@@ -29,7 +29,13 @@ def _threshold_note(task: str, metric: str, frame: pd.DataFrame, threshold: floa
     rule = f"failed = status not ok, or test {metric} (best checkpoint) NaN or "
     if threshold is not None:  # strictly below, as the paper's rule (tables.failure_reason)
         return rule + f"below {threshold:g} (set with --threshold)", threshold
-    predictor = "constant" if metric in REGRESSION_METRICS else "majority-class"
+    predictor = (
+        "constant"
+        if metric in REGRESSION_METRICS
+        else "majority-tag"  # every word tagged with the most common training tag (training/tag_metrics.py)
+        if metric in TOKEN_CLASSIFICATION_METRICS
+        else "majority-class"
+    )
     known = frame["threshold"].dropna().round(4).unique()
     unknown = int(frame["threshold"].isna().sum())
     if len(known) == 0:

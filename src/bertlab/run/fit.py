@@ -20,7 +20,6 @@ from bertlab.config.checks import check_config
 from bertlab.config.model_checks import check_before_weights
 from bertlab.data.augment import augment_train
 from bertlab.data.datamodule import FewSampleDataModule
-from bertlab.data.readers import read_task
 from bertlab.data.sampling import make_splits
 from bertlab.heads.build import load_classifier
 from bertlab.heads.model import load_head_model
@@ -30,21 +29,25 @@ from bertlab.methods.mixout import apply_mixout
 from bertlab.methods.prior_wd import PriorWeightDecay
 from bertlab.methods.reinit import reinit_top_layers
 from bertlab.model.load import load_config, load_tokenizer
+from bertlab.problems.registry import problem_of
 from bertlab.run.saved_run import save_run_model
 from bertlab.run.trainer import build_trainer, compiled_graphs
 from bertlab.training.finetuner import FineTuner
-from bertlab.training.metrics import baseline_scores, check_metrics, selection_metric
+from bertlab.training.metrics import check_metrics, selection_metric
 
 
 def build_model(cfg: DictConfig, pair: bool, num_labels: int):
     """Tokenizer and classifier, checked before any weights are read, then re-initialised, mixed
     out and compiled as the config says."""
     task = cfg.task
+    auto_class = problem_of(task).auto_class  # the head: sequence or token classifier
     model_config = load_config(cfg.model.name_or_path, num_labels, task.problem, cfg.model.dropout)
     tokenizer = load_tokenizer(cfg.model.name_or_path)
-    check_before_weights(cfg.model.name_or_path, model_config, tokenizer, task.max_length, pair, cfg.reinit)
+    check_before_weights(cfg.model.name_or_path, model_config, tokenizer, task.max_length, pair, cfg.reinit, auto_class)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    tokenizer, model = load_classifier(cfg.head, cfg.model.name_or_path, model_config, tokenizer=tokenizer)
+    tokenizer, model = load_classifier(
+        cfg.head, cfg.model.name_or_path, model_config, tokenizer=tokenizer, auto_class=auto_class
+    )
     reinit_top_layers(model, cfg.reinit, reinit_pooler=cfg.reinit > 0 or cfg.reinit_pooler)
     apply_mixout(model, cfg.mixout)  # after re-init: Linears mix toward the re-initialised weights
     compile_backend = cfg.trainer.compile
@@ -121,8 +124,8 @@ def task_splits(cfg: DictConfig) -> tuple[dict, dict]:
     check_metrics(list(task.metrics), task.main_metric, task.problem)
     selection_metric(list(task.metrics), task.main_metric, task.select_metric)
     # The data sample depends on task.data_seed only, never on the training seed.
-    # (read_task fills task.labels when a csv task leaves them to be inferred.)
-    splits = make_splits(read_task(task), task, task.data_seed)
+    # (problem.read fills task.labels when a csv or tokens task leaves them to be inferred.)
+    splits = make_splits(problem_of(task).read(task), task, task.data_seed)
     return augment_train(splits, cfg.augment, task)  # the training split only (data/augment.py)
 
 
@@ -154,9 +157,10 @@ def train_and_test(
     """One fit of a fresh model on `splits`, tested with the last and the best weights.
     soft_labels, distill: a distillation student's (run/distill.py); None for an ordinary run."""
     task = cfg.task
+    problem = problem_of(task)  # reader, encoding, head, metrics of task.problem (problems/)
     select = selection_metric(list(task.metrics), task.main_metric, task.select_metric)
     regression = task.problem == "regression"
-    num_labels = 1 if regression else len(task.labels)
+    num_labels = problem.num_labels(task)
     tokenizer, model = build_model(cfg, splits["train"][0].text_b is not None, num_labels)
 
     datamodule = FewSampleDataModule(
@@ -171,9 +175,17 @@ def train_and_test(
         group_by_length=cfg.data.group_by_length,
         token_cache_dir=cfg.data.token_cache,
         soft_labels=soft_labels,
+        encoder=problem.encoder(task, tokenizer),
     )
     module = FineTuner(
-        model, cfg.optimizer, cfg.schedule, list(task.metrics), task.problem, llrd=cfg.llrd, distill=distill
+        model,
+        cfg.optimizer,
+        cfg.schedule,
+        list(task.metrics),
+        task.problem,
+        llrd=cfg.llrd,
+        distill=distill,
+        metrics_factory=problem.metrics(task, num_labels),
     )
     ckpt_path = resume_checkpoint(run_dir, overrides) if cfg.resume else None
     if ckpt_path is not None:  # a previous attempt was killed: continue it (resume.py)
@@ -199,12 +211,8 @@ def train_and_test(
         "select_metric": select,  # the validation metric that picked the best weights
         "best_step": best.best_step,
         "validations": best.validations,
-        "baseline": baseline_scores(
-            list(task.metrics),
-            num_labels,
-            task.problem,
-            [e.label for e in splits["train"]],
-            [e.label for e in splits["test"]],
+        "baseline": problem.baseline(
+            task, num_labels, [e.label for e in splits["train"]], [e.label for e in splits["test"]]
         ),
         "split_sizes": {name: len(examples) for name, examples in splits.items()},
         "train_samples_per_s": throughput.samples_per_s,

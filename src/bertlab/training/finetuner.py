@@ -1,4 +1,4 @@
-"""The LightningModule: one HF sequence classifier, its metrics, its optimizer and schedule.
+"""The LightningModule: one HF classifier (sequence or token: problems/), its metrics, its optimizer and schedule.
 
 A training step is `self.model(**batch).loss` (HF picks cross-entropy or, for regression heads,
 MSE from `config.problem_type`); the optimizer and schedule come from the config groups.
@@ -67,6 +67,7 @@ class FineTuner(L.LightningModule):
         problem: str,
         llrd: float = 1.0,
         distill=None,
+        metrics_factory=None,
     ):
         super().__init__()
         self.model = model
@@ -77,10 +78,12 @@ class FineTuner(L.LightningModule):
         # distillation (methods/distill.py): (logits, teacher_logits, task_loss) -> the loss; None = off
         self.distill = distill
         num_labels = model.config.num_labels
-        self.val_metrics = build_metrics(metrics, num_labels, "val")
+        # metrics_factory(prefix): the task problem's own metrics (problems/); default GLUE's
+        build = metrics_factory or (lambda prefix: build_metrics(metrics, num_labels, prefix))
+        self.val_metrics = build("val")
         # "test_last" or "test_best": which weights are being tested (set by run/fit.py).
         self.test_prefix = "test"
-        self.test_metrics = {p: build_metrics(metrics, num_labels, p) for p in ("test_last", "test_best")}
+        self.test_metrics = {p: build(p) for p in ("test_last", "test_best")}
         self.test_metrics = torch.nn.ModuleDict(self.test_metrics)
 
     def training_step(self, batch, batch_idx):

@@ -6,3 +6,10 @@ Names only, no torch: the report imports this and stays light.
 
 CLASSIFICATION_METRICS = ("accuracy", "f1", "mcc")
 REGRESSION_METRICS = ("pearson", "spearman")
+# entity-level scores (seqeval) and word accuracy: training/tag_metrics.py
+TOKEN_CLASSIFICATION_METRICS = ("entity_f1", "entity_precision", "entity_recall", "token_accuracy")
+METRICS_BY_PROBLEM = {
+    "classification": CLASSIFICATION_METRICS,
+    "regression": REGRESSION_METRICS,
+    "token_classification": TOKEN_CLASSIFICATION_METRICS,
+}

@@ -16,7 +16,7 @@ from torchmetrics.classification import (
 from torchmetrics.regression import PearsonCorrCoef, SpearmanCorrCoef
 
 from bertlab.core.errors import ConfigError
-from bertlab.training.metric_names import CLASSIFICATION_METRICS, REGRESSION_METRICS
+from bertlab.training.metric_names import CLASSIFICATION_METRICS, METRICS_BY_PROBLEM, REGRESSION_METRICS
 
 
 class MatthewsCorrCoef(MulticlassMatthewsCorrCoef):
@@ -60,7 +60,7 @@ def _metric(name: str, num_labels: int):
 
 
 def check_metrics(names: list[str], main_metric: str, problem: str) -> None:
-    valid = CLASSIFICATION_METRICS if problem == "classification" else REGRESSION_METRICS
+    valid = METRICS_BY_PROBLEM[problem]
     for name in names:
         if name not in valid:
             raise ConfigError(f"task.metrics: '{name}' does not apply to {problem}; valid: {', '.join(valid)}.")
@@ -95,8 +95,9 @@ def build_metrics(names: list[str], num_labels: int, prefix: str) -> MetricColle
 
 
 def predictions(logits: torch.Tensor, problem: str) -> torch.Tensor:
-    """What the metrics compare with the labels: class indices, or the regression output."""
-    return logits.argmax(dim=-1) if problem == "classification" else logits.squeeze(-1).float()
+    """What the metrics compare with the labels: class indices (per token for token
+    classification), or the regression output."""
+    return logits.squeeze(-1).float() if problem == "regression" else logits.argmax(dim=-1)
 
 
 def baseline_scores(
