@@ -378,3 +378,19 @@ def test_every_family_has_a_token_head_the_methods_find(tiny_family_dirs):
         head = {n for n, _ in model.named_parameters() if parts.block_of(n) == "classifier"}
         assert head and all(n.startswith("classifier.") for n in head), (family, head)
         assert reinit_top_layers(model, 1) == [parts.blocks[-1]], family  # no pooler to re-draw
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["augment=eda_offline"], "augment=eda_offline is for sequence tasks"),
+        (["distill=self"], "distill=self is for sequence tasks"),
+        (["head=mean"], "head=mean reads one vector per example"),
+    ],
+)
+def test_sequence_only_choices_are_refused_for_token_tasks(compose_train, overrides, message):
+    from bertlab.config.checks import check_config
+
+    cfg = compose_train("task=conll2003", f"task.data_dir={FIXTURES / 'conll2003'}", *overrides)
+    with pytest.raises(ConfigError, match=message):
+        check_config(cfg)

@@ -26,6 +26,13 @@ def check(cfg: DictConfig) -> None:
             f"task.problem=token_classification needs {', '.join(lacking)}, which task={task.name} does not set; "
             "start from task=tokens (your own files) or task=conll2003."
         )
+    # what reads or rewrites one example as one sequence does not fit tags word by word
+    for group in ("augment", "distill"):
+        if group in cfg and cfg[group].name != "none":
+            raise ConfigError(
+                f"{group}={cfg[group].name} is for sequence tasks (classification, regression); "
+                f"task.problem=token_classification does not support it: drop {group}= (the default, {group}=none)."
+            )
     if task.tag_scheme is not None and task.tag_scheme not in SCHEMES:
         raise ConfigError(
             f"task.tag_scheme={task.tag_scheme} is invalid; valid: {', '.join(SCHEMES)} (scored strictly by that "
