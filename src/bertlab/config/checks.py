@@ -23,6 +23,7 @@ from bertlab.methods.reinit import check_reinit
 from bertlab.optim.optimizer import check_optimizer
 from bertlab.optim.param_groups import check_llrd
 from bertlab.optim.schedules import check_schedule
+from bertlab.pretrain.settings import check_pretrain
 
 
 def _positive(value, key: str, kind=(int, float)) -> None:
@@ -304,3 +305,5 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError(f"task.problem={cfg.task.problem} is invalid; valid: classification, regression.")
     # the optimizer's and schedule's own checks (optimizer.lr's too), run now rather than after the model has loaded
     check_schedule(cfg.schedule, check_optimizer(cfg.optimizer))
+    if "pretrain" in cfg:  # the further pre-training stage's own keys (pretrain/settings.py)
+        check_pretrain(cfg.pretrain)
