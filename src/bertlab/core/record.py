@@ -18,7 +18,9 @@ The keys, one record per job (run/job.py writes it, whatever the outcome; NaN/in
 and, when the run got as far as testing (fit.py): select_metric, best_step, validations, baseline,
 split_sizes, global_steps, precision, param_dtype, head, diagnostics (callbacks/diagnostics.py) and
 the speed figures (train_samples_per_s, padding_efficiency, startup_s, model_tflops_per_s, mfu,
-first_step_at, token_cache_hits, compiled_graphs).
+first_step_at, token_cache_hits, compiled_graphs), and pretrain (pretrain/stage.py: the
+stages' settings, corpus sizes, steps, held-out MLM loss before and after, the model they came
+from and made, whether the cache had it, seconds).
 """
 
 import json
@@ -56,6 +58,7 @@ SETTINGS = {
     "n_val": "task.n_val",
     "data_seed": "task.data_seed",
     "sampling": "task.sampling",
+    "pretrain": "pretrain.name",  # further pre-training first: none, tapt, dapt, dapt_tapt
 }
 
 

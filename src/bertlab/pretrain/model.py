@@ -81,10 +81,7 @@ def head_line(model, missing_keys, label: str) -> str:
     tied = "tied to the input embeddings" if check_tied(model) else "not tied (the model's config unties it)"
     if not head:
         return f"kept the checkpoint's masked-LM head (decoder {tied})"
-    return (
-        f"new masked-LM head: {label} has no weights for it ({len(head)} missing, e.g. {head[0]}); "
-        f"decoder {tied}"
-    )
+    return f"new masked-LM head: {label} has no weights for it ({len(head)} missing, e.g. {head[0]}); decoder {tied}"
 
 
 def check_tied(model) -> bool:
@@ -123,5 +120,6 @@ def save_stage_model(model, tokenizer, folder: Path, pooler: dict[str, torch.Ten
     """save_pretrained plus the carried pooler weights, in one weights file set."""
     check_tied(model)
     state = {**model.state_dict(), **pooler}
-    model.save_pretrained(str(folder), state_dict=state)
+    with _quiet_transformers():  # its progress bar
+        model.save_pretrained(str(folder), state_dict=state)
     tokenizer.save_pretrained(str(folder))

@@ -22,7 +22,14 @@ from bertlab.pretrain.masking import LONG_DOCUMENTS, MaskingSettings
 
 STAGES = ("tapt", "dapt")
 MAX_SEED = 2**32 - 1
-MASKING_KEYS = ("mlm_probability", "mask_replace_prob", "random_replace_prob", "masking", "static_copies", "whole_word_mask")
+MASKING_KEYS = (
+    "mlm_probability",
+    "mask_replace_prob",
+    "random_replace_prob",
+    "masking",
+    "static_copies",
+    "whole_word_mask",
+)
 
 
 def in_pretrain(err: ConfigError) -> ConfigError:
@@ -71,7 +78,9 @@ def _positive_number(value, key):
 
 def _max_steps(value, key):
     if value not in (None, -1) and (not _integer(value) or value < 1):
-        raise ConfigError(f"{key}={value} is invalid: an integer >= 1 (optimizer steps), or -1 for pretrain.max_epochs.")
+        raise ConfigError(
+            f"{key}={value} is invalid: an integer >= 1 (optimizer steps), or -1 for pretrain.max_epochs."
+        )
 
 
 def _seed(value, key):
@@ -88,7 +97,9 @@ def _fraction(value, key):
 
 
 def _clip(value, key):
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf):
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf
+    ):
         raise ConfigError(f"{key}={value} is invalid: a number >= 0 (0 or null = no clipping).")
 
 

@@ -26,20 +26,23 @@ from bertlab.methods.mixout import apply_mixout
 from bertlab.methods.prior_wd import PriorWeightDecay
 from bertlab.methods.reinit import reinit_top_layers
 from bertlab.model.load import load_config, load_model, load_tokenizer
-from bertlab.run.trainer import build_trainer, compiled_graphs
+from bertlab.pretrain.stage import further_pretrain
+from bertlab.run.trainer import build_trainer, compiled_graphs, precision
 from bertlab.training.finetuner import FineTuner
 from bertlab.training.metrics import baseline_scores, check_metrics, selection_metric
 
 
-def build_model(cfg: DictConfig, pair: bool, num_labels: int):
+def build_model(cfg: DictConfig, pair: bool, num_labels: int, name_or_path: str | None = None):
     """Tokenizer and classifier, checked before any weights are read, then re-initialised, mixed
-    out and compiled as the config says."""
+    out and compiled as the config says. `name_or_path`: where the weights come from, when not
+    model.name_or_path (a further pre-trained model)."""
     task = cfg.task
-    model_config = load_config(cfg.model.name_or_path, num_labels, task.problem, cfg.model.dropout)
-    tokenizer = load_tokenizer(cfg.model.name_or_path)
-    check_before_weights(cfg.model.name_or_path, model_config, tokenizer, task.max_length, pair, cfg.reinit)
+    name_or_path = name_or_path or cfg.model.name_or_path
+    model_config = load_config(name_or_path, num_labels, task.problem, cfg.model.dropout)
+    tokenizer = load_tokenizer(name_or_path)
+    check_before_weights(name_or_path, model_config, tokenizer, task.max_length, pair, cfg.reinit)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    tokenizer, model = load_model(cfg.model.name_or_path, model_config, tokenizer=tokenizer)
+    tokenizer, model = load_model(name_or_path, model_config, tokenizer=tokenizer)
     reinit_top_layers(model, cfg.reinit, reinit_pooler=cfg.reinit > 0 or cfg.reinit_pooler)
     apply_mixout(model, cfg.mixout)  # after re-init: Linears mix toward the re-initialised weights
     compile_backend = cfg.trainer.compile
@@ -105,9 +108,17 @@ def fit_and_test(
     regression = task.problem == "regression"
     # The data sample depends on task.data_seed only, never on the training seed.
     # (read_task fills task.labels when a csv task leaves them to be inferred.)
-    splits = make_splits(read_task(task), task, task.data_seed)
+    pools = read_task(task)
+    splits = make_splits(pools, task, task.data_seed)
     num_labels = 1 if regression else len(task.labels)
-    tokenizer, model = build_model(cfg, splits["train"][0].text_b is not None, num_labels)
+    ckpt_path = resume_checkpoint(run_dir, overrides) if cfg.resume else None
+    if ckpt_path is not None:  # a previous attempt was killed: continue it (resume.py)
+        print(f"resuming from {ckpt_path}")
+        set_aside_metrics(run_dir, ckpt_path)
+    loggers = build_loggers(cfg, run_dir, run_name, group, tags)
+    # further pre-training (pretrain=tapt|dapt|dapt_tapt; none: the configured model, untouched)
+    start_from, pretrain = further_pretrain(cfg, splits, run_dir, loggers, precision(cfg.trainer.precision), pools)
+    tokenizer, model = build_model(cfg, splits["train"][0].text_b is not None, num_labels, start_from)
 
     datamodule = FewSampleDataModule(
         splits,
@@ -122,11 +133,6 @@ def fit_and_test(
         token_cache_dir=cfg.data.token_cache,
     )
     module = FineTuner(model, cfg.optimizer, cfg.schedule, list(task.metrics), task.problem, llrd=cfg.llrd)
-    ckpt_path = resume_checkpoint(run_dir, overrides) if cfg.resume else None
-    if ckpt_path is not None:  # a previous attempt was killed: continue it (resume.py)
-        print(f"resuming from {ckpt_path}")
-        set_aside_metrics(run_dir, ckpt_path)
-    loggers = build_loggers(cfg, run_dir, run_name, group, tags)
     callbacks, best, throughput, diagnostics = build_callbacks(cfg, model, run_dir, overrides, select, loggers)
     trainer = build_trainer(cfg, run_dir, len(splits["train"]), loggers, callbacks)
 
@@ -169,4 +175,5 @@ def fit_and_test(
         "param_dtype": str(next(module.model.parameters()).dtype).removeprefix("torch."),
         "precision": str(trainer.precision),
         "head": module.model.head_origin,  # new, or kept from the checkpoint (model/load.py)
+        "pretrain": pretrain,  # the further pre-training stages, their corpus and held-out loss (pretrain/stage.py)
     }
