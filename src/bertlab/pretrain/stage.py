@@ -203,11 +203,15 @@ def train_stage(
     module = MaskedLM(model, p.optimizer, p.schedule)
     callbacks = []
     if p.patience > 0:
-        callbacks.append(EarlyStopping(monitor=f"{PREFIX}/val_loss", mode="min", patience=p.patience))
+        callbacks.append(
+            EarlyStopping(monitor=f"{PREFIX}/val_loss", mode="min", patience=p.patience, check_on_train_epoch_end=False)
+        )
     trainer = stage_trainer(p, trainer_cfg, precision, folder, loggers, callbacks)
     trainer.validate(module, dataloaders=data.val_dataloader(), verbose=False)  # the loss before: step 0
     before = dict(module.history[0])
     trainer.fit(module, train_dataloaders=data.train_dataloader(), val_dataloaders=data.val_dataloader())
+    if module.history[-1]["step"] != trainer.global_step:  # max_steps ended it between validations
+        trainer.validate(module, dataloaders=data.val_dataloader(), verbose=False)
     module.restore_best()
     after = dict(min(module.history, key=lambda r: r["loss"]))
     save_stage_model(module.model, tokenizer, folder, pretrained_pooler(source))
@@ -222,7 +226,9 @@ def train_stage(
         "head": head,
         "corpus": corpus,
         "steps": trainer.global_step,
-        "epochs": trainer.current_epoch,
+        "epochs": round(
+            trainer.global_step / math.ceil(data.n_train_blocks / p.batch_size), 3
+        ),  # passes over the blocks
         "best_step": after["step"],
         "stopped_early": bool(callbacks and callbacks[0].stopped_epoch > 0),
         "held_out_before": before,
