@@ -270,7 +270,10 @@ def further_pretrain(
                 "model": identity,
                 "corpus": corpus_fingerprint(texts),
                 "settings": {k: v for k, v in settings.items() if k not in NOT_IN_KEY},
-                "accelerator": str(cfg.trainer.accelerator),
+                # resolved (as run/trainer.accelerator does): a CPU job must not reuse a GPU-trained stage
+                "accelerator": ("cuda" if torch.cuda.is_available() else "cpu")
+                if cfg.trainer.accelerator == "auto"
+                else str(cfg.trainer.accelerator),
                 "precision": precision,
                 "deterministic": str(cfg.trainer.deterministic),
             }
