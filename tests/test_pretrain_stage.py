@@ -264,3 +264,18 @@ def test_the_report_groups_by_the_pretrain_choice(tmp_path):
     assert task.grouping.keys == ["pretrain"]
     assert list(task.summary.index) == ["none", "tapt"]
     assert task.summary["best_mean"].tolist() == pytest.approx([0.61, 0.71])
+
+
+def test_bertlab_pretrain_prints_the_override_and_reuses_the_cache(tiny_bert_dir, tmp_path, capsys):
+    from bertlab.cli import main
+
+    args = ["pretrain", f"model.name_or_path={tiny_bert_dir}", "debug=fast", "pretrain.max_steps=2"]
+    args += [f"pretrain.cache_dir={tmp_path}", "trainer.enable_progress_bar=false"]
+    assert main(args) == 0
+    first = capsys.readouterr().out.strip().splitlines()
+    assert first[-1].startswith(f"model.name_or_path={tmp_path}/") and "trained" in first[-2]
+    assert main(args) == 0
+    again = capsys.readouterr().out.strip().splitlines()
+    assert again[-1] == first[-1] and "reused" in again[-2]
+    assert main([*args, "pretrain.lrr=3"]) == 2
+    assert "Did you mean pretrain.lr?" in capsys.readouterr().err
