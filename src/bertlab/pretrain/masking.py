@@ -85,12 +85,13 @@ def _chunks(ids: list[list[int]], offsets: list[list], room: int, separator: int
             stream_offsets.append(None)  # marks the separator: special
         stream_ids.extend(doc_ids)
         stream_offsets.extend(map(tuple, doc_offsets))
-    for start in range(0, len(stream_ids), room):
+    start = 0
+    while start < len(stream_ids):
+        while start < len(stream_ids) and stream_offsets[start] is None:
+            start += 1  # a block does not start with the separator: it would follow [CLS]
         piece_ids, piece_offsets = stream_ids[start : start + room], stream_offsets[start : start + room]
-        # a block neither starts nor ends with the separator: it would sit beside [CLS]/[SEP]
-        while piece_offsets and piece_offsets[0] is None:
-            piece_ids, piece_offsets = piece_ids[1:], piece_offsets[1:]
-        while piece_offsets and piece_offsets[-1] is None:
+        start += room
+        if piece_offsets and piece_offsets[-1] is None:  # nor end with it: [SEP] follows anyway
             piece_ids, piece_offsets = piece_ids[:-1], piece_offsets[:-1]
         if piece_ids:
             yield piece_ids, piece_offsets
