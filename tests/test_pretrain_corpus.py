@@ -96,6 +96,16 @@ def test_validation_and_test_text_never_reach_the_task_corpus(tmp_path, n_val):
     assert f"{example.text_a} {example.text_b}" in train
 
 
+def test_a_training_example_with_evaluation_text_is_left_out_of_the_train_corpus():
+    val, test = Example("seen in val", "zqxleakval", 0), Example("seen in test", None, 1)
+    splits = {
+        "train": [Example("kept", "pair", 0), Example(val.text_a, val.text_b, 1), Example(test.text_a, None, 0)],
+        "val": [val],
+        "test": [test],
+    }
+    assert task_corpus(task_cfg("rte"), splits, "train") == ["kept pair"]
+
+
 def test_train_pool_takes_the_pools_it_is_given(tmp_path):
     task = task_cfg("rte", data_dir=str(tmp_path), n_train=10, n_val=10)
     write_rte(tmp_path)

@@ -23,7 +23,6 @@ before, during and after the stage are comparable.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -31,8 +30,6 @@ import torch
 from transformers import DataCollatorForLanguageModeling
 
 from bertlab.core.errors import ConfigError
-
-log = logging.getLogger(__name__)
 
 LONG_DOCUMENTS = ("chunk", "truncate")
 MASKINGS = ("dynamic", "static")
@@ -183,8 +180,10 @@ class Masker:
                 )
             if (replace, random_) != (1.0, 0.0):
                 # transformers' collator replaces every piece of a masked word by [MASK] (it has no
-                # random replacement with whole words); said once here, not as its warning
-                log.info("pretrain.whole_word_mask=true: every masked piece becomes [MASK] (no random/unchanged share)")
+                # random replacement with whole words); said in one line here instead of its warning
+                print(
+                    "pretrain.whole_word_mask=true: every masked word piece becomes [MASK] (no random/unchanged share)"
+                )
                 replace, random_ = 1.0, 0.0
         self.collator = DataCollatorForLanguageModeling(
             tokenizer,
