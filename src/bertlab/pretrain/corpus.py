@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 from bertlab.core.errors import ConfigError, DataError
 from bertlab.data.readers import Example, read_task
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("bertlab")
 
 CORPORA = ("train", "train_pool")
 
@@ -33,23 +33,23 @@ def example_text(example: Example) -> str:
 
 def task_corpus(task_cfg: DictConfig, splits: dict, which: str, pools: dict | None = None) -> list[str]:
     """TAPT text. which='train': the run's drawn training split; 'train_pool': the whole training
-    pool the draw came from (the labels unused), less every example whose text is that of a
-    validation or test example (validation drawn from the training pool, or a duplicate row).
-    `pools`: read_task's result where the caller has it (else the task is read again)."""
+    pool the draw came from (its labels unused). Either way, every example whose text is that of a
+    validation or test example is left out: validation drawn from the training pool, or a duplicate
+    row of an evaluation example (in 'train' only a duplicate can be one; it goes too, so the rule
+    holds without exceptions). `pools`: read_task's result where the caller has it (else the task
+    is read again)."""
     if which not in CORPORA:
         raise ConfigError(f"pretrain.corpus={which} is invalid; valid: {', '.join(CORPORA)}.")
-    if which == "train":
-        examples = list(splits["train"])
-    else:
-        pool = (pools if pools is not None else read_task(task_cfg))["train"]
-        held = _evaluation_keys(splits)
-        examples = [e for e in pool if (e.text_a, e.text_b) not in held]
-        if len(examples) < len(pool):
-            log.info(
-                "pretrain.corpus=train_pool: %d of %d training-pool examples left out (validation or test text)",
-                len(pool) - len(examples),
-                len(pool),
-            )
+    source = splits["train"] if which == "train" else (pools if pools is not None else read_task(task_cfg))["train"]
+    held = _evaluation_keys(splits)
+    examples = [e for e in source if (e.text_a, e.text_b) not in held]
+    if len(examples) < len(source):
+        log.info(
+            "pretrain.corpus=%s: %d of %d examples left out (the text of a validation or test example)",
+            which,
+            len(source) - len(examples),
+            len(source),
+        )
     texts = documents(example_text(e) for e in examples)
     if not texts:
         raise ConfigError(
@@ -67,7 +67,10 @@ def domain_corpus(path: str | None, task_cfg: DictConfig, splits: dict, pools: d
     test text are dropped in every case (a folder may well hold the task's own files)."""
     if path is None:
         texts = _task_domain_corpus(task_cfg, splits, pools)
-        where = f"the articles of '{task_cfg.name}' outside its train/val/test splits"
+        where = (
+            f"the articles of '{task_cfg.name}' outside its train/val/test splits (lower task.n_train / "
+            "task.n_val, or set pretrain.domain_corpus=PATH)"
+        )
     else:
         texts = read_documents(path)
         held = {text for key in _evaluation_keys(splits) for text in key if text is not None}

@@ -23,7 +23,6 @@ before, during and after the stage are comparable.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -31,8 +30,6 @@ import torch
 from transformers import DataCollatorForLanguageModeling
 
 from bertlab.core.errors import ConfigError
-
-log = logging.getLogger(__name__)
 
 LONG_DOCUMENTS = ("chunk", "truncate")
 MASKINGS = ("dynamic", "static")
@@ -85,12 +82,13 @@ def _chunks(ids: list[list[int]], offsets: list[list], room: int, separator: int
             stream_offsets.append(None)  # marks the separator: special
         stream_ids.extend(doc_ids)
         stream_offsets.extend(map(tuple, doc_offsets))
-    for start in range(0, len(stream_ids), room):
+    start = 0
+    while start < len(stream_ids):
+        while start < len(stream_ids) and stream_offsets[start] is None:
+            start += 1  # a block does not start with the separator: it would follow [CLS]
         piece_ids, piece_offsets = stream_ids[start : start + room], stream_offsets[start : start + room]
-        # a block neither starts nor ends with the separator: it would sit beside [CLS]/[SEP]
-        while piece_offsets and piece_offsets[0] is None:
-            piece_ids, piece_offsets = piece_ids[1:], piece_offsets[1:]
-        while piece_offsets and piece_offsets[-1] is None:
+        start += room
+        if piece_offsets and piece_offsets[-1] is None:  # nor end with it: [SEP] follows anyway
             piece_ids, piece_offsets = piece_ids[:-1], piece_offsets[:-1]
         if piece_ids:
             yield piece_ids, piece_offsets
@@ -182,8 +180,10 @@ class Masker:
                 )
             if (replace, random_) != (1.0, 0.0):
                 # transformers' collator replaces every piece of a masked word by [MASK] (it has no
-                # random replacement with whole words); said once here, not as its warning
-                log.info("pretrain.whole_word_mask=true: every masked piece becomes [MASK] (no random/unchanged share)")
+                # random replacement with whole words); said in one line here instead of its warning
+                print(
+                    "pretrain.whole_word_mask=true: every masked word piece becomes [MASK] (no random/unchanged share)"
+                )
                 replace, random_ = 1.0, 0.0
         self.collator = DataCollatorForLanguageModeling(
             tokenizer,
