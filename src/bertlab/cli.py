@@ -5,6 +5,7 @@ registers its parser and sets `func`; add a new one to COMMANDS.
     bertlab predict RUN_DIR --input FILE [--out FILE]
     bertlab evaluate RUN_DIR [key=value ...]
     bertlab prepare --model NAME --task NAME --out DIR | --wordnet --out DIR | --backtranslate --task NAME --out FILE
+    bertlab pretrain [pretrain=tapt] [task=rte model=minilm pretrain.lr=5e-5 ...]   (train.py's overrides)
 """
 
 from __future__ import annotations
@@ -219,7 +220,61 @@ def add_evaluate(subparsers) -> None:
     parser.set_defaults(func=run_evaluate)
 
 
-COMMANDS = [add_report, add_prepare, add_predict, add_evaluate]
+def run_pretrain(args: argparse.Namespace) -> int:
+    """The further pre-training stages of `python train.py <overrides>`, alone: the same config, the
+    same corpus (the task's drawn splits), the same cache; prints the override that fine-tunes from it."""
+    from hydra import compose, initialize_config_dir
+
+    from bertlab.config.checks import check_config
+    from bertlab.config.keys import check_overrides
+    from bertlab.core.errors import BertlabError
+    from bertlab.core.paths import CONF_DIR
+    from bertlab.data.readers import read_task
+    from bertlab.data.sampling import make_splits
+    from bertlab.loggers.console import quiet_libraries
+    from bertlab.pretrain.stage import further_pretrain
+    from bertlab.run.trainer import precision
+
+    overrides = list(args.overrides)
+    if not any(o.split("=", 1)[0].lstrip("+~") == "pretrain" for o in overrides):
+        overrides.insert(0, "pretrain=tapt")  # the default of train.py is none: nothing to do
+    try:
+        check_overrides(overrides, CONF_DIR)
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose("train", overrides=overrides)
+        check_config(cfg)
+        if not cfg.pretrain.stages:
+            print(f"bertlab pretrain: pretrain={cfg.pretrain.name} has no stage to run", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        quiet_libraries()
+        pools = read_task(cfg.task)
+        splits = make_splits(pools, cfg.task, cfg.task.data_seed)
+        run_dir = Path(cfg.pretrain.cache_dir or ".").expanduser()
+        path, record = further_pretrain(cfg, splits, run_dir, [], precision(cfg.trainer.precision), pools)
+    except BertlabError as err:
+        print(f"bertlab pretrain: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    # the same command line with train.py reuses this cache entry; or fine-tune from the folder itself:
+    print(f"pretrain: {'reused' if record['reused'] else 'trained'}; fine-tune from it with (and pretrain=none):")
+    print(f"model.name_or_path={shlex.quote(path)}")
+    return 0
+
+
+def add_pretrain(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "pretrain",
+        help="run the further pre-training stage of a run (pretrain=tapt|dapt|dapt_tapt) and cache it",
+        description="Compose the config as `python train.py OVERRIDES` does (pretrain=tapt unless given), run its "
+        "masked-LM stages (or find them in pretrain.cache_dir) and print the model.name_or_path=DIR override "
+        "that fine-tunes from the result.",
+    )
+    parser.add_argument(
+        "overrides", nargs="*", metavar="OVERRIDE", help="Hydra overrides, e.g. task=rte pretrain.lr=5e-5"
+    )
+    parser.set_defaults(func=run_pretrain)
+
+
+COMMANDS = [add_report, add_prepare, add_pretrain, add_predict, add_evaluate]
 
 
 def build_parser() -> argparse.ArgumentParser:

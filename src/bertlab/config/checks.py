@@ -27,6 +27,7 @@ from bertlab.methods.reinit import check_reinit
 from bertlab.optim.optimizer import check_optimizer
 from bertlab.optim.param_groups import check_llrd
 from bertlab.optim.schedules import check_schedule
+from bertlab.pretrain.settings import check_pretrain
 from bertlab.problems.registry import problem_of
 
 
@@ -314,3 +315,5 @@ def check_config(cfg: DictConfig) -> None:
     check_head(
         cfg.head, cfg.task.problem
     )  # its target and keys; head.layers against the model's depth: before its weights load
+    if "pretrain" in cfg:  # the further pre-training stage's own keys (pretrain/settings.py)
+        check_pretrain(cfg.pretrain)

@@ -23,6 +23,9 @@ first_step_at, token_cache_hits, compiled_graphs). A distillation run (distill=s
 adds `distill`: alpha, temperature, teacher ("self" or the saved run's folder), teacher_metrics
 (the teacher's val/, test_last/, test_best/), teacher_best_step and teacher_s (seconds); its
 `metrics` and speed figures are the student's (startup_s, from the process start, includes the teacher).
+A run with further pre-training (pretrain=tapt|dapt|dapt_tapt) adds `pretrain` (pretrain/stage.py: the
+stages' settings, corpus sizes, steps, held-out MLM loss before and after, the model they came
+from and made, whether the cache had it, seconds).
 """
 
 import json
@@ -63,6 +66,7 @@ SETTINGS = {
     "data_seed": "task.data_seed",
     "sampling": "task.sampling",
     "augment": "augment.name",
+    "pretrain": "pretrain.name",  # further pre-training first: none, tapt, dapt, dapt_tapt
 }
 
 

@@ -48,13 +48,14 @@ def fit_with_distillation(
 ) -> dict:
     """fit_and_test's counterpart for distill=self: the student's record, plus `distill`."""
     check_config(cfg)
-    splits, augmented = task_splits(cfg)  # the teacher and the student see the same augmented split
+    data = task_splits(cfg)  # the teacher and the student see the same augmented split
+    splits = data.splits
     regression = cfg.task.problem == "regression"
     num_labels = 1 if regression else len(cfg.task.labels)
     d = cfg.distill
     start = time.time()
     if d.teacher is None:
-        teacher = trained_teacher(cfg, splits, Path(run_dir), run_name, group, tags, overrides)
+        teacher = trained_teacher(cfg, data, Path(run_dir), run_name, group, tags, overrides)
     else:
         record = check_teacher_run(d.teacher, num_labels, settings(cfg))
         device = "cuda" if accelerator(cfg.trainer.accelerator) in ("cuda", "gpu") else "cpu"
@@ -68,9 +69,9 @@ def fit_with_distillation(
     )
     loss = partial(distillation_loss, alpha=float(d.alpha), temperature=float(d.temperature), regression=regression)
     student = train_and_test(
-        cfg, splits, run_dir, run_name, group, tags, overrides, soft_labels=teacher["logits"], distill=loss
+        cfg, data, run_dir, run_name, group, tags, overrides, soft_labels=teacher["logits"], distill=loss
     ).record
-    student["augment"] = augmented
+    student["augment"] = data.augmented
     student["distill"] = {
         "alpha": float(d.alpha),
         "temperature": float(d.temperature),
@@ -84,14 +85,14 @@ def fit_with_distillation(
     return student
 
 
-def trained_teacher(cfg, splits, run_dir: Path, run_name, group, tags, overrides) -> dict:
+def trained_teacher(cfg, data, run_dir: Path, run_name, group, tags, overrides) -> dict:
     """The teacher's soft labels, metrics and best step: trained now, or by an earlier attempt of
     this same job that was killed during the student (soft_labels.pt)."""
     folder = run_dir / TEACHER_DIR
     path = folder / SOFT_LABELS_FILE
     owner = {
         "overrides": None if overrides is None else list(overrides),
-        "examples": examples_fingerprint(splits["train"]),
+        "examples": examples_fingerprint(data.splits["train"]),
     }
     if cfg.resume and path.is_file():
         try:
@@ -104,7 +105,7 @@ def trained_teacher(cfg, splits, run_dir: Path, run_name, group, tags, overrides
             return saved
     print(f"teacher: fine-tuning with the run's settings in {folder}")
     folder.mkdir(parents=True, exist_ok=True)
-    fitted = train_and_test(cfg, splits, folder, f"{run_name}-teacher", group, tags, overrides)
+    fitted = train_and_test(cfg, data, folder, f"{run_name}-teacher", group, tags, overrides)
     finish_wandb()  # the student opens a W&B run of its own
     remove_resume_state(folder)  # the teacher is done: its checkpoint would never be used
     dm = fitted.datamodule

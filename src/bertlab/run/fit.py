@@ -29,25 +29,26 @@ from bertlab.methods.mixout import apply_mixout
 from bertlab.methods.prior_wd import PriorWeightDecay
 from bertlab.methods.reinit import reinit_top_layers
 from bertlab.model.load import load_config, load_tokenizer
+from bertlab.pretrain.stage import further_pretrain
 from bertlab.problems.registry import problem_of
 from bertlab.run.saved_run import save_run_model
-from bertlab.run.trainer import build_trainer, compiled_graphs
+from bertlab.run.trainer import build_trainer, compiled_graphs, precision
 from bertlab.training.finetuner import FineTuner
 from bertlab.training.metrics import check_metrics, selection_metric
 
 
-def build_model(cfg: DictConfig, pair: bool, num_labels: int):
+def build_model(cfg: DictConfig, pair: bool, num_labels: int, name_or_path: str | None = None):
     """Tokenizer and classifier, checked before any weights are read, then re-initialised, mixed
-    out and compiled as the config says."""
+    out and compiled as the config says. `name_or_path`: where the weights come from, when not
+    model.name_or_path (a further pre-trained model)."""
     task = cfg.task
+    name_or_path = name_or_path or cfg.model.name_or_path
     auto_class = problem_of(task).auto_class  # the head: sequence or token classifier
-    model_config = load_config(cfg.model.name_or_path, num_labels, task.problem, cfg.model.dropout)
-    tokenizer = load_tokenizer(cfg.model.name_or_path)
-    check_before_weights(cfg.model.name_or_path, model_config, tokenizer, task.max_length, pair, cfg.reinit, auto_class)
+    model_config = load_config(name_or_path, num_labels, task.problem, cfg.model.dropout)
+    tokenizer = load_tokenizer(name_or_path)
+    check_before_weights(name_or_path, model_config, tokenizer, task.max_length, pair, cfg.reinit, auto_class)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    tokenizer, model = load_classifier(
-        cfg.head, cfg.model.name_or_path, model_config, tokenizer=tokenizer, auto_class=auto_class
-    )
+    tokenizer, model = load_classifier(cfg.head, name_or_path, model_config, tokenizer=tokenizer, auto_class=auto_class)
     reinit_top_layers(model, cfg.reinit, reinit_pooler=cfg.reinit > 0 or cfg.reinit_pooler)
     apply_mixout(model, cfg.mixout)  # after re-init: Linears mix toward the re-initialised weights
     compile_backend = cfg.trainer.compile
@@ -117,7 +118,16 @@ class Fitted(NamedTuple):
     trainer: L.Trainer
 
 
-def task_splits(cfg: DictConfig) -> tuple[dict, dict]:
+class TaskData(NamedTuple):
+    """A run's examples (task_splits): what training reads, and what the pre-training corpus may."""
+
+    splits: dict  # train (augmented as cfg.augment says), val, test
+    augmented: dict  # result.json's `augment`: the training-set size before and after
+    drawn: dict  # the splits as drawn, before augmentation (the TAPT corpus: the task's own text)
+    pools: dict  # what the reader returned (pretrain.corpus=train_pool, the domain corpus)
+
+
+def task_splits(cfg: DictConfig) -> TaskData:
     """The task's train/val/test examples, after the metric checks (seconds, before any model),
     the training split augmented as cfg.augment says; and result.json's `augment` record."""
     task = cfg.task
@@ -125,8 +135,10 @@ def task_splits(cfg: DictConfig) -> tuple[dict, dict]:
     selection_metric(list(task.metrics), task.main_metric, task.select_metric)
     # The data sample depends on task.data_seed only, never on the training seed.
     # (problem.read fills task.labels when a csv or tokens task leaves them to be inferred.)
-    splits = make_splits(problem_of(task).read(task), task, task.data_seed)
-    return augment_train(splits, cfg.augment, task)  # the training split only (data/augment.py)
+    pools = problem_of(task).read(task)
+    drawn = make_splits(pools, task, task.data_seed)
+    splits, augmented = augment_train(drawn, cfg.augment, task)  # the training split only (data/augment.py)
+    return TaskData(splits, augmented, drawn, pools)
 
 
 def fit_and_test(
@@ -138,14 +150,14 @@ def fit_and_test(
     overrides: list[str] | None = None,
 ) -> dict:
     check_config(cfg)
-    splits, augmented = task_splits(cfg)
-    record = train_and_test(cfg, splits, run_dir, run_name, group, tags, overrides).record
-    return {**record, "augment": augmented}  # training-set size before and after augmentation
+    data = task_splits(cfg)
+    record = train_and_test(cfg, data, run_dir, run_name, group, tags, overrides).record
+    return {**record, "augment": data.augmented}  # training-set size before and after augmentation
 
 
 def train_and_test(
     cfg: DictConfig,
-    splits: dict,
+    data: TaskData,
     run_dir: Path,
     run_name: str,
     group: str | None,
@@ -154,14 +166,25 @@ def train_and_test(
     soft_labels=None,
     distill=None,
 ) -> Fitted:
-    """One fit of a fresh model on `splits`, tested with the last and the best weights.
+    """One fit of a fresh model on `data.splits`, tested with the last and the best weights.
     soft_labels, distill: a distillation student's (run/distill.py); None for an ordinary run."""
     task = cfg.task
     problem = problem_of(task)  # reader, encoding, head, metrics of task.problem (problems/)
     select = selection_metric(list(task.metrics), task.main_metric, task.select_metric)
     regression = task.problem == "regression"
+    splits = data.splits
     num_labels = problem.num_labels(task)
-    tokenizer, model = build_model(cfg, splits["train"][0].text_b is not None, num_labels)
+    ckpt_path = resume_checkpoint(run_dir, overrides) if cfg.resume else None
+    if ckpt_path is not None:  # a previous attempt was killed: continue it (resume.py)
+        print(f"resuming from {ckpt_path}")
+        set_aside_metrics(run_dir, ckpt_path)
+    loggers = build_loggers(cfg, run_dir, run_name, group, tags)
+    # further pre-training (pretrain=tapt|dapt|dapt_tapt; none: the configured model, untouched), on
+    # the drawn splits before augmentation: its corpus is the task's own training text (pretrain/corpus.py)
+    start_from, pretrain = further_pretrain(
+        cfg, data.drawn, run_dir, loggers, precision(cfg.trainer.precision), data.pools
+    )
+    tokenizer, model = build_model(cfg, splits["train"][0].text_b is not None, num_labels, start_from)
 
     datamodule = FewSampleDataModule(
         splits,
@@ -187,11 +210,6 @@ def train_and_test(
         distill=distill,
         metrics_factory=problem.metrics(task, num_labels),
     )
-    ckpt_path = resume_checkpoint(run_dir, overrides) if cfg.resume else None
-    if ckpt_path is not None:  # a previous attempt was killed: continue it (resume.py)
-        print(f"resuming from {ckpt_path}")
-        set_aside_metrics(run_dir, ckpt_path)
-    loggers = build_loggers(cfg, run_dir, run_name, group, tags)
     callbacks, best, throughput, diagnostics = build_callbacks(cfg, model, run_dir, overrides, select, loggers)
     trainer = build_trainer(cfg, run_dir, len(splits["train"]), loggers, callbacks)
 
@@ -230,5 +248,6 @@ def train_and_test(
         "param_dtype": str(next(module.model.parameters()).dtype).removeprefix("torch."),
         "precision": str(trainer.precision),
         "head": module.model.head_origin,  # new, or kept from the checkpoint (model/load.py, heads/build.py)
+        "pretrain": pretrain,  # the further pre-training stages, their corpus and held-out loss (pretrain/stage.py)
     }
     return Fitted(record, module, datamodule, trainer)
