@@ -4,6 +4,7 @@ the config group and its checks, in-process on tiny models."""
 import multiprocessing
 import os
 import signal
+import threading
 
 import pytest
 import torch
@@ -181,8 +182,11 @@ def test_a_killed_stage_leaves_no_entry_and_the_next_job_redoes_it(tmp_path):
     os.kill(victim.pid, signal.SIGKILL)  # mid-stage
     victim.join(60)
     assert not (tmp_path / "k").exists() and list(tmp_path.glob(".k.*.tmp"))  # only its temporary folder
-    go.set()
-    folder, record, reused = cached_stage(tmp_path, "k", _build_once(counter, started, go))
+    # fresh events: the victim died waiting on `go` (and maybe inside `started.set()`); a
+    # multiprocessing Condition whose waiter or holder was killed blocks its next set() for ever
+    go_now = threading.Event()
+    go_now.set()
+    folder, record, reused = cached_stage(tmp_path, "k", _build_once(counter, threading.Event(), go_now))
     assert not reused and counter.value == 2 and (folder / "weights").read_text() == "done"
     assert not list(tmp_path.glob(".k.*.tmp"))  # the dead job's folder is gone
 
