@@ -87,3 +87,22 @@ def test_process_start_time_is_when_the_process_was_launched():
     started = float(proc.stdout.splitlines()[-1])
     # the fork follows `launched` within milliseconds; the slack covers a loaded machine and 10 ms ticks
     assert launched - 0.05 <= started <= launched + 0.5
+
+
+def test_tokenizer_fingerprint_ignores_and_keeps_the_last_calls_settings(tiny_bert_dir):
+    """The fingerprint clears truncation/padding around `to_str` (no JSON round trip) and puts them back."""
+    from transformers import AutoTokenizer
+
+    from bertlab.data import token_cache
+
+    tok = AutoTokenizer.from_pretrained(tiny_bert_dir)
+    fresh = token_cache.tokenizer_fingerprint(tok)
+    tok(["a b c d e f", "a"], truncation=True, max_length=4, padding="max_length")
+    backend = tok.backend_tokenizer
+    settings = (backend.truncation, backend.padding)
+    assert settings[0] is not None and settings[1] is not None  # the call left them behind
+    assert token_cache.tokenizer_fingerprint(tok) == fresh
+    assert (backend.truncation, backend.padding) == settings  # put back as they were
+    extended = AutoTokenizer.from_pretrained(tiny_bert_dir)
+    extended.add_tokens(["bertlabtoken"])
+    assert token_cache.tokenizer_fingerprint(extended) != fresh
