@@ -106,3 +106,17 @@ def test_tokenizer_fingerprint_ignores_and_keeps_the_last_calls_settings(tiny_be
     extended = AutoTokenizer.from_pretrained(tiny_bert_dir)
     extended.add_tokens(["bertlabtoken"])
     assert token_cache.tokenizer_fingerprint(extended) != fresh
+
+
+@pytest.mark.parametrize("group", ["task", "trainer"])
+def test_the_keys_every_option_sets_match_omegaconfs_reading(group):
+    """check_complete reads the packaged options' top-level keys with PyYAML's C loader (start-up):
+    the same keys OmegaConf.load finds."""
+    from omegaconf import OmegaConf
+
+    from bertlab.config.checks import _keys_every_option_sets
+    from bertlab.core.paths import CONF_DIR
+
+    options = sorted((CONF_DIR / group).glob("*.yaml"))
+    reference = set.intersection(*(set(OmegaConf.load(p).keys()) - {"defaults"} for p in options))
+    assert _keys_every_option_sets(group) == (reference, options[0].name)
