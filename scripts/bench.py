@@ -10,7 +10,10 @@ defaults and the limits, side by side in one run (same model, data, batch size, 
 3. Padding efficiency (real / processed tokens) of the training batches: padding to 128, dynamic
    padding, dynamic + `data.group_by_length=true`.
 4. BERTAdam step vs torch AdamW(foreach=True) on a BERT-base parameter set (scripts/bench_optimizer.py).
-5. Start-up: seconds from the command to the first training step (from item 2's runs).
+5. Start-up: seconds from the command to the first training step (item 2's runs, and a
+   `debug=fast` run of its own) beside the floor, measured in the same run: a fresh process
+   that imports torch, Lightning and transformers (and one that also imports BERT's model code,
+   which every run loads with its model), from the command to the end of its imports.
 
 Variants are interleaved (A B C, B C A, ...) and medians over repeats are reported, so that load
 from other processes hits all alike; the ratios are the figures to quote. Writes JSON too.
@@ -324,6 +327,68 @@ def optimizer_bench(quick, tmp):
     return json.loads(path.read_text())
 
 
+# ------------------------------------------------------------------ 5. start-up beside the floor
+
+# The floor: what no run can avoid, torch + Lightning + transformers imported by a fresh process;
+# `+ model code` adds the modules transformers imports to build BERT (every run loads a model).
+FLOOR_CODE = {
+    "floor": "import torch, lightning, transformers",
+    "floor + model code": "import torch, lightning, transformers; "
+    "from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertForSequenceClassification",
+}
+
+
+def floor_seconds(code: str, env: dict) -> float:
+    """Seconds from the command to the end of `code`'s imports (the child prints the time then)."""
+    launched = time.time()
+    proc = subprocess.run(
+        [sys.executable, "-c", f"{code}; import time; print(repr(time.time()))"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"floor import failed:\n{proc.stderr[-3000:]}")
+    return float(proc.stdout.splitlines()[-1]) - launched
+
+
+def run_startup(model_ovr: list[str], env: dict, tmp: str, tag: str) -> float:
+    """Seconds from the command to the first training step of `train.py debug=fast` (logger=csv)."""
+    out = Path(tmp) / f"startup-{tag}"
+    cmd = [sys.executable, "train.py", "debug=fast", *model_ovr, "logger=csv", "trainer.enable_progress_bar=false"]
+    cmd += [f"hydra.run.dir={out}", f"data.token_cache={Path(tmp) / 'tokens-startup'}"]
+    launched = time.time()
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"start-up run failed:\n{proc.stderr[-3000:]}")
+    return json.loads((out / "result.json").read_text())["first_step_at"] - launched
+
+
+def startup_bench(model_ovr: list[str], repeats: int, tmp: str) -> dict:
+    """Start-up of a `debug=fast` run (a warm token cache, as for every job of a sweep after the
+    first) and the floor's, interleaved in one run, medians over `repeats`."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
+    run_startup(model_ovr, env, tmp, "warm-up")  # fills the token cache and the OS's file cache
+    kinds = [*FLOOR_CODE, "train.py debug=fast"]
+    seconds = {k: [] for k in kinds}
+    for r in range(repeats):
+        for kind in kinds[r % len(kinds) :] + kinds[: r % len(kinds)]:  # rotate the order
+            s = floor_seconds(FLOOR_CODE[kind], env) if kind in FLOOR_CODE else run_startup(model_ovr, env, tmp, str(r))
+            seconds[kind].append(s)
+            print(f"  [start-up] {kind:<22} {s:6.2f}s", flush=True)
+    med = {k: statistics.median(v) for k, v in seconds.items()}
+    ours, floor = med["train.py debug=fast"], med["floor"]
+    return {
+        "repeats": repeats,
+        "seconds": seconds,
+        "median_s": med,
+        "over_floor_s": ours - floor,
+        "over_floor_with_model_code_s": ours - med["floor + model code"],
+        "ratio_to_floor": ours / floor,
+    }
+
+
 # ------------------------------------------------------------------ report
 
 
@@ -380,6 +445,15 @@ def print_table(res):
         print(
             f"\n4. optimizer step, {o['params'] / 1e6:.0f}M params: bertadam / AdamW foreach = {o['ratio']:.3f}x (goal <= 1.1x)"
         )
+    st = res.get("startup")
+    if st:
+        print(f"\n5. start-up, command to first training step (median of {st['repeats']}, same run):")
+        for kind, v in st["median_s"].items():
+            print(f"   {kind:<24}{v:7.2f} s")
+        print(
+            f"   this project - floor: {st['over_floor_s']:+.2f} s ({st['ratio_to_floor']:.2f}x the floor; goal: within 1 s); "
+            f"- (floor + model code): {st['over_floor_with_model_code_s']:+.2f} s"
+        )
     print("=" * 100)
 
 
@@ -391,7 +465,8 @@ def main(argv=None):
     )
     parser.add_argument("--model", default="minilm", help="model config (minilm, tiny, bert-base-uncased...)")
     parser.add_argument("--whole-repeats", type=int, default=1, help="whole runs per kind and task")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["equal", "whole", "padding", "optimizer"])
+    parser.add_argument("--startup-repeats", type=int, default=5, help="start-up runs per kind (floor, ours)")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["equal", "whole", "padding", "optimizer", "startup"])
     args = parser.parse_args(argv)
     model_ovr = [f"model={args.model}"]
     size_ovr = ["task.n_train=200", "task.n_val=100"] if args.quick else ["task.n_train=1000", "task.n_val=200"]
@@ -427,6 +502,8 @@ def main(argv=None):
                 task: whole_runs(task_overrides(task, standins), size_ovr + model_ovr, args.whole_repeats, tmp, task)
                 for task in ("mrpc", "cola_like")
             }
+        if "startup" not in args.skip:
+            res["startup"] = startup_bench(model_ovr, 2 if args.quick else args.startup_repeats, tmp)
     res["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     path = Path(args.json or REPO / "outputs" / "bench" / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json")
     path.parent.mkdir(parents=True, exist_ok=True)

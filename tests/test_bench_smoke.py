@@ -60,3 +60,20 @@ def test_bench_heads_times_every_head_against_pooler_on_the_tiny_model(tmp_path)
     res = json.loads(out.read_text())
     assert set(res["ratio_vs_pooler"]) == {"pooler", "mean", "layers_cnn", "scalar_mix"}
     assert res["ratio_vs_pooler"]["pooler"] == 1.0 and all(v > 0 for v in res["median_samples_per_s"].values())
+
+
+def test_bench_startup_section_prints_start_up_beside_the_floor(tmp_path):
+    out = tmp_path / "bench.json"
+    cmd = [sys.executable, "-m", "scripts.bench", "--model", "tiny", "--json", str(out), "--startup-repeats", "1"]
+    proc = subprocess.run(
+        cmd + ["--skip", "equal", "whole", "padding", "optimizer"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    st = json.loads(out.read_text())["startup"]
+    assert set(st["median_s"]) == {"floor", "floor + model code", "train.py debug=fast"}
+    assert all(v > 0 for v in st["median_s"].values()) and st["ratio_to_floor"] > 0
+    assert "this project - floor" in proc.stdout
