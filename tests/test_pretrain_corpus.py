@@ -219,3 +219,14 @@ def test_corpus_fingerprint_is_content_and_order():
     assert a != corpus_fingerprint(["two", "one"])
     assert corpus_fingerprint(["ab"]) != corpus_fingerprint(["a", "b"])
     assert corpus_fingerprint([]) != corpus_fingerprint([""])
+
+
+def test_a_token_task_gives_its_sentences_as_documents():
+    from bertlab.data.tagged import TaggedSentence
+
+    splits = {
+        "train": [TaggedSentence(("EU", "rejects", "German", "call"), (1, 0, 2, 0))],
+        "val": [TaggedSentence(("Peter", "Blackburn"), (3, 4))],
+        "test": [],
+    }
+    assert task_corpus(None, splits, "train") == ["EU rejects German call"]

@@ -28,7 +28,10 @@ CORPORA = ("train", "train_pool")
 
 
 def example_text(example: Example) -> str:
-    return example.text_a if example.text_b is None else f"{example.text_a} {example.text_b}"
+    """One document: a pair's two texts joined by a space; a tagged sentence's words (token tasks)
+    joined by spaces."""
+    text_a = example.text_a if isinstance(example.text_a, str) else " ".join(example.text_a)
+    return text_a if example.text_b is None else f"{text_a} {example.text_b}"
 
 
 def task_corpus(task_cfg: DictConfig, splits: dict, which: str, pools: dict | None = None) -> list[str]:
