@@ -10,8 +10,8 @@ from transformers import PretrainedConfig
 from bertlab.config.checks import check_config
 from bertlab.core.errors import ConfigError
 from bertlab.heads import modules
-from bertlab.heads.build import check_head, load_classifier
-from bertlab.heads.model import HeadModel, load_head_model
+from bertlab.heads.build import check_head, load_classifier, load_head_model
+from bertlab.heads.model import HeadModel
 from bertlab.methods.mixout import MixLinear, apply_mixout
 from bertlab.methods.reinit import reinit_top_layers
 from bertlab.model.anatomy import anatomy, blocks_by_param

@@ -7,7 +7,7 @@ import torch
 from e2e import TINY, run_train
 from transformers import AutoTokenizer
 
-from bertlab.heads.model import load_head_model
+from bertlab.heads.build import load_head_model
 
 HEADS = ("cls", "mean", "max", "concat_last4", "layers_cnn", "scalar_mix")
 

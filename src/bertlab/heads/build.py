@@ -3,11 +3,15 @@
 fork's own), checked with optim/target.py's rules, so every mistake is one message naming the key."""
 
 from collections.abc import Mapping
+from pathlib import Path
 
-from transformers import AutoModelForSequenceClassification, PretrainedConfig
+import torch
+from safetensors.torch import load_file
+from torch import nn
+from transformers import AutoConfig, AutoModelForSequenceClassification, PretrainedConfig
 
 from bertlab.core.errors import ConfigError
-from bertlab.heads.model import HeadModel, drop_head_key
+from bertlab.heads.model import HEAD_WEIGHTS, HeadModel, drop_head_key
 from bertlab.model.load import load_encoder, load_model, load_tokenizer
 from bertlab.optim.target import INSTANTIATE_KEYS, call, locate, target_kwargs, with_target
 
@@ -74,3 +78,21 @@ def load_classifier(
     print(f"model: {model.head_origin}")
     model.train()
     return tokenizer if tokenizer is not None else load_tokenizer(name_or_path), model
+
+
+def load_head_model(directory) -> nn.Module:
+    """A saved run's model (`<run_dir>/model`, `save_weights=true`), in eval mode: a HeadModel
+    for a run with a head of bertlab.heads, else (head=pooler) the family's HF classifier.
+    Its logits are those of the run's best weights (mixout's layers come back as plain Linears,
+    which is what they are in eval mode)."""
+    directory = Path(directory)
+    config = AutoConfig.from_pretrained(directory)
+    head_cfg = drop_head_key(config)
+    if head_cfg is None:
+        model = AutoModelForSequenceClassification.from_pretrained(directory, dtype=torch.float32)
+    else:
+        encoder = load_encoder(str(directory), config)
+        head = make_head(head_cfg, config)
+        head.load_state_dict(load_file(directory / HEAD_WEIGHTS))
+        model = HeadModel(encoder, head, head_cfg)
+    return model.eval()

@@ -7,20 +7,17 @@ re-init, mixout and pre-trained weight decay work unchanged.
 
 Saved (`save_weights=true`) as a HF encoder folder (config.json, model.safetensors, loadable by
 AutoModel) whose config.json also names the head under `bertlab_head` (its `_target_` and keys),
-plus `head.safetensors` with the head's weights. `load_head_model(dir)` rebuilds either kind of
+plus `head.safetensors` with the head's weights. `heads.build.load_head_model(dir)` rebuilds either kind of
 saved run, this one or a `head=pooler` run (a plain HF classifier).
 """
 
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
-from transformers import AutoConfig, AutoModelForSequenceClassification
 from transformers.loss.loss_utils import ForSequenceClassificationLoss
 from transformers.modeling_outputs import SequenceClassifierOutput
-
-from bertlab.model.load import load_encoder
 
 HEAD_KEY = "bertlab_head"  # config.json: the head's `_target_` and keys (absent: the family's own head)
 HEAD_WEIGHTS = "head.safetensors"
@@ -71,23 +68,3 @@ def drop_head_key(config) -> dict | None:
     if hasattr(config, HEAD_KEY):
         delattr(config, HEAD_KEY)
     return head_cfg
-
-
-def load_head_model(directory) -> nn.Module:
-    """A saved run's model (`<run_dir>/model`, `save_weights=true`), in eval mode: a HeadModel
-    for a run with a head of bertlab.heads, else (head=pooler) the family's HF classifier.
-    Its logits are those of the run's best weights (mixout's layers come back as plain Linears,
-    which is what they are in eval mode)."""
-    from bertlab.heads.build import make_head  # build.py imports this module
-
-    directory = Path(directory)
-    config = AutoConfig.from_pretrained(directory)
-    head_cfg = drop_head_key(config)
-    if head_cfg is None:
-        model = AutoModelForSequenceClassification.from_pretrained(directory, dtype=torch.float32)
-    else:
-        encoder = load_encoder(str(directory), config)
-        head = make_head(head_cfg, config)
-        head.load_state_dict(load_file(directory / HEAD_WEIGHTS))
-        model = HeadModel(encoder, head, head_cfg)
-    return model.eval()

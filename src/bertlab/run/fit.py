@@ -21,8 +21,7 @@ from bertlab.config.model_checks import check_before_weights
 from bertlab.data.augment import augment_train
 from bertlab.data.datamodule import FewSampleDataModule
 from bertlab.data.sampling import make_splits
-from bertlab.heads.build import load_classifier
-from bertlab.heads.model import load_head_model
+from bertlab.heads.build import load_classifier, load_head_model
 from bertlab.loggers.build import build_loggers
 from bertlab.loggers.console import console_callbacks
 from bertlab.methods.mixout import apply_mixout
