@@ -15,7 +15,10 @@ UNKNOWN_KEYS = {
     "root_added": ("+reinitt=3", ["'reinitt'", "nothing reads it", "Did you mean reinit? Use reinit=3."]),
     # Hydra's own message here was "To append to your config use +reinitt=3": the wrong fix
     "root_set": ("reinitt=3", ["reinitt=3: unknown config key 'reinitt'", "Use reinit=3."]),
-    "root_no_near_key": ("+foo=1", ["'foo'", "nothing reads it", "Valid keys at the top level: augment, data, distill"]),
+    "root_no_near_key": (
+        "+foo=1",
+        ["'foo'", "nothing reads it", "Valid keys at the top level: augment, data, distill"],
+    ),
     "trainer": ("+trainer.max_epoch=5", ["Use trainer.max_epochs=5."]),
     "data": ("+data.batchsize=8", ["Use data.batch_size=8."]),
     "model": ("+model.dropuot=0.2", ["Use model.dropout=0.2."]),

@@ -56,3 +56,9 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def publish_folder(tmp: Path, path: Path) -> None:
+    """Rename a folder written in full (`tmp`, a sibling of `path` in the same filesystem) to `path`:
+    readers see no folder or the complete one (pretrain/cache.py's entries). `path` must not exist."""
+    os.replace(tmp, path)

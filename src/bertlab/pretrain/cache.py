@@ -30,6 +30,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from bertlab.core.atomic import publish_folder
+
 FORMAT_VERSION = 1  # bump when a stage's saved layout or training changes what a key means
 STAGE_FILE = "stage.json"
 
@@ -93,7 +95,7 @@ def cached_stage(
         try:
             record = build(tmp)
             (tmp / STAGE_FILE).write_text(json.dumps(record, indent=2))
-            os.replace(tmp, folder)  # atomic: a folder rename within one filesystem
+            publish_folder(tmp, folder)  # atomic: a folder rename within one filesystem
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
