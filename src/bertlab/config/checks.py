@@ -319,5 +319,7 @@ def check_config(cfg: DictConfig) -> None:
     check_head(
         cfg.head, cfg.task.problem
     )  # its target and keys; head.layers against the model's depth: before its weights load
-    if "pretrain" in cfg:  # the further pre-training stage's own keys (pretrain/settings.py)
+    # the further pre-training stages' own keys (pretrain/settings.py); pretrain=none reads none of
+    # them (its pretrain.max_length follows task.max_length, whose own check names the right key)
+    if "pretrain" in cfg and cfg.pretrain.stages:
         check_pretrain(cfg.pretrain)
