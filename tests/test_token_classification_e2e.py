@@ -93,3 +93,21 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     expected, got = results_under(tmp_path / "reference")["."], results_under(run_dir)["."]
     assert got["metrics"] == expected["metrics"] and got["best_step"] == expected["best_step"]
     assert got["global_steps"] == 12
+
+
+@pytest.mark.slow
+def test_evaluate_retests_a_saved_token_run_and_predict_refuses_it(tmp_path):
+    """bertlab evaluate rebuilds a token run with its own reader, head and seqeval metrics."""
+    from bertlab.run.evaluate import evaluate
+    from bertlab.run.predict import predict
+    from bertlab.run.saved_run import SavedRunError
+
+    run_dir = tmp_path / "run"
+    proc = run_train(*CONLL, "save_weights=true", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = results_under(run_dir)["."]
+    metrics = evaluate(run_dir)
+    assert metrics["test/entity_f1"] == pytest.approx(result["metrics"]["test_best/entity_f1"], abs=1e-6)
+    assert metrics["test/token_accuracy"] == pytest.approx(result["metrics"]["test_best/token_accuracy"], abs=1e-6)
+    with pytest.raises(SavedRunError, match="task.problem=token_classification run.*bertlab evaluate"):
+        predict(run_dir, tmp_path / "in.csv")

@@ -80,7 +80,7 @@ def load_classifier(
     return tokenizer if tokenizer is not None else load_tokenizer(name_or_path), model
 
 
-def load_head_model(directory) -> nn.Module:
+def load_head_model(directory, auto_class=AutoModelForSequenceClassification) -> nn.Module:
     """A saved run's model (`<run_dir>/model`, `save_weights=true`), in eval mode: a HeadModel
     for a run with a head of bertlab.heads, else (head=pooler) the family's HF classifier.
     Its logits are those of the run's best weights (mixout's layers come back as plain Linears,
@@ -89,7 +89,7 @@ def load_head_model(directory) -> nn.Module:
     config = AutoConfig.from_pretrained(directory)
     head_cfg = drop_head_key(config)
     if head_cfg is None:
-        model = AutoModelForSequenceClassification.from_pretrained(directory, dtype=torch.float32)
+        model = auto_class.from_pretrained(directory, dtype=torch.float32)
     else:
         encoder = load_encoder(str(directory), config)
         head = make_head(head_cfg, config)

@@ -25,16 +25,17 @@ def evaluate(run_dir: Path, overrides: list[str] | None = None) -> dict[str, flo
     import lightning as L
 
     from bertlab.data.datamodule import FewSampleDataModule
-    from bertlab.data.readers import read_task
     from bertlab.data.sampling import make_splits
     from bertlab.loggers.console import quiet_libraries
+    from bertlab.problems.registry import problem_of
     from bertlab.run.fit import load_trained_model, run_test
     from bertlab.run.trainer import precision
     from bertlab.training.finetuner import FineTuner
 
     quiet_libraries()
     task = cfg.task
-    splits = make_splits(read_task(task), task, task.data_seed)
+    problem = problem_of(task)  # the run's own reader, encoding and metrics (problems/)
+    splits = make_splits(problem.read(task), task, task.data_seed)
     tokenizer, model = load_trained_model(cfg, model_dir)
     regression = task.problem == "regression"
     datamodule = FewSampleDataModule(
@@ -47,8 +48,16 @@ def evaluate(run_dir: Path, overrides: list[str] | None = None) -> dict[str, flo
         cfg.data.num_workers,
         seed=cfg.seed,
         token_cache_dir=cfg.data.token_cache,
+        encoder=problem.encoder(task, tokenizer),
     )
-    module = FineTuner(model, cfg.optimizer, cfg.schedule, list(task.metrics), task.problem)
+    module = FineTuner(
+        model,
+        cfg.optimizer,
+        cfg.schedule,
+        list(task.metrics),
+        task.problem,
+        metrics_factory=problem.metrics(task, problem.num_labels(task)),
+    )
     trainer = L.Trainer(
         accelerator=cfg.trainer.accelerator,
         devices=1,  # one process: a test needs no data parallelism

@@ -65,7 +65,7 @@ def load_trained_model(cfg: DictConfig, model_dir: Path):
     those shaped training; the saved weights are the result (mixout's layers are plain Linears in eval)."""
     # the family's HF classifier (head=pooler) or a HeadModel with the run's head (heads/model.py);
     # the label count is the saved config's, which the run wrote from cfg.task.labels
-    return load_tokenizer(str(model_dir)), load_head_model(model_dir)
+    return load_tokenizer(str(model_dir)), load_head_model(model_dir, problem_of(cfg.task).auto_class)
 
 
 def build_callbacks(cfg: DictConfig, model, run_dir: Path, overrides: list[str] | None, select: str, loggers):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bertlab.core.errors import ConfigError
 from bertlab.data.readers import Example, read_unlabelled
-from bertlab.run.saved_run import load_saved_config, saved_model_dir
+from bertlab.run.saved_run import SavedRunError, load_saved_config, saved_model_dir
 
 FORMATS = (".csv", ".tsv", ".jsonl")
 STDOUT = "-"
@@ -42,6 +42,11 @@ def predict(run_dir: Path, input_path: Path, out: str | None = None) -> Path | N
     out_format = in_format if out_path is None else file_format(out_path, "--out")
     model_dir = saved_model_dir(run_dir)
     cfg = load_saved_config(model_dir)
+    if cfg.task.problem not in ("classification", "regression"):
+        raise SavedRunError(
+            f"{run_dir} is a task.problem={cfg.task.problem} run; `bertlab predict` writes one prediction per row "
+            "of text (classification, regression); test it with `bertlab evaluate RUN_DIR` instead."
+        )
     rows = read_unlabelled(input_path, list(cfg.task.text_fields))
 
     from bertlab.run.fit import load_trained_model  # torch and transformers: only once the input is good
