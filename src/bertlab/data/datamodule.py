@@ -89,6 +89,9 @@ class FewSampleDataModule(L.LightningDataModule):
                     key,
                     lambda examples=examples, name=name: self.encoder.encode(examples, name),
                 )
+                remember = getattr(self.encoder, "remember", None)  # state kept beside the items (QA windows)
+                if remember is not None:
+                    self.encoded[name] = remember(name, examples, self.encoded[name])
             if self.soft_labels is not None:  # new dicts: the token cache's entries stay as they are
                 rows = self.soft_labels.tolist()
                 self.encoded["train"] = [

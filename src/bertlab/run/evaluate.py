@@ -38,6 +38,7 @@ def evaluate(run_dir: Path, overrides: list[str] | None = None) -> dict[str, flo
     splits = make_splits(problem.read(task), task, task.data_seed)
     tokenizer, model = load_trained_model(cfg, model_dir)
     regression = task.problem == "regression"
+    encoder = problem.encoder(task, tokenizer)
     datamodule = FewSampleDataModule(
         {"test": splits["test"]},
         tokenizer,
@@ -48,7 +49,7 @@ def evaluate(run_dir: Path, overrides: list[str] | None = None) -> dict[str, flo
         cfg.data.num_workers,
         seed=cfg.seed,
         token_cache_dir=cfg.data.token_cache,
-        encoder=problem.encoder(task, tokenizer),
+        encoder=encoder,
     )
     module = FineTuner(
         model,
@@ -56,7 +57,8 @@ def evaluate(run_dir: Path, overrides: list[str] | None = None) -> dict[str, flo
         cfg.schedule,
         list(task.metrics),
         task.problem,
-        metrics_factory=problem.metrics(task, problem.num_labels(task)),
+        metrics_factory=problem.metrics_factory(task, problem.num_labels(task), encoder),
+        evaluate_batch=problem.evaluate,
     )
     trainer = L.Trainer(
         accelerator=cfg.trainer.accelerator,

@@ -185,6 +185,7 @@ def train_and_test(
     )
     tokenizer, model = build_model(cfg, splits["train"][0].text_b is not None, num_labels, start_from)
 
+    encoder = problem.encoder(task, tokenizer)
     datamodule = FewSampleDataModule(
         splits,
         tokenizer,
@@ -197,7 +198,7 @@ def train_and_test(
         group_by_length=cfg.data.group_by_length,
         token_cache_dir=cfg.data.token_cache,
         soft_labels=soft_labels,
-        encoder=problem.encoder(task, tokenizer),
+        encoder=encoder,
     )
     module = FineTuner(
         model,
@@ -207,10 +208,12 @@ def train_and_test(
         task.problem,
         llrd=cfg.llrd,
         distill=distill,
-        metrics_factory=problem.metrics(task, num_labels),
+        metrics_factory=problem.metrics_factory(task, num_labels, encoder),
+        evaluate_batch=problem.evaluate,
     )
     callbacks, best, throughput, diagnostics = build_callbacks(cfg, model, run_dir, overrides, select, loggers)
-    trainer = build_trainer(cfg, run_dir, len(splits["train"]), loggers, callbacks)
+    datamodule.setup("fit")  # its training items: question answering's windows outnumber its questions
+    trainer = build_trainer(cfg, run_dir, len(datamodule.encoded["train"]), loggers, callbacks)
 
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = dict(best.best_metrics)

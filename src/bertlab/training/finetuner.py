@@ -68,6 +68,7 @@ class FineTuner(L.LightningModule):
         llrd: float = 1.0,
         distill=None,
         metrics_factory=None,
+        evaluate_batch=None,
     ):
         super().__init__()
         self.model = model
@@ -77,6 +78,8 @@ class FineTuner(L.LightningModule):
         self.problem = problem
         # distillation (methods/distill.py): (logits, teacher_logits, task_loss) -> the loss; None = off
         self.distill = distill
+        # (model, batch, metrics): the task problem's own evaluation step (question answering); None: logits vs labels
+        self.evaluate_batch = evaluate_batch
         num_labels = model.config.num_labels
         # metrics_factory(prefix): the task problem's own metrics (problems/); default GLUE's
         build = metrics_factory or (lambda prefix: build_metrics(metrics, num_labels, prefix))
@@ -94,10 +97,13 @@ class FineTuner(L.LightningModule):
             loss = self.distill(output.logits, teacher_logits, loss)
         if not torch.isfinite(loss):
             raise DivergedError(self.global_step, float(loss.detach()))
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch["labels"].shape[0])
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
         return loss
 
     def _evaluate(self, batch, metrics):
+        if self.evaluate_batch is not None:
+            self.evaluate_batch(self.model, batch, metrics)
+            return
         labels = batch.pop("labels")
         logits = self.model(**batch).logits
         metrics.update(predictions(logits, self.problem), labels)

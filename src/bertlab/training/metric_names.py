@@ -8,8 +8,11 @@ CLASSIFICATION_METRICS = ("accuracy", "f1", "mcc")
 REGRESSION_METRICS = ("pearson", "spearman")
 # entity-level scores (seqeval) and word accuracy: training/tag_metrics.py
 TOKEN_CLASSIFICATION_METRICS = ("entity_f1", "entity_precision", "entity_recall", "token_accuracy")
+# SQuAD's exact match and token F1 of the answer texts: training/qa_metrics.py
+QUESTION_ANSWERING_METRICS = ("exact_match", "f1")
 METRICS_BY_PROBLEM = {
     "classification": CLASSIFICATION_METRICS,
     "regression": REGRESSION_METRICS,
     "token_classification": TOKEN_CLASSIFICATION_METRICS,
+    "question_answering": QUESTION_ANSWERING_METRICS,
 }

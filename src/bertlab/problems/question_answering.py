@@ -1,0 +1,81 @@
+"""Extractive question answering (SQuAD v1.1): the answer is a span of the context (task=squad, task=qa).
+
+Reader data/squad.py, windows and batches data/qa_windows.py, post-processing and exact match / F1
+training/qa_metrics.py; the head is AutoModelForQuestionAnswering (BertForQuestionAnswering: a
+Linear giving a start and an end logit per token, no pooler), which model/anatomy.py sees as the
+`classifier` block like a sequence head: re-init, LLRD, mixout and prior WD treat it as the head.
+"""
+
+from omegaconf import DictConfig
+from transformers import AutoModelForQuestionAnswering
+
+from bertlab.core.errors import ConfigError
+from bertlab.data.qa_windows import QAEncoder, doc_stride
+from bertlab.data.squad import read_squad
+from bertlab.problems.problem import Problem
+from bertlab.training.qa_metrics import build_qa_metrics, evaluate_batch, qa_baseline
+
+KEYS = ("doc_stride", "max_answer_length", "n_best_size", "encoding")
+
+
+def _count(value, key: str, minimum: int, means: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"task.{key}={value} is invalid: an integer >= {minimum} ({means}).")
+
+
+def check(cfg: DictConfig) -> None:
+    task = cfg.task
+    lacking = [f"task.{key}" for key in KEYS if key not in task]
+    if lacking:
+        raise ConfigError(
+            f"task.problem=question_answering needs {', '.join(lacking)}, which task={task.name} does not set; "
+            "start from task=qa (your own files) or task=squad."
+        )
+    # what reads or rewrites one example as one sequence with one label does not fit answer spans
+    for group in ("augment", "distill"):
+        if group in cfg and cfg[group].name != "none":
+            raise ConfigError(
+                f"{group}={cfg[group].name} is for sequence tasks (classification, regression); "
+                f"task.problem=question_answering does not support it: drop {group}= (the default, {group}=none)."
+            )
+    if task.doc_stride is not None:
+        _count(
+            task.doc_stride,
+            "doc_stride",
+            0,
+            "the tokens consecutive windows of a long context share; null: a third of task.max_length",
+        )
+        if isinstance(task.max_length, int) and task.doc_stride >= task.max_length // 2:
+            raise ConfigError(
+                f"task.doc_stride={task.doc_stride} is invalid with task.max_length={task.max_length}: windows overlap "
+                f"by doc_stride tokens and must still move on; use less than {task.max_length // 2}, or null "
+                f"(a third of max_length, {doc_stride(task.max_length, None)})."
+            )
+    _count(task.max_answer_length, "max_answer_length", 1, "the longest answer predicted, in tokens; SQuAD: 30")
+    _count(task.n_best_size, "n_best_size", 1, "start and end tokens paired per window; SQuAD: 20")
+    if task.sampling == "paper":
+        raise ConfigError(
+            "task.sampling=paper reproduces the official code's GLUE draws; question answering samples questions "
+            "at random by task.data_seed: use task.sampling=balanced."
+        )
+    if cfg.reinit_pooler:
+        raise ConfigError(
+            "reinit_pooler=true does not apply to question answering: its head reads every token's hidden state, "
+            "and the model has no pooler; use reinit_pooler=false (reinit=L re-draws the top blocks)."
+        )
+
+
+QUESTION_ANSWERING = Problem(
+    name="question_answering",
+    auto_class=AutoModelForQuestionAnswering,
+    read=read_squad,
+    encoder=lambda task, tokenizer: QAEncoder(tokenizer, task.max_length, task.doc_stride),
+    metrics=lambda task, num_labels: None,  # unused: encoder_metrics below
+    baseline=lambda task, num_labels, train, test: qa_baseline(list(task.metrics), train, test),
+    check=check,
+    num_labels=lambda task: 2,  # a start and an end logit per token (transformers' QA config)
+    encoder_metrics=lambda task, encoder: (
+        lambda prefix: build_qa_metrics(list(task.metrics), encoder, task.n_best_size, task.max_answer_length, prefix)
+    ),
+    evaluate=evaluate_batch,
+)
