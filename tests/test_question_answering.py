@@ -14,7 +14,7 @@ import torch
 
 from bertlab.core.errors import ConfigError, DataError, ModelError
 from bertlab.data import token_cache
-from bertlab.data.qa_windows import QAEncoder, answer_tokens
+from bertlab.data.qa_windows import QAEncoder
 from bertlab.data.sampling import make_splits
 from bertlab.data.squad import QAExample, read_squad
 from bertlab.training.qa_metrics import best_answer, build_qa_metrics, qa_baseline, squad_scores
