@@ -1,0 +1,108 @@
+"""Question answering through `python train.py` (tiny random BERT, the SQuAD JSON and JSONL fixtures):
+result.json, re-init + LLRD and the other methods, bad input, kill and resume, evaluate and predict."""
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+from e2e import TINY, StoppedRun, results_under, run_train
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SQUAD = [*TINY, "task=squad", f"task.data_dir={FIXTURES / 'squad'}", "data.token_cache=null"]
+METRICS = ("exact_match", "f1")
+
+
+@pytest.mark.slow
+def test_squad_end_to_end(tmp_path):
+    proc = run_train(*SQUAD, f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = results_under(tmp_path)["."]
+    assert result["status"] == "ok" and result["select_metric"] == "f1"
+    assert result["split_sizes"] == {"train": 16, "val": 8, "test": 10}  # questions: n_val from train, dev = test
+    for prefix in ("val", "test_last", "test_best"):
+        assert all(0.0 <= result["metrics"][f"{prefix}/{m}"] <= 1.0 for m in METRICS)
+    assert set(result["baseline"]) == {"test/exact_match", "test/f1"}
+    assert result["global_steps"] == 4 and result["train_samples_per_s"] > 0
+
+
+@pytest.mark.slow
+def test_reinit_llrd_mixout_prior_wd_and_a_jsonl_task_with_the_token_cache(tmp_path):
+    proc = run_train(
+        *SQUAD, "reinit=1", "llrd=0.8", "data.group_by_length=true", f"hydra.run.dir={tmp_path / 'reinit_llrd'}"
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_train(*SQUAD, "mixout=0.1", "prior_wd=0.01", "optimizer=bertadam", f"hydra.run.dir={tmp_path / 'mix'}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    qa = [*TINY, "task=qa", f"task.data_dir={FIXTURES / 'qa'}", "task.train_file=train.jsonl"]
+    qa += ["task.dev_file=dev.jsonl", f"data.token_cache={tmp_path / 'cache'}"]
+    for run in ("cold", "warm"):  # the second run reads every split from the cache, windows' map included
+        proc = run_train(*qa, f"hydra.run.dir={tmp_path / run}")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    results = results_under(tmp_path)
+    assert {r["status"] for r in results.values()} == {"ok"}
+    assert results["reinit_llrd"]["settings"]["llrd"] == 0.8
+    assert set(results["warm"]["token_cache_hits"].values()) == {True}
+    assert results["warm"]["metrics"] == results["cold"]["metrics"]
+
+
+@pytest.mark.slow
+def test_an_answer_off_its_start_is_one_message(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    squad = json.loads((FIXTURES / "squad" / "train-v1.1.json").read_text())
+    squad["data"][3]["paragraphs"][0]["qas"][0]["answers"][0]["answer_start"] = 3
+    (data / "train-v1.1.json").write_text(json.dumps(squad))
+    (data / "dev-v1.1.json").write_text((FIXTURES / "squad" / "dev-v1.1.json").read_text())
+    proc = run_train(*SQUAD, f"task.data_dir={data}", f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode != 0
+    assert "train-v1.1.json, question id tr0015: answer 'Melbourne' is not at its answer_start=3" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_the_hub_offline_is_one_message(tmp_path):
+    proc = run_train(*TINY, "task=squad", f"hydra.run.dir={tmp_path}")  # data_dir null: rajpurkar/squad
+    assert proc.returncode != 0
+    assert "Cannot load task 'squad' (rajpurkar/squad) from the Hugging Face hub" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+# 16 questions cut into windows (max_length 64) in batches of 6; 12 steps; a validation (and a resume
+# checkpoint) every 4 steps, mid-epoch, so the resumed run must restore the loader position.
+LONG = [*SQUAD, "data.batch_size=6", "trainer.max_steps=12", "trainer.max_epochs=100", "trainer.num_evals=3"]
+LONG += ["resume_every_s=0"]
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
+    reference = run_train(*LONG, f"hydra.run.dir={tmp_path / 'reference'}")
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    run_dir = tmp_path / "run"
+    run = StoppedRun(run_dir, "saved", *LONG, f"hydra.run.dir={run_dir}")
+    assert "stopping for the test at step 4" in run.stdout()
+    killed = run.kill(signal.SIGKILL)
+    assert killed.returncode == -signal.SIGKILL and (run_dir / "resume" / "last.ckpt").exists()
+    resumed = run_train(*LONG, f"hydra.run.dir={run_dir}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from" in resumed.stdout
+    expected, got = results_under(tmp_path / "reference")["."], results_under(run_dir)["."]
+    assert got["metrics"] == expected["metrics"] and got["best_step"] == expected["best_step"]
+    assert got["global_steps"] == 12
+
+
+@pytest.mark.slow
+def test_evaluate_retests_a_saved_qa_run_and_predict_refuses_it(tmp_path):
+    from bertlab.run.evaluate import evaluate
+    from bertlab.run.predict import predict
+    from bertlab.run.saved_run import SavedRunError
+
+    run_dir = tmp_path / "run"
+    proc = run_train(*SQUAD, "save_weights=true", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = results_under(run_dir)["."]
+    metrics = evaluate(run_dir)
+    for name in METRICS:
+        assert metrics[f"test/{name}"] == pytest.approx(result["metrics"][f"test_best/{name}"], abs=1e-6)
+    with pytest.raises(SavedRunError, match="task.problem=question_answering run.*bertlab evaluate"):
+        predict(run_dir, tmp_path / "in.csv")
