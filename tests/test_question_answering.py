@@ -270,7 +270,7 @@ def test_metric_collects_windows_across_batches_and_scores_each_question_once(to
     examples = [example("orange purple silver", qid="a"), example("brown pink", qid="b"), example("cyan", qid="c")]
     items = encoder.remember("test", examples, encoder.encode(examples, "test"))
     gold = dict(enumerate(encoder.encode(examples, "train")))  # the same windows, labelled
-    metrics = build_qa_metrics(["exact_match", "f1"], encoder, 20, 30, "test_best")
+    metrics = build_qa_metrics(["exact_match", "answer_f1"], encoder, 20, 30, "test_best")
     for batch_items in (items[4:], items[:4]):  # any order, any batching
         batch = encoder.collate(batch_items)
         n, length = batch["input_ids"].shape
@@ -280,7 +280,10 @@ def test_metric_collects_windows_across_batches_and_scores_each_question_once(to
             if s:
                 start[row, s], end[row, e] = 10.0, 10.0
         metrics.update(batch["feature_index"], batch["attention_mask"], start, end)
-    assert {k: float(v) for k, v in metrics.compute().items()} == {"test_best/exact_match": 1.0, "test_best/f1": 1.0}
+    assert {k: float(v) for k, v in metrics.compute().items()} == {
+        "test_best/exact_match": 1.0,
+        "test_best/answer_f1": 1.0,
+    }
 
 
 # ---------------------------------------------------------------- EM / F1: the official SQuAD v1.1 formula
@@ -336,15 +339,15 @@ def test_scores_are_the_official_formula():
     em = sum(max(official_em(p, g) for g in gs) for p, gs in CASES) / len(CASES)
     f1 = sum(max(official_f1(p, g) for g in gs) for p, gs in CASES) / len(CASES)
     scores = squad_scores(preds, examples)
-    assert scores["exact_match"] == pytest.approx(em, abs=1e-6) and scores["f1"] == pytest.approx(f1, abs=1e-6)
+    assert scores["exact_match"] == pytest.approx(em, abs=1e-6) and scores["answer_f1"] == pytest.approx(f1, abs=1e-6)
     assert (em, round(f1, 4)) == (3 / 8, round((1 + 1 + 2 / 3 + 2 * 0.5 * 1 / (0.5 + 1) + 1 + 0 + 0 + 0.8) / 8, 4))
 
 
 def test_baseline_is_the_first_k_context_words():
     train = [example("red"), example("red blue green"), example("brown pink")]  # median answer: 2 words
     test = [example("red blue"), example("green")]
-    scores = qa_baseline(["exact_match", "f1"], train, test)
-    assert scores == {"test/exact_match": pytest.approx(0.5), "test/f1": pytest.approx((1 + 0) / 2)}
+    scores = qa_baseline(["exact_match", "answer_f1"], train, test)
+    assert scores == {"test/exact_match": pytest.approx(0.5), "test/answer_f1": pytest.approx((1 + 0) / 2)}
 
 
 # ---------------------------------------------------------------- config rules

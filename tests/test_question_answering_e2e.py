@@ -10,7 +10,7 @@ from e2e import TINY, StoppedRun, results_under, run_train
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SQUAD = [*TINY, "task=squad", f"task.data_dir={FIXTURES / 'squad'}", "data.token_cache=null"]
-METRICS = ("exact_match", "f1")
+METRICS = ("exact_match", "answer_f1")
 
 
 @pytest.mark.slow
@@ -18,11 +18,11 @@ def test_squad_end_to_end(tmp_path):
     proc = run_train(*SQUAD, f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = results_under(tmp_path)["."]
-    assert result["status"] == "ok" and result["select_metric"] == "f1"
+    assert result["status"] == "ok" and result["select_metric"] == "answer_f1"
     assert result["split_sizes"] == {"train": 16, "val": 8, "test": 10}  # questions: n_val from train, dev = test
     for prefix in ("val", "test_last", "test_best"):
         assert all(0.0 <= result["metrics"][f"{prefix}/{m}"] <= 1.0 for m in METRICS)
-    assert set(result["baseline"]) == {"test/exact_match", "test/f1"}
+    assert set(result["baseline"]) == {"test/exact_match", "test/answer_f1"}
     assert result["global_steps"] == 4 and result["train_samples_per_s"] > 0
 
 

@@ -14,7 +14,7 @@ from bertlab.report.grouping import choose_keys, settings_frame
 from bertlab.report.markdown import render_markdown
 from bertlab.report.model import Report, TaskReport
 from bertlab.report.tables import group_keys, paired_comparisons, run_frame, summary
-from bertlab.training.metric_names import REGRESSION_METRICS, TOKEN_CLASSIFICATION_METRICS
+from bertlab.training.metric_names import QUESTION_ANSWERING_METRICS, REGRESSION_METRICS, TOKEN_CLASSIFICATION_METRICS
 
 
 class NoRunsError(Exception):
@@ -34,6 +34,8 @@ def _threshold_note(task: str, metric: str, frame: pd.DataFrame, threshold: floa
         if metric in REGRESSION_METRICS
         else "majority-tag"  # every word tagged with the most common training tag (training/tag_metrics.py)
         if metric in TOKEN_CLASSIFICATION_METRICS
+        else "first-k-words"  # the context's first k words, k the median training answer (training/qa_metrics.py)
+        if metric in QUESTION_ANSWERING_METRICS
         else "majority-class"
     )
     known = frame["threshold"].dropna().round(4).unique()

@@ -29,6 +29,9 @@ METRIC_LABELS = {
     "mcc": "Matthews correlation, MCC (-1 to 1)",
     "spearman": "Spearman correlation (-1 to 1)",
     "pearson": "Pearson correlation (-1 to 1)",
+    "entity_f1": "entity-level F1, seqeval (0-1)",
+    "exact_match": "exact match of the answer, SQuAD (0-1)",
+    "answer_f1": "F1 of the answer's words, SQuAD (0-1)",
 }
 STEP_LABEL = "training step (optimizer updates)"
 

@@ -9,7 +9,9 @@ REGRESSION_METRICS = ("pearson", "spearman")
 # entity-level scores (seqeval) and word accuracy: training/tag_metrics.py
 TOKEN_CLASSIFICATION_METRICS = ("entity_f1", "entity_precision", "entity_recall", "token_accuracy")
 # SQuAD's exact match and token F1 of the answer texts: training/qa_metrics.py
-QUESTION_ANSWERING_METRICS = ("exact_match", "f1")
+# SQuAD exact match and the F1 of the answer's words (training/qa_metrics.py); not "f1", which is the
+# positive class's F1 of classification: W&B keys and the report's labels stay unambiguous across tasks
+QUESTION_ANSWERING_METRICS = ("exact_match", "answer_f1")
 METRICS_BY_PROBLEM = {
     "classification": CLASSIFICATION_METRICS,
     "regression": REGRESSION_METRICS,
