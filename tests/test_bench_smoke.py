@@ -62,6 +62,28 @@ def test_bench_heads_times_every_head_against_pooler_on_the_tiny_model(tmp_path)
     assert res["ratio_vs_pooler"]["pooler"] == 1.0 and all(v > 0 for v in res["median_samples_per_s"].values())
 
 
+def test_bench_problems_times_every_problem_at_equal_tokens_on_the_tiny_model(tmp_path):
+    out = tmp_path / "problems.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "scripts.bench_problems", "--model", "tiny", "--steps", "3", "--warmup", "1"]
+        + ["--repeats", "1", "--length", "32", "--json", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert set(res["median_examples_per_s"]) == {
+        "classification",
+        "token_classification",
+        "multiple_choice",
+        "question_answering",
+    }
+    assert res["tokens_per_batch"] == 16 * 32 and all(v > 0 for v in res["median_examples_per_s"].values())
+    assert "vs classification" in proc.stdout
+
+
 def test_bench_startup_section_prints_start_up_beside_the_floor(tmp_path):
     out = tmp_path / "bench.json"
     cmd = [sys.executable, "-m", "scripts.bench", "--model", "tiny", "--json", str(out), "--startup-repeats", "1"]
