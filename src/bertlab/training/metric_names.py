@@ -8,8 +8,11 @@ CLASSIFICATION_METRICS = ("accuracy", "f1", "mcc")
 REGRESSION_METRICS = ("pearson", "spearman")
 # entity-level scores (seqeval) and word accuracy: training/tag_metrics.py
 TOKEN_CLASSIFICATION_METRICS = ("entity_f1", "entity_precision", "entity_recall", "token_accuracy")
+# accuracy over the N choices' scores (training/metrics.py with N classes)
+MULTIPLE_CHOICE_METRICS = ("accuracy",)
 METRICS_BY_PROBLEM = {
     "classification": CLASSIFICATION_METRICS,
     "regression": REGRESSION_METRICS,
     "token_classification": TOKEN_CLASSIFICATION_METRICS,
+    "multiple_choice": MULTIPLE_CHOICE_METRICS,
 }
