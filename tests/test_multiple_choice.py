@@ -470,3 +470,19 @@ def test_throughput_counts_every_choice_as_a_sequence():
     meter.on_train_batch_end(SimpleNamespace(), None, None, {"input_ids": mask, "attention_mask": mask}, 0)
     assert meter.samples == 2 and meter.padding_efficiency == pytest.approx(0.6)
     assert meter.flops == 8 * (6 * 5 + 12 * 25)
+
+
+def test_the_token_cache_gives_back_the_same_items(tokenizer, tmp_path):
+    from bertlab.data.datamodule import FewSampleDataModule
+
+    splits = {"train": EXAMPLES, "val": EXAMPLES[:1], "test": EXAMPLES[1:]}
+
+    def setup():
+        encoder = ChoiceEncoder(tokenizer, 64, 2)
+        dm = FewSampleDataModule(splits, tokenizer, 64, False, 2, 2, token_cache_dir=str(tmp_path), encoder=encoder)
+        dm.setup()
+        return dm
+
+    first, second = setup(), setup()
+    assert set(first.cache_hits.values()) == {False} and set(second.cache_hits.values()) == {True}
+    assert second.encoded == first.encoded
