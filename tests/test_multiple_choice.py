@@ -425,6 +425,8 @@ def test_every_family_has_a_choice_head_the_methods_find(tiny_family_dirs):
         (["task.ending_fields=[ending0,ending1]"], r"task.ending_fields=\['ending0', 'ending1'\] is invalid: the 4"),
         (["task.text_fields=[a,b,c]"], "task.text_fields=.* is invalid: \\[context\\] or \\[context, second text\\]"),
         (["task.sampling=paper"], "task.sampling=paper reproduces"),
+        (["task.labels=[a,b,c,d]"], "task.labels=.* is not used by multiple choice.*set task.labels=null"),
+        (["task.label_field=null"], "task.label_field=None is invalid"),
         (["augment=eda_offline"], "augment=eda_offline is for sequence tasks"),
         (["distill=self"], "distill=self is for sequence tasks"),
         (["head=mean"], r"head=mean reads one vector per example.*multiple_choice has its own head \(one score per"),

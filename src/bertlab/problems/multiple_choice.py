@@ -60,6 +60,11 @@ def check(cfg: DictConfig) -> None:
         )
     if not isinstance(task.label_field, str) or not task.label_field:
         raise ConfigError(f"task.label_field={task.label_field} is invalid: the field of the right ending's index.")
+    if task.labels is not None:
+        raise ConfigError(
+            f"task.labels={task.labels} is not used by multiple choice: the label is the 0-based index of the "
+            "right ending (task.label_field), not a class name; set task.labels=null."
+        )
     if task.sampling == "paper":
         raise ConfigError(
             "task.sampling=paper reproduces the official code's GLUE draws; multiple choice samples examples at "
