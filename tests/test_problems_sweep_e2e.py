@@ -13,6 +13,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PROBLEMS = {
     # task, data dir, main metric, the report's name for the trivial predictor
     "token_classification": ("conll2003", "conll2003", "entity_f1", "majority-tag"),
+    "multiple_choice": ("swag", "swag", "accuracy", "majority-class"),
     "question_answering": ("squad", "squad", "answer_f1", "first-k-words"),
 }
 

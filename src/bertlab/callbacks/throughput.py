@@ -88,8 +88,10 @@ class TrainThroughput(L.Callback):
                 self.real_tokens += int(mask.sum())
                 self.processed_tokens += mask.numel()
                 if self._flop_terms is not None:
-                    b, seq = mask.shape
-                    self.flops += b * (self._flop_terms[0] * seq + self._flop_terms[1] * seq * seq)
+                    # sequences x length; multiple choice: (batch, choices, length), batch x choices sequences
+                    seq = mask.shape[-1]
+                    sequences = mask.numel() // seq
+                    self.flops += sequences * (self._flop_terms[0] * seq + self._flop_terms[1] * seq * seq)
 
     @property
     def samples_per_s(self) -> float | None:

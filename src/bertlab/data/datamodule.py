@@ -73,6 +73,8 @@ class FewSampleDataModule(L.LightningDataModule):
         # tokenisation, labels and batches of the task's problem (problems/); default: sequence labels
         self.encoder = encoder or SequenceEncoder(tokenizer, max_length, regression)
         self.collate = self.encoder.collate
+        # an item's padded length (multiple choice: its longest choice); default: its one sequence
+        self.length = getattr(self.encoder, "length", lambda item: len(item["input_ids"]))
         self.encoded: dict[str, list[dict]] = {}
         # distillation (run/distill.py): the teacher's logits, one row per training example in
         # split order; each row goes into its example's item, so it follows it through any shuffle
@@ -103,7 +105,7 @@ class FewSampleDataModule(L.LightningDataModule):
         if shuffle:  # seeded order, resumable mid-epoch (kill and resume)
             sampler = None
             if self.group_by_length:
-                lengths = [len(e["input_ids"]) for e in self.encoded[split]]
+                lengths = [self.length(e) for e in self.encoded[split]]
                 sampler = LengthGroupedShuffle(lengths, batch_size, self.seed)
             return ResumableDataLoader(self.encoded[split], batch_size, self.seed, sampler=sampler, **kwargs)
         # Evaluation in order of length, longest first: batches of similar lengths carry little
@@ -111,7 +113,7 @@ class FewSampleDataModule(L.LightningDataModule):
         # (an out-of-memory shows on the first batch). Own generator: creating an iterator must
         # not consume the global RNG (resume.py).
         encoded = self.encoded[split]
-        by_length = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]["input_ids"]))
+        by_length = sorted(range(len(encoded)), key=lambda i: -self.length(encoded[i]))
         return DataLoader(
             encoded,
             batch_size=batch_size,

@@ -38,6 +38,11 @@ def make_head(head: Mapping, config):
 
 
 SEQUENCE_PROBLEMS = ("classification", "regression")  # the heads here read one vector per example
+OWN_HEADS = {
+    "token_classification": "one prediction per token",
+    "multiple_choice": "one score per choice",
+    "question_answering": "a start and an end score per token",
+}
 
 
 def check_head(head: Mapping, problem: str = "classification") -> None:
@@ -46,7 +51,8 @@ def check_head(head: Mapping, problem: str = "classification") -> None:
     if not is_family_head(cfg) and problem not in SEQUENCE_PROBLEMS:
         raise ConfigError(
             f"head={cfg['name']} reads one vector per example, for sequence tasks; task.problem={problem} "
-            "has its own head (one prediction per token): drop head= (the default, head=pooler)"
+            f"has its own head ({OWN_HEADS.get(problem, 'its AutoModelFor* class')}): drop head= (the default, "
+            "head=pooler)"
         )
     if is_family_head(cfg):
         extra = sorted(k for k in cfg if k not in (*INSTANTIATE_KEYS, "name"))

@@ -29,9 +29,10 @@ CORPORA = ("train", "train_pool")
 
 def example_text(example: Example) -> str:
     """One document: a pair's two texts joined by a space; a tagged sentence's words (token tasks)
-    joined by spaces."""
+    joined by spaces; a multiple-choice context and its endings (text_b: one per ending) likewise."""
     text_a = example.text_a if isinstance(example.text_a, str) else " ".join(example.text_a)
-    return text_a if example.text_b is None else f"{text_a} {example.text_b}"
+    text_b = example.text_b if example.text_b is None or isinstance(example.text_b, str) else " ".join(example.text_b)
+    return text_a if text_b is None else f"{text_a} {text_b}"
 
 
 def task_corpus(task_cfg: DictConfig, splits: dict, which: str, pools: dict | None = None) -> list[str]:
