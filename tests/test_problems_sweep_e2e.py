@@ -11,17 +11,17 @@ from bertlab.cli import main
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PROBLEMS = {
-    # task, data dir, main metric, the report's name for the trivial predictor
-    "token_classification": ("conll2003", "conll2003", "entity_f1", "majority-tag"),
-    "multiple_choice": ("swag", "swag", "accuracy", "majority-class"),
-    "question_answering": ("squad", "squad", "answer_f1", "first-k-words"),
+    # task, data dir, main metric, the report's name for the trivial predictor, what the head puts out
+    "token_classification": ("conll2003", "conll2003", "entity_f1", "majority-tag", "9 labels"),
+    "multiple_choice": ("swag", "swag", "accuracy", "majority-class", "one score per choice"),
+    "question_answering": ("squad", "squad", "answer_f1", "first-k-words", "a start and an end score per token"),
 }
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("problem", sorted(PROBLEMS))
 def test_sweep_with_pretraining_and_its_report(problem, tmp_path):
-    task, data, metric, predictor = PROBLEMS[problem]
+    task, data, metric, predictor, outputs = PROBLEMS[problem]
     sweep = tmp_path / "sweep"
     proc = run_train(
         "-m",
@@ -38,6 +38,7 @@ def test_sweep_with_pretraining_and_its_report(problem, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = results_under(sweep)
     assert sorted(results) == ["0", "1"] and all(r["status"] == "ok" for r in results.values())
+    assert results["0"]["head"] == f"new classifier head ({outputs})"
     stages = [r["pretrain"]["stages"][0] for r in results.values()]
     assert [s["reused"] for s in stages] == [False, True]  # the task's own text, trained once
     assert stages[0]["corpus"]["documents"] > 0

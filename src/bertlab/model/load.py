@@ -135,13 +135,14 @@ def head_origin(model, info: dict, name_or_path: str) -> str:
     _refuse_missing_encoder(name_or_path, model.config.model_type, encoder_missing)
     head_params = [n for n, _ in model.named_parameters() if parts.block_of(n) == "classifier"]
     labels = model.config.num_labels
+    outputs = head_outputs(model)
     pooler = ""
     if parts.pooler and any(parts.block_of(k) == "pooler" for k in missing):
         pooler = f"; new {parts.pooler} (not in the checkpoint)"
     if head_params and not any(n in missing or n in mismatched for n in head_params):
-        return f"kept the checkpoint's classifier head ({labels} labels, the task's count){pooler}"
+        return f"kept the checkpoint's classifier head ({outputs}, the task's count){pooler}"
     if not any(n in mismatched for n in head_params):
-        return f"new classifier head ({labels} labels){pooler}"
+        return f"new classifier head ({outputs}){pooler}"
     for name in sorted({n.rsplit(".", 1)[0] for n in head_params}):
         init_module_(model.get_submodule(name), model.config.initializer_range)
     # the output layer is the one whose first dimension is the label count
@@ -151,7 +152,17 @@ def head_origin(model, info: dict, name_or_path: str) -> str:
         if parts.block_of(key) == "classifier" and new and new[0] == labels and ckpt[0] != labels
     ]
     had = f"{old[0]} labels" if old else "other shapes"
-    return f"new classifier head ({labels} labels): the checkpoint's head has {had}{pooler}"
+    return f"new classifier head ({outputs}): the checkpoint's head has {had}{pooler}"
+
+
+def head_outputs(model) -> str:
+    """What the head puts out, for the load line: the label count, or what a choice or span head scores."""
+    kind = type(model).__name__
+    if kind.endswith("ForMultipleChoice"):  # one Linear to 1, applied to each (context, ending) pair
+        return "one score per choice"
+    if kind.endswith("ForQuestionAnswering"):  # num_labels is 2: the start and the end logit
+        return "a start and an end score per token"
+    return f"{model.config.num_labels} labels"
 
 
 def _refuse_missing_encoder(name_or_path: str, model_type: str, missing: list[str]) -> None:

@@ -9,10 +9,7 @@ from bertlab.problems.question_answering import QUESTION_ANSWERING
 from bertlab.problems.sequence import CLASSIFICATION, REGRESSION
 from bertlab.problems.token_classification import TOKEN_CLASSIFICATION
 
-PROBLEMS = {
-    p.name: p
-    for p in (CLASSIFICATION, REGRESSION, TOKEN_CLASSIFICATION, MULTIPLE_CHOICE, QUESTION_ANSWERING)
-}
+PROBLEMS = {p.name: p for p in (CLASSIFICATION, REGRESSION, TOKEN_CLASSIFICATION, MULTIPLE_CHOICE, QUESTION_ANSWERING)}
 
 
 def problem_of(task: DictConfig) -> Problem:

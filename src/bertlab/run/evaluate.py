@@ -24,42 +24,19 @@ def evaluate(run_dir: Path, overrides: list[str] | None = None) -> dict[str, flo
 
     import lightning as L
 
-    from bertlab.data.datamodule import FewSampleDataModule
     from bertlab.data.sampling import make_splits
     from bertlab.loggers.console import quiet_libraries
     from bertlab.problems.registry import problem_of
-    from bertlab.run.fit import load_trained_model, run_test
+    from bertlab.run.fit import data_and_module, load_trained_model, run_test
     from bertlab.run.trainer import precision
-    from bertlab.training.finetuner import FineTuner
 
     quiet_libraries()
     task = cfg.task
     problem = problem_of(task)  # the run's own reader, encoding and metrics (problems/)
     splits = make_splits(problem.read(task), task, task.data_seed)
     tokenizer, model = load_trained_model(cfg, model_dir)
-    regression = task.problem == "regression"
-    encoder = problem.encoder(task, tokenizer)
-    datamodule = FewSampleDataModule(
-        {"test": splits["test"]},
-        tokenizer,
-        task.max_length,
-        regression,
-        cfg.data.batch_size,
-        cfg.data.eval_batch_size,
-        cfg.data.num_workers,
-        seed=cfg.seed,
-        token_cache_dir=cfg.data.token_cache,
-        encoder=encoder,
-    )
-    module = FineTuner(
-        model,
-        cfg.optimizer,
-        cfg.schedule,
-        list(task.metrics),
-        task.problem,
-        metrics_factory=problem.metrics_factory(task, problem.num_labels(task), encoder),
-        evaluate_batch=problem.evaluate,
-    )
+    # the run's own data module and FineTuner (fit.py builds both for a run); the test split alone
+    datamodule, module = data_and_module(cfg, {"test": splits["test"]}, tokenizer, model)
     trainer = L.Trainer(
         accelerator=cfg.trainer.accelerator,
         devices=1,  # one process: a test needs no data parallelism

@@ -68,6 +68,41 @@ def load_trained_model(cfg: DictConfig, model_dir: Path):
     return load_tokenizer(str(model_dir)), load_head_model(model_dir, problem_of(cfg.task).auto_class)
 
 
+def data_and_module(cfg: DictConfig, splits: dict, tokenizer, model, soft_labels=None, distill=None):
+    """The task problem's FewSampleDataModule (its encoder: tokenisation, labels, batches) and the
+    FineTuner around `model` (the problem's metrics, which may read the encoder's per-split state:
+    question answering's windows): the one place both are built, for a run and for `bertlab evaluate`."""
+    task = cfg.task
+    problem = problem_of(task)
+    encoder = problem.encoder(task, tokenizer)
+    datamodule = FewSampleDataModule(
+        splits,
+        tokenizer,
+        task.max_length,
+        task.problem == "regression",
+        cfg.data.batch_size,
+        cfg.data.eval_batch_size,
+        cfg.data.num_workers,
+        seed=cfg.seed,
+        group_by_length=cfg.data.group_by_length,
+        token_cache_dir=cfg.data.token_cache,
+        soft_labels=soft_labels,
+        encoder=encoder,
+    )
+    module = FineTuner(
+        model,
+        cfg.optimizer,
+        cfg.schedule,
+        list(task.metrics),
+        task.problem,
+        llrd=cfg.llrd,
+        distill=distill,
+        metrics_factory=problem.metrics_factory(task, problem.num_labels(task), encoder),
+        evaluate_batch=problem.evaluate,
+    )
+    return datamodule, module
+
+
 def build_callbacks(cfg: DictConfig, model, run_dir: Path, overrides: list[str] | None, select: str, loggers):
     """The run's callbacks, in the order Lightning calls them (its own, like the progress bar, come
     after). Built here, after re-init and before fit (and before a resume loads any weights), so
@@ -170,7 +205,6 @@ def train_and_test(
     task = cfg.task
     problem = problem_of(task)  # reader, encoding, head, metrics of task.problem (problems/)
     select = selection_metric(list(task.metrics), task.main_metric, task.select_metric)
-    regression = task.problem == "regression"
     splits = data.splits
     num_labels = problem.num_labels(task)
     ckpt_path = resume_checkpoint(run_dir, overrides) if cfg.resume else None
@@ -185,32 +219,7 @@ def train_and_test(
     )
     tokenizer, model = build_model(cfg, splits["train"][0].text_b is not None, num_labels, start_from)
 
-    encoder = problem.encoder(task, tokenizer)
-    datamodule = FewSampleDataModule(
-        splits,
-        tokenizer,
-        task.max_length,
-        regression,
-        cfg.data.batch_size,
-        cfg.data.eval_batch_size,
-        cfg.data.num_workers,
-        seed=cfg.seed,
-        group_by_length=cfg.data.group_by_length,
-        token_cache_dir=cfg.data.token_cache,
-        soft_labels=soft_labels,
-        encoder=encoder,
-    )
-    module = FineTuner(
-        model,
-        cfg.optimizer,
-        cfg.schedule,
-        list(task.metrics),
-        task.problem,
-        llrd=cfg.llrd,
-        distill=distill,
-        metrics_factory=problem.metrics_factory(task, num_labels, encoder),
-        evaluate_batch=problem.evaluate,
-    )
+    datamodule, module = data_and_module(cfg, splits, tokenizer, model, soft_labels=soft_labels, distill=distill)
     callbacks, best, throughput, diagnostics = build_callbacks(cfg, model, run_dir, overrides, select, loggers)
     datamodule.setup("fit")  # its training items: question answering's windows outnumber its questions
     trainer = build_trainer(cfg, run_dir, len(datamodule.encoded["train"]), loggers, callbacks)
