@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from omegaconf import DictConfig
 
 from bertlab.core.errors import ConfigError, DataError
 from bertlab.core.network import use_hub_offline_if_unreachable
 from bertlab.data.readers import _encoding, _read_rows
+from bertlab.data.task_files import task_files
 
 
 @dataclass(frozen=True)
@@ -138,18 +138,12 @@ def _answer(raw, where: str, task: DictConfig) -> int:
 
 
 def read_files(task: DictConfig) -> dict[str, list[ChoiceExample]]:
-    data_dir = Path(str(task.data_dir)).expanduser()
     keys = [("train", "train_file"), ("dev", "dev_file")] + ([("test", "test_file")] if task.test_file else [])
-    if not data_dir.is_dir():
-        named = ", ".join(f"task.{key}={task[key]}" for _, key in keys)
-        raise DataError(f"task.data_dir={task.data_dir} is not a folder; it must hold {named}.")
+    paths = task_files(task, keys)
     encoding = _encoding(task)
     pools = {}
     for pool, key in keys:
-        path = data_dir / str(task[key])
-        if not path.is_file():
-            found = ", ".join(sorted(p.name for p in data_dir.iterdir())) or "none"
-            raise DataError(f"task.{key}={task[key]} is not in {data_dir}; files there: {found}.")
+        path = paths[pool]
         pools[pool] = [make_choice(row, f"{path}, line {line}", task) for line, row in _read_rows(path, None, encoding)]
         if not pools[pool]:
             raise DataError(f"{path} has no examples (empty, or only a header); task.{key} must name one with some.")

@@ -25,6 +25,7 @@ from omegaconf import DictConfig, open_dict
 from bertlab.core.errors import ConfigError, DataError
 from bertlab.core.network import use_hub_offline_if_unreachable
 from bertlab.core.paths import bbcnews_dir
+from bertlab.data.task_files import task_files
 
 
 @dataclass(frozen=True)
@@ -123,19 +124,12 @@ def read_local(task: DictConfig) -> dict[str, list[Example]]:
         raise ConfigError(
             f"task.text_fields={list(task.text_fields)} is invalid: give one column (single text) or two (pairs)."
         )
-    data_dir = Path(str(task.data_dir)).expanduser()
-    if not data_dir.is_dir():
-        raise DataError(
-            f"task.data_dir={task.data_dir} is not a folder; it must hold task.train_file={task.train_file} "
-            f"and task.dev_file={task.dev_file}."
-        )
+    keys = [("train", "train_file"), ("dev", "dev_file")]
+    paths = task_files(task, keys)
     encoding = _encoding(task)
-    raw, paths = {}, {}  # pool -> [(where, texts, raw label)]: labels are mapped once all are known
-    for pool, key in (("train", "train_file"), ("dev", "dev_file")):
-        path = paths[pool] = data_dir / str(task[key])
-        if not path.is_file():
-            found = ", ".join(sorted(p.name for p in data_dir.iterdir())) or "none"
-            raise DataError(f"task.{key}={task[key]} is not in {data_dir}; files there: {found}.")
+    raw = {}  # pool -> [(where, texts, raw label)]: labels are mapped once all are known
+    for pool, key in keys:
+        path = paths[pool]
         raw[pool] = list(_read_fields(path, task, encoding))
         if not raw[pool]:  # else the split sizes would be blamed (task.n_train, an empty val split)
             what = "is empty" if path.stat().st_size == 0 else "has no example rows (only a header or blank lines)"

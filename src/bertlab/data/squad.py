@@ -25,6 +25,7 @@ from omegaconf import DictConfig
 
 from bertlab.core.errors import ConfigError, DataError
 from bertlab.core.network import use_hub_offline_if_unreachable
+from bertlab.data.task_files import task_files
 
 
 @dataclass(frozen=True)
@@ -63,18 +64,11 @@ def read_squad(task: DictConfig) -> dict[str, list[QAExample]]:
 
 
 def read_files(task: DictConfig) -> dict[str, list[QAExample]]:
-    data_dir = Path(str(task.data_dir)).expanduser()
-    if not data_dir.is_dir():
-        raise DataError(
-            f"task.data_dir={task.data_dir} is not a folder; it must hold task.train_file={task.train_file} "
-            f"and task.dev_file={task.dev_file}."
-        )
+    keys = [("train", "train_file"), ("dev", "dev_file")]
+    paths = task_files(task, keys)
     pools = {}
-    for pool, key in (("train", "train_file"), ("dev", "dev_file")):
-        path = data_dir / str(task[key])
-        if not path.is_file():
-            found = ", ".join(sorted(p.name for p in data_dir.iterdir())) or "none"
-            raise DataError(f"task.{key}={task[key]} is not in {data_dir}; files there: {found}.")
+    for pool, key in keys:
+        path = paths[pool]
         rows = _jsonl_rows(path, task) if path.suffix == ".jsonl" else _squad_rows(path, task)
         pools[pool] = [example(row, where) for where, row in rows]
         if not pools[pool]:

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, open_dict
 
 from bertlab.core.errors import ConfigError, DataError
 from bertlab.core.network import use_hub_offline_if_unreachable
+from bertlab.data.task_files import task_files
 
 DOCSTART = "-DOCSTART-"
 SCHEMES = ("IOB1", "IOB2")
@@ -60,19 +61,11 @@ def read_tagged(task: DictConfig) -> dict[str, list[TaggedSentence]]:
 
 
 def read_files(task: DictConfig) -> dict[str, list[TaggedSentence]]:
-    data_dir = Path(str(task.data_dir)).expanduser()
-    if not data_dir.is_dir():
-        raise DataError(
-            f"task.data_dir={task.data_dir} is not a folder; it must hold task.train_file={task.train_file}, "
-            f"task.dev_file={task.dev_file}{'' if task.test_file is None else f' and task.test_file={task.test_file}'}."
-        )
     keys = [("train", "train_file"), ("dev", "dev_file")] + ([("test", "test_file")] if task.test_file else [])
+    paths = task_files(task, keys)
     raw = {}  # pool -> [(where, words, tag names)]: tags are mapped once all are known
     for pool, key in keys:
-        path = data_dir / str(task[key])
-        if not path.is_file():
-            found = ", ".join(sorted(p.name for p in data_dir.iterdir())) or "none"
-            raise DataError(f"task.{key}={task[key]} is not in {data_dir}; files there: {found}.")
+        path = paths[pool]
         reader = _jsonl_sentences if path.suffix == ".jsonl" else _conll_sentences
         raw[pool] = list(reader(path, task))
         if not raw[pool]:

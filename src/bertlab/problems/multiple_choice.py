@@ -19,7 +19,7 @@ from transformers import AutoModelForMultipleChoice
 from bertlab.core.errors import ConfigError
 from bertlab.data.choice_encoding import ChoiceEncoder
 from bertlab.data.choices import read_choices
-from bertlab.problems.problem import Problem
+from bertlab.problems.problem import Problem, check_task_beyond_sequences
 from bertlab.training.metrics import baseline_scores, build_metrics
 
 KEYS = ("ending_fields", "num_choices", "test_file", "encoding")
@@ -31,19 +31,7 @@ def _names(value) -> bool:
 
 def check(cfg: DictConfig) -> None:
     task = cfg.task
-    lacking = [f"task.{key}" for key in KEYS if key not in task]
-    if lacking:
-        raise ConfigError(
-            f"task.problem=multiple_choice needs {', '.join(lacking)}, which task={task.name} does not set; "
-            "start from task=choices (your own files) or task=swag."
-        )
-    # what rewrites one example's text, or a teacher's soft labels per class, is not built for N endings
-    for group in ("augment", "distill"):
-        if group in cfg and cfg[group].name != "none":
-            raise ConfigError(
-                f"{group}={cfg[group].name} is for sequence tasks (classification, regression); "
-                f"task.problem=multiple_choice does not support it: drop {group}= (the default, {group}=none)."
-            )
+    check_task_beyond_sequences(cfg, KEYS, "task=choices (your own files) or task=swag", "examples", pooler=True)
     n = task.num_choices
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise ConfigError(f"task.num_choices={n} is invalid: the number of endings per example, an integer >= 2.")
@@ -64,11 +52,6 @@ def check(cfg: DictConfig) -> None:
         raise ConfigError(
             f"task.labels={task.labels} is not used by multiple choice: the label is the 0-based index of the "
             "right ending (task.label_field), not a class name; set task.labels=null."
-        )
-    if task.sampling == "paper":
-        raise ConfigError(
-            "task.sampling=paper reproduces the official code's GLUE draws; multiple choice samples examples at "
-            "random by task.data_seed: use task.sampling=balanced."
         )
 
 

@@ -12,7 +12,7 @@ from transformers import AutoModelForQuestionAnswering
 from bertlab.core.errors import ConfigError
 from bertlab.data.qa_windows import QAEncoder, doc_stride
 from bertlab.data.squad import read_squad
-from bertlab.problems.problem import Problem
+from bertlab.problems.problem import Problem, check_task_beyond_sequences
 from bertlab.training.qa_metrics import build_qa_metrics, evaluate_batch, qa_baseline
 
 KEYS = ("doc_stride", "max_answer_length", "n_best_size", "encoding")
@@ -25,19 +25,7 @@ def _count(value, key: str, minimum: int, means: str) -> None:
 
 def check(cfg: DictConfig) -> None:
     task = cfg.task
-    lacking = [f"task.{key}" for key in KEYS if key not in task]
-    if lacking:
-        raise ConfigError(
-            f"task.problem=question_answering needs {', '.join(lacking)}, which task={task.name} does not set; "
-            "start from task=qa (your own files) or task=squad."
-        )
-    # what reads or rewrites one example as one sequence with one label does not fit answer spans
-    for group in ("augment", "distill"):
-        if group in cfg and cfg[group].name != "none":
-            raise ConfigError(
-                f"{group}={cfg[group].name} is for sequence tasks (classification, regression); "
-                f"task.problem=question_answering does not support it: drop {group}= (the default, {group}=none)."
-            )
+    check_task_beyond_sequences(cfg, KEYS, "task=qa (your own files) or task=squad", "questions", pooler=False)
     if task.doc_stride is not None:
         _count(
             task.doc_stride,
@@ -53,16 +41,6 @@ def check(cfg: DictConfig) -> None:
             )
     _count(task.max_answer_length, "max_answer_length", 1, "the longest answer predicted, in tokens; SQuAD: 30")
     _count(task.n_best_size, "n_best_size", 1, "start and end tokens paired per window; SQuAD: 20")
-    if task.sampling == "paper":
-        raise ConfigError(
-            "task.sampling=paper reproduces the official code's GLUE draws; question answering samples questions "
-            "at random by task.data_seed: use task.sampling=balanced."
-        )
-    if cfg.reinit_pooler:
-        raise ConfigError(
-            "reinit_pooler=true does not apply to question answering: its head reads every token's hidden state, "
-            "and the model has no pooler; use reinit_pooler=false (reinit=L re-draws the top blocks)."
-        )
 
 
 QUESTION_ANSWERING = Problem(

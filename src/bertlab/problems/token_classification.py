@@ -12,7 +12,7 @@ from transformers import AutoModelForTokenClassification
 from bertlab.core.errors import ConfigError
 from bertlab.data.tag_alignment import TagEncoder
 from bertlab.data.tagged import SCHEMES, read_tagged
-from bertlab.problems.problem import Problem
+from bertlab.problems.problem import Problem, check_task_beyond_sequences
 from bertlab.training.tag_metrics import build_tag_metrics, tag_baseline
 
 KEYS = ("tag_column", "tag_scheme", "label_all_pieces", "test_file", "encoding")
@@ -20,19 +20,7 @@ KEYS = ("tag_column", "tag_scheme", "label_all_pieces", "test_file", "encoding")
 
 def check(cfg: DictConfig) -> None:
     task = cfg.task
-    lacking = [f"task.{key}" for key in KEYS if key not in task]
-    if lacking:
-        raise ConfigError(
-            f"task.problem=token_classification needs {', '.join(lacking)}, which task={task.name} does not set; "
-            "start from task=tokens (your own files) or task=conll2003."
-        )
-    # what reads or rewrites one example as one sequence does not fit tags word by word
-    for group in ("augment", "distill"):
-        if group in cfg and cfg[group].name != "none":
-            raise ConfigError(
-                f"{group}={cfg[group].name} is for sequence tasks (classification, regression); "
-                f"task.problem=token_classification does not support it: drop {group}= (the default, {group}=none)."
-            )
+    check_task_beyond_sequences(cfg, KEYS, "task=tokens (your own files) or task=conll2003", "sentences", pooler=False)
     if task.tag_scheme is not None and task.tag_scheme not in SCHEMES:
         raise ConfigError(
             f"task.tag_scheme={task.tag_scheme} is invalid; valid: {', '.join(SCHEMES)} (scored strictly by that "
@@ -50,16 +38,6 @@ def check(cfg: DictConfig) -> None:
         raise ConfigError(
             f"task.labels={task.labels} is invalid: a list of at least two tags, or null to infer them from the "
             "training file."
-        )
-    if task.sampling == "paper":
-        raise ConfigError(
-            "task.sampling=paper reproduces the official code's GLUE draws; token classification samples "
-            "sentences at random by task.data_seed: use task.sampling=balanced."
-        )
-    if cfg.reinit_pooler:
-        raise ConfigError(
-            "reinit_pooler=true does not apply to token classification: its head reads every token's hidden "
-            "state, and the model has no pooler; use reinit_pooler=false (reinit=L re-draws the top blocks)."
         )
 
 
