@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from omegaconf import DictConfig
 
 from bertlab.core.errors import ConfigError, DataError
-from bertlab.core.network import use_hub_offline_if_unreachable
+from bertlab.data.hub import load_hub
 from bertlab.data.readers import _encoding, _read_rows
 from bertlab.data.task_files import task_files
 
@@ -154,18 +154,7 @@ def read_files(task: DictConfig) -> dict[str, list[ChoiceExample]]:
 
 
 def read_hub(task: DictConfig) -> dict[str, list[ChoiceExample]]:
-    use_hub_offline_if_unreachable()  # fail fast (or use the cache) when offline
-    import datasets  # slow to import; only this path needs it
-
-    try:
-        splits = datasets.load_dataset(task.hub_name, task.hub_config)
-    except Exception as exc:  # offline, unreachable, not cached, misspelt: `datasets` raises many kinds
-        raise DataError(
-            f"Cannot load task '{task.name}' ({task.hub_name}, {task.hub_config}) from the Hugging Face hub: "
-            f"{type(exc).__name__}: {exc}. Where the hub is unreachable, point task.data_dir at a folder holding "
-            f"{task.train_file} and {task.dev_file} (SWAG's CSV files), or load it once on a machine with "
-            "network (it is then cached) and run with HF_DATASETS_OFFLINE=1."
-        ) from exc
+    splits = load_hub(task, f"a folder holding {task.train_file} and {task.dev_file} (SWAG's CSV files)")
     # the hub's test split is unlabelled (label -1), as SWAG's test.csv: dev is halved into val/test
     return {
         pool: [

@@ -23,8 +23,8 @@ from pathlib import Path
 from omegaconf import DictConfig, open_dict
 
 from bertlab.core.errors import ConfigError, DataError
-from bertlab.core.network import use_hub_offline_if_unreachable
 from bertlab.core.paths import bbcnews_dir
+from bertlab.data.hub import load_hub
 from bertlab.data.task_files import task_files
 
 
@@ -295,20 +295,8 @@ GLUE_DIRS = {
 
 
 def read_hub(task: DictConfig) -> dict[str, list[Example]]:
-    use_hub_offline_if_unreachable()  # fail fast (or use the cache) when offline
-    import datasets  # slow to import; only this path needs it
-
-    try:
-        splits = datasets.load_dataset(task.hub_name, task.hub_config)
-    except Exception as exc:  # offline, unreachable, not cached, misspelt: `datasets` raises many kinds
-        folder = GLUE_DIRS.get(task.hub_config, task.hub_config)
-        raise DataError(
-            f"Cannot load task '{task.name}' ({task.hub_name}, {task.hub_config}) from the Hugging Face hub: "
-            f"{type(exc).__name__}: {exc}. Where the hub is unreachable and the dataset is not cached, point "
-            "task.data_dir at the GLUE files in their original format, e.g. "
-            f"task.data_dir=/path/to/glue_data/{folder}, or load it once on a machine with network (it is "
-            "then cached) and run with HF_DATASETS_OFFLINE=1."
-        ) from exc
+    folder = GLUE_DIRS.get(task.hub_config, task.hub_config)
+    splits = load_hub(task, f"the GLUE files in their original format, e.g. task.data_dir=/path/to/glue_data/{folder}")
     dev_split = "validation_matched" if "validation_matched" in splits else "validation"  # MNLI
     return {
         "train": _hub_examples(splits["train"], "train", task),

@@ -24,7 +24,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from bertlab.core.errors import ConfigError, DataError
-from bertlab.core.network import use_hub_offline_if_unreachable
+from bertlab.data.hub import load_hub
 from bertlab.data.task_files import task_files
 
 
@@ -181,17 +181,7 @@ def example(row: dict, where: str) -> QAExample:
 
 
 def read_hub(task: DictConfig) -> dict[str, list[QAExample]]:
-    use_hub_offline_if_unreachable()  # fail fast (or use the cache) when offline
-    import datasets  # slow to import; only this path needs it
-
-    try:
-        splits = datasets.load_dataset(task.hub_name, task.hub_config)
-    except Exception as exc:  # offline, unreachable, not cached, misspelt: `datasets` raises many kinds
-        raise DataError(
-            f"Cannot load task '{task.name}' ({task.hub_name}) from the Hugging Face hub: {type(exc).__name__}: "
-            f"{exc}. Where the hub is unreachable, point task.data_dir at a folder holding {task.train_file} and "
-            f"{task.dev_file} (SQuAD's JSON files)."
-        ) from exc
+    splits = load_hub(task, f"a folder holding {task.train_file} and {task.dev_file} (SQuAD's JSON files)")
     pools = {}
     for pool, split in (("train", "train"), ("dev", "validation")):
         rows = splits[split]

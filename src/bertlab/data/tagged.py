@@ -20,7 +20,7 @@ from pathlib import Path
 from omegaconf import DictConfig, open_dict
 
 from bertlab.core.errors import ConfigError, DataError
-from bertlab.core.network import use_hub_offline_if_unreachable
+from bertlab.data.hub import load_hub
 from bertlab.data.task_files import task_files
 
 DOCSTART = "-DOCSTART-"
@@ -198,17 +198,9 @@ HUB_TAG_FEATURES = {1: "pos_tags", 2: "chunk_tags", 3: "ner_tags"}
 
 
 def read_hub(task: DictConfig) -> dict[str, list[TaggedSentence]]:
-    use_hub_offline_if_unreachable()  # fail fast (or use the cache) when offline
-    import datasets  # slow to import; only this path needs it
-
-    try:
-        splits = datasets.load_dataset(task.hub_name, task.hub_config)
-    except Exception as exc:  # offline, unreachable, not cached, misspelt: `datasets` raises many kinds
-        raise DataError(
-            f"Cannot load task '{task.name}' ({task.hub_name}) from the Hugging Face hub: {type(exc).__name__}: "
-            f"{exc}. Where the hub is unreachable, point task.data_dir at a folder holding {task.train_file}, "
-            f"{task.dev_file} and {task.test_file} (the CoNLL column files)."
-        ) from exc
+    splits = load_hub(
+        task, f"a folder holding {task.train_file}, {task.dev_file} and {task.test_file} (the CoNLL column files)"
+    )
     feature = HUB_TAG_FEATURES.get(task.tag_column)
     if feature is None or feature not in splits["train"].features:
         raise ConfigError(
