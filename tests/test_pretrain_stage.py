@@ -5,6 +5,7 @@ import multiprocessing
 import os
 import signal
 import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -283,3 +284,16 @@ def test_bertlab_pretrain_prints_the_override_and_reuses_the_cache(tiny_bert_dir
     assert again[-1] == first[-1] and "reused" in again[-2]
     assert main([*args, "pretrain.lrr=3"]) == 2
     assert "Did you mean pretrain.lr?" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("task", ["conll2003", "swag", "squad"])
+def test_bertlab_pretrain_reads_every_problem_as_a_run_does(task, tiny_bert_dir, tmp_path, capsys):
+    """The stage's corpus comes from the task problem's own reader (token, choice, QA examples)."""
+    from bertlab.cli import main
+
+    fixtures = Path(__file__).resolve().parent / "fixtures" / task
+    args = ["pretrain", f"model.name_or_path={tiny_bert_dir}", "debug=fast", "pretrain.max_steps=2"]
+    args += [f"task={task}", f"task.data_dir={fixtures}", f"pretrain.cache_dir={tmp_path}"]
+    assert main([*args, "trainer.enable_progress_bar=false"]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1].startswith(f"model.name_or_path={tmp_path}/") and "trained" in out[-2]

@@ -229,10 +229,9 @@ def run_pretrain(args: argparse.Namespace) -> int:
     from bertlab.config.keys import check_overrides
     from bertlab.core.errors import BertlabError
     from bertlab.core.paths import CONF_DIR
-    from bertlab.data.readers import read_task
-    from bertlab.data.sampling import make_splits
     from bertlab.loggers.console import quiet_libraries
     from bertlab.pretrain.stage import further_pretrain
+    from bertlab.run.fit import task_splits
     from bertlab.run.trainer import precision
 
     overrides = list(args.overrides)
@@ -247,10 +246,10 @@ def run_pretrain(args: argparse.Namespace) -> int:
             print(f"bertlab pretrain: pretrain={cfg.pretrain.name} has no stage to run", file=sys.stderr)
             return EXIT_BAD_INPUT
         quiet_libraries()
-        pools = read_task(cfg.task)
-        splits = make_splits(pools, cfg.task, cfg.task.data_seed)
+        # the run's own examples, read by its task problem's reader: the corpus, so the cache key, a run has
+        data = task_splits(cfg)
         run_dir = Path(cfg.pretrain.cache_dir or ".").expanduser()
-        path, record = further_pretrain(cfg, splits, run_dir, [], precision(cfg.trainer.precision), pools)
+        path, record = further_pretrain(cfg, data.drawn, run_dir, [], precision(cfg.trainer.precision), data.pools)
     except BertlabError as err:
         print(f"bertlab pretrain: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
