@@ -60,16 +60,18 @@ def squad_scores(predictions: list[str], examples: list) -> dict[str, float]:
     return {"exact_match": float(scores["exact_match"]) / 100, "answer_f1": float(scores["f1"]) / 100}
 
 
-class SquadScore(Metric):
-    """One SQuAD score of the windows seen since the last reset. States: each window's feature
-    index, its token count and its start/end logits (flattened); compute() groups the windows by
-    question with the encoder's `windows[split]` (data/qa_windows.py)."""
+class SquadScores(Metric):
+    """The SQuAD scores `names` of the windows seen since the last reset, as {name: value}
+    (MetricCollection logs each as `<prefix>/<name>`). One metric for all of them: the n-best
+    post-processing of every question runs once per validation, not once per score. States: each
+    window's feature index, its token count and its start/end logits (flattened); compute() groups
+    the windows by question with the encoder's `windows[split]` (data/qa_windows.py)."""
 
     full_state_update = False
 
-    def __init__(self, name: str, encoder, split: str, n_best: int, max_answer_length: int):
+    def __init__(self, names: list[str], encoder, split: str, n_best: int, max_answer_length: int):
         super().__init__()
-        self.name, self.encoder, self.split = name, encoder, split
+        self.names, self.encoder, self.split = list(names), encoder, split
         self.n_best, self.max_answer_length = n_best, max_answer_length
         for state in ("feature_index", "lengths", "start_logits", "end_logits"):
             self.add_state(state, default=[], dist_reduce_fx="cat")
@@ -81,11 +83,12 @@ class SquadScore(Metric):
         self.start_logits.append(start_logits.float()[keep])
         self.end_logits.append(end_logits.float()[keep])
 
-    def compute(self) -> torch.Tensor:
-        return torch.tensor(qa_scores(self, self.encoder.windows[self.split])[self.name])
+    def compute(self) -> dict[str, torch.Tensor]:
+        scores = qa_scores(self, self.encoder.windows[self.split])
+        return {name: torch.tensor(scores[name]) for name in self.names}
 
 
-def qa_scores(metric: SquadScore, windows) -> dict[str, float]:
+def qa_scores(metric: SquadScores, windows) -> dict[str, float]:
     """Every question of the split that had a window evaluated (limit_*_batches may cut some)."""
     if not metric.feature_index:
         return squad_scores([], [])
@@ -117,9 +120,7 @@ def build_qa_metrics(names: list[str], encoder, n_best: int, max_answer_length: 
             raise ConfigError(f"task.metrics: '{name}' is unknown; valid: {', '.join(QUESTION_ANSWERING_METRICS)}.")
     split = "val" if prefix == "val" else "test"
     return MetricCollection(
-        {name: SquadScore(name, encoder, split, n_best, max_answer_length) for name in names},
-        prefix=f"{prefix}/",
-        compute_groups=False,
+        {"squad": SquadScores(names, encoder, split, n_best, max_answer_length)}, prefix=f"{prefix}/"
     )
 
 
