@@ -321,7 +321,7 @@ def test_accuracy_over_the_choices_is_torchmetrics_and_by_hand():
     from bertlab.training.metrics import predictions
 
     t = OmegaConfTask(num_choices=4, metrics=["accuracy"])
-    collection = MULTIPLE_CHOICE.metrics(t, 4)("val")
+    collection = MULTIPLE_CHOICE.metrics(t, 4, None)("val")
     generator = torch.Generator().manual_seed(0)
     logits = [torch.randn(5, 4, generator=generator), torch.randn(3, 4, generator=generator)]
     labels = [torch.tensor([0, 1, 2, 3, 0]), torch.tensor([3, 3, 1])]

@@ -61,7 +61,9 @@ MULTIPLE_CHOICE = Problem(
     read=read_choices,
     encoder=lambda task, tokenizer: ChoiceEncoder(tokenizer, task.max_length, task.num_choices),
     # the classes of the accuracy are the N choices (the model's config.num_labels is not used by its head)
-    metrics=lambda task, num_labels: lambda prefix: build_metrics(list(task.metrics), task.num_choices, prefix),
+    metrics=lambda task, num_labels, encoder: (
+        lambda prefix: build_metrics(list(task.metrics), task.num_choices, prefix)
+    ),
     baseline=lambda task, num_labels, train, test: baseline_scores(
         list(task.metrics), task.num_choices, "classification", train, test
     ),

@@ -22,22 +22,16 @@ class Problem:
     auto_class: type  # transformers' AutoModelFor* class of the head
     read: Callable[[DictConfig], dict]  # task -> {"train", "dev"[, "test"]} pools of examples
     encoder: Callable[[DictConfig, object], object | None]  # (task, tokenizer) -> FewSampleDataModule's encoder
-    metrics: Callable[[DictConfig, int], Callable | None]  # (task, num_labels) -> prefix -> MetricCollection
+    # (task, num_labels, encoder) -> prefix -> MetricCollection; None: FineTuner's default (GLUE's). The
+    # encoder is there for metrics that read its per-split state (question answering: which window is
+    # of which question)
+    metrics: Callable[[DictConfig, int, object], Callable | None]
     baseline: Callable[[DictConfig, int, list, list], dict]  # (task, num_labels, train labels, test labels)
     check: Callable[[DictConfig], None]  # the rules of the problem's own keys (config/checks.py calls it)
     num_labels: Callable[[DictConfig], int]  # once read_task has filled task.labels
-    # Optional, for problems whose evaluation is not logits vs labels (question answering):
-    # (task, encoder) -> prefix -> MetricCollection, used instead of `metrics` (the metrics read the
-    # encoder's per-split state: which window is of which question), and (model, batch, metrics):
-    # how an evaluation batch updates them (FineTuner). None: `metrics` and FineTuner's default.
-    encoder_metrics: Callable[[DictConfig, object], Callable] | None = None
+    # (model, batch, metrics): how an evaluation batch updates the metrics, for problems whose
+    # evaluation is not logits vs labels (question answering); None: FineTuner's default
     evaluate: Callable | None = None
-
-    def metrics_factory(self, task: DictConfig, num_labels: int, encoder) -> Callable | None:
-        """What FineTuner's `metrics_factory` gets (run/fit.py, run/evaluate.py)."""
-        if self.encoder_metrics is not None:
-            return self.encoder_metrics(task, encoder)
-        return self.metrics(task, num_labels)
 
 
 def check_task_beyond_sequences(cfg: DictConfig, keys: tuple, start_from: str, samples: str, pooler: bool) -> None:

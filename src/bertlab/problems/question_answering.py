@@ -48,12 +48,11 @@ QUESTION_ANSWERING = Problem(
     auto_class=AutoModelForQuestionAnswering,
     read=read_squad,
     encoder=lambda task, tokenizer: QAEncoder(tokenizer, task.max_length, task.doc_stride),
-    metrics=lambda task, num_labels: None,  # unused: encoder_metrics below
+    metrics=lambda task, num_labels, encoder: (
+        lambda prefix: build_qa_metrics(list(task.metrics), encoder, task.n_best_size, task.max_answer_length, prefix)
+    ),
     baseline=lambda task, num_labels, train, test: qa_baseline(list(task.metrics), train, test),
     check=check,
     num_labels=lambda task: 2,  # a start and an end logit per token (transformers' QA config)
-    encoder_metrics=lambda task, encoder: (
-        lambda prefix: build_qa_metrics(list(task.metrics), encoder, task.n_best_size, task.max_answer_length, prefix)
-    ),
     evaluate=evaluate_batch,
 )

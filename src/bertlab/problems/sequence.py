@@ -13,7 +13,7 @@ def _problem(name: str) -> Problem:
         auto_class=AutoModelForSequenceClassification,
         read=read_task,
         encoder=lambda task, tokenizer: None,  # FewSampleDataModule's default: SequenceEncoder
-        metrics=lambda task, num_labels: None,  # FineTuner's default: training/metrics.py
+        metrics=lambda task, num_labels, encoder: None,  # FineTuner's default: training/metrics.py
         baseline=lambda task, num_labels, train, test: baseline_scores(
             list(task.metrics), num_labels, name, train, test
         ),

@@ -46,7 +46,7 @@ TOKEN_CLASSIFICATION = Problem(
     auto_class=AutoModelForTokenClassification,
     read=read_tagged,
     encoder=lambda task, tokenizer: TagEncoder(tokenizer, task.max_length, list(task.labels), task.label_all_pieces),
-    metrics=lambda task, num_labels: (
+    metrics=lambda task, num_labels, encoder: (
         lambda prefix: build_tag_metrics(list(task.metrics), list(task.labels), task.tag_scheme, prefix)
     ),
     baseline=lambda task, num_labels, train, test: tag_baseline(

@@ -97,7 +97,7 @@ def data_and_module(cfg: DictConfig, splits: dict, tokenizer, model, soft_labels
         task.problem,
         llrd=cfg.llrd,
         distill=distill,
-        metrics_factory=problem.metrics_factory(task, problem.num_labels(task), encoder),
+        metrics_factory=problem.metrics(task, problem.num_labels(task), encoder),
         evaluate_batch=problem.evaluate,
     )
     return datamodule, module
