@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 #   make install TORCH_SPEC="torch==..." with your CUDA index configured for pip.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install test test-fast lint train report bench clean
+.PHONY: install test test-fast lint docs train report bench clean
 
 install: $(VENV)/.installed
 
@@ -32,11 +32,17 @@ lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
+# The docs site (mkdocs.yml) into site/; --strict: a broken link, anchor or a page missing from the nav
+# fails. It builds offline in seconds. `$(PY) -m mkdocs serve` previews it while editing.
+# NO_MKDOCS_2_WARNING: Material 9.7+ prints a banner about MkDocs 2 on every build; it says nothing about ours.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
+
 train: install
 	$(PY) train.py
 
 clean:
-	rm -rf $(VENV) outputs multirun wandb .pytest_cache
+	rm -rf $(VENV) outputs multirun wandb .pytest_cache site
 
 report: install
 	$(PY) -m bertlab.cli report $(SWEEP)
