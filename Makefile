@@ -47,7 +47,7 @@ clean:
 report: install
 	$(PY) -m bertlab.cli report $(SWEEP)
 
-# Speed vs transformers.Trainer / run_glue.py defaults / a bare loop (python -m scripts.bench; README "Speed").
+# Speed vs transformers.Trainer / run_glue.py defaults / a bare loop (python -m scripts.bench; docs/speed.md).
 # BENCH_ARGS=--quick for the small version (~5-10 min); the full one takes ~15-30 min on 2 CPU cores.
 bench: install
 	$(PY) -m pip install --quiet -e ".[bench]"

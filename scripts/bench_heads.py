@@ -4,7 +4,7 @@ Each head trains the same MiniLM (packaged:minilm) with the real loop (FineTuner
 on the very same batches in the same order (MRPC: the real GLUE files in ../shared/glue when
 present, else scripts.bench_common's MRPC-like stand-in). Heads are interleaved (rotated order per
 repeat) and the median over repeats is reported, so that load from other processes hits all
-alike; the ratio to `pooler` is the figure to quote (README "Which layer the classifier reads").
+alike; the ratio to `pooler` is the figure to quote (docs/results.md, "Heads: speed").
 
     python -m scripts.bench_heads                         # 40 steps x 3 repeats (~10 min on 2 CPU cores)
     python -m scripts.bench_heads --steps 20 --repeats 2 --heads pooler,mean --json heads.json

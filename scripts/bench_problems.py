@@ -9,7 +9,7 @@ sequences of --length tokens (multiple choice: 4 questions x 4 endings), with th
 forward + loss + backward + AdamW step, the arithmetic a run's step does; the data pipeline is left
 out on purpose (a batch of real text of this shape costs the same). Problems are interleaved
 (rotated order per repeat) and the median over repeats is reported, so that load from other
-processes hits all alike; the ratio to classification is the figure to quote (README "Task problems").
+processes hits all alike; the ratio to classification is the figure to quote (docs/results.md, "Task problems").
 
     python -m scripts.bench_problems                              # 20 steps x 3 repeats (~6 min on 2 CPU cores)
     python -m scripts.bench_problems --model tiny --steps 3 --warmup 1 --repeats 1   # smoke

@@ -4,7 +4,7 @@ Every value a composed `experiment=paper_*` / `method=*` config takes is compare
 the official code uses, and the line of the official code it comes from. `sample_commands/X.sh:N`
 is line N of that script; all six scripts share lines 1-8 (the first one, `# using bias
 correction`, shifts the longer and reinit scripts by one line). Where we depart from the official
-code on purpose, the departure is listed in the README ("The paper's settings") instead.
+code on purpose, the departure is listed in docs/methods.md ("The paper's settings") instead.
 """
 
 from collections import defaultdict

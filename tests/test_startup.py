@@ -1,4 +1,4 @@
-"""Start-up (README "Speed"): a run imports only what it uses, and records when it started.
+"""Start-up (docs/speed.md): a run imports only what it uses, and records when it started.
 
 No timings here (the machine is shared and noisy; `python -m scripts.bench` measures start-up
 beside the floor): the guards are which optional libraries are in `sys.modules` when the first

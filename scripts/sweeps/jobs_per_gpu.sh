@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# README "Filling a GPU": the wall time of 16 MiniLM RTE-1k jobs (paper_1k, model=minilm, seeds 0..15)
-# on the gpus launcher at jobs_per_gpu N = 1, 2, 4, 8, on this machine's GPUs; prints the README table.
+# docs/sweeps.md, "Filling a GPU": the wall time of 16 MiniLM RTE-1k jobs (paper_1k, model=minilm, seeds 0..15)
+# on the gpus launcher at jobs_per_gpu N = 1, 2, 4, 8, on this machine's GPUs; prints the table.
 #   GLUE=/data/glue_data scripts/sweeps/jobs_per_gpu.sh            # N = 1 2 4 8
 #   GLUE=/data/glue_data NS="1 4" scripts/sweeps/jobs_per_gpu.sh   # some of them
 # Extra arguments are Hydra overrides for every sweep (e.g. hydra.launcher.gpus=1 to use one GPU).

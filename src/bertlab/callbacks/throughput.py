@@ -29,7 +29,7 @@ def process_start_time() -> float:
 
     Not psutil first: on Linux it adds the start ticks to /proc/stat's `btime`, the boot time in
     whole seconds, so its start time is early by the boot's fraction of a second (0.68 s on the
-    machine that measured README's start-up). /proc/uptime has 10 ms resolution instead."""
+    machine that measured the start-up in docs/results.md). /proc/uptime has 10 ms resolution instead."""
     try:
         ticks = os.sysconf("SC_CLK_TCK")
         with open("/proc/self/stat") as f:

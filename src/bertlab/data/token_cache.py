@@ -57,7 +57,7 @@ def _state_without_call_settings(backend) -> str:
     """The fast tokenizer's serialised state without truncation/padding: per-call settings that
     the last call leaves behind (transformers sets them again at every call), not identity.
     Cleared around `to_str` and put back, instead of parsing the JSON and writing it again sorted:
-    that took 0.1-0.25 s of every run's start-up for a 30k-word vocabulary (README "Speed")."""
+    that took 0.1-0.25 s of every run's start-up for a 30k-word vocabulary (docs/speed.md)."""
     truncation, padding = backend.truncation, backend.padding
     backend.no_truncation()
     backend.no_padding()
