@@ -16,6 +16,7 @@ beat another dependency whose pages would still need the same code to render the
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import re
 from pathlib import Path
@@ -25,6 +26,7 @@ PACKAGE = REPO / "src" / "bertlab"
 MARKER = re.compile(r"^<!-- generated: (?P<what>[\w-]+)(?: (?P<arg>\S+))? -->$", re.MULTILINE)
 
 
+@functools.cache  # the layout and the tests ask for each module once more
 def summary(path: Path) -> str:
     """The first paragraph of a module's docstring, on one line (empty when it has none)."""
     doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
