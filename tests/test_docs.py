@@ -91,6 +91,7 @@ def test_docs_commands_compose(page):
 
 # `src/...`, or a path inside the package (`run/fit.py`, `conf/task/csv.yaml`): a file or folder to find.
 PATH = re.compile(r"`((?:src|scripts|tests|docs)/[\w./-]*|[a-z_]+/[\w/]*\.(?:py|yaml))`")
+LINK = re.compile(r"\]\(((?:src|scripts|tests|docs)/[^)#]*)")  # the README's links into the repository
 ROOTS = (REPO, REPO / "src" / "bertlab", REPO / "src" / "bertlab" / "conf")
 
 
@@ -98,7 +99,7 @@ def test_every_path_the_docs_name_exists():
     missing = []
     for page in [README, *PAGES]:
         for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
-            for path in PATH.findall(line):
+            for path in PATH.findall(line) + LINK.findall(line):
                 if not any((root / path).exists() for root in ROOTS):
                     missing.append(f"{page.relative_to(REPO)}:{number}: {path}")
     assert not missing, "paths named in the docs that do not exist:\n" + "\n".join(missing)
