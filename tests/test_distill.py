@@ -5,6 +5,7 @@ follow their examples through shuffling, and the config and saved-teacher messag
 import json
 import re
 import shutil
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,9 +23,10 @@ from bertlab.core.record import settings
 from bertlab.data.datamodule import FewSampleDataModule
 from bertlab.data.readers import Example
 from bertlab.methods.distill import check_teacher_run, distillation_loss
+from bertlab.model.tiny import write_tiny
 from bertlab.problems.registry import problem_of
 from bertlab.run import distill as run_distill
-from bertlab.run.fit import build_model, load_trained_model, task_splits
+from bertlab.run.fit import build_model, task_splits
 from bertlab.run.saved_run import save_run_model
 
 
@@ -142,37 +144,31 @@ PROBLEMS = {  # a task of each problem that distils, from the GLUE fixtures (no 
 SMALL = ["task.n_train=null", "task.n_val=2", "task.n_test=null", "logger=none", "trainer.enable_progress_bar=false"]
 
 
-def save_teacher(cfg, run_dir: Path) -> None:
+class Teacher:
     """What `python train.py ... save_weights=true` leaves, without its training: the run's model
     (its head, weights moved off their init as training would move them), saved by the run's own
-    save, and a result.json of a finished run with its data_fingerprint."""
-    data = task_splits(cfg)
-    pair = data.splits["train"][0].text_b is not None
-    tokenizer, model = build_model(cfg, pair, problem_of(cfg.task).num_labels(cfg.task))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    save_run_model(cfg, model.eval(), tokenizer, run_dir)
-    record = {"status": "ok", "metrics": {"test_best/x": 0.5}, "best_step": 3, "data_fingerprint": data.fingerprint}
-    (run_dir / "result.json").write_text(json.dumps({**record, "settings": settings(cfg)}))
+    save, and a result.json of a finished run with its data_fingerprint; the model is kept, in
+    eval mode, as the reference for its own outputs."""
 
+    def __init__(self, cfg, run_dir: Path):
+        data = task_splits(cfg)
+        pair = data.splits["train"][0].text_b is not None
+        self.tokenizer, self.model = build_model(cfg, pair, problem_of(cfg.task).num_labels(cfg.task))
+        with torch.no_grad():
+            for p in self.model.parameters():
+                p.add_(0.05 * torch.randn_like(p))
+        self.model.eval()
+        self.max_length = cfg.task.max_length
+        save_run_model(cfg, self.model, self.tokenizer, run_dir)
+        record = {"status": "ok", "metrics": {"test_best/x": 0.5}, "best_step": 3, "data_fingerprint": data.fingerprint}
+        (run_dir / "result.json").write_text(json.dumps({**record, "settings": settings(cfg)}))
 
-def own_logits(run_dir: Path, examples) -> torch.Tensor:
-    """The saved run's outputs as it computes them itself, one example at a time (no padding), from
-    the model class and max_length of its own saved config."""
-    cfg = OmegaConf.load(run_dir / "model" / "bertlab.yaml")
-    tokenizer, model = load_trained_model(cfg, run_dir / "model")
-    with torch.no_grad():
-        return torch.cat(
-            [
-                model(
-                    **tokenizer(
-                        e.text_a, e.text_b, truncation=True, max_length=cfg.task.max_length, return_tensors="pt"
-                    )
-                ).logits
-                for e in examples
-            ]
-        )
+    @torch.no_grad()
+    def own_logits(self, examples) -> torch.Tensor:
+        """Its outputs as the model it is computes them, one example at a time (no padding), with
+        its tokenizer and max_length."""
+        encode = partial(self.tokenizer, truncation=True, max_length=self.max_length, return_tensors="pt")
+        return torch.cat([self.model(**encode(e.text_a, e.text_b)).logits for e in examples])
 
 
 def student_soft_labels(cfg, run_dir: Path, monkeypatch) -> tuple[torch.Tensor, list]:
@@ -200,12 +196,25 @@ def test_a_saved_teacher_teaches_with_its_own_head(compose_train, tiny, tmp_path
     for head in HEADS:
         shutil.rmtree(folder, ignore_errors=True)
         layers = ["head.layers=2"] if head == "concat_last4" else []  # the tiny model has 2 layers
-        save_teacher(compose_train(*teacher, f"head={head}", *layers), folder)
+        saved = Teacher(compose_train(*teacher, f"head={head}", *layers), folder)
         soft, train = student_soft_labels(student, tmp_path / "student", monkeypatch)
         assert soft.shape == (len(train), 1 if problem == "regression" else 2), head
         torch.testing.assert_close(
-            soft, own_logits(folder, train), rtol=1e-5, atol=1e-5, msg=lambda m, head=head: f"head={head}: {m}"
+            soft, saved.own_logits(train), rtol=1e-5, atol=1e-5, msg=lambda m, head=head: f"head={head}: {m}"
         )
+
+
+def test_a_saved_teacher_of_another_family_reads_with_its_own_tokenizer(compose_train, tiny, tmp_path, monkeypatch):
+    """A RoBERTa teacher (byte-level BPE, a mean head) for a BERT student (WordPiece): the soft
+    labels are the teacher's outputs on its own input ids."""
+    roberta = write_tiny("roberta", tmp_path / "roberta")
+    folder = tmp_path / "teacher"
+    task = [*PROBLEMS["classification"], *SMALL]
+    teacher = compose_train(*tiny, f"model.name_or_path={roberta}", "model.name=roberta", *task, "head=mean")
+    saved = Teacher(teacher, folder)
+    student = compose_train(*tiny, *task, "distill=self", f"distill.teacher={folder}")
+    soft, train = student_soft_labels(student, tmp_path / "student", monkeypatch)
+    torch.testing.assert_close(soft, saved.own_logits(train), rtol=1e-5, atol=1e-5)
 
 
 def write_csv(folder: Path, seed: int, n_train: int = 24, n_dev: int = 8) -> Path:
@@ -243,7 +252,7 @@ def check(compose_train, tiny, teacher_dir: Path, *student: str) -> None:
 def test_a_saved_teacher_of_other_data_is_refused_naming_both(compose_train, tiny, tmp_path):
     ours = write_csv(tmp_path / "ours", seed=0)
     teacher = tmp_path / "teacher"
-    save_teacher(compose_train(*tiny, *csv_task(ours), "save_weights=true"), teacher)
+    Teacher(compose_train(*tiny, *csv_task(ours), "save_weights=true"), teacher)
 
     # accepted: the same files, read from a copy in another folder
     copy = tmp_path / "copy"
@@ -280,7 +289,7 @@ def test_a_saved_teacher_of_other_data_is_refused_naming_both(compose_train, tin
 def test_a_saved_teacher_with_other_labels_or_no_fingerprint_is_refused(compose_train, tiny, tmp_path):
     ours = write_csv(tmp_path / "ours", seed=0)
     teacher = tmp_path / "teacher"
-    save_teacher(compose_train(*tiny, *csv_task(ours), "save_weights=true"), teacher)
+    Teacher(compose_train(*tiny, *csv_task(ours), "save_weights=true"), teacher)
     # the same classes in another index order: every soft label would be the other class's
     with pytest.raises(
         ConfigError, match=re.escape("its labels are ['neg', 'pos'] (in index order), this run's are ['pos', 'neg']")

@@ -161,7 +161,7 @@ DATA_KEYS = ("data_dir", "train_file", "dev_file", "test_file", "n_train", "n_va
 def describe_data(task) -> str:
     """`task=csv task.data_dir=/a task.train_file=train.csv ... task.data_seed=0`: where a run's data
     came from, as the keys that set it (a null data_dir: the hub's or the packaged copy)."""
-    keys = [f"task.{key}={task[key]}" for key in DATA_KEYS if key in task]
+    keys = [f"task.{key}={'null' if task[key] is None else task[key]}" for key in DATA_KEYS if key in task]
     return " ".join([f"task={task.name}", *keys])
 
 
