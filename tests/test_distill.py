@@ -3,19 +3,31 @@ seconds: the loss against distiller.py's formula and a hand-computed gradient, s
 follow their examples through shuffling, and the config and saved-teacher messages."""
 
 import json
+import re
+import shutil
+from functools import partial
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from omegaconf import OmegaConf
+from transformers import AutoTokenizer
 
 from bertlab.config.checks import check_config
 from bertlab.config.keys import check_overrides
 from bertlab.core.errors import ConfigError
 from bertlab.core.paths import CONF_DIR
+from bertlab.core.record import settings
 from bertlab.data.datamodule import FewSampleDataModule
 from bertlab.data.readers import Example
 from bertlab.methods.distill import check_teacher_run, distillation_loss
+from bertlab.model.tiny import write_tiny
+from bertlab.problems.registry import problem_of
+from bertlab.run import distill as run_distill
+from bertlab.run.fit import build_model, task_splits
+from bertlab.run.saved_run import save_run_model
 
 
 def logits(b=6, c=3, seed=0):
@@ -121,22 +133,186 @@ def test_config_rules_name_the_key_the_value_and_the_fix(compose_train, tmp_path
         check_overrides(["distill.alpha=0.3"], CONF_DIR)
 
 
-def saved_run(tiny_bert_dir, folder, num_labels, **settings):
-    model = AutoModelForSequenceClassification.from_pretrained(tiny_bert_dir, num_labels=num_labels)
-    model.save_pretrained(folder / "model")
-    base = {"task": "rte", "n_train": 16, "n_val": 8, "data_seed": 0, "sampling": "balanced"}
-    record = {"status": "ok", "settings": {**base, **settings}, "metrics": {"test_best/accuracy": 0.5}}
-    (folder / "result.json").write_text(json.dumps(record))
-    return base
+# -- a saved teacher (distill.teacher=DIR) -------------------------------------------------------
+
+HEADS = ("pooler", "cls", "mean", "max", "concat_last4", "layers_cnn", "scalar_mix")
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "glue"
+PROBLEMS = {  # a task of each problem that distils, from the GLUE fixtures (no hub, milliseconds)
+    "classification": ["task=rte", f"task.data_dir={FIXTURES / 'RTE'}"],
+    "regression": ["task=stsb", f"task.data_dir={FIXTURES / 'STS-B'}"],
+}
+SMALL = ["task.n_train=null", "task.n_val=2", "task.n_test=null", "logger=none", "trainer.enable_progress_bar=false"]
 
 
-def test_a_saved_teacher_of_another_label_count_or_other_data_is_refused(tiny_bert_dir, tmp_path):
-    ours = saved_run(tiny_bert_dir, tmp_path, 2)
-    assert check_teacher_run(str(tmp_path), 2, ours)["metrics"] == {"test_best/accuracy": 0.5}
-    with pytest.raises(ConfigError, match="its model has 2 label\\(s\\), this task has 3; use a teacher run"):
-        check_teacher_run(str(tmp_path), 3, ours)
-    with pytest.raises(ConfigError, match=r"other data \(data_seed=0 \(here 1\)\)"):
-        check_teacher_run(str(tmp_path), 2, {**ours, "data_seed": 1})
-    (tmp_path / "result.json").unlink()
+class Teacher:
+    """What `python train.py ... save_weights=true` leaves, without its training: the run's model
+    (its head, weights moved off their init as training would move them), saved by the run's own
+    save, and a result.json of a finished run with its data_fingerprint; the model is kept, in
+    eval mode, as the reference for its own outputs."""
+
+    def __init__(self, cfg, run_dir: Path):
+        data = task_splits(cfg)
+        pair = data.splits["train"][0].text_b is not None
+        self.tokenizer, self.model = build_model(cfg, pair, problem_of(cfg.task).num_labels(cfg.task))
+        with torch.no_grad():
+            for p in self.model.parameters():
+                p.add_(0.05 * torch.randn_like(p))
+        self.model.eval()
+        self.max_length = cfg.task.max_length
+        save_run_model(cfg, self.model, self.tokenizer, run_dir)
+        record = {"status": "ok", "metrics": {"test_best/x": 0.5}, "best_step": 3, "data_fingerprint": data.fingerprint}
+        (run_dir / "result.json").write_text(json.dumps({**record, "settings": settings(cfg)}))
+
+    @torch.no_grad()
+    def own_logits(self, examples) -> torch.Tensor:
+        """Its outputs as the model it is computes them, one example at a time (no padding), with
+        its tokenizer and max_length."""
+        encode = partial(self.tokenizer, truncation=True, max_length=self.max_length, return_tensors="pt")
+        return torch.cat([self.model(**encode(e.text_a, e.text_b)).logits for e in examples])
+
+
+def student_soft_labels(cfg, run_dir: Path, monkeypatch) -> tuple[torch.Tensor, list]:
+    """The soft labels and training examples fit_with_distillation hands the student (whose fit
+    is not run here)."""
+    seen = {}
+
+    def student(cfg, data, *args, soft_labels=None, distill=None, **kwargs):
+        seen.update(soft=soft_labels, train=data.splits["train"])
+        return SimpleNamespace(record={})
+
+    monkeypatch.setattr(run_distill, "train_and_test", student)
+    run_distill.fit_with_distillation(cfg, run_dir, "student", None, [])
+    return seen["soft"], seen["train"]
+
+
+@pytest.mark.parametrize("problem", PROBLEMS)
+def test_a_saved_teacher_teaches_with_its_own_head(compose_train, tiny, tmp_path, monkeypatch, problem):
+    """For every head option, the soft labels are the teacher's own outputs (a head loaded as a plain
+    HF classifier would be a newly drawn one). One student config for all: its own head and
+    max_length play no part, the teacher reads its 24 tokens as it was trained to."""
+    folder = tmp_path / "teacher"
+    student = compose_train(*tiny, *PROBLEMS[problem], *SMALL, "distill=self", f"distill.teacher={folder}")
+    teacher = [*tiny, *PROBLEMS[problem], *SMALL, "task.max_length=24", "save_weights=true"]
+    for head in HEADS:
+        shutil.rmtree(folder, ignore_errors=True)
+        layers = ["head.layers=2"] if head == "concat_last4" else []  # the tiny model has 2 layers
+        saved = Teacher(compose_train(*teacher, f"head={head}", *layers), folder)
+        soft, train = student_soft_labels(student, tmp_path / "student", monkeypatch)
+        assert soft.shape == (len(train), 1 if problem == "regression" else 2), head
+        torch.testing.assert_close(
+            soft, saved.own_logits(train), rtol=1e-5, atol=1e-5, msg=lambda m, head=head: f"head={head}: {m}"
+        )
+
+
+def test_a_saved_teacher_of_another_family_reads_with_its_own_tokenizer(compose_train, tiny, tmp_path, monkeypatch):
+    """A RoBERTa teacher (byte-level BPE, a mean head) for a BERT student (WordPiece): the soft
+    labels are the teacher's outputs on its own input ids."""
+    roberta = write_tiny("roberta", tmp_path / "roberta")
+    folder = tmp_path / "teacher"
+    task = [*PROBLEMS["classification"], *SMALL]
+    teacher = compose_train(*tiny, f"model.name_or_path={roberta}", "model.name=roberta", *task, "head=mean")
+    saved = Teacher(teacher, folder)
+    student = compose_train(*tiny, *task, "distill=self", f"distill.teacher={folder}")
+    soft, train = student_soft_labels(student, tmp_path / "student", monkeypatch)
+    torch.testing.assert_close(soft, saved.own_logits(train), rtol=1e-5, atol=1e-5)
+
+
+def write_csv(folder: Path, seed: int, n_train: int = 24, n_dev: int = 8) -> Path:
+    """A csv task's two files: sentences of `seed`'s own words, half pos, half neg."""
+    folder.mkdir(parents=True)
+    for name, n in (("train.csv", n_train), ("dev.csv", n_dev)):
+        rows = [f"sentence {seed}-{i} of words,{'pos' if i % 2 else 'neg'}" for i in range(n)]
+        (folder / name).write_text("text,label\n" + "\n".join(rows) + "\n")
+    return folder
+
+
+def csv_task(folder: Path, *more: str) -> list[str]:
+    return [
+        "task=csv",
+        f"task.data_dir={folder}",
+        "task.train_file=train.csv",
+        "task.dev_file=dev.csv",
+        "task.text_fields=[text]",
+        "task.label_field=label",
+        "task.n_train=12",
+        "task.n_val=4",
+        *more,
+    ]
+
+
+def check(compose_train, tiny, teacher_dir: Path, *student: str) -> None:
+    """The saved teacher's check against a student of these overrides (the data read, no model)."""
+    cfg = compose_train(*tiny, *student, "distill=self", f"distill.teacher={teacher_dir}")
+    data = task_splits(cfg)
+    record = json.loads((teacher_dir / "result.json").read_text())
+    saved = OmegaConf.load(teacher_dir / "model" / "bertlab.yaml")
+    check_teacher_run(str(teacher_dir), record, saved.task, cfg.task, data.fingerprint)
+
+
+def test_a_saved_teacher_of_other_data_is_refused_naming_both(compose_train, tiny, tmp_path):
+    ours = write_csv(tmp_path / "ours", seed=0)
+    teacher = tmp_path / "teacher"
+    Teacher(compose_train(*tiny, *csv_task(ours), "save_weights=true"), teacher)
+
+    # accepted: the same files, read from a copy in another folder
+    copy = tmp_path / "copy"
+    shutil.copytree(ours, copy)
+    check(compose_train, tiny, teacher, *csv_task(copy))
+    # the student's own augment= or max_length does not change which examples it has
+    check(compose_train, tiny, teacher, *csv_task(ours), "augment=eda_offline", "task.max_length=16")
+
+    # refused: another folder of the same labels and sizes, naming both folders and the fix
+    other = write_csv(tmp_path / "other", seed=1)
+    with pytest.raises(ConfigError) as refused:
+        check(compose_train, tiny, teacher, *csv_task(other))
+    message = str(refused.value)
+    assert message.startswith(
+        f"distill.teacher={teacher}: it was trained on other data than this run: its train/val/test examples differ."
+    )
+    assert f"teacher:  task=csv task.data_dir={ours} task.train_file=train.csv" in message
+    assert f"this run: task=csv task.data_dir={other} task.train_file=train.csv" in message
+    assert "train it on the same files with the same task.n_train, task.n_val" in message
+    # refused: the same files, another draw (which examples are training and which validation)
+    with pytest.raises(
+        ConfigError, match=r"its train/val examples differ\.\n.*task\.data_seed=0.*\n.*task\.data_seed=1"
+    ):
+        check(compose_train, tiny, teacher, *csv_task(ours, "task.data_seed=1"))
+    # refused: another test set (a dev file with one row more), naming the split
+    grown = tmp_path / "grown"
+    shutil.copytree(ours, grown)
+    with open(grown / "dev.csv", "a") as f:
+        f.write("one more dev sentence,pos\n")
+    with pytest.raises(ConfigError, match=r"its test examples differ"):
+        check(compose_train, tiny, teacher, *csv_task(grown))
+
+
+def test_a_saved_teacher_with_other_labels_or_no_fingerprint_is_refused(compose_train, tiny, tmp_path):
+    ours = write_csv(tmp_path / "ours", seed=0)
+    teacher = tmp_path / "teacher"
+    Teacher(compose_train(*tiny, *csv_task(ours), "save_weights=true"), teacher)
+    # the same classes in another index order: every soft label would be the other class's
+    with pytest.raises(
+        ConfigError, match=re.escape("its labels are ['neg', 'pos'] (in index order), this run's are ['pos', 'neg']")
+    ):
+        check(compose_train, tiny, teacher, *csv_task(ours, "task.labels=[pos,neg]"))
+    rte = ["task=rte", f"task.data_dir={FIXTURES / 'RTE'}", *SMALL]
+    with pytest.raises(
+        ConfigError,
+        match=re.escape(
+            "its labels are ['neg', 'pos'] (in index order), this run's are ['entailment', 'not_entailment']"
+        ),
+    ):
+        check(compose_train, tiny, teacher, *rte)
+    stsb = ["task=stsb", f"task.data_dir={FIXTURES / 'STS-B'}", *SMALL]
+    with pytest.raises(
+        ConfigError, match="it is a task.problem=classification run, this run is task.problem=regression"
+    ):
+        check(compose_train, tiny, teacher, *stsb)
+    # a teacher of an older bertlab records no fingerprint: refused, not trusted on its settings
+    record = json.loads((teacher / "result.json").read_text())
+    (teacher / "result.json").write_text(json.dumps({k: v for k, v in record.items() if k != "data_fingerprint"}))
+    with pytest.raises(ConfigError, match="its result.json has no data_fingerprint .a run of an older bertlab."):
+        check(compose_train, tiny, teacher, *csv_task(ours))
+    (teacher / "result.json").write_text(json.dumps({**record, "status": "failed"}))
     with pytest.raises(ConfigError, match="no result.json of a finished run"):
-        check_teacher_run(str(tmp_path), 2, ours)
+        check(compose_train, tiny, teacher, *csv_task(ours))

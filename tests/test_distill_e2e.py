@@ -1,9 +1,11 @@
 """Self-distillation end to end on the tiny BERT: `python train.py distill=self` (teacher and
 student metrics in result.json), alpha=0 against a standard run, a saved teacher
-(`distill.teacher=DIR`), a regression task, the bad-teacher message and a kill during the student."""
+(`distill.teacher=DIR`: its own head, the data check, the bad-teacher messages), a regression task
+and a kill during the student."""
 
 import csv
 import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -72,30 +74,61 @@ def test_regression_task_distils_to_the_teachers_outputs(compose_train, tiny, tm
     assert saved["logits"].shape == (result["split_sizes"]["train"], 1)
 
 
-def test_a_saved_teacher_run_is_used_and_a_bad_one_is_refused(tmp_path):
+def csv_task(folder: Path) -> list[str]:
+    """A csv task in `folder`, written here unless it is there: 24 training and 8 dev sentences of
+    their own words (the folder's name), half pos, half neg; drawn as debug=fast draws (16 train,
+    8 val), dev = test."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, n in (("train.csv", 24), ("dev.csv", 8)):
+        if (folder / name).exists():
+            continue
+        rows = [f"{folder.name} sentence number {i},{'pos' if i % 2 else 'neg'}" for i in range(n)]
+        (folder / name).write_text("text,label\n" + "\n".join(rows) + "\n")
+    files = ["task.train_file=train.csv", "task.dev_file=dev.csv", "task.text_fields=[text]", "task.label_field=label"]
+    return ["task=csv", f"task.data_dir={folder}", *files, "task.n_test=null"]
+
+
+def test_a_saved_teacher_run_teaches_with_its_head_and_other_data_is_refused(tmp_path):
     teacher_dir = tmp_path / "teacher_run"
-    teacher = run_train(*TINY, "save_weights=true", f"hydra.run.dir={teacher_dir}")
+    ours = csv_task(tmp_path / "data")
+    teacher = run_train(*TINY, *ours, "head=mean", "save_weights=true", f"hydra.run.dir={teacher_dir}")
     assert teacher.returncode == 0, teacher.stderr[-3000:]
+    # the same files from a copy in another folder: accepted, and the mean head teaches
+    copy = tmp_path / "copy"
+    shutil.copytree(tmp_path / "data", copy)
     run_dir = tmp_path / "student"
-    done = run_train(*TINY, "distill=self", f"distill.teacher={teacher_dir}", f"hydra.run.dir={run_dir}")
+    student = [*TINY, "distill=self", f"distill.teacher={teacher_dir}"]
+    done = run_train(*student, *csv_task(copy), f"hydra.run.dir={run_dir}")
     assert done.returncode == 0, done.stderr[-3000:]
-    result = results_under(run_dir)["."]
+    assert f"teacher: the saved run {teacher_dir} (mean head)" in done.stdout
+    assert "MISSING" not in done.stdout + done.stderr  # no newly drawn head
+    result, theirs = results_under(run_dir)["."], results_under(teacher_dir)["."]
     assert result["distill"]["teacher"] == str(teacher_dir.resolve())
-    assert result["distill"]["teacher_metrics"] == results_under(teacher_dir)["."]["metrics"]
+    assert result["distill"]["teacher_metrics"] == theirs["metrics"]
+    assert result["data_fingerprint"] == theirs["data_fingerprint"]
+    assert set(result["data_fingerprint"]) == {"train", "val", "test", "labels"}
+    assert result["data_fingerprint"]["labels"] == ["neg", "pos"]
     assert not (run_dir / TEACHER_DIR).exists()  # no teacher trained here
 
-    # a run folder without saved weights: one message, no traceback, before any training
-    plain = tmp_path / "plain_run"
-    assert run_train(*TINY, f"hydra.run.dir={plain}").returncode == 0
-    bad = run_train(*TINY, "distill=self", f"distill.teacher={plain}", f"hydra.run.dir={tmp_path / 'bad'}")
-    assert bad.returncode != 0 and "Traceback" not in bad.stderr
-    assert f"distill.teacher={plain}: it has no saved weights" in bad.stderr
-    assert "save_weights=true" in bad.stderr
-    # another task's teacher (5 BBC News labels against RTE's 2)
-    rte = ["task=rte", f"task.data_dir={FIXTURES / 'RTE'}", "task.n_train=null", "task.n_val=2", "task.n_test=null"]
-    other = run_train(*TINY, *rte, "distill=self", f"distill.teacher={teacher_dir}", f"hydra.run.dir={tmp_path / 'o'}")
+    # another folder of the same labels and sizes: one message naming both, before any training
+    other = run_train(*student, *csv_task(tmp_path / "other"), f"hydra.run.dir={tmp_path / 'o'}")
     assert other.returncode != 0 and "Traceback" not in other.stderr
-    assert "its model has 5 label(s), this task has 2" in other.stderr
+    assert "it was trained on other data than this run: its train/val/test examples differ" in other.stderr
+    assert (
+        f"task.data_dir={tmp_path / 'data'}" in other.stderr and f"task.data_dir={tmp_path / 'other'}" in other.stderr
+    )
+    assert "fine-tuning" not in other.stdout
+    # a folder without saved weights: one message, no traceback, before any data is read
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    bad = run_train(*TINY, "distill=self", f"distill.teacher={empty}", f"hydra.run.dir={tmp_path / 'bad'}")
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert f"distill.teacher={empty}: it has no saved weights" in bad.stderr
+    assert "save_weights=true" in bad.stderr
+    # another task's teacher (the csv task's 2 labels against BBC News' 5)
+    bbc = run_train(*student, f"hydra.run.dir={tmp_path / 'bbc'}")
+    assert bbc.returncode != 0 and "Traceback" not in bbc.stderr
+    assert "its model has 2 label(s), this task has 5" in bbc.stderr
 
 
 def test_a_job_killed_during_the_student_resumes_without_training_the_teacher_again(tmp_path):

@@ -13,7 +13,6 @@ the MSE to the teacher's output, and T is not used. The run's composition (teach
 is run/distill.py.
 """
 
-import json
 import math
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from bertlab.core.errors import ConfigError
+from bertlab.data.fingerprint import FINGERPRINT_KEY, SPLITS
 
 DISTILL_OPTIONS = ("none", "self")
 # what transformers' save_pretrained writes (one file, or an index of shards)
@@ -31,8 +31,6 @@ WEIGHT_FILES = (
     "pytorch_model.bin",
     "pytorch_model.bin.index.json",
 )
-# the settings (core/record.py) that fix which examples are training, validation and test
-DATA_SETTINGS = ("task", "n_train", "n_val", "data_seed", "sampling")
 
 
 def distillation_loss(
@@ -107,38 +105,68 @@ def teacher_model_dir(teacher) -> Path:
     )
 
 
-def check_teacher_run(teacher: str, num_labels: int, settings: dict) -> dict:
-    """A saved teacher fits this run: its label count, and the same training/validation/test
-    examples (else it may have trained on this run's validation or test labels). Returns the
-    teacher run's result.json."""
-    run = Path(teacher).expanduser()
-    model_config = json.loads((teacher_model_dir(teacher) / "config.json").read_text())
-    labels = len(model_config.get("id2label") or {}) or 2  # transformers' default when absent
-    if labels != num_labels:
-        raise ConfigError(
-            f"distill.teacher={teacher}: its model has {labels} label(s), this task has {num_labels}; "
-            "use a teacher run of this task."
-        )
-    try:
-        record = json.loads((run / "result.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        record = None
+def check_teacher_run(teacher: str, record: dict | None, teacher_task, task, fingerprint: dict) -> None:
+    """A saved teacher fits this run, else one ConfigError naming both sides: a finished run of the
+    same problem and labels (names in index order: a permuted list would make every soft label a
+    wrong class's), trained on the same examples (data/fingerprint.py: every split's content, so
+    it never saw this run's validation or test examples). `record`: the teacher's result.json
+    (None when unreadable); `teacher_task`: its saved task config (bertlab.yaml); `task`: this
+    run's, its labels filled by the reader; `fingerprint`: this run's data_fingerprint."""
     if not isinstance(record, dict) or record.get("status") != "ok":
         raise ConfigError(
             f"distill.teacher={teacher}: no result.json of a finished run (status ok) in it, so which "
             "examples the teacher trained on is unknown; use the folder of a run that ended ok."
         )
-    theirs = record.get("settings") or {}
-    differ = [
-        f"{k}={theirs.get(k)} (here {settings.get(k)})" for k in DATA_SETTINGS if theirs.get(k) != settings.get(k)
-    ]
+    if teacher_task.problem != task.problem:
+        raise ConfigError(
+            f"distill.teacher={teacher}: it is a task.problem={teacher_task.problem} run, this run is "
+            f"task.problem={task.problem}; use a teacher run of this task."
+        )
+    if task.problem != "regression":
+        theirs, ours = [str(x) for x in teacher_task.labels], [str(x) for x in task.labels]
+        if len(theirs) != len(ours):
+            raise ConfigError(
+                f"distill.teacher={teacher}: its model has {len(theirs)} label(s), this task has {len(ours)}; "
+                "use a teacher run of this task."
+            )
+        if theirs != ours:
+            raise ConfigError(
+                f"distill.teacher={teacher}: its labels are {theirs} (in index order), this run's are {ours}; "
+                "its outputs would be read as the wrong classes. Set task.labels to the teacher's order "
+                f"(task.labels=[{','.join(theirs)}]) or use a teacher run with this run's labels."
+            )
+    saved = record.get(FINGERPRINT_KEY)
+    if not isinstance(saved, dict):
+        raise ConfigError(
+            f"distill.teacher={teacher}: its result.json has no {FINGERPRINT_KEY} (a run of an older bertlab), "
+            "so whether it trained on this run's examples cannot be checked; train the teacher again with "
+            "this version (its command with save_weights=true), or drop distill.teacher to train it in this job."
+        )
+    differ = [name for name in SPLITS if saved.get(name) != fingerprint.get(name)]
     if differ:
         raise ConfigError(
-            f"distill.teacher={teacher}: it was trained on other data ({', '.join(differ)}), so it may "
-            "have seen this run's validation or test examples; train the teacher with the same "
-            f"{', '.join(DATA_SETTINGS)}."
+            f"distill.teacher={teacher}: it was trained on other data than this run: its {'/'.join(differ)} "
+            f"examples differ.\n  teacher:  {describe_data(teacher_task)}, {_short(saved, differ)}\n"
+            f"  this run: {describe_data(task)}, {_short(fingerprint, differ)}\n"
+            "A teacher must have trained on this run's training examples and never seen its validation or "
+            "test examples: train it on the same files with the same task.n_train, task.n_val, "
+            "task.data_seed and task.sampling, or drop distill.teacher to train the teacher in this job."
         )
-    return record
+
+
+# the task keys that say where a run's examples come from and how they are drawn, for a message
+DATA_KEYS = ("data_dir", "train_file", "dev_file", "test_file", "n_train", "n_val", "n_test", "data_seed", "sampling")
+
+
+def describe_data(task) -> str:
+    """`task=csv task.data_dir=/a task.train_file=train.csv ... task.data_seed=0`: where a run's data
+    came from, as the keys that set it (a null data_dir: the hub's or the packaged copy)."""
+    keys = [f"task.{key}={'null' if task[key] is None else task[key]}" for key in DATA_KEYS if key in task]
+    return " ".join([f"task={task.name}", *keys])
+
+
+def _short(fingerprint: dict, splits: list[str]) -> str:
+    return ", ".join(f"{name} {str(fingerprint.get(name))[:12]}" for name in splits)
 
 
 @torch.no_grad()
@@ -153,19 +181,3 @@ def teacher_logits(model: torch.nn.Module, items: list[dict], collate, batch_siz
         out.append(model(**batch).logits.float().cpu())
     model.train(was_training)
     return torch.cat(out)
-
-
-def saved_teacher_logits(
-    teacher: str, examples: list, max_length: int, regression: bool, batch_size: int, device
-) -> torch.Tensor:
-    """A saved teacher's logits on `examples`, tokenised with its own tokenizer (saved beside its
-    weights), so a teacher of another model family reads its own input ids."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
-
-    from bertlab.data.datamodule import tokenize
-
-    model_dir = teacher_model_dir(teacher)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32)
-    items = tokenize(examples, tokenizer, max_length, regression)
-    return teacher_logits(model, items, DataCollatorWithPadding(tokenizer), batch_size, device)

@@ -23,15 +23,19 @@ from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
+from transformers import DataCollatorWithPadding
 
 from bertlab.callbacks.resume import remove_resume_state
 from bertlab.config.checks import check_config
 from bertlab.core.atomic import write_atomic
-from bertlab.core.record import settings
+from bertlab.core.errors import ConfigError
+from bertlab.core.record import read_result
+from bertlab.data.datamodule import tokenize
 from bertlab.data.token_cache import examples_fingerprint
 from bertlab.loggers.build import finish_wandb
-from bertlab.methods.distill import check_teacher_run, distillation_loss, saved_teacher_logits, teacher_logits
-from bertlab.run.fit import task_splits, train_and_test
+from bertlab.methods.distill import check_teacher_run, distillation_loss, teacher_logits
+from bertlab.run.fit import load_trained_model, task_splits, train_and_test
+from bertlab.run.saved_run import SavedRunError, load_saved_config, saved_model_dir
 from bertlab.run.trainer import accelerator
 
 TEACHER_DIR = "teacher"
@@ -49,20 +53,13 @@ def fit_with_distillation(
     """fit_and_test's counterpart for distill=self: the student's record, plus `distill`."""
     check_config(cfg)
     data = task_splits(cfg)  # the teacher and the student see the same augmented split
-    splits = data.splits
     regression = cfg.task.problem == "regression"
-    num_labels = 1 if regression else len(cfg.task.labels)
     d = cfg.distill
     start = time.time()
     if d.teacher is None:
         teacher = trained_teacher(cfg, data, Path(run_dir), run_name, group, tags, overrides)
     else:
-        record = check_teacher_run(d.teacher, num_labels, settings(cfg))
-        device = "cuda" if accelerator(cfg.trainer.accelerator) in ("cuda", "gpu") else "cpu"
-        logits = saved_teacher_logits(
-            d.teacher, splits["train"], cfg.task.max_length, regression, cfg.data.eval_batch_size, device
-        )
-        teacher = {"logits": logits, "metrics": record["metrics"], "best_step": record.get("best_step")}
+        teacher = saved_teacher(cfg, data)
     teacher_s = round(time.time() - start, 3)
     print(
         f"student: fine-tuning from the pre-trained weights on the teacher's soft labels (alpha={d.alpha}, T={d.temperature})"
@@ -116,3 +113,26 @@ def trained_teacher(cfg, data, run_dir: Path, run_name, group, tags, overrides) 
     write_atomic(path, lambda tmp: torch.save(teacher, tmp))
     print(f"teacher: soft labels of {len(logits)} training examples in {path}")
     return teacher
+
+
+def saved_teacher(cfg, data) -> dict:
+    """A saved run (`distill.teacher=DIR`) as the teacher, checked against this run's data
+    (methods/distill.py), and its logits on the training split: the run's model rebuilt as
+    `bertlab predict` and `evaluate` rebuild it (fit.load_trained_model: its own head, whatever
+    head= it trained with; its own tokenizer), reading the text as it was trained to (its
+    task.max_length), so the soft labels are the teacher's own outputs on these examples."""
+    teacher = cfg.distill.teacher
+    run = Path(teacher).expanduser()
+    try:
+        model_dir = saved_model_dir(run)
+        teacher_cfg = load_saved_config(model_dir)
+    except SavedRunError as err:
+        raise ConfigError(f"distill.teacher={teacher}: {err}") from None
+    record = read_result(run)
+    check_teacher_run(teacher, record, teacher_cfg.task, cfg.task, data.fingerprint)
+    print(f"teacher: the saved run {run} ({teacher_cfg.head.name} head), checked against this run's examples")
+    tokenizer, model = load_trained_model(teacher_cfg, model_dir)
+    items = tokenize(data.splits["train"], tokenizer, teacher_cfg.task.max_length, cfg.task.problem == "regression")
+    device = "cuda" if accelerator(cfg.trainer.accelerator) in ("cuda", "gpu") else "cpu"
+    logits = teacher_logits(model, items, DataCollatorWithPadding(tokenizer), cfg.data.eval_batch_size, device)
+    return {"logits": logits, "metrics": record["metrics"], "best_step": record.get("best_step")}

@@ -20,6 +20,7 @@ from bertlab.config.checks import check_config
 from bertlab.config.model_checks import check_before_weights
 from bertlab.data.augment import augment_train
 from bertlab.data.datamodule import FewSampleDataModule
+from bertlab.data.fingerprint import FINGERPRINT_KEY, data_fingerprint
 from bertlab.data.sampling import make_splits
 from bertlab.heads.build import load_classifier, load_head_model
 from bertlab.loggers.build import build_loggers
@@ -159,6 +160,7 @@ class TaskData(NamedTuple):
     augmented: dict  # result.json's `augment`: the training-set size before and after
     drawn: dict  # the splits as drawn, before augmentation (the TAPT corpus: the task's own text)
     pools: dict  # what the reader returned (pretrain.corpus=train_pool, the domain corpus)
+    fingerprint: dict  # result.json's data_fingerprint: the drawn splits' content and the labels (data/fingerprint.py)
 
 
 def task_splits(cfg: DictConfig) -> TaskData:
@@ -172,7 +174,7 @@ def task_splits(cfg: DictConfig) -> TaskData:
     pools = problem_of(task).read(task)
     drawn = make_splits(pools, task, task.data_seed)
     splits, augmented = augment_train(drawn, cfg.augment, task)  # the training split only (data/augment.py)
-    return TaskData(splits, augmented, drawn, pools)
+    return TaskData(splits, augmented, drawn, pools, data_fingerprint(drawn, task.get("labels")))
 
 
 def fit_and_test(
@@ -244,6 +246,7 @@ def train_and_test(
             task, num_labels, [e.label for e in splits["train"]], [e.label for e in splits["test"]]
         ),
         "split_sizes": {name: len(examples) for name, examples in splits.items()},
+        FINGERPRINT_KEY: data.fingerprint,  # which examples, whatever the files' names (a saved teacher's check)
         "train_samples_per_s": throughput.samples_per_s,
         "padding_efficiency": throughput.padding_efficiency,  # real / processed training tokens
         "startup_s": throughput.startup_s,  # process start (the command) -> first training batch
