@@ -391,7 +391,7 @@ def write_qqp(tmp_path, train_rows: str) -> str:
 
 def test_empty_text_names_file_and_line(tmp_path):
     data_dir = write_qqp(tmp_path, "1\t1\t2\tA?\tB?\t0\n2\t3\t4\tC?\t \t1\n")
-    with pytest.raises(DataError, match=r"train\.tsv, line 3: the text in column 'question2' is empty"):
+    with pytest.raises(DataError, match=r"train\.tsv, line 3: the text in field 'question2' is empty"):
         read_task(task_cfg("qqp", data_dir=data_dir))
 
 
@@ -437,14 +437,14 @@ def test_an_empty_label_is_never_a_class(tmp_path, suffix, train, line, shown):
         f"train.{suffix}", f"dev.{suffix}", ["text"], "label", data_dir=write_files(tmp_path, train, dev, suffix)
     )
     with pytest.raises(
-        DataError, match=rf"train\.{suffix}, line {line}: the label in column 'label' is empty{re.escape(shown)};"
+        DataError, match=rf"train\.{suffix}, line {line}: the label in field 'label' is empty{re.escape(shown)};"
     ):
         read_task(task)
 
 
 def test_an_empty_glue_label_is_named_with_declared_labels(tmp_path):
     data_dir = write_qqp(tmp_path, "1\t1\t2\tA?\tB?\t0\n2\t3\t4\tC?\tD?\t\n")
-    with pytest.raises(DataError, match=r"train\.tsv, line 3: the label in column 'is_duplicate' is empty"):
+    with pytest.raises(DataError, match=r"train\.tsv, line 3: the label in field 'is_duplicate' is empty"):
         read_task(task_cfg("qqp", data_dir=data_dir))
 
 
