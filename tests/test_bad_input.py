@@ -7,6 +7,7 @@ command line itself).
 
 import copy
 import json
+import re
 
 import pytest
 
@@ -375,3 +376,29 @@ def test_evaluate_checks_no_stage_a_re_test_does_not_run(compose_train):
     check_config(without_training_stages(cfg))
     with pytest.raises(ConfigError, match="distill.teacher"):
         check_config(cfg)
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        (
+            '{"task": "rte", "label": 0, "original": {"text_a": "a"}, "text_a": "caf\u00e9"}\n'.encode("latin-1"),
+            "line 1: byte 0xe9 (byte 72 of the line) is not valid utf-8; the file must be UTF-8",
+        ),
+        (
+            b'{"task": "rte", "label": 0, "original": {"text_a": "a"}, "text_a": null}\n',
+            "line 1: the paraphrase in field 'text_a' must be a string; found null",
+        ),
+    ],
+    ids=["latin1", "null_paraphrase"],
+)
+def test_a_back_translation_file_follows_the_rule(tmp_path, content, fragment):
+    """augment.file gave a UnicodeDecodeError traceback, and a null paraphrase trained as 'None'."""
+    from omegaconf import OmegaConf
+
+    from bertlab.data.backtranslate import read_paraphrases
+
+    path = tmp_path / "bt.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=re.escape(fragment)):
+        read_paraphrases(path, OmegaConf.create({"name": "rte"}))

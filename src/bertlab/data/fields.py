@@ -39,7 +39,7 @@ def codec(name, key: str = TASK_ENCODING) -> str:
 
 
 @contextmanager
-def decoding(path: Path, encoding: str, key: str = TASK_ENCODING) -> Iterator[None]:
+def decoding(path: Path, encoding: str, key: str | None = TASK_ENCODING) -> Iterator[None]:
     """Reads of `path` inside this block that hit an undecodable byte raise one DataError naming the
     file, the line and `key` (Python's UnicodeDecodeError names neither the file nor the line)."""
     try:
@@ -48,25 +48,30 @@ def decoding(path: Path, encoding: str, key: str = TASK_ENCODING) -> Iterator[No
         raise DataError(decode_error(Path(path), encoding, key)) from None
 
 
-def decode_error(path: Path, encoding: str, key: str = TASK_ENCODING) -> str:
+def decode_error(path: Path, encoding: str, key: str | None = TASK_ENCODING) -> str:
+    """`key`: the option that names the file's encoding (`task.encoding`, `--encoding`); None for a
+    file that is UTF-8 by definition (one bertlab wrote, a pre-training corpus): then convert it."""
     data = path.read_bytes()
     shown = "utf-8" if encoding == "utf-8-sig" else encoding
-    option = f"{key}=" if key.startswith("task.") else f"{key} "
+    if key is None:
+        fix = "the file must be UTF-8: convert it (e.g. iconv -f latin1 -t utf-8)."
+    else:
+        option = f"{key}=" if key.startswith("task.") else f"{key} "
+        fix = (
+            f"the file has another encoding: name it with {option}... (e.g. {option}latin-1 or {option}cp1252), "
+            "or convert the file to UTF-8."
+        )
     try:
         data.decode(encoding)
     except UnicodeDecodeError as exc:
         pos = exc.start
         line = data.count(b"\n", 0, pos) + 1
         column = pos - (data.rfind(b"\n", 0, pos) + 1) + 1
-        return (
-            f"{path}, line {line}: byte 0x{data[pos]:02x} (byte {column} of the line) is not valid {shown}; "
-            f"the file has another encoding: name it with {option}... (e.g. {option}latin-1 or {option}cp1252), "
-            "or convert the file to UTF-8."
-        )
-    return f"{path} cannot be decoded as {shown}; name the file's encoding with {option}..."
+        return f"{path}, line {line}: byte 0x{data[pos]:02x} (byte {column} of the line) is not valid {shown}; {fix}"
+    return f"{path} cannot be decoded as {shown}; {fix}"
 
 
-def read_text(path: Path, encoding: str, key: str = TASK_ENCODING) -> str:
+def read_text(path: Path, encoding: str, key: str | None = TASK_ENCODING) -> str:
     """A whole file (SQuAD's one JSON document), decoded under the rule above."""
     with decoding(path, encoding, key), open(path, encoding=encoding) as f:
         return f.read()
