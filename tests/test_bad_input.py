@@ -402,3 +402,22 @@ def test_a_back_translation_file_follows_the_rule(tmp_path, content, fragment):
     path.write_bytes(content)
     with pytest.raises(DataError, match=re.escape(fragment)):
         read_paraphrases(path, OmegaConf.create({"name": "rte"}))
+
+
+@pytest.mark.parametrize("value", ["1_000", "\u0661", "\u00b2", "0x1f", True, None, "nan", "-inf", [1.0]])
+def test_a_regression_score_is_a_plain_finite_number(value):
+    """float() read '1_000' as 1000.0 and an Arabic-Indic digit as its value, silently."""
+    from bertlab.data import fields
+
+    with pytest.raises(DataError, match="train.csv, line 2: (label|the label) .*field 'score'"):
+        if value is None:
+            fields.class_label(value, "train.csv, line 2", "score")
+        fields.score(value, "train.csv, line 2", "score")
+    assert [fields.score(v, "w", "score") for v in ("3.8", " -1e-2", ".5", "+2", 4, 1.5)] == [
+        3.8,
+        -0.01,
+        0.5,
+        2.0,
+        4,
+        1.5,
+    ]

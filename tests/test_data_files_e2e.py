@@ -95,7 +95,7 @@ def test_a_non_finite_regression_score_is_a_data_error(tmp_path, pool, score):
     proc = run(tmp_path, *data_task(tmp_path / "data", files["train"], files["dev"]), *REGRESSION)
     assert_one_clear_message(
         proc,
-        f"{pool}.csv, line 4: label '{score}' in column 'label' is not a finite number",
+        f"{pool}.csv, line 4: label '{score}' in field 'label' is not a finite number",
         "fix the score or remove the row",
     )
     assert_nothing_half_written(tmp_path / "run")

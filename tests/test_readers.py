@@ -402,7 +402,7 @@ def test_short_row_is_an_error_not_skipped(tmp_path):
 
 
 def test_regression_label_must_be_a_number():
-    with pytest.raises(DataError, match=r"label 'pos' in column 'sentiment' is not a number"):
+    with pytest.raises(DataError, match=r"label 'pos' in field 'sentiment' is not a number"):
         read_task(csv_task("train.csv", "dev.csv", ["review"], "sentiment", problem="regression"))
 
 
@@ -472,7 +472,7 @@ def test_a_stsb_score_that_is_not_finite(tmp_path):
     header = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
     (tmp_path / "train.tsv").write_text(header + "0\tg\tf\t2012\t0\ts\ts\tA.\tB.\t4.0\n")
     (tmp_path / "dev.tsv").write_text(header + "0\tg\tf\t2012\t0\ts\ts\tA.\tB.\tNaN\n")
-    with pytest.raises(DataError, match=r"dev\.tsv, line 2: label 'NaN' in column 'score' is not a finite number"):
+    with pytest.raises(DataError, match=r"dev\.tsv, line 2: label 'NaN' in field 'score' is not a finite number"):
         read_task(task_cfg("stsb", data_dir=str(tmp_path)))
 
 

@@ -14,6 +14,7 @@ what to do. Readers pass `where` ("FILE, line N"); `fix` is the option that name
 from __future__ import annotations
 
 import codecs
+import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,9 @@ from bertlab.core.errors import ConfigError, DataError
 
 TASK_ENCODING = "task.encoding"
 ASCII_INTEGER = re.compile(r"-?[0-9]+")  # str.isdigit() is true for '²' and '١', which int() refuses or reads
+# float() also reads '1_000' (1000.0) and Arabic-Indic digits: a score is written as a plain decimal number
+NOT_FINITE = ("nan", "inf", "infinity")  # numbers to float(), refused below as not finite
+ASCII_NUMBER = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
 
 
 def codec(name, key: str = TASK_ENCODING) -> str:
@@ -129,6 +133,25 @@ def index(value, where: str, field: str, count: int, means: str, fix: str) -> in
     if not 0 <= number < count:
         raise DataError(
             f"{where}: label {number} in field '{field}' is out of range: {means} is 0 to {count - 1} ({fix}, 0-based)."
+        )
+    return number
+
+
+def score(value, where: str, field: str) -> float:
+    """A regression target: a JSON number or a plain decimal number (ASCII digits, optional sign,
+    point and exponent); not a bool, '1_000', '١' (which float() reads), NaN or infinity."""
+    raw = value.strip() if isinstance(value, str) else value
+    spelt = isinstance(raw, str) and (ASCII_NUMBER.fullmatch(raw) or raw.lower().lstrip("+-") in NOT_FINITE)
+    if isinstance(raw, bool) or not (isinstance(raw, (int, float)) or spelt):
+        raise DataError(
+            f"{where}: label {_found(value)} in field '{field}' is not a number (task.problem=regression: a decimal "
+            "number such as 3.8); fix the score or remove the row."
+        )
+    number = float(raw)
+    if not math.isfinite(number):  # one such score makes every loss, and the metric used to select, NaN
+        raise DataError(
+            f"{where}: label {_found(value)} in field '{field}' is not a finite number (task.problem=regression); "
+            "fix the score or remove the row."
         )
     return number
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import random
 import re
 from collections.abc import Iterator
@@ -53,20 +52,7 @@ def make_example(texts: dict, raw_label, where: str, task: DictConfig, label_ind
     check_texts(texts, where)
     check_label_present(raw_label, where, task)
     if task.problem == "regression":
-        try:
-            if isinstance(raw_label, (bool, list, dict)):  # float(True) is 1.0: a JSON true is no score
-                raise TypeError
-            label = float(raw_label)
-        except (TypeError, ValueError):
-            raise DataError(
-                f"{where}: label '{raw_label}' in column '{task.label_field}' is not a number "
-                "(task.problem=regression)."
-            ) from None
-        if not math.isfinite(label):  # one such score makes every loss, and the metric used to select, NaN
-            raise DataError(
-                f"{where}: label '{raw_label}' in column '{task.label_field}' is not a finite number "
-                "(task.problem=regression); fix the score or remove the row."
-            )
+        label = fields.score(raw_label, where, task.label_field)
     else:
         label = label_index.get(fields.class_label(raw_label, where, task.label_field))
         if label is None:
