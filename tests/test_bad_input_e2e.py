@@ -143,7 +143,7 @@ def test_label_the_task_does_not_declare(tmp_path):
 def test_empty_text_field(tmp_path):
     overrides = csv_task(tmp_path / "data", train='text,label\nthe cat sat,pos\n"  ",neg\n')
     proc = run_train(*TINY, *overrides, f"hydra.run.dir={tmp_path / 'run'}")
-    assert_one_clear_message(proc, "train.csv, line 3: the text in column 'text' is empty")
+    assert_one_clear_message(proc, "train.csv, line 3: the text in field 'text' is empty")
     assert_nothing_half_written(tmp_path / "run")
 
 
@@ -162,3 +162,32 @@ def test_unloadable_model_message_tells_offline_from_no_such_model(tmp_path, mon
     assert "holds no model config" in _why_unloadable(str(tmp_path), OSError("no config.json"))
     missing = _why_unloadable(str(tmp_path / "no-model"), OSError("Repo id must be in the form 'namespace/repo_name'"))
     assert f"there is no folder {tmp_path / 'no-model'}" in missing
+
+
+# The newer readers (token, QA) on the command line: one message, exit 1, before the model loads
+# (the in-process classes are in test_bad_input.py; these two guard the path to the terminal).
+NEWER_READER_CASES = {
+    "token_jsonl_latin1": (
+        ["task=tokens", "task.train_file=train.jsonl", "task.dev_file=train.jsonl"],
+        "train.jsonl",
+        '{"tokens": ["Caf\u00e9", "EU"], "tags": ["O", "B-ORG"]}\n'.encode("latin-1"),
+        ["train.jsonl, line 1: byte 0xe9", "task.encoding="],
+    ),
+    "qa_blank_answer": (
+        ["task=qa", "task.train_file=train.jsonl", "task.dev_file=train.jsonl"],
+        "train.jsonl",
+        b'{"id": "q1", "question": "Where?", "context": "In France.", "answers": {"text": [" "], "answer_start": [2]}}\n',
+        ["train.jsonl, line 1 (question id q1): the answer in field 'answers.text' is empty"],
+    ),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(NEWER_READER_CASES))
+def test_a_bad_file_of_the_newer_readers_is_one_message(tmp_path, case):
+    overrides, name, content, fragments = NEWER_READER_CASES[case]
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / name).write_bytes(content)
+    proc = run_train(*TINY, *overrides, f"task.data_dir={tmp_path / 'data'}", f"hydra.run.dir={tmp_path / 'run'}")
+    assert_one_clear_message(proc, *fragments)
+    assert_nothing_half_written(tmp_path / "run")

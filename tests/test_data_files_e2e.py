@@ -39,13 +39,13 @@ EMPTY_LABELS = {
         "csv",
         "text,label\nthe cat sat,pos\na dull film,\nfine work,pos\nbad work,neg\n",
         DEV,
-        ["train.csv, line 3: the label in column 'label' is empty"],
+        ["train.csv, line 3: the label in field 'label' is empty"],
     ),
     "csv_blank_cell": (
         "csv",
         'text,label\nthe cat sat,pos\na dull film,"  "\nfine work,pos\nbad work,neg\n',
         DEV,
-        ["train.csv, line 3: the label in column 'label' is empty"],
+        ["train.csv, line 3: the label in field 'label' is empty"],
     ),
     "jsonl_null": (
         "jsonl",
@@ -55,13 +55,13 @@ EMPTY_LABELS = {
             f'{{"text": "{t}", "label": "{y}"}}\n'
             for t, y in (("good", "pos"), ("great", "pos"), ("poor", "neg"), ("bad", "neg"))
         ),
-        ["train.jsonl, line 2: the label in column 'label' is empty (null)"],
+        ["train.jsonl, line 2: the label in field 'label' is empty (null)"],
     ),
     "tsv_in_dev": (
         "tsv",
         "text\tlabel\nthe cat sat\tpos\nbad work\tneg\n",
         "text\tlabel\ngood\tpos\npoor\t\n",
-        ["dev.tsv, line 3: the label in column 'label' is empty", "fill it in or remove the row"],
+        ["dev.tsv, line 3: the label in field 'label' is empty", "fill it in or remove the row"],
     ),
 }
 
@@ -83,7 +83,7 @@ def test_a_blank_label_in_a_glue_file_is_named(tmp_path, shared_glue):
     (folder / "train.tsv").write_text((shared_glue / "RTE" / "train.tsv").read_text())
     (folder / "dev.tsv").write_text(broken)
     proc = run(tmp_path, "task=rte", f"task.data_dir={folder}")
-    assert_one_clear_message(proc, f"{folder / 'dev.tsv'}, line 3: the label in column 'label' is empty")
+    assert_one_clear_message(proc, f"{folder / 'dev.tsv'}, line 3: the label in field 'label' is empty")
 
 
 @pytest.mark.parametrize("pool, score", [("dev", "nan"), ("train", "inf"), ("dev", "-Infinity")])
@@ -95,7 +95,7 @@ def test_a_non_finite_regression_score_is_a_data_error(tmp_path, pool, score):
     proc = run(tmp_path, *data_task(tmp_path / "data", files["train"], files["dev"]), *REGRESSION)
     assert_one_clear_message(
         proc,
-        f"{pool}.csv, line 4: label '{score}' in column 'label' is not a finite number",
+        f"{pool}.csv, line 4: label '{score}' in field 'label' is not a finite number",
         "fix the score or remove the row",
     )
     assert_nothing_half_written(tmp_path / "run")

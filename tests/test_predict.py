@@ -45,7 +45,7 @@ def test_rows_keep_every_column_and_need_the_text_fields(tmp_path):
     [
         ("e.jsonl", "", "has no rows to predict"),
         ("h.csv", "text\n", "has no rows to predict"),
-        ("x.jsonl", '{"text": ""}\n', "x.jsonl, line 1: the text in column 'text' is empty."),
+        ("x.jsonl", '{"text": ""}\n', "x.jsonl, line 1: the text in field 'text' is empty."),
         ("b.jsonl", "{oops\n", "b.jsonl, line 1: not valid JSON"),
         ("l.tsv", "text\t\xe9\n", None),  # latin-1 bytes below
     ],
@@ -179,6 +179,7 @@ def test_predictions_score_the_runs_test_accuracy(saved_run, tmp_path, suffix):
 def test_the_commands_bad_input_gets_one_message_and_exit_code_2(saved_run, tmp_path):
     run_dir, _ = saved_run
     (tmp_path / "in.csv").write_text("title,body\nA,B\n")
+    (tmp_path / "latin.csv").write_bytes("text\nthe caf\u00e9 opened\n".encode("latin-1"))
     cases = [
         (("predict", str(run_dir), "--input", str(tmp_path / "in.csv")), "no column 'text'"),
         (("predict", str(tmp_path), "--input", str(tmp_path / "in.csv")), "re-run it with save_weights=true"),
@@ -186,12 +187,19 @@ def test_the_commands_bad_input_gets_one_message_and_exit_code_2(saved_run, tmp_
         (("predict", str(run_dir), "--input", str(tmp_path / "in.csv"), "--out", "x.xlsx"), "unknown format '.xlsx'"),
         (("evaluate", str(tmp_path)), "re-run it with save_weights=true"),
         (("evaluate", str(run_dir), "task.nope=1"), "unknown config key 'task.nope'"),
+        # train.py's checks on evaluate's overrides (a traceback before), and predict's own encoding option
+        (("evaluate", str(run_dir), "task.max_length=0"), "task.max_length=0 is invalid"),
+        (("evaluate", str(run_dir), "data.eval_batch_size=-1"), "data.eval_batch_size=-1 is invalid"),
+        (("predict", str(run_dir), "--input", str(tmp_path / "latin.csv")), "--encoding latin-1"),
     ]
     for args, message in cases:
         proc = bertlab(*args)
         assert proc.returncode == 2, (args, proc.stderr[-2000:])
         assert message in proc.stderr and "Traceback" not in proc.stderr, (args, proc.stderr)
         assert proc.stderr.count("\n") == 1 and proc.stderr.startswith(f"bertlab {args[0]}: "), proc.stderr
+    proc = bertlab("predict", str(run_dir), "--input", str(tmp_path / "latin.csv"), "--encoding", "latin-1")
+    assert proc.returncode == 0, proc.stderr[-2000:]  # the option the message names works
+    assert "caf\u00e9" in (tmp_path / "latin.predictions.csv").read_text(encoding="utf-8")
 
 
 @pytest.mark.slow

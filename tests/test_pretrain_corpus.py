@@ -198,7 +198,9 @@ def test_domain_corpus_bad_input_messages(tmp_path):
     with pytest.raises(ConfigError, match=r"folder without \.txt files"):
         domain_corpus(str(tmp_path / "folder"), rte, splits)
     (tmp_path / "latin.txt").write_bytes("fine\ncost \xa3 5\n".encode("latin-1"))
-    with pytest.raises(DataError, match=r"latin\.txt, line 2: byte 0xa3 is not valid UTF-8 .*convert the file"):
+    with pytest.raises(
+        DataError, match=r"latin\.txt, line 2: byte 0xa3 \(byte \d+ of the line\) is not valid utf-8; .*convert it"
+    ):
         read_documents(str(tmp_path / "latin.txt"))
     with pytest.raises(ConfigError, match=r"task 'rte' has no domain corpus.*pretrain\.domain_corpus=PATH"):
         domain_corpus(None, rte, splits)

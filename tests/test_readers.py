@@ -391,7 +391,7 @@ def write_qqp(tmp_path, train_rows: str) -> str:
 
 def test_empty_text_names_file_and_line(tmp_path):
     data_dir = write_qqp(tmp_path, "1\t1\t2\tA?\tB?\t0\n2\t3\t4\tC?\t \t1\n")
-    with pytest.raises(DataError, match=r"train\.tsv, line 3: the text in column 'question2' is empty"):
+    with pytest.raises(DataError, match=r"train\.tsv, line 3: the text in field 'question2' is empty"):
         read_task(task_cfg("qqp", data_dir=data_dir))
 
 
@@ -402,7 +402,7 @@ def test_short_row_is_an_error_not_skipped(tmp_path):
 
 
 def test_regression_label_must_be_a_number():
-    with pytest.raises(DataError, match=r"label 'pos' in column 'sentiment' is not a number"):
+    with pytest.raises(DataError, match=r"label 'pos' in field 'sentiment' is not a number"):
         read_task(csv_task("train.csv", "dev.csv", ["review"], "sentiment", problem="regression"))
 
 
@@ -437,14 +437,14 @@ def test_an_empty_label_is_never_a_class(tmp_path, suffix, train, line, shown):
         f"train.{suffix}", f"dev.{suffix}", ["text"], "label", data_dir=write_files(tmp_path, train, dev, suffix)
     )
     with pytest.raises(
-        DataError, match=rf"train\.{suffix}, line {line}: the label in column 'label' is empty{re.escape(shown)};"
+        DataError, match=rf"train\.{suffix}, line {line}: the label in field 'label' is empty{re.escape(shown)};"
     ):
         read_task(task)
 
 
 def test_an_empty_glue_label_is_named_with_declared_labels(tmp_path):
     data_dir = write_qqp(tmp_path, "1\t1\t2\tA?\tB?\t0\n2\t3\t4\tC?\tD?\t\n")
-    with pytest.raises(DataError, match=r"train\.tsv, line 3: the label in column 'is_duplicate' is empty"):
+    with pytest.raises(DataError, match=r"train\.tsv, line 3: the label in field 'is_duplicate' is empty"):
         read_task(task_cfg("qqp", data_dir=data_dir))
 
 
@@ -472,7 +472,7 @@ def test_a_stsb_score_that_is_not_finite(tmp_path):
     header = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
     (tmp_path / "train.tsv").write_text(header + "0\tg\tf\t2012\t0\ts\ts\tA.\tB.\t4.0\n")
     (tmp_path / "dev.tsv").write_text(header + "0\tg\tf\t2012\t0\ts\ts\tA.\tB.\tNaN\n")
-    with pytest.raises(DataError, match=r"dev\.tsv, line 2: label 'NaN' in column 'score' is not a finite number"):
+    with pytest.raises(DataError, match=r"dev\.tsv, line 2: label 'NaN' in field 'score' is not a finite number"):
         read_task(task_cfg("stsb", data_dir=str(tmp_path)))
 
 

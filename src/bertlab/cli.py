@@ -2,7 +2,7 @@
 registers its parser and sets `func`; add a new one to COMMANDS.
 
     bertlab report multirun/2024-05-01/10-00-00 [more sweep folders] [--out DIR] [--threshold 0.55]
-    bertlab predict RUN_DIR --input FILE [--out FILE]
+    bertlab predict RUN_DIR --input FILE [--out FILE] [--encoding CODEC]
     bertlab evaluate RUN_DIR [key=value ...]
     bertlab prepare --model NAME --task NAME --out DIR | --wordnet --out DIR | --backtranslate --task NAME --out FILE
     bertlab pretrain [pretrain=tapt] [task=rte model=minilm pretrain.lr=5e-5 ...]   (train.py's overrides)
@@ -161,7 +161,7 @@ def run_predict(args: argparse.Namespace) -> int:
     from bertlab.run.predict import predict
 
     try:
-        out = predict(args.run_dir, args.input, args.out)
+        out = predict(args.run_dir, args.input, args.out, args.encoding)
     except BertlabError as err:
         print(f"bertlab predict: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -186,6 +186,12 @@ def add_predict(subparsers) -> None:
         metavar="FILE",
         help="where to write (.csv, .tsv or .jsonl, by its extension); default: FILE's stem + .predictions "
         "beside it, in its format; - : stdout",
+    )
+    parser.add_argument(
+        "--encoding",
+        default="utf-8",
+        metavar="CODEC",
+        help="FILE's encoding, any Python codec (default utf-8; a byte-order mark is skipped), e.g. latin-1, cp1252",
     )
     parser.set_defaults(func=run_predict)
 

@@ -19,6 +19,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from bertlab.core.errors import ConfigError
 from bertlab.core.paths import CONF_DIR
 from bertlab.data.augment import check_augment
+from bertlab.data.fields import unique_labels
 from bertlab.heads.build import check_head
 from bertlab.loggers.choice import check_logger
 from bertlab.methods.distill import check_distill
@@ -311,6 +312,7 @@ def check_config(cfg: DictConfig) -> None:
     _positive(cfg.data.batch_size, "data.batch_size", int)
     _positive(cfg.data.eval_batch_size, "data.eval_batch_size", int)
     _positive(cfg.task.max_length, "task.max_length", int)
+    unique_labels(cfg.task.get("labels"))  # every problem's: a duplicate class is never a target
     if cfg.trainer.max_steps in (None, -1):
         _positive(cfg.trainer.max_epochs, "trainer.max_epochs", int)
     problem_of(cfg.task).check(cfg)  # task.problem is known, and its own keys' rules (problems/)

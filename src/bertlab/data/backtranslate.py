@@ -28,6 +28,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from bertlab.core.errors import ConfigError, DataError, ModelError
+from bertlab.data import fields
 from bertlab.data.readers import Example
 
 DEFAULT_MODELS = ("Helsinki-NLP/opus-mt-en-de", "Helsinki-NLP/opus-mt-de-en")
@@ -46,7 +47,7 @@ def read_paraphrases(path: Path, task: DictConfig) -> dict[tuple, list[tuple[str
     """{(original text_a, text_b, label): [(paraphrase a, paraphrase b), ...]} of one file."""
     where = "augment.file"
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = fields.read_text(path, "utf-8-sig", key=None).splitlines()  # bertlab prepare writes UTF-8
     except OSError as err:
         raise ConfigError(
             f"{where}={path}: cannot be read ({err.strerror or err}); write it with "
@@ -60,7 +61,12 @@ def read_paraphrases(path: Path, task: DictConfig) -> dict[tuple, list[tuple[str
             row = json.loads(line)
             original = row["original"]
             key = _key(original["text_a"], original.get("text_b"), row["label"])
-            paraphrase = (row["text_a"], row.get("text_b"))
+            paraphrase = (
+                fields.text(row["text_a"], f"{path}, line {number}", "text_a", "paraphrase"),
+                row.get("text_b"),
+            )
+            if paraphrase[1] is not None:
+                fields.text(paraphrase[1], f"{path}, line {number}", "text_b", "paraphrase")
             if row["task"] != task.name:
                 raise DataError(
                     f"{path}, line {number}: written for task '{row['task']}', not '{task.name}'; write one for "

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from omegaconf import DictConfig
 
 from bertlab.core.errors import ConfigError, DataError
+from bertlab.data import fields
 from bertlab.data.hub import load_hub
-from bertlab.data.readers import _encoding, _read_rows
+from bertlab.data.readers import _read_rows
 from bertlab.data.task_files import task_files
 
 
@@ -81,16 +82,15 @@ def make_choice(row: dict, where: str, task: DictConfig) -> ChoiceExample:
     context = _text(row[context_field], where, context_field, "context")
     question = ""
     if len(task.text_fields) > 1:  # may be empty: then each ending stands alone after the context
-        value = row[str(task.text_fields[1])]
-        question = "" if value is None else str(value).strip()
+        field = str(task.text_fields[1])
+        value = row[field]
+        question = "" if value is None or value == "" else fields.text(value, where, field, "second text").strip()
     endings = _endings(row, where, task)
     return ChoiceExample(context, question, endings, _answer(row[str(task.label_field)], where, task))
 
 
 def _text(value, where: str, field: str, what: str) -> str:
-    if value is None or not str(value).strip():
-        raise DataError(f"{where}: the {what} in field '{field}' is empty; every example needs one.")
-    return str(value).strip()
+    return fields.text(value, where, field, what).strip()
 
 
 def _endings(row: dict, where: str, task: DictConfig) -> tuple[str, ...]:
@@ -118,20 +118,8 @@ def _endings(row: dict, where: str, task: DictConfig) -> tuple[str, ...]:
 
 
 def _answer(raw, where: str, task: DictConfig) -> int:
-    n, field = task.num_choices, task.label_field
-    text = "" if raw is None else str(raw).strip()
-    if isinstance(raw, bool) or not isinstance(raw, (int, str)) or not text.lstrip("-").isdigit():
-        raise DataError(
-            f"{where}: label {raw!r} in field '{field}' is not the index of the right ending "
-            f"(an integer from 0 to {n - 1}); fix the example or check task.label_field."
-        )
-    answer = int(text)
-    if not 0 <= answer < n:
-        raise DataError(
-            f"{where}: label {answer} in field '{field}' is out of range: the index of the right ending is "
-            f"0 to {n - 1} (task.num_choices={n}, 0-based)."
-        )
-    return answer
+    n = task.num_choices
+    return fields.index(raw, where, str(task.label_field), n, "the index of the right ending", f"task.num_choices={n}")
 
 
 # ---------------------------------------------------------------- local files
@@ -140,7 +128,7 @@ def _answer(raw, where: str, task: DictConfig) -> int:
 def read_files(task: DictConfig) -> dict[str, list[ChoiceExample]]:
     keys = [("train", "train_file"), ("dev", "dev_file")] + ([("test", "test_file")] if task.test_file else [])
     paths = task_files(task, keys)
-    encoding = _encoding(task)
+    encoding = fields.codec(task.encoding)
     pools = {}
     for pool, key in keys:
         path = paths[pool]

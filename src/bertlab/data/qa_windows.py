@@ -106,6 +106,7 @@ class QAEncoder:
         for i, example_index in enumerate(window_example):
             row = {key: values[i] for key, values in encoded.items()}
             sequence_ids = encoded.sequence_ids(i)
+            context_span(sequence_ids, examples[example_index])
             if split == "train":
                 start, end = answer_tokens(offsets[i], sequence_ids, examples[example_index])
                 row.update(start_positions=start, end_positions=end)
@@ -129,13 +130,23 @@ class QAEncoder:
         return [{k: v for k, v in item.items() if k not in STATE} for item in items]
 
 
+def context_span(sequence_ids: list, example: QAExample) -> tuple[int, int]:
+    """The context's first and last token of a window; a context the tokenizer keeps no token of
+    (only zero-width or control characters) is one message, not run_qa.py's `1 is not in list`."""
+    if 1 not in sequence_ids:
+        raise DataError(
+            f"question id {example.id}: the context {example.context[:60]!r} gives no token (the tokenizer drops "
+            "every character of it: zero-width, control or unknown characters); fix or drop the question."
+        )
+    return sequence_ids.index(1), len(sequence_ids) - 1 - sequence_ids[::-1].index(1)
+
+
 def answer_tokens(offsets: list, sequence_ids: list, example: QAExample) -> tuple[int, int]:
     """The first gold answer's first and last token in this window, or (0, 0) -- [CLS] -- when the
     window does not hold all of it (run_qa.py's rule)."""
     start_char = example.starts[0]
     end_char = start_char + len(example.answers[0])
-    first = sequence_ids.index(1)  # the context's first and last token of the window
-    last = len(sequence_ids) - 1 - sequence_ids[::-1].index(1)
+    first, last = context_span(sequence_ids, example)
     if not (offsets[first][0] <= start_char and offsets[last][1] >= end_char):
         return 0, 0
     start = first
@@ -144,4 +155,13 @@ def answer_tokens(offsets: list, sequence_ids: list, example: QAExample) -> tupl
     end = last
     while end >= first and offsets[end][1] >= end_char:
         end -= 1
-    return start - 1, end + 1
+    start, end = start - 1, end + 1
+    # run_qa.py's loops assume the answer covers a token; one made of characters the tokenizer drops
+    # (a zero-width space) would be labelled with the tokens around it, silently
+    if start > end or offsets[start][1] <= start_char or offsets[end][0] >= end_char:
+        raise DataError(
+            f"question id {example.id}: answer {example.answers[0]!r} at answer_start={start_char} covers no token "
+            "of the context (the tokenizer drops its characters: zero-width, control or unknown ones); fix the "
+            "answer's text and answer_start, or drop the question."
+        )
+    return start, end

@@ -10,10 +10,8 @@ Turning the pools into train/val/test is `sampling.make_splits`'s job.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import json
-import math
 import random
 import re
 from collections.abc import Iterator
@@ -24,6 +22,7 @@ from omegaconf import DictConfig, open_dict
 
 from bertlab.core.errors import ConfigError, DataError
 from bertlab.core.paths import bbcnews_dir
+from bertlab.data import fields
 from bertlab.data.hub import load_hub
 from bertlab.data.task_files import task_files
 
@@ -53,20 +52,9 @@ def make_example(texts: dict, raw_label, where: str, task: DictConfig, label_ind
     check_texts(texts, where)
     check_label_present(raw_label, where, task)
     if task.problem == "regression":
-        try:
-            label = float(raw_label)
-        except (TypeError, ValueError):
-            raise DataError(
-                f"{where}: label '{raw_label}' in column '{task.label_field}' is not a number "
-                "(task.problem=regression)."
-            ) from None
-        if not math.isfinite(label):  # one such score makes every loss, and the metric used to select, NaN
-            raise DataError(
-                f"{where}: label '{raw_label}' in column '{task.label_field}' is not a finite number "
-                "(task.problem=regression); fix the score or remove the row."
-            )
+        label = fields.score(raw_label, where, task.label_field)
     else:
-        label = label_index.get(label_key(raw_label))
+        label = label_index.get(fields.class_label(raw_label, where, task.label_field))
         if label is None:
             raise DataError(
                 f"{where}: label '{raw_label}' in column '{task.label_field}' is not one of "
@@ -78,17 +66,15 @@ def make_example(texts: dict, raw_label, where: str, task: DictConfig, label_ind
 
 def check_texts(texts: dict, where: str) -> None:
     for column, text in texts.items():
-        if text is None or not str(text).strip():
-            raise DataError(f"{where}: the text in column '{column}' is empty.")
+        fields.text(text, where, column)
 
 
 def check_label_present(raw_label, where: str, task: DictConfig) -> None:
-    # Before labels are inferred or mapped: an empty cell (or JSON null) would become a class of its own.
-    if raw_label is None or not str(raw_label).strip():
-        raise DataError(
-            f"{where}: the label in column '{task.label_field}' is empty"
-            f"{' (null)' if raw_label is None else ''}; every example needs one: fill it in or remove the row."
-        )
+    # Before labels are inferred or mapped: an empty cell (or JSON null, true, 1.5) would become a class of its own.
+    if task.problem == "classification":
+        fields.class_label(raw_label, where, task.label_field)
+    elif raw_label is None or isinstance(raw_label, str) and not raw_label.strip():
+        fields.class_label(raw_label, where, task.label_field)  # regression: a score is parsed later
 
 
 def label_key(raw_label) -> str:
@@ -126,7 +112,7 @@ def read_local(task: DictConfig) -> dict[str, list[Example]]:
         )
     keys = [("train", "train_file"), ("dev", "dev_file")]
     paths = task_files(task, keys)
-    encoding = _encoding(task)
+    encoding = fields.codec(task.encoding)
     raw = {}  # pool -> [(where, texts, raw label)]: labels are mapped once all are known
     for pool, key in keys:
         path = paths[pool]
@@ -162,15 +148,19 @@ def _read_fields(path: Path, task: DictConfig, encoding: str) -> Iterator[tuple[
         yield where, {c: row[c] for c in task.text_fields}, row[task.label_field]
 
 
-def read_unlabelled(path: Path, text_fields: list[str], encoding: str = "utf-8-sig") -> list[tuple[dict, Example]]:
+def read_unlabelled(
+    path: Path, text_fields: list[str], encoding: str = "utf-8", key: str = "--encoding"
+) -> list[tuple[dict, Example]]:
     """(row, example) per row of a CSV, TSV or JSONL file with the `text_fields` columns and no label
-    (`bertlab predict`); the row keeps every column, for the output. The file's first row is its header."""
+    (`bertlab predict`); the row keeps every column, for the output. The file's first row is its header.
+    `key`: the option that names the file's encoding, for the messages."""
     path = Path(path)
+    encoding = fields.codec(encoding, key)
     if not path.is_file():
         raise DataError(f"{path} is not a file{'' if path.exists() else ' (it does not exist)'}.")
     rows = []
     try:
-        for line, row in _read_rows(path, None, encoding):
+        for line, row in _read_rows(path, None, encoding, key):
             missing = [c for c in text_fields if c not in row]
             if missing:
                 raise DataError(
@@ -187,27 +177,14 @@ def read_unlabelled(path: Path, text_fields: list[str], encoding: str = "utf-8-s
     return rows
 
 
-def _encoding(task: DictConfig) -> str:
-    """The codec for task.encoding. UTF-8 is read as utf-8-sig: a leading byte-order mark (MRPC's
-    files have one) is not part of the first column's name."""
-    name = str(task.encoding)
-    try:
-        codec = codecs.lookup(name).name
-    except LookupError:
-        raise ConfigError(
-            f"task.encoding={name} is not an encoding Python knows; e.g. utf-8 (the default), latin-1, cp1252, utf-16."
-        ) from None
-    return "utf-8-sig" if codec == "utf-8" else name
-
-
-def _read_rows(path: Path, columns, encoding: str = "utf-8-sig") -> Iterator[tuple[int, dict]]:
+def _read_rows(
+    path: Path, columns, encoding: str = "utf-8-sig", key: str = fields.TASK_ENCODING
+) -> Iterator[tuple[int, dict]]:
     """(line number, {column: value}) per row of a .jsonl, .csv or (any other name) tab-separated
     file. `columns` names the columns of a file without a header row (CoLA); otherwise the first
     row is the header. Blank lines are no rows."""
-    try:
+    with fields.decoding(path, encoding, key):  # raised mid-stream, without the file or the line: named
         yield from _parse_rows(path, columns, encoding)
-    except UnicodeDecodeError:  # raised mid-stream, without the file or the line: find them
-        raise DataError(_decode_error(path, encoding)) from None
 
 
 def _parse_rows(path: Path, columns, encoding: str) -> Iterator[tuple[int, dict]]:
@@ -224,31 +201,19 @@ def _parse_rows(path: Path, columns, encoding: str) -> Iterator[tuple[int, dict]
             for row in reader:
                 if not row:
                     continue
-                if len(row) < len(header):  # a short row would silently shift its fields
+                if len(row) != len(header):  # a short row would shift its fields, a long one drop its last
                     raise DataError(
-                        f"{path}, line {reader.line_num}: {len(row)} fields, the header has {len(header)} ({header})."
+                        f"{path}, line {reader.line_num}: {len(row)} fields, the header has {len(header)} ({header}); "
+                        + (
+                            "a text with a comma needs double quotes around it."
+                            if path.suffix == ".csv"
+                            else "a text with a tab in it splits the row: replace the tab with a space."
+                        )
                     )
                 yield reader.line_num, dict(zip(header, row))
         except csv.Error as exc:  # e.g. a NUL byte, or an unclosed quote running to the end of the file
             kind = "CSV" if path.suffix == ".csv" else "TSV"
             raise DataError(f"{path}, line {reader.line_num}: not readable as {kind} ({exc}).") from None
-
-
-def _decode_error(path: Path, encoding: str) -> str:
-    data = path.read_bytes()
-    try:
-        data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        pos = exc.start
-        line = data.count(b"\n", 0, pos) + 1
-        column = pos - (data.rfind(b"\n", 0, pos) + 1) + 1
-        shown = "utf-8" if encoding == "utf-8-sig" else encoding
-        return (
-            f"{path}, line {line}: byte 0x{data[pos]:02x} (byte {column} of the line) is not valid {shown}; "
-            "the file has another encoding: name it with task.encoding=... (e.g. task.encoding=latin-1 or "
-            "cp1252), or convert the file to UTF-8."
-        )
-    return f"{path} cannot be decoded as {encoding}; set task.encoding to the file's encoding."
 
 
 def _json_object(text: str, path: Path, line: int) -> dict:

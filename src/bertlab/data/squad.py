@@ -24,6 +24,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from bertlab.core.errors import ConfigError, DataError
+from bertlab.data import fields
 from bertlab.data.hub import load_hub
 from bertlab.data.task_files import task_files
 
@@ -70,7 +71,7 @@ def read_files(task: DictConfig) -> dict[str, list[QAExample]]:
     for pool, key in keys:
         path = paths[pool]
         rows = _jsonl_rows(path, task) if path.suffix == ".jsonl" else _squad_rows(path, task)
-        pools[pool] = [example(row, where) for where, row in rows]
+        pools[pool] = unique_ids([(example(row, where), where) for where, row in rows])
         if not pools[pool]:
             raise DataError(f"{path} holds no question; task.{key} must name a file with at least one.")
     return pools
@@ -79,8 +80,7 @@ def read_files(task: DictConfig) -> dict[str, list[QAExample]]:
 def _squad_rows(path: Path, task: DictConfig):
     """(where, flat row) per question of a SQuAD JSON file."""
     try:
-        with open(path, encoding=str(task.encoding)) as f:
-            root = json.load(f)
+        root = json.loads(fields.read_text(path, fields.codec(task.encoding)))
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not valid JSON ({exc}); SQuAD files are one JSON document.") from None
     articles = root.get("data") if isinstance(root, dict) else None
@@ -101,7 +101,7 @@ def _squad_rows(path: Path, task: DictConfig):
                     _field(answer, "text", str, qa_where)
                     _field(answer, "answer_start", int, qa_where)
                 row = {
-                    "id": _field(qa, "id", str, qa_where),
+                    "id": _field(qa, "id", (str, int), qa_where),
                     "question": _field(qa, "question", str, qa_where),
                     "context": context,
                     "answers": {
@@ -118,7 +118,8 @@ def _field(node, key: str, kind: type, where: str):
         raise DataError(f"{where}: expected a '{key}' field (SQuAD format); found {found}.")
     value = node[key]
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise DataError(f"{where}: '{key}' must be a {kind.__name__}; found {value!r}.")
+        kinds = " or ".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
+        raise DataError(f"{where}: '{key}' must be a {kinds}; found {value!r}.")
     return value
 
 
@@ -126,7 +127,8 @@ FIELDS = ("id", "question", "context", "answers")
 
 
 def _jsonl_rows(path: Path, task: DictConfig):
-    with open(path, encoding=str(task.encoding)) as f:
+    encoding = fields.codec(task.encoding)
+    with fields.decoding(path, encoding), open(path, encoding=encoding) as f:
         for line_no, text in enumerate(f, 1):
             if not text.strip():
                 continue
@@ -144,11 +146,27 @@ def _jsonl_rows(path: Path, task: DictConfig):
             yield f"{where} (question id {row['id']})", row
 
 
+def unique_ids(checked: list[tuple[QAExample, str]]) -> list[QAExample]:
+    """The examples of one file, each id once: messages, predictions and SQuAD's own evaluation
+    name a question by its id."""
+    first: dict[str, str] = {}
+    for example_, where in checked:
+        if example_.id in first:
+            raise DataError(
+                f"{where}: the id '{example_.id}' is the id of another question too ({first[example_.id]}); "
+                "give every question an id of its own."
+            )
+        first[example_.id] = where
+    return [e for e, _ in checked]
+
+
 def example(row: dict, where: str) -> QAExample:
     """A checked example: strings where strings belong, and every answer at its answer_start."""
+    qid = row["id"]
+    if isinstance(qid, bool) or not isinstance(qid, (str, int)) or not str(qid).strip():
+        raise DataError(f"{where}: 'id' must be a non-empty string (or an integer); found {qid!r}.")
     for key in ("question", "context"):
-        if not isinstance(row[key], str) or not row[key].strip():
-            raise DataError(f"{where}: '{key}' must be a non-empty string; found {row[key]!r}.")
+        fields.text(row[key], where, key)
     answers = row["answers"]
     texts = answers.get("text") if isinstance(answers, dict) else None
     starts = answers.get("answer_start") if isinstance(answers, dict) else None
@@ -164,9 +182,12 @@ def example(row: dict, where: str) -> QAExample:
         )
     context = row["context"]
     for text, start in zip(texts, starts):
-        if not isinstance(text, str) or not text or isinstance(start, bool) or not isinstance(start, int):
+        # a blank answer covers no token: its span would be no span at all
+        fields.text(text, where, "answers.text", "answer")
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
             raise DataError(
-                f"{where}: an answer needs a non-empty text and an integer answer_start; found {text!r}, {start!r}."
+                f"{where}: answer {text!r} needs an integer answer_start >= 0 (its character offset in the context); "
+                f"found {start!r}."
             )
         if context[start : start + len(text)] != text:
             raise DataError(

@@ -20,6 +20,7 @@ from pathlib import Path
 from omegaconf import DictConfig, open_dict
 
 from bertlab.core.errors import ConfigError, DataError
+from bertlab.data import fields
 from bertlab.data.hub import load_hub
 from bertlab.data.task_files import task_files
 
@@ -74,9 +75,11 @@ def read_files(task: DictConfig) -> dict[str, list[TaggedSentence]]:
         with open_dict(task):
             task.labels = infer_labels({tag for _, _, tags in raw["train"] for tag, _ in tags})
     index = label_index(task)
-    return {
+    pools = {
         pool: [sentence(words, tags, where, task, index) for where, words, tags in rows] for pool, rows in raw.items()
     }
+    check_tag_names(list(map(str, task.labels)), task.tag_scheme)  # tags of task.labels no file uses
+    return pools
 
 
 def _conll_sentences(path: Path, task: DictConfig) -> Iterator[tuple[str, tuple, list]]:
@@ -84,37 +87,39 @@ def _conll_sentences(path: Path, task: DictConfig) -> Iterator[tuple[str, tuple,
     column = task.tag_column
     width = None  # the column count of the file's first word line; every word line must have it
     words, tags, start = [], [], 0
-    with open(path, encoding=str(task.encoding)) as f:
+    encoding = fields.codec(task.encoding)
+    with fields.decoding(path, encoding), open(path, encoding=encoding) as f:
         for line_no, line in enumerate(f, 1):
-            fields = line.split()
-            if not fields or fields[0] == DOCSTART:  # a sentence (or document) ends here
+            columns = line.split()
+            if not columns or columns[0] == DOCSTART:  # a sentence (or document) ends here
                 if words:
                     yield f"{path}, line {start}", tuple(words), tags
                 words, tags = [], []
                 continue
             if width is None:
-                width = len(fields)
+                width = len(columns)
                 if column >= width:
                     raise ConfigError(
                         f"task.tag_column={column} is out of range: {path}, line {line_no} has {width} columns "
                         f"(0 to {width - 1}; the word is column 0). CoNLL-2003's NER tag is column 3."
                     )
-            if len(fields) != width:
+            if len(columns) != width:
                 raise DataError(
-                    f"{path}, line {line_no}: {len(fields)} columns, the file's first word line has {width} "
+                    f"{path}, line {line_no}: {len(columns)} columns, the file's first word line has {width} "
                     f"({line.rstrip()!r}); CoNLL files need the same space-separated columns on every word line."
                 )
             if not words:
                 start = line_no
-            words.append(fields[0])
-            tags.append((fields[column], f"{path}, line {line_no}"))
+            words.append(columns[0])
+            tags.append((columns[column], f"{path}, line {line_no}"))
     if words:
         yield f"{path}, line {start}", tuple(words), tags
 
 
 def _jsonl_sentences(path: Path, task: DictConfig) -> Iterator[tuple[str, tuple, list]]:
     tokens_key, tags_key = str(task.text_fields[0]), str(task.label_field)
-    with open(path, encoding=str(task.encoding)) as f:
+    encoding = fields.codec(task.encoding)
+    with fields.decoding(path, encoding), open(path, encoding=encoding) as f:
         for line_no, text in enumerate(f, 1):
             if not text.strip():
                 continue
@@ -135,7 +140,11 @@ def _jsonl_sentences(path: Path, task: DictConfig) -> Iterator[tuple[str, tuple,
                     f"{where}: '{tokens_key}' and '{tags_key}' must be non-empty lists of the same length "
                     f"(one tag per word); got {_length(words)} words and {_length(tags)} tags."
                 )
-            yield where, tuple(map(str, words)), [(str(tag), where) for tag in tags]
+            # a null, empty or blank word has no sub-word piece (its tag would never be trained or
+            # scored); a number or a list is no word: refused, as every reader's fields are
+            words = tuple(fields.text(w, f"{where} (word {i + 1})", tokens_key, "word") for i, w in enumerate(words))
+            tags = [(fields.class_label(t, f"{where} (word {i + 1})", tags_key), where) for i, t in enumerate(tags)]
+            yield where, words, tags
 
 
 def _length(value) -> str:
@@ -168,6 +177,24 @@ def sentence(words: tuple, tags: list, where: str, task: DictConfig, index: dict
     return TaggedSentence(tuple(words), tuple(ids))
 
 
+def _not_a_scheme_tag(tag: str, scheme: str) -> str:
+    return (
+        f"tag '{tag}' is not an {scheme} tag (O, B-TYPE or I-TYPE): task.tag_scheme={scheme} scores entities, "
+        "and seqeval's strict mode fails on any other tag. Tags that are no entities (POS, chunk or integer "
+        "tags): set task.tag_scheme=null; else fix the tag."
+    )
+
+
+def check_tag_names(labels: list[str], scheme: str | None) -> None:
+    """Every tag of task.labels is one the scheme knows (a label no file uses reaches seqeval as a
+    prediction all the same)."""
+    if scheme is None:
+        return
+    for tag in labels:
+        if tag != "O" and (tag[:2] not in ("B-", "I-") or not tag[2:]):
+            raise ConfigError(f"task.labels={labels}: {_not_a_scheme_tag(tag, scheme)}")
+
+
 def check_scheme(tags: list[str], scheme: str | None, where: str) -> None:
     """The gold tags must be valid under task.tag_scheme: scored strictly (seqeval's strict mode),
     IOB1 data read as IOB2 would silently lose every entity that starts with I-."""
@@ -176,6 +203,8 @@ def check_scheme(tags: list[str], scheme: str | None, where: str) -> None:
     previous = "O"
     for position, tag in enumerate(tags):
         prefix, kind = tag[:2], tag[2:]
+        if tag != "O" and (prefix not in ("B-", "I-") or not kind):
+            raise DataError(f"{where} (word {position + 1}): {_not_a_scheme_tag(tag, scheme)}")
         continues = previous[2:] == kind and previous != "O"
         if scheme == "IOB2" and prefix == "I-" and not continues:
             raise DataError(
@@ -226,4 +255,5 @@ def read_hub(task: DictConfig) -> dict[str, list[TaggedSentence]]:
             for i, row in enumerate(rows)
             if row["tokens"] and row["tokens"] != [DOCSTART]  # the hub keeps the -DOCSTART- lines as rows
         ]
+    check_tag_names(list(map(str, task.labels)), task.tag_scheme)
     return pools

@@ -20,6 +20,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from bertlab.core.errors import ConfigError, DataError
+from bertlab.data import fields
 from bertlab.data.readers import Example, read_task
 
 log = logging.getLogger("bertlab")
@@ -136,15 +137,10 @@ def read_documents(path: str) -> list[str]:
 
 
 def _read_text(file: Path, key_value: str) -> str:
-    data = file.read_bytes()
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise DataError(
-            f"{file}, line {line}: byte 0x{data[exc.start]:02x} is not valid UTF-8 (pretrain.domain_corpus="
-            f"{key_value}); convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8."
-        ) from None
+        return fields.read_text(file, "utf-8-sig", key=None)
+    except DataError as err:
+        raise DataError(f"{err} (pretrain.domain_corpus={key_value})") from None
 
 
 def corpus_fingerprint(texts: list[str]) -> str:

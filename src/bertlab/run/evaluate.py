@@ -9,18 +9,32 @@ data folder (`task.data_dir=DIR`), the whole test set (`task.n_test=null`) or th
 
 from pathlib import Path
 
-from bertlab.config.checks import check_missing, check_trainer
+from omegaconf import DictConfig, open_dict
+
+from bertlab.config.checks import check_config
 from bertlab.run.saved_run import load_saved_config, saved_model_dir
 
 PREFIX = "test_best"  # the FineTuner's metric set of the saved (best) weights
+
+
+def without_training_stages(cfg: DictConfig) -> DictConfig:
+    """A copy of the run's config for train.py's checks, less the stages a re-test never runs:
+    the teacher folder, the augmentation files and the pre-training corpus it was trained with may
+    be gone since, and their checks would refuse a run that needs none of them."""
+    checked = cfg.copy()
+    with open_dict(checked):
+        checked.distill = {"name": "none"}
+        checked.augment = {"name": "none"}
+        if "pretrain" in checked:
+            checked.pretrain.stages = []
+    return checked
 
 
 def evaluate(run_dir: Path, overrides: list[str] | None = None) -> dict[str, float]:
     """`test/<metric>` of the saved weights."""
     model_dir = saved_model_dir(run_dir)
     cfg = load_saved_config(model_dir, overrides)
-    check_missing(cfg)
-    check_trainer(cfg)
+    check_config(without_training_stages(cfg))  # train.py's checks: an override is refused as it is there
 
     import lightning as L
 

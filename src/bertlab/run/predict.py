@@ -34,8 +34,9 @@ def default_output(input_path: Path) -> Path:
     return input_path.with_name(f"{input_path.stem}.predictions{input_path.suffix}")
 
 
-def predict(run_dir: Path, input_path: Path, out: str | None = None) -> Path | None:
-    """Write the predictions; returns the output file (None for stdout)."""
+def predict(run_dir: Path, input_path: Path, out: str | None = None, encoding: str = "utf-8") -> Path | None:
+    """Write the predictions; returns the output file (None for stdout). `encoding`: the input's
+    (--encoding; its own, not the run's task.encoding: a new file may come from anywhere)."""
     input_path = Path(input_path)
     in_format = file_format(input_path, "--input")
     out_path = None if out == STDOUT else Path(out) if out else default_output(input_path)
@@ -47,7 +48,7 @@ def predict(run_dir: Path, input_path: Path, out: str | None = None) -> Path | N
             f"{run_dir} is a task.problem={cfg.task.problem} run; `bertlab predict` writes one prediction per row "
             "of text (classification, regression); test it with `bertlab evaluate RUN_DIR` instead."
         )
-    rows = read_unlabelled(input_path, list(cfg.task.text_fields))
+    rows = read_unlabelled(input_path, list(cfg.task.text_fields), encoding, key="--encoding")
 
     from bertlab.run.fit import load_trained_model  # torch and transformers: only once the input is good
 
