@@ -288,7 +288,22 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     args.argv = argv[1:]
+    show_run_lines()
     return args.func(args)
+
+
+def show_run_lines() -> None:
+    """The lines the run's code says (core/lines.py) on stdout, bare, as a run shows them: a command
+    has no Hydra job logging to do it."""
+    import logging
+
+    from bertlab.core.lines import CurrentStdout, log
+
+    if not log.handlers:
+        handler = CurrentStdout()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from omegaconf import DictConfig
 from bertlab.callbacks.resume import remove_resume_state
 from bertlab.config.checks import check_config
 from bertlab.core.atomic import write_atomic
+from bertlab.core.lines import say
 from bertlab.core.record import settings
 from bertlab.data.token_cache import examples_fingerprint
 from bertlab.loggers.build import finish_wandb
@@ -64,7 +65,7 @@ def fit_with_distillation(
         )
         teacher = {"logits": logits, "metrics": record["metrics"], "best_step": record.get("best_step")}
     teacher_s = round(time.time() - start, 3)
-    print(
+    say(
         f"student: fine-tuning from the pre-trained weights on the teacher's soft labels (alpha={d.alpha}, T={d.temperature})"
     )
     loss = partial(distillation_loss, alpha=float(d.alpha), temperature=float(d.temperature), regression=regression)
@@ -98,12 +99,12 @@ def trained_teacher(cfg, data, run_dir: Path, run_name, group, tags, overrides) 
         try:
             saved = torch.load(path, weights_only=True)
         except Exception as err:  # torn or foreign: train the teacher again
-            print(f"teacher: {path} cannot be read ({type(err).__name__}); training the teacher again")
+            say(f"teacher: {path} cannot be read ({type(err).__name__}); training the teacher again")
             saved = None
         if saved is not None and all(saved.get(k) == v for k, v in owner.items()):
-            print(f"teacher: soft labels of an earlier attempt of this job, {path}")
+            say(f"teacher: soft labels of an earlier attempt of this job, {path}")
             return saved
-    print(f"teacher: fine-tuning with the run's settings in {folder}")
+    say(f"teacher: fine-tuning with the run's settings in {folder}")
     folder.mkdir(parents=True, exist_ok=True)
     fitted = train_and_test(cfg, data, folder, f"{run_name}-teacher", group, tags, overrides)
     finish_wandb()  # the student opens a W&B run of its own
@@ -114,5 +115,5 @@ def trained_teacher(cfg, data, run_dir: Path, run_name, group, tags, overrides) 
     fitted.module.cpu()
     teacher = {"logits": logits, "metrics": fitted.record["metrics"], "best_step": fitted.record["best_step"], **owner}
     write_atomic(path, lambda tmp: torch.save(teacher, tmp))
-    print(f"teacher: soft labels of {len(logits)} training examples in {path}")
+    say(f"teacher: soft labels of {len(logits)} training examples in {path}")
     return teacher
