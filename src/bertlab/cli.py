@@ -40,6 +40,15 @@ def run_report(args: argparse.Namespace) -> int:
     path = write_report(report, out, command)
     print(render_terminal(report))
     print(f"report: {path}")
+    if args.wandb:  # the tables and figures beside the sweep's runs (report/wandb_run.py)
+        from bertlab.core.errors import ConfigError
+        from bertlab.report.wandb_run import log_report
+
+        try:
+            print(f"W&B: the report is in the sweep's group as the run `report`: {log_report(report, out, command)}")
+        except ConfigError as err:  # a malformed key or W&B setting: one line, the report itself is written
+            print(f"bertlab report --wandb: {err}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     return 0
 
 
@@ -59,6 +68,12 @@ def add_report(subparsers) -> None:
         help="a run scoring below this main test metric counts as failed, for every task "
         "(default: at or below each run's majority-class / constant predictor score; the paper counts RTE "
         "runs below 55%% accuracy: --threshold 0.55)",
+    )
+    parser.add_argument(
+        "--wandb",
+        action="store_true",
+        help="also log the tables and figures to W&B, as a run named `report` in the sweep's group "
+        "(offline without an API key: sync with `wandb sync`)",
     )
     parser.set_defaults(func=run_report)
 
