@@ -47,13 +47,18 @@ def log_final_numbers(loggers: list[Logger], final: dict[str, float], step: int)
     """Write the final numbers where each dashboard shows a run's result: W&B's summary (the runs
     table), TensorBoard's hparams (the HPARAMS tab, beside the config) and MLflow's metrics (its
     runs table shows each metric's latest value). metrics.csv already has the test rows."""
+    # the test loop logged the test metrics at this step already: a value is not drawn twice
+    tested = {(step, key) for key in final if key.startswith("test_")}
     for logger in loggers:
         if isinstance(logger, WandbLogger):
             logger.experiment.summary.update(final)
         elif isinstance(logger, TensorBoardLogger):
-            # the hparams session with these metrics (the config was stored when the logger started)
+            # the hparams session with these metrics as its columns (the config was stored when the
+            # logger started); Lightning logs the metrics as scalars too, which the tab reads
+            skip_logged(logger, tested)
             logger.log_hyperparams(logger.hparams, metrics=final, step=step)
         elif isinstance(logger, MLFlowLogger):
+            skip_logged(logger, tested)
             logger.log_metrics(final, step=step)
 
 
