@@ -87,6 +87,12 @@ def wandb_api_key_configured(base_url: str) -> bool:
     """Whether wandb.init finds credentials for `base_url` (WANDB_API_KEY, ~/.netrc from `wandb
     login`, its settings), found the way it does; raises ConfigError for a malformed key."""
     from wandb.errors import AuthenticationError
+
+    # wandb's private wbauth (hence the pin to one wandb minor in pyproject.toml): its public
+    # counterpart, wandb.login(prompt=False, verify=False), does find the key the same way, but it
+    # also asks the server for the user's name to print "Currently logged in as" (a wait without
+    # network, before our probe), prints it, and rewrites wandb's settings file. No public call
+    # only answers "is a key configured, and well-formed?" (wandb 0.31).
     from wandb.sdk.lib.wbauth import authenticate_session
 
     try:
