@@ -117,7 +117,7 @@ def test_a_killed_and_resumed_run_continues_its_dashboards(tmp_path):
     every validation step sent once, one MLflow run, one TensorBoard folder."""
     run_dir = tmp_path / "run"
     command = (*TINY, "logger=many", "resume_every_s=0", f"hydra.run.dir={run_dir}")
-    stopped = StoppedRun(run_dir, "saved", *command)
+    stopped = StoppedRun(run_dir, "saved", *command, env=OFFLINE)
     killed = stopped.kill(signal.SIGKILL)
     assert killed.returncode == -signal.SIGKILL
     proc = run_train(*command, env=OFFLINE)
