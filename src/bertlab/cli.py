@@ -45,7 +45,7 @@ def run_report(args: argparse.Namespace) -> int:
         from bertlab.report.wandb_run import log_report
 
         try:
-            print(f"W&B: the report is in the sweep's group as the run `report`: {log_report(report, out, command)}")
+            print(f"W&B: the report as the run `report` in the sweep's group: {log_report(report, out, command)}")
         except ConfigError as err:  # a malformed key or W&B setting: one line, the report itself is written
             print(f"bertlab report --wandb: {err}", file=sys.stderr)
             return EXIT_BAD_INPUT

@@ -39,14 +39,16 @@ def _table(frame):
 
 
 def log_report(report: Report, out: Path, command: str) -> str:
-    """Log the report to W&B; returns where it went (the run's URL, or its offline folder)."""
+    """Log the report to W&B; returns where it went (the run's URL, its offline folder, or why not)."""
     import wandb
 
     from bertlab.loggers.build import wandb_mode
     from bertlab.run.identity import sweep_group
 
     project, entity = _logger_settings(report)
-    mode = wandb_mode(None)
+    mode = wandb_mode(None)  # online with a key and an answering server, else offline (one line says so)
+    if mode == "disabled":
+        return "not logged: W&B is disabled (WANDB_MODE=disabled)"
     run = wandb.init(
         project=project,
         entity=entity,
