@@ -47,7 +47,8 @@ def run_report(args: argparse.Namespace) -> int:
         try:
             print(f"W&B: the report as the run `report` in the sweep's group: {log_report(report, out, command)}")
         except ConfigError as err:  # a malformed key or W&B setting: one line, the report itself is written
-            print(f"bertlab report --wandb: {err}", file=sys.stderr)
+            # the message names a run's keys; for the report, the same choice is the environment's
+            print(f"bertlab report --wandb: {err} (Here: WANDB_MODE=offline, or leave out --wandb.)", file=sys.stderr)
             return EXIT_BAD_INPUT
     return 0
 
