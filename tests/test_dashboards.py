@@ -112,20 +112,19 @@ def test_every_logger_agrees_with_the_console_and_result_json(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_killed_and_resumed_run_continues_its_dashboards(tmp_path):
-    """SIGKILL after the first checkpoint, then the same command: one W&B run id (the folder's),
-    every validation step sent once, one MLflow run, one TensorBoard folder."""
+def test_a_preempted_and_resumed_run_continues_its_dashboards(tmp_path):
+    """SIGTERM in the step after the first checkpoint (a preemption), then the same command: one
+    W&B run id (the folder's), each value sent once, one MLflow run, one TensorBoard folder."""
     run_dir = tmp_path / "run"
     command = (*TINY, "logger=many", "resume_every_s=0", f"hydra.run.dir={run_dir}")
-    stopped = StoppedRun(run_dir, "saved", *command, env=OFFLINE)
-    killed = stopped.kill(signal.SIGKILL)
-    assert killed.returncode == -signal.SIGKILL
+    stopped = StoppedRun(run_dir, "mid-step", *command, env=OFFLINE)
+    assert stopped.kill(signal.SIGTERM).returncode == 143
     proc = run_train(*command, env=OFFLINE)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "resuming from" in proc.stdout
 
     first, second = offline_runs(run_dir)
-    assert first.run_id == second.run_id == wandb_run_id(run_dir) and second.resumed
+    assert first.run_id == second.run_id == wandb_run_id(run_dir)
     sent = [
         (h["trainer/global_step"], key)
         for run in (first, second)
@@ -133,11 +132,17 @@ def test_a_killed_and_resumed_run_continues_its_dashboards(tmp_path):
         for key in h
         if not key.startswith("_") and key not in ("trainer/global_step", "epoch")
     ]
-    assert len(sent) == len(set(sent)), "a step was sent twice"
-    validations = sorted(step for step, key in sent if key == "val/accuracy")
-    assert validations == [2, 4]
+    assert len(sent) == len(set(sent)), "a value was sent twice"
+    assert sorted(step for step, key in sent if key == "val/accuracy") == [2, 4]
+    assert second.summary["best_step"] == results_under(tmp_path)["run"]["best_step"]
     (mlflow_run,) = mlflow_runs(run_dir / "mlruns")
     assert mlflow_run.info.status == "FINISHED"
+    from mlflow import MlflowClient
+
+    history = MlflowClient(tracking_uri=(run_dir / "mlruns").as_uri()).get_metric_history(
+        mlflow_run.info.run_id, "val/accuracy"
+    )
+    assert [m.step for m in history] == [2, 4]
     assert len(list((run_dir / "tensorboard").iterdir())) == 1
 
 

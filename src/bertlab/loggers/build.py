@@ -142,8 +142,14 @@ def build_loggers(
 
         dashboards.append(mlflow_logger(cfg, run_dir, run_name, group, tags, resumed))
     if resumed and logged:
+        # TensorBoard and MLflow hold every value metrics.csv holds (both are written by the time the
+        # CSV is: TensorBoard is flushed at the same save, MLflow writes at once). W&B's writer
+        # buffers: after a SIGKILL it may lack values metrics.csv has, and leaving those out would
+        # lose them for good, so W&B gets the re-trained steps again (after a SIGTERM, the
+        # preemption path, nothing is re-trained: the checkpoint is saved at the step it came).
         for logger in dashboards:
-            skip_logged(logger, logged)
+            if not isinstance(logger, WandbLogger):
+                skip_logged(logger, logged)
     return loggers + dashboards
 
 

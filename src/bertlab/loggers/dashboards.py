@@ -7,7 +7,8 @@
 - One run across restarts: the W&B run id is derived from the run folder (stable across restarts,
   distinct across folders); MLflow's run id is kept in the run folder; TensorBoard's folder is named
   after the run. A resumed run re-trains the steps between its checkpoint and the kill with the
-  same results, so each dashboard leaves out the values the attempt before already sent.
+  same results, so TensorBoard and MLflow leave out the values the attempt before already sent
+  (W&B gets them again: build.py says why).
 """
 
 import csv
