@@ -1,3 +1,4 @@
+import logging
 import os
 from pathlib import Path
 
@@ -9,6 +10,20 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_GLUE = REPO.parent / "shared" / "glue"
+
+
+@pytest.fixture
+def said(caplog):
+    """The run's console lines (bertlab.core.lines.say: Python logging) said so far in this test,
+    one per line: `said()`."""
+    caplog.set_level(logging.INFO, logger="bertlab")
+
+    def lines() -> str:
+        text = "\n".join(r.getMessage() for r in caplog.records if r.name == "bertlab")
+        caplog.clear()
+        return text
+
+    return lines
 
 
 @pytest.fixture(scope="session")

@@ -39,12 +39,11 @@ def save_classifier(family_dir, out, num_labels):
 
 
 @pytest.mark.parametrize("family", ["bert", "roberta", "distilbert"])
-def test_head_of_another_label_count_is_recreated_whole(tmp_path, tiny_family_dirs, family, capsys):
+def test_head_of_another_label_count_is_recreated_whole(tmp_path, tiny_family_dirs, family, capsys, said):
     saved = save_classifier(tiny_family_dirs[family], tmp_path / "mnli", num_labels=3)
     _, model = load_model(str(tmp_path / "mnli"), load_config(str(tmp_path / "mnli"), 2, "classification"))
-    out = capsys.readouterr().out
-    assert "model: new classifier head (2 labels): the checkpoint's head has 3 labels" in out
-    assert "LOAD REPORT" not in out and model.config.num_labels == 2
+    assert "model: new classifier head (2 labels): the checkpoint's head has 3 labels" in said()
+    assert "LOAD REPORT" not in capsys.readouterr().out and model.config.num_labels == 2
     base = model.base_model_prefix + "."
     for name, p in model.named_parameters():
         if name.startswith(base):
@@ -53,17 +52,17 @@ def test_head_of_another_label_count_is_recreated_whole(tmp_path, tiny_family_di
             assert p.shape != saved[name].shape or not torch.equal(p, saved[name]), name
 
 
-def test_head_of_the_same_label_count_is_kept(tmp_path, tiny_family_dirs, capsys):
+def test_head_of_the_same_label_count_is_kept(tmp_path, tiny_family_dirs, said):
     saved = save_classifier(tiny_family_dirs["roberta"], tmp_path / "two", num_labels=2)
     _, model = load_model(str(tmp_path / "two"), load_config(str(tmp_path / "two"), 2, "classification"))
-    assert "model: kept the checkpoint's classifier head (2 labels" in capsys.readouterr().out
+    assert "model: kept the checkpoint's classifier head (2 labels" in said()
     assert model.head_origin.startswith("kept")
     assert all(torch.equal(p, saved[n]) for n, p in model.named_parameters())
 
 
-def test_base_checkpoint_gets_a_new_head(tiny_bert_dir, capsys):
+def test_base_checkpoint_gets_a_new_head(tiny_bert_dir, said):
     _, model = load_model(str(tiny_bert_dir), load_config(str(tiny_bert_dir), 5, "classification"))
-    assert capsys.readouterr().out.strip().splitlines()[-1] == "model: new classifier head (5 labels)"
+    assert said().strip().splitlines()[-1] == "model: new classifier head (5 labels)"
 
 
 def test_checkpoint_of_another_family_is_an_error_not_a_random_encoder(tmp_path, tiny_family_dirs):

@@ -30,7 +30,7 @@ def test_closed_port_and_silent_server_are_unreachable_with_a_reason(monkeypatch
         assert network.unreachable(url) == "no answer within 1 s"
 
 
-def test_hub_goes_offline_only_when_unreachable(monkeypatch, capsys):
+def test_hub_goes_offline_only_when_unreachable(monkeypatch, said):
     from huggingface_hub import constants
 
     for var in network.HUB_OFFLINE_VARS:
@@ -40,16 +40,16 @@ def test_hub_goes_offline_only_when_unreachable(monkeypatch, capsys):
         monkeypatch.setattr(constants, "ENDPOINT", url)
         network.use_hub_offline_if_unreachable()
     assert constants.HF_HUB_OFFLINE is False and "HF_HUB_OFFLINE" not in os.environ
-    assert capsys.readouterr().out == ""
+    assert said() == ""
     with closed_port() as url:
         monkeypatch.setattr(constants, "ENDPOINT", url)
         network.use_hub_offline_if_unreachable()
     assert constants.HF_HUB_OFFLINE is True
     assert os.environ["HF_HUB_OFFLINE"] == os.environ["HF_DATASETS_OFFLINE"] == "1"
-    assert f"Hugging Face hub: {url} is unreachable" in capsys.readouterr().out
+    assert f"Hugging Face hub: {url} is unreachable" in said()
 
 
-def test_wandb_with_a_key_is_online_only_when_its_server_answers(monkeypatch, tmp_path, capsys):
+def test_wandb_with_a_key_is_online_only_when_its_server_answers(monkeypatch, tmp_path, said):
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.setenv("WANDB_ERROR_REPORTING", "true")
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
@@ -57,12 +57,12 @@ def test_wandb_with_a_key_is_online_only_when_its_server_answers(monkeypatch, tm
         monkeypatch.setattr(loggers, "wandb_base_url", lambda: url)
         assert loggers.wandb_mode(None) == "online"
         assert loggers.wandb_mode("online") == "online"
-    assert capsys.readouterr().out == "" and os.environ["WANDB_ERROR_REPORTING"] == "true"
+    assert said() == "" and os.environ["WANDB_ERROR_REPORTING"] == "true"
     with closed_port() as url:
         monkeypatch.setattr(loggers, "wandb_base_url", lambda: url)
         assert loggers.wandb_mode(None) == "offline"
         assert loggers.wandb_mode("online") == "offline"  # asked for, but a run beats a log
-    assert f"W&B: {url} is unreachable" in capsys.readouterr().out
+    assert f"W&B: {url} is unreachable" in said()
     assert os.environ["WANDB_ERROR_REPORTING"] == "false"  # wandb's telemetry would wait 10 s at exit
 
 

@@ -28,13 +28,13 @@ def test_read_result_absent_or_broken(tmp_path):
     assert read_result(tmp_path) is None
 
 
-def test_wandb_falls_back_to_offline_without_api_key(monkeypatch, tmp_path, capsys):
+def test_wandb_falls_back_to_offline_without_api_key(monkeypatch, tmp_path, said):
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
     monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
     assert wandb_mode(None) == "offline"
-    assert "wandb sync" in capsys.readouterr().out
+    assert "wandb sync" in said()
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     monkeypatch.setattr(
         "bertlab.loggers.build.unreachable", lambda url: None

@@ -166,7 +166,7 @@ def test_resume_saves_at_most_once_per_interval_but_always_on_sigterm(tmp_path, 
     assert saved == [161.0, 222.0, 223.0] and callback.saved_at_step == 7
 
 
-def test_a_checkpoint_of_another_job_is_not_resumed(tmp_path, capsys):
+def test_a_checkpoint_of_another_job_is_not_resumed(tmp_path, said):
     """A sweep folder re-used for a different sweep: job N's old checkpoint is not continued."""
     from bertlab.callbacks.resume import resume_checkpoint
 
@@ -177,7 +177,7 @@ def test_a_checkpoint_of_another_job_is_not_resumed(tmp_path, capsys):
     assert resume_checkpoint(tmp_path, ["optimizer=adamw", "seed=0"]) == checkpoint  # the same job
     assert resume_checkpoint(tmp_path) == checkpoint  # outside a sweep's bookkeeping: as before
     assert resume_checkpoint(tmp_path, ["optimizer=bertadam", "seed=0"]) is None
-    assert "belongs to another job (optimizer=adamw seed=0)" in capsys.readouterr().out
+    assert "belongs to another job (optimizer=adamw seed=0)" in said()
     assert not (tmp_path / "resume").exists()  # deleted: the new job starts afresh
 
 

@@ -40,6 +40,16 @@ def run_report(args: argparse.Namespace) -> int:
     path = write_report(report, out, command)
     print(render_terminal(report))
     print(f"report: {path}")
+    if args.wandb:  # the tables and figures beside the sweep's runs (report/wandb_run.py)
+        from bertlab.core.errors import ConfigError
+        from bertlab.report.wandb_run import log_report
+
+        try:
+            print(f"W&B: the report as the run `report` in the sweep's group: {log_report(report, out, command)}")
+        except ConfigError as err:  # a malformed key or W&B setting: one line, the report itself is written
+            # the message names a run's keys; for the report, the same choice is the environment's
+            print(f"bertlab report --wandb: {err} (Here: WANDB_MODE=offline, or leave out --wandb.)", file=sys.stderr)
+            return EXIT_BAD_INPUT
     return 0
 
 
@@ -59,6 +69,12 @@ def add_report(subparsers) -> None:
         help="a run scoring below this main test metric counts as failed, for every task "
         "(default: at or below each run's majority-class / constant predictor score; the paper counts RTE "
         "runs below 55%% accuracy: --threshold 0.55)",
+    )
+    parser.add_argument(
+        "--wandb",
+        action="store_true",
+        help="also log the tables and figures to W&B, as a run named `report` in the sweep's group "
+        "(offline without an API key: sync with `wandb sync`)",
     )
     parser.set_defaults(func=run_report)
 
@@ -294,7 +310,22 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     args.argv = argv[1:]
+    show_run_lines()
     return args.func(args)
+
+
+def show_run_lines() -> None:
+    """The lines the run's code says (core/lines.py) on stdout, bare, as a run shows them: a command
+    has no Hydra job logging to do it."""
+    import logging
+
+    from bertlab.core.lines import CurrentStdout, log
+
+    if not log.handlers:
+        handler = CurrentStdout()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
 
 
 if __name__ == "__main__":

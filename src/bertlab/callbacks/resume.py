@@ -34,6 +34,7 @@ from lightning.fabric.utilities.seed import _collect_rng_states, _set_rng_states
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from bertlab.core.atomic import write_atomic, write_text_atomic
+from bertlab.core.lines import say
 from bertlab.data.resumable_loader import ResumableDataLoader
 from bertlab.loggers.metrics_file import METRICS_FILE
 
@@ -57,7 +58,7 @@ def resume_checkpoint(run_dir: Path, overrides: list[str] | None = None) -> Path
     owner_file = path.parent / OWNER_FILE
     owner = json.loads(owner_file.read_text()) if overrides is not None and owner_file.is_file() else None
     if owner is not None and owner != list(overrides):
-        print(f"not resuming: {path} belongs to another job ({' '.join(owner)}); starting afresh", flush=True)
+        say(f"not resuming: {path} belongs to another job ({' '.join(owner)}); starting afresh")
         remove_resume_state(run_dir)
         return None
     problem = _unreadable(path)
@@ -66,7 +67,7 @@ def resume_checkpoint(run_dir: Path, overrides: list[str] | None = None) -> Path
         # which goes when the run ends.
         aside = _free_name(Path(run_dir) / f"{RESUME_FILE}.unreadable")
         path.rename(aside)
-        print(f"not resuming: {path} cannot be read ({problem}); set aside as {aside}, starting over", flush=True)
+        say(f"not resuming: {path} cannot be read ({problem}); set aside as {aside}, starting over")
         remove_resume_state(run_dir)
         return None
     return path
@@ -195,7 +196,7 @@ class ResumeCheckpoint(L.Callback):
         if trainer.received_sigterm and not self.saved_on_sigterm:
             self.save(trainer)
             self.saved_on_sigterm = True
-            print(f"SIGTERM: saved {self.path} at step {trainer.global_step}", flush=True)
+            say(f"SIGTERM: saved {self.path} at step {trainer.global_step}")
 
     def on_exception(self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException) -> None:
         # Only preemption is worth resuming: a diverged or failed run would fail again. SIGTERM
@@ -211,7 +212,7 @@ class ResumeCheckpoint(L.Callback):
         ):
             self.save(trainer)
             self.saved_on_sigterm = True
-            print(f"SIGTERM: saved {self.path} at step {trainer.global_step}", flush=True)
+            say(f"SIGTERM: saved {self.path} at step {trainer.global_step}")
 
     def on_save_checkpoint(self, trainer: L.Trainer, module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
         rng = _collect_rng_states(include_cuda=True)

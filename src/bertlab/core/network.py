@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 
 from bertlab.core.errors import ConfigError
+from bertlab.core.lines import say
 
 TIMEOUT_ENV = "BERTLAB_PROBE_TIMEOUT_S"
 DEFAULT_TIMEOUT_S = 5.0
@@ -98,7 +99,7 @@ def use_hub_offline_if_unreachable() -> None:
     why = unreachable(constants.ENDPOINT)
     if why is None:
         return
-    print(
+    say(
         f"Hugging Face hub: {constants.ENDPOINT} is unreachable ({why}); working offline (HF_HUB_OFFLINE=1): "
         "only local folders and the local HF cache are used."
     )

@@ -11,6 +11,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModelForSequenceClassification, PretrainedConfig
 
 from bertlab.core.errors import ConfigError
+from bertlab.core.lines import say
 from bertlab.heads.model import HEAD_WEIGHTS, HeadModel, drop_head_key
 from bertlab.model.load import load_encoder, load_model, load_tokenizer
 from bertlab.optim.target import INSTANTIATE_KEYS, call, locate, target_kwargs, with_target
@@ -81,7 +82,7 @@ def load_classifier(
         f"new {cfg['name']} head ({config.num_labels} labels) on the encoder's hidden states; "
         "a pooler or classifier in the checkpoint is not used"
     )
-    print(f"model: {model.head_origin}")
+    say(f"model: {model.head_origin}")
     model.train()
     return tokenizer if tokenizer is not None else load_tokenizer(name_or_path), model
 

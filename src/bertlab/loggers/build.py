@@ -14,9 +14,11 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from omegaconf import DictConfig, OmegaConf
 
 from bertlab.core.errors import ConfigError
+from bertlab.core.lines import say
 from bertlab.core.network import unreachable
 from bertlab.loggers.choice import logger_names
 from bertlab.loggers.console import wandb_settings
+from bertlab.loggers.dashboards import skip_logged, wandb_run_id
 from bertlab.loggers.metrics_file import METRICS_FILE
 from bertlab.loggers.run_csv import RunFolderCSVLogger
 
@@ -47,11 +49,11 @@ def wandb_mode(configured: str | None) -> str:
                 f"{key}={mode} needs a W&B API key for {base_url}: run `wandb login` (or set "
                 "WANDB_API_KEY), or log without one: logger.mode=offline."
             )
-        print(f"W&B: no API key configured, logging offline; {SYNC_HINT}")
+        say(f"W&B: no API key configured, logging offline; {SYNC_HINT}")
         return "offline"
     why = unreachable(base_url)
     if why is not None:
-        print(f"W&B: {base_url} is unreachable ({why}), logging offline; {SYNC_HINT}")
+        say(f"W&B: {base_url} is unreachable ({why}), logging offline; {SYNC_HINT}")
         stop_wandb_telemetry()
         return "offline"
     return "online"
@@ -85,6 +87,12 @@ def wandb_api_key_configured(base_url: str) -> bool:
     """Whether wandb.init finds credentials for `base_url` (WANDB_API_KEY, ~/.netrc from `wandb
     login`, its settings), found the way it does; raises ConfigError for a malformed key."""
     from wandb.errors import AuthenticationError
+
+    # wandb's private wbauth (hence the pin to one wandb minor in pyproject.toml): its public
+    # counterpart, wandb.login(prompt=False, verify=False), does find the key the same way, but it
+    # also asks the server for the user's name to print "Currently logged in as" (a wait without
+    # network, before our probe), prints it, and rewrites wandb's settings file. No public call
+    # only answers "is a key configured, and well-formed?" (wandb 0.31).
     from wandb.sdk.lib.wbauth import authenticate_session
 
     try:
@@ -103,44 +111,74 @@ def netrc_path() -> str:
     return os.environ.get("NETRC") or str(Path("~/.netrc").expanduser())
 
 
-def build_loggers(cfg: DictConfig, run_dir: Path, run_name: str, group: str | None, tags: list[str]) -> list[Logger]:
+def build_loggers(
+    cfg: DictConfig,
+    run_dir: Path,
+    run_name: str,
+    group: str | None,
+    tags: list[str],
+    resumed: bool = False,
+    logged: set[tuple[int, str]] = frozenset(),
+) -> list[Logger]:
     """The run's loggers: metrics.csv whenever any is on, then those `logger.name` lists, each with
-    the same run name, group (the sweep) and tags."""
+    the same run name, group (the sweep) and tags. `resumed`: the run continues from its checkpoint,
+    so each dashboard continues its run (dashboards.py) and leaves out the values the attempt before
+    sent (`logged`: step, metric)."""
     names = logger_names(cfg.logger)
     if not names:
         return []
     loggers: list[Logger] = [RunFolderCSVLogger(str(run_dir))]  # metrics.csv directly in the run directory
     # its readers find it by METRICS_FILE: a Lightning that renamed the file would leave them without curves
     assert ExperimentWriter.NAME_METRICS_FILE == METRICS_FILE, ExperimentWriter.NAME_METRICS_FILE
+    dashboards: list[Logger] = []
     if "wandb" in names:
-        import wandb
-
-        mode = wandb_mode(cfg.logger.mode)
-        wandb_logger = WandbLogger(
-            project=cfg.logger.project,
-            entity=cfg.logger.entity,
-            name=run_name,
-            group=group,
-            job_type=cfg.task.name,
-            tags=tags,
-            save_dir=str(run_dir),
-            mode=mode,
-            config=OmegaConf.to_container(cfg, resolve=True),
-            settings=wandb.Settings(**wandb_settings(mode)),
-        )
-        # Lightning passes `anonymous=None` to wandb.init, and wandb 0.31 warns that the setting
-        # (deprecated, no effect) was given: a warning about Lightning's call, not about the run
-        wandb_logger._wandb_init.pop("anonymous", None)
-        loggers.append(wandb_logger)
+        dashboards.append(wandb_logger(cfg, run_dir, run_name, group, tags))
     if "tensorboard" in names:
         from bertlab.loggers.tensorboard_dir import tensorboard_logger
 
-        loggers.append(tensorboard_logger(cfg, run_dir, run_name, group, tags))
+        dashboards.append(tensorboard_logger(cfg, run_dir, run_name, group, tags))
     if "mlflow" in names:
         from bertlab.loggers.mlflow_store import mlflow_logger
 
-        loggers.append(mlflow_logger(cfg, run_dir, run_name, group, tags))
-    return loggers
+        dashboards.append(mlflow_logger(cfg, run_dir, run_name, group, tags, resumed))
+    if resumed and logged:
+        # TensorBoard and MLflow hold every value metrics.csv holds (both are written by the time the
+        # CSV is: TensorBoard is flushed at the same save, MLflow writes at once). W&B's writer
+        # buffers: after a SIGKILL it may lack values metrics.csv has, and leaving those out would
+        # lose them for good, so W&B gets the re-trained steps again (after a SIGTERM, the
+        # preemption path, nothing is re-trained: the checkpoint is saved at the step it came).
+        for logger in dashboards:
+            if not isinstance(logger, WandbLogger):
+                skip_logged(logger, logged)
+    return loggers + dashboards
+
+
+def wandb_logger(cfg: DictConfig, run_dir: Path, run_name: str, group: str | None, tags: list[str]) -> WandbLogger:
+    """Lightning's WandbLogger around a run we start with wandb.init (public), so that every argument
+    is ours: Lightning's own init passes a deprecated `anonymous` that wandb warns about. The id is
+    the run folder's (dashboards.py) and `resume="allow"`: a restarted run continues its W&B run."""
+    import wandb
+
+    mode = wandb_mode(cfg.logger.mode)
+    run = wandb.init(
+        project=cfg.logger.project,
+        entity=cfg.logger.entity,
+        name=run_name,
+        group=group,
+        job_type=cfg.task.name,
+        tags=tags,
+        dir=str(run_dir),
+        mode=mode,
+        id=wandb_run_id(run_dir),
+        resume="allow",
+        config=OmegaConf.to_container(cfg, resolve=True),  # the full resolved config
+        settings=wandb.Settings(**wandb_settings(mode)),
+    )
+    # the x-axis of every chart: the step Lightning passes (WandbLogger.log_metrics logs it as
+    # trainer/global_step), as Lightning's own init defines it
+    run.define_metric("trainer/global_step")
+    run.define_metric("*", step_metric="trainer/global_step", step_sync=True)
+    return WandbLogger(experiment=run, project=cfg.logger.project, save_dir=str(run_dir))
 
 
 def finish_wandb(exit_code: int = 0) -> None:

@@ -1,5 +1,8 @@
 """What a run prints: the resolved config, the run folder and device, a line per validation.
 
+The lines go through Python logging on rank zero (core/lines.py `say`), so the run's log file
+(`<run_dir>/app.log`) holds what the console showed.
+
 The console is for the researcher: the config the run used, where its files go, how it is
 going. The libraries' own chatter (Lightning's tips and settings echo, W&B's banners, a known
 deprecation inside Lightning) is silenced at its source, each by name, so that their genuine
@@ -13,6 +16,8 @@ import warnings
 import lightning as L
 from lightning.pytorch.callbacks import RichProgressBar
 from omegaconf import DictConfig, OmegaConf
+
+from bertlab.core.lines import say
 
 # Lightning's informational lines all go through this logger (rank_zero_info): the device
 # report ("GPU available: ...", "TPU available: ..."), the litlogger tip, the echo of settings we
@@ -66,13 +71,15 @@ def print_config(cfg: DictConfig, accelerator: str) -> None:
     if first_job:
         from rich.console import Console
 
-        console = Console()
-        if not console.is_terminal:  # a log file: whole lines (a path stays one string to copy), no 80-column wrap
-            console = Console(width=10_000)
-        console.print(config_tree(cfg))
+        # rendered to text (a path stays one string to copy: no 80-column wrap), then logged like
+        # every other line, so the log file holds the config too (without the terminal's colours)
+        console = Console(width=10_000, color_system=None)
+        with console.capture() as tree:
+            console.print(config_tree(cfg))
+        say("\n".join(line.rstrip() for line in tree.get().splitlines()))
     if run_dir is not None:
-        print(f"run folder: {run_dir}")
-    print(f"device: {device(accelerator)}")
+        say(f"run folder: {run_dir}")
+    say(f"device: {device(accelerator)}")
 
 
 def config_tree(cfg: DictConfig):
@@ -132,8 +139,7 @@ class ValidationLines(L.Callback):
         metrics = {k: float(v) for k, v in sorted(trainer.callback_metrics.items()) if k.startswith("val/")}
         shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items())
         best = "  (best so far)" if self.best.best_step == trainer.global_step else ""
-        # print, not a logger: the progress bar (Rich) shows printed lines above itself
-        print(f"validation at step {trainer.global_step}/{trainer.estimated_stepping_batches}: {shown}{best}")
+        say(f"validation at step {trainer.global_step}/{trainer.estimated_stepping_batches}: {shown}{best}")
 
 
 class StepProgressBar(RichProgressBar):

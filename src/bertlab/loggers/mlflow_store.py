@@ -119,8 +119,15 @@ def create_experiment(uri: str, name: str) -> None:
                 raise
 
 
-def mlflow_logger(cfg: DictConfig, run_dir: Path, run_name: str, group: str | None, tags: list[str]):
+RUN_ID_FILE = "mlflow_run_id"  # in the run folder: the MLflow run a restarted run continues
+
+
+def mlflow_logger(cfg: DictConfig, run_dir: Path, run_name: str, group: str | None, tags: list[str], resumed: bool):
+    """Lightning's MLFlowLogger; `resumed`: continue the MLflow run the attempt before started (its
+    id kept in the run folder: MLflow makes run ids, so none can be derived from the folder)."""
     from lightning.pytorch.loggers import MLFlowLogger
+
+    from bertlab.core.atomic import write_text_atomic
 
     uri = tracking_uri(cfg.logger.tracking_uri, default_store_dir(run_dir))
     if uri.startswith("file:"):
@@ -128,11 +135,18 @@ def mlflow_logger(cfg: DictConfig, run_dir: Path, run_name: str, group: str | No
         # is what a sweep of parallel jobs needs: each run its own folder, no database lock.
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     create_experiment(uri, cfg.logger.experiment)
+    id_file = Path(run_dir) / RUN_ID_FILE
+    run_id = id_file.read_text().strip() if resumed and id_file.is_file() else None
     logger = MLFlowLogger(
         experiment_name=cfg.logger.experiment,
         run_name=run_name,
         tracking_uri=uri,
         tags=mlflow_tags(group, cfg.task.name, tags),
+        run_id=run_id,
     )
-    logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    if run_id is not None:  # killed, it was left RUNNING or FAILED: it runs again
+        logger.experiment.update_run(run_id, status="RUNNING")
+    else:  # a new run: its params (a continued run has them; MLflow refuses to change one)
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        write_text_atomic(id_file, logger.run_id)
     return logger

@@ -17,6 +17,7 @@ from transformers.models.auto.modeling_auto import MODEL_MAPPING
 from transformers.utils import logging as hf_logging
 
 from bertlab.core.errors import ConfigError, ModelError
+from bertlab.core.lines import say
 from bertlab.core.network import use_hub_offline_if_unreachable
 from bertlab.core.paths import minilm_dir
 from bertlab.model.anatomy import DROPOUT_KEYS, anatomy
@@ -113,7 +114,7 @@ def load_model(name_or_path: str, config, tokenizer=None, auto_class=AutoModelFo
             path, config=config, dtype=torch.float32, ignore_mismatched_sizes=True, output_loading_info=True
         )
     model.head_origin = head_origin(model, info, name_or_path)
-    print(f"model: {model.head_origin}")
+    say(f"model: {model.head_origin}")
     model.train()
     return tokenizer, model
 

@@ -30,6 +30,7 @@ import torch
 from transformers import DataCollatorForLanguageModeling
 
 from bertlab.core.errors import ConfigError
+from bertlab.core.lines import say
 
 LONG_DOCUMENTS = ("chunk", "truncate")
 MASKINGS = ("dynamic", "static")
@@ -181,9 +182,7 @@ class Masker:
             if (replace, random_) != (1.0, 0.0):
                 # transformers' collator replaces every piece of a masked word by [MASK] (it has no
                 # random replacement with whole words); said in one line here instead of its warning
-                print(
-                    "pretrain.whole_word_mask=true: every masked word piece becomes [MASK] (no random/unchanged share)"
-                )
+                say("pretrain.whole_word_mask=true: every masked word piece becomes [MASK] (no random/unchanged share)")
                 replace, random_ = 1.0, 0.0
         self.collator = DataCollatorForLanguageModeling(
             tokenizer,

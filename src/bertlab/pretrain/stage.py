@@ -28,6 +28,7 @@ from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
 from bertlab.core.errors import ConfigError
+from bertlab.core.lines import say
 from bertlab.model.load import resolve_model_path
 from bertlab.optim.optimizer import build_optimizer
 from bertlab.optim.schedules import build_scheduler
@@ -125,7 +126,10 @@ class MaskedLM(L.LightningModule):
             "perplexity": math.exp(min(loss, 50)),
         }
         self.history.append(row)
-        self.log_dict({f"{PREFIX}/val_{k}": float(v) for k, v in row.items() if k != "step"})
+        # logged at the steps done, as the fine-tuning validations (training/finetuner.py log_steps_done)
+        self.log_dict(
+            {**{f"{PREFIX}/val_{k}": float(v) for k, v in row.items() if k != "step"}, "step": float(row["step"])}
+        )
         if loss < self.best_loss:  # the weights of the lowest held-out loss, in memory (a copy per improvement)
             self.best_loss, self.best_step = loss, self.global_step
             self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
@@ -177,7 +181,7 @@ def train_stage(
     start = time.time()
     L.seed_everything(p.seed, workers=True, verbose=False)
     tokenizer, model, head = load_mlm_model(source, p.seed, label=label)
-    print(f"pretrain ({kind}): {head}")
+    say(f"pretrain ({kind}): {head}")
     data = build_mlm_data(
         texts,
         tokenizer,
@@ -196,7 +200,7 @@ def train_stage(
         "held_out_blocks": data.n_held_out_blocks,
         "fingerprint": corpus_fingerprint(texts),
     }
-    print(
+    say(
         f"pretrain ({kind}): {corpus['documents']} documents, {corpus['tokens']} tokens, "
         f"{corpus['train_blocks']} training + {corpus['held_out_blocks']} held-out blocks of <= {p.max_length}"
     )
@@ -216,7 +220,7 @@ def train_stage(
     after = dict(min(module.history, key=lambda r: r["loss"]))
     save_stage_model(module.model, tokenizer, folder, pretrained_pooler(source))
     seconds = round(time.time() - start, 3)
-    print(
+    say(
         f"pretrain ({kind}): held-out MLM loss {before['loss']:.4f} -> {after['loss']:.4f} "
         f"(best at step {after['step']} of {trainer.global_step}), {seconds:.0f} s"
     )
@@ -290,7 +294,7 @@ def further_pretrain(
         else:
             folder, record, reused = cached_stage(p.cache_dir, key, build)
         if reused:
-            print(
+            say(
                 f"pretrain ({kind}): reused {folder} (held-out MLM loss {record['held_out_before']['loss']:.4f} -> "
                 f"{record['held_out_after']['loss']:.4f})"
             )
@@ -298,7 +302,7 @@ def further_pretrain(
             {**record, "key": key, "dir": str(folder), "reused": reused, "job_s": round(time.time() - stage_start, 3)}
         )
         source, label, identity = str(folder), str(folder), f"stage:{key}"
-    print(f"pretrain: fine-tuning starts from {source}")
+    say(f"pretrain: fine-tuning starts from {source}")
     return source, {
         "name": p.name,
         "settings": {k: v for k, v in settings.items() if k != "stages"} | {"stages": list(p.stages)},

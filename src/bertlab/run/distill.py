@@ -29,6 +29,7 @@ from bertlab.callbacks.resume import remove_resume_state
 from bertlab.config.checks import check_config
 from bertlab.core.atomic import write_atomic
 from bertlab.core.errors import ConfigError
+from bertlab.core.lines import say
 from bertlab.core.record import read_result
 from bertlab.data.datamodule import tokenize
 from bertlab.data.token_cache import examples_fingerprint
@@ -61,7 +62,7 @@ def fit_with_distillation(
     else:
         teacher = saved_teacher(cfg, data)
     teacher_s = round(time.time() - start, 3)
-    print(
+    say(
         f"student: fine-tuning from the pre-trained weights on the teacher's soft labels (alpha={d.alpha}, T={d.temperature})"
     )
     loss = partial(distillation_loss, alpha=float(d.alpha), temperature=float(d.temperature), regression=regression)
@@ -95,12 +96,12 @@ def trained_teacher(cfg, data, run_dir: Path, run_name, group, tags, overrides) 
         try:
             saved = torch.load(path, weights_only=True)
         except Exception as err:  # torn or foreign: train the teacher again
-            print(f"teacher: {path} cannot be read ({type(err).__name__}); training the teacher again")
+            say(f"teacher: {path} cannot be read ({type(err).__name__}); training the teacher again")
             saved = None
         if saved is not None and all(saved.get(k) == v for k, v in owner.items()):
-            print(f"teacher: soft labels of an earlier attempt of this job, {path}")
+            say(f"teacher: soft labels of an earlier attempt of this job, {path}")
             return saved
-    print(f"teacher: fine-tuning with the run's settings in {folder}")
+    say(f"teacher: fine-tuning with the run's settings in {folder}")
     folder.mkdir(parents=True, exist_ok=True)
     fitted = train_and_test(cfg, data, folder, f"{run_name}-teacher", group, tags, overrides)
     finish_wandb()  # the student opens a W&B run of its own
@@ -111,7 +112,7 @@ def trained_teacher(cfg, data, run_dir: Path, run_name, group, tags, overrides) 
     fitted.module.cpu()
     teacher = {"logits": logits, "metrics": fitted.record["metrics"], "best_step": fitted.record["best_step"], **owner}
     write_atomic(path, lambda tmp: torch.save(teacher, tmp))
-    print(f"teacher: soft labels of {len(logits)} training examples in {path}")
+    say(f"teacher: soft labels of {len(logits)} training examples in {path}")
     return teacher
 
 
@@ -130,7 +131,7 @@ def saved_teacher(cfg, data) -> dict:
         raise ConfigError(f"distill.teacher={teacher}: {err}") from None
     record = read_result(run)
     check_teacher_run(teacher, record, teacher_cfg.task, cfg.task, data.fingerprint)
-    print(f"teacher: the saved run {run} ({teacher_cfg.head.name} head), checked against this run's examples")
+    say(f"teacher: the saved run {run} ({teacher_cfg.head.name} head), checked against this run's examples")
     tokenizer, model = load_trained_model(teacher_cfg, model_dir)
     items = tokenize(data.splits["train"], tokenizer, teacher_cfg.task.max_length, cfg.task.problem == "regression")
     device = "cuda" if accelerator(cfg.trainer.accelerator) in ("cuda", "gpu") else "cpu"

@@ -14,10 +14,18 @@ from omegaconf import DictConfig
 
 from bertlab.callbacks.diagnostics import TrainingDiagnostics
 from bertlab.callbacks.keep_best import KeepBestWeights
-from bertlab.callbacks.resume import ResumeCheckpoint, merge_metrics, resume_checkpoint, set_aside_metrics
+from bertlab.callbacks.resume import (
+    EARLIER_METRICS,
+    RESUME_DIR,
+    ResumeCheckpoint,
+    merge_metrics,
+    resume_checkpoint,
+    set_aside_metrics,
+)
 from bertlab.callbacks.throughput import TrainThroughput
 from bertlab.config.checks import check_config
 from bertlab.config.model_checks import check_before_weights
+from bertlab.core.lines import say
 from bertlab.data.augment import augment_train
 from bertlab.data.datamodule import FewSampleDataModule
 from bertlab.data.fingerprint import FINGERPRINT_KEY, data_fingerprint
@@ -25,6 +33,7 @@ from bertlab.data.sampling import make_splits
 from bertlab.heads.build import load_classifier, load_head_model
 from bertlab.loggers.build import build_loggers
 from bertlab.loggers.console import console_callbacks
+from bertlab.loggers.dashboards import final_numbers, log_final_numbers, logged_before
 from bertlab.methods.mixout import apply_mixout
 from bertlab.methods.prior_wd import PriorWeightDecay
 from bertlab.methods.reinit import reinit_top_layers
@@ -211,9 +220,11 @@ def train_and_test(
     num_labels = problem.num_labels(task)
     ckpt_path = resume_checkpoint(run_dir, overrides) if cfg.resume else None
     if ckpt_path is not None:  # a previous attempt was killed: continue it (resume.py)
-        print(f"resuming from {ckpt_path}")
+        say(f"resuming from {ckpt_path}")
         set_aside_metrics(run_dir, ckpt_path)
-    loggers = build_loggers(cfg, run_dir, run_name, group, tags)
+    # what the dashboards were sent before: a resumed run does not send it twice (loggers/dashboards.py)
+    logged = logged_before(run_dir, run_dir / RESUME_DIR / EARLIER_METRICS) if ckpt_path else set()
+    loggers = build_loggers(cfg, run_dir, run_name, group, tags, resumed=ckpt_path is not None, logged=logged)
     # further pre-training (pretrain=tapt|dapt|dapt_tapt; none: the configured model, untouched), on
     # the drawn splits before augmentation: its corpus is the task's own training text (pretrain/corpus.py)
     start_from, pretrain = further_pretrain(
@@ -231,6 +242,8 @@ def train_and_test(
     metrics.update(run_test(trainer, module, datamodule, "test_last"))
     if best.restore(module):
         metrics.update(run_test(trainer, module, datamodule, "test_best"))
+    # the dashboards' final numbers, equal to result.json's (loggers/dashboards.py)
+    log_final_numbers(loggers, final_numbers(metrics, best.best_step), trainer.global_step)
     merge_metrics(run_dir)  # a resumed run: put back the rows logged before its checkpoint
     if cfg.save_weights:
         # the best weights (or the last ones when validation never ran), loadable with from_pretrained,

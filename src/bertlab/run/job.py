@@ -16,6 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from bertlab.callbacks.resume import remove_resume_state
+from bertlab.core.lines import say
 from bertlab.core.record import RESULT_FILE, settings, write_json_atomic
 from bertlab.loggers.build import finish_wandb
 from bertlab.loggers.console import print_config
@@ -81,7 +82,7 @@ def run_job(cfg: DictConfig) -> float | None:
         return None
     done = finished_result(run_dir, job.overrides) if job.multirun else None
     if done is not None:  # a re-run of the same sweep: this job already succeeded
-        print(f"skipped (already ok): {run_dir}")
+        say(f"skipped (already ok): {run_dir}")
         return done["metrics"].get(f"val/{cfg.task.main_metric}")
     record = first_record(cfg, run_dir, job)
     print_config(cfg, record["devices"]["accelerator"])  # the resolved config tree, the run folder, the device
@@ -111,7 +112,7 @@ def run_job(cfg: DictConfig) -> float | None:
             remove_resume_state(run_dir)
             remove_resume_state(run_dir / TEACHER_DIR)  # distill=self's teacher, same rule (run/distill.py)
 
-    print(f"run directory: {run_dir}")
+    say(f"run directory: {run_dir}")
     if record["status"] != "ok":
         print(f"error ({record['status']}): {record['error']}", file=sys.stderr)
         code = exit_code(record["status"], job.multirun)
@@ -119,5 +120,5 @@ def run_job(cfg: DictConfig) -> float | None:
             sys.exit(code)
         return None
     for key, value in sorted(record["metrics"].items()):
-        print(f"  {key:<28} {value:.4f}")
+        say(f"  {key:<28} {value:.4f}")
     return record["metrics"].get(f"val/{cfg.task.main_metric}")

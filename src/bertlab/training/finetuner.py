@@ -113,7 +113,16 @@ class FineTuner(L.LightningModule):
 
     def on_validation_epoch_end(self):
         self.log_dict(self.val_metrics.compute(), prog_bar=True)
+        self.log_steps_done()
         self.val_metrics.reset()
+
+    def log_steps_done(self):
+        """Log these metrics at the number of optimizer steps done, the step the console and
+        result.json's best_step name. Lightning would log a validation at one less: it logs before it
+        counts the step that triggered it (training_epoch_loop.py, `_batches_that_stepped`). A logged
+        `step` is Lightning's public way to set the step of the row (LoggerConnector.log_metrics), and
+        every logger (metrics.csv, W&B's trainer/global_step, TensorBoard, MLflow) records that step."""
+        self.log("step", float(self.trainer.global_step), logger=True)
 
     def test_step(self, batch, batch_idx):
         self._evaluate(batch, self.test_metrics[self.test_prefix])
@@ -121,6 +130,7 @@ class FineTuner(L.LightningModule):
     def on_test_epoch_end(self):
         metrics = self.test_metrics[self.test_prefix]
         self.log_dict(metrics.compute())
+        self.log_steps_done()  # the test rows, at the run's last step
         metrics.reset()
 
     def configure_optimizers(self):
