@@ -96,7 +96,8 @@ def fine_tuning(model_dir: Path, steps: int, batch: int, precision: str, folder:
     from bertlab.run.fit import fit_and_test
     from scripts.bench_common import compose_cfg
 
-    n = batch * steps
+    # the training pool holds 1,701 articles: a longer run takes more than one pass over its sample
+    n = min(batch * steps, 640)
     cfg = compose_cfg(
         [
             f"model.name_or_path={model_dir}",
@@ -211,7 +212,7 @@ def ddp(model_dir: Path, steps: int, batch: int, precision: str, accelerator: st
         "logger=csv",
         f"data.batch_size={batch}",
         "task.max_length=128",
-        f"task.n_train={2 * batch * steps}",
+        f"task.n_train={min(2 * batch * steps, 640)}",
         "task.n_val=64",
         "task.n_test=64",
         f"trainer.max_steps={steps}",
