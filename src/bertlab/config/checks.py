@@ -31,6 +31,7 @@ from bertlab.optim.param_groups import check_llrd
 from bertlab.optim.schedules import check_schedule
 from bertlab.pretrain.settings import check_pretrain
 from bertlab.problems.registry import problem_of
+from bertlab.run.limits import check_limits
 
 
 def _positive(value, key: str, kind=(int, float)) -> None:
@@ -299,6 +300,7 @@ def check_config(cfg: DictConfig) -> None:
     if isinstance(every, bool) or not isinstance(every, (int, float)) or not 0 <= every < math.inf:
         raise ConfigError(f"resume_every_s={every} is invalid: it must be a number of seconds >= 0.")
     check_trainer(cfg)
+    check_limits(cfg.get("limits"))
     check_logger(cfg.logger)
     # The methods' rules live beside the code they protect, which calls them too when used as a
     # library; here they run before any data or model loads (reinit's upper bound needs the

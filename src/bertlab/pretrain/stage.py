@@ -38,6 +38,7 @@ from bertlab.pretrain.masking import MaskingSettings
 from bertlab.pretrain.mlm_data import build_mlm_data
 from bertlab.pretrain.model import load_mlm_model, pretrained_pooler, save_stage_model
 from bertlab.pretrain.settings import in_pretrain
+from bertlab.run.limits import lightning_trainer
 
 PREFIX = "pretrain"
 # keys of the pretrain node that do not change what a stage learns (the corpus keys are covered by
@@ -144,9 +145,13 @@ class MaskedLM(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
-def stage_trainer(p: DictConfig, trainer_cfg: DictConfig, precision: str, folder: Path, loggers, callbacks):
+def stage_trainer(
+    p: DictConfig, trainer_cfg: DictConfig, precision: str, folder: Path, loggers, callbacks, limits=None
+):
+    """The stage's Trainer; `limits`: the job's caps (debug=fast, run/limits.py)."""
     max_steps = p.max_steps if p.max_steps not in (None, -1) else -1
-    return L.Trainer(
+    return lightning_trainer(
+        limits,
         accelerator=trainer_cfg.accelerator,
         devices=1,  # the stage is small and shared: one device, whatever fine-tuning uses
         precision=precision,
@@ -176,8 +181,10 @@ def train_stage(
     trainer_cfg: DictConfig,
     precision: str,
     loggers,
+    limits=None,
 ) -> dict:
-    """Train one stage from `source` on `texts`; save the model into `folder`; its record."""
+    """Train one stage from `source` on `texts`; save the model into `folder`; its record.
+    `limits`: the job's caps (debug=fast, run/limits.py)."""
     start = time.time()
     L.seed_everything(p.seed, workers=True, verbose=False)
     tokenizer, model, head = load_mlm_model(source, p.seed, label=label)
@@ -210,7 +217,7 @@ def train_stage(
         callbacks.append(
             EarlyStopping(monitor=f"{PREFIX}/val_loss", mode="min", patience=p.patience, check_on_train_epoch_end=False)
         )
-    trainer = stage_trainer(p, trainer_cfg, precision, folder, loggers, callbacks)
+    trainer = stage_trainer(p, trainer_cfg, precision, folder, loggers, callbacks, limits)
     trainer.validate(module, dataloaders=data.val_dataloader(), verbose=False)  # the loss before: step 0
     before = dict(module.history[0])
     trainer.fit(module, train_dataloaders=data.train_dataloader(), val_dataloaders=data.val_dataloader())
@@ -260,6 +267,7 @@ def further_pretrain(
         return cfg.model.name_or_path, {"name": p.name}
     start = time.time()
     settings = OmegaConf.to_container(p, resolve=True)
+    limits = cfg.get("limits")  # debug=fast's caps (run/limits.py)
     source, label = cfg.model.name_or_path, cfg.model.name_or_path
     identity = model_identity(source)
     stages = []
@@ -280,11 +288,13 @@ def further_pretrain(
                 else str(cfg.trainer.accelerator),
                 "precision": precision,
                 "deterministic": str(cfg.trainer.deterministic),
+                # a capped stage (debug=fast) is another model: an uncapped run must never reuse it
+                **({"limits": OmegaConf.to_container(limits)} if limits is not None else {}),
             }
         )
 
         def build(folder: Path, kind=kind, source=source, label=label, texts=texts) -> dict:
-            return train_stage(folder, kind, source, label, texts, p, cfg.trainer, precision, loggers)
+            return train_stage(folder, kind, source, label, texts, p, cfg.trainer, precision, loggers, limits)
 
         stage_start = time.time()
         if p.cache_dir is None:  # no cache: the stage's model lives in the run folder

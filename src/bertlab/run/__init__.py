@@ -6,6 +6,7 @@ job.py       the record's lifetime: result.json written whatever happens, the fi
 outcome.py   how a run ended: exception -> status, error, exit code
 fit.py       the composition: splits -> model -> module -> callbacks (their order) -> fit -> tests
 trainer.py   the Lightning Trainer: precision, validation interval
+limits.py    the caps every stage obeys (debug=fast): every Trainer is built there
 identity.py  the job's overrides, run name, W&B group and tags
 folder.py    a run folder that cannot be written: one message and the fix
 """

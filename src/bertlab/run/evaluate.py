@@ -36,12 +36,11 @@ def evaluate(run_dir: Path, overrides: list[str] | None = None) -> dict[str, flo
     cfg = load_saved_config(model_dir, overrides)
     check_config(without_training_stages(cfg))  # train.py's checks: an override is refused as it is there
 
-    import lightning as L
-
     from bertlab.data.sampling import make_splits
     from bertlab.loggers.console import quiet_libraries
     from bertlab.problems.registry import problem_of
     from bertlab.run.fit import data_and_module, load_trained_model, run_test
+    from bertlab.run.limits import lightning_trainer
     from bertlab.run.trainer import precision
 
     quiet_libraries()
@@ -51,7 +50,8 @@ def evaluate(run_dir: Path, overrides: list[str] | None = None) -> dict[str, flo
     tokenizer, model = load_trained_model(cfg, model_dir)
     # the run's own data module and FineTuner (fit.py builds both for a run); the test split alone
     datamodule, module = data_and_module(cfg, {"test": splits["test"]}, tokenizer, model)
-    trainer = L.Trainer(
+    trainer = lightning_trainer(
+        None,  # it tests only, and no cap of `limits` touches a test (run/limits.py)
         accelerator=cfg.trainer.accelerator,
         devices=1,  # one process: a test needs no data parallelism
         precision=precision(cfg.trainer.precision),

@@ -11,6 +11,8 @@ import lightning as L
 import torch
 from omegaconf import DictConfig
 
+from bertlab.run.limits import capped_trainer_kwargs, lightning_trainer
+
 
 def precision(configured: str) -> str:
     """`auto`: bf16 mixed precision on GPUs that support it, full precision elsewhere."""
@@ -39,6 +41,10 @@ def validation_interval(n_train: int, cfg: DictConfig) -> int:
         total = cfg.trainer.max_steps * cfg.trainer.accumulate_grad_batches
     else:
         total = cfg.trainer.max_epochs * batches_per_epoch
+    # a step cap of `limits` (debug=fast) ends the run earlier: validate within what runs
+    capped = capped_trainer_kwargs(cfg.get("limits"), max_steps=-1)["max_steps"]
+    if capped != -1:
+        total = min(total, capped * cfg.trainer.accumulate_grad_batches)
     return max(1, total // cfg.trainer.num_evals)
 
 
@@ -52,7 +58,8 @@ def compiled_graphs() -> int:
 def build_trainer(cfg: DictConfig, run_dir: Path, n_train: int, loggers, callbacks) -> L.Trainer:
     t = cfg.trainer
     max_steps = t.max_steps if t.max_steps is not None else -1
-    return L.Trainer(
+    return lightning_trainer(
+        cfg.get("limits"),  # debug=fast's caps (run/limits.py)
         accelerator=t.accelerator,
         devices=t.devices,
         precision=precision(t.precision),

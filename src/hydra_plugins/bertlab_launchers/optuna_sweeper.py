@@ -71,6 +71,7 @@ class OptunaSearch(Sweeper):
         from hydra.utils import instantiate
 
         from bertlab.core.errors import ConfigError
+        from bertlab.run.limits import capped_trials
         from bertlab.sweep import search
 
         assert self.config is not None and self.hydra_context is not None and self.launcher is not None
@@ -95,9 +96,13 @@ class OptunaSearch(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         metric = f"val/{OmegaConf.select(self.config, 'task.main_metric', default='main_metric')}"
+        # debug=fast's `limits` caps the trials as it caps every stage's steps (bertlab/run/limits.py)
+        n_trials = capped_trials(OmegaConf.select(self.config, "limits"), p["n_trials"])
+        if n_trials < p["n_trials"]:
+            log.info(f"limits.max_trials={n_trials}: the search runs {n_trials} of its {p['n_trials']} trials")
 
         returns = []
-        for batch in self.batches(study, space, p["n_trials"], p["n_jobs"]):
+        for batch in self.batches(study, space, n_trials, p["n_jobs"]):
             overrides = [search.trial_overrides(space, t.params) for t in batch]
             self.validate_batch_is_legal(overrides)
             results = self.launcher.launch(overrides, initial_job_idx=batch[0].number)
