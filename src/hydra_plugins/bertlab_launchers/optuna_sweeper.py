@@ -70,6 +70,7 @@ class OptunaSearch(Sweeper):
     def sweep(self, arguments: list[str]) -> Any:
         from bertlab.core.errors import ConfigError
         from bertlab.sweep import search
+        from bertlab.sweep.folders import blocked_places, numbered_folders
         from bertlab.sweep.seeded_sampler import build_sampler
 
         assert self.config is not None and self.hydra_context is not None and self.launcher is not None
@@ -86,6 +87,10 @@ class OptunaSearch(Sweeper):
             # before the study exists: a key no config has fails here, not as trials left running
             search.check_keys(space, self.config)
             self.validate_batch_is_legal([search.trial_overrides(space, search.lowest(space))])
+            # every trial's folder is free, before the first trial (as SweepFolderGuard does for a grid)
+            blocked = blocked_places(numbered_folders(self.config, p["n_trials"]))
+            if blocked:
+                raise ConfigError(blocked)
             study = search.open_study(sweep_dir, p.get("storage"), name, space, p["direction"], sampler)
         except ConfigError as err:
             refuse(str(err))
