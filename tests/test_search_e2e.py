@@ -59,6 +59,62 @@ def test_search_is_killed_after_two_trials_and_resumes_to_three(tmp_path, tiny):
     assert "3 runs" in report.stdout and (tmp_path / "report.md").is_file()
 
 
+def study_trials(sweep_dir, name="lr_warmup") -> list[tuple]:
+    """(number, state, parameters, value) of every trial, through Optuna (parameters as sampled)."""
+    import optuna
+
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
+    return [(t.number, t.state.name, t.params, t.value) for t in study.get_trials()]
+
+
+def sampler_kill(at: str, trial: int, param: str | None = None) -> list[str]:
+    """Overrides that SIGKILL the search inside Optuna's bookkeeping (tests/search_hooks.py)."""
+    extra = [f"+hydra.sweeper.sampler.param={param}"] if param else []
+    return [
+        "hydra.sweeper.sampler._target_=search_hooks.KillingTPE",
+        f"+hydra.sweeper.sampler.at={at}",
+        f"+hydra.sweeper.sampler.trial={trial}",
+        *extra,
+    ]
+
+
+def test_a_search_killed_at_four_points_resumes_to_the_trials_of_an_uninterrupted_one(tmp_path, tiny):
+    """The sampler was seeded once per process: resumed, its RNG started over and the 3rd trial
+    proposed the 1st's parameters. Now every draw is seeded by (seed, trial, parameter)."""
+    search = ["hparams_search=lr_warmup", *tiny, "hydra.sweeper.n_trials=4"]
+    whole = run_train(*search, f"hydra.sweep.dir={tmp_path / 'whole'}", timeout=900)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    expected = study_trials(tmp_path / "whole")
+
+    killed = tmp_path / "killed"
+    kills = [  # each run of the same command is killed further on; the study after each kill:
+        (["+hydra.callbacks.kill._target_=search_hooks.KillAtJob", "+hydra.callbacks.kill.job=1"], ["C", "R"]),
+        (sampler_kill("tell", 1), ["C", "R"]),  # during the 2nd trial's run, then while Optuna records it
+        (sampler_kill("create", 2), ["C", "C", "R"]),  # between trials: the 3rd's row, no parameter yet
+        (sampler_kill("param", 3, "schedule.warmup_ratio"), ["C", "C", "C", "R"]),  # between two parameter rows
+    ]
+    for kill, states in kills:
+        proc = run_train(*search, f"hydra.sweep.dir={killed}", *kill, timeout=900, env=with_tests_on_path())
+        assert proc.returncode == -9, (kill, proc.stderr[-3000:])
+        assert [t[1][0] for t in study_trials(killed)] == states, kill
+    assert study_trials(killed)[2][2] == {} and list(study_trials(killed)[3][2]) == ["optimizer.lr"]
+
+    proc = run_train(*search, f"hydra.sweep.dir={killed}", timeout=900)  # the same command, to the end
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    resumed = study_trials(killed)
+    assert resumed == expected  # the same trials: numbers, states, parameters and values
+    assert len({tuple(sorted(t[2].items())) for t in resumed}) == 4  # no duplicate proposal
+    best = OmegaConf.to_container(OmegaConf.load(killed / "optuna_best.yaml"))
+    assert best == {
+        **OmegaConf.to_container(OmegaConf.load(tmp_path / "whole" / "optuna_best.yaml")),
+        "run_dir": str(killed / str(best["best_trial"])),
+    }
+    top = max(resumed, key=lambda t: t[3])
+    assert (best["best_trial"], best["best_params"], best["best_value"]) == (top[0], top[2], top[3])
+    assert "4 trials (4 complete)" in proc.stdout and "4 jobs, 4 succeeded" in proc.stdout
+    print("uninterrupted:", *expected, "killed 4 times, resumed:", *resumed, sep="\n")
+
+
 def run_report(sweep_dir):
     return subprocess.run(
         [sys.executable, "-m", "bertlab.cli", "report", str(sweep_dir)],

@@ -52,3 +52,30 @@ def test_a_job_folder_named_otherwise_still_never_overwrites_another_jobs_result
     assert "holds another job's result" in proc.stderr and "Traceback" not in proc.stderr
     assert "1 job, 0 succeeded, 1 not run" in proc.stdout
     assert results_under(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        ["-m", "seed=0,1,2"],  # the basic launcher
+        ["-m", "seed=0,1,2", "hydra/launcher=gpus", "hydra.launcher.gpus=2"],  # refused before Ray starts
+        ["-m", "seed=0,1,2", "hydra/launcher=slurm"],  # refused before anything is submitted
+        ["hparams_search=lr_warmup", "hydra.sweeper.n_trials=3"],  # a search: its trials' folders
+    ],
+    ids=["basic", "gpus", "slurm", "search"],
+)
+def test_every_jobs_folder_is_checked_before_the_first_job_starts(tmp_path, how):
+    """Hydra raised FileExistsError at job 1 (a traceback, jobs 2.. never ran, no summary)."""
+    (tmp_path / "1").write_text("a file named like job 1")
+    (tmp_path / "2").mkdir()
+    (tmp_path / "2" / "notes.txt").write_text("a folder that is no run")
+    proc = run_train(*how, *TINY, f"hydra.sweep.dir={tmp_path}")
+    assert_one_clear_message(
+        proc,
+        "2 job folders of this sweep are taken",
+        f"{tmp_path / '1'} is a file, not a folder",
+        f"{tmp_path / '2'} is a folder that holds no run (notes.txt)",
+        "Nothing was run. Move or remove them, or use a new hydra.sweep.dir",
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["1", "2"]  # nothing written: no job 0, no study
+    assert (tmp_path / "1").read_text() == "a file named like job 1"

@@ -2,6 +2,7 @@
 `bertlab prepare` cache (downloads faked) read back offline, the sweep summary, sweep folders."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -189,3 +190,24 @@ def test_paper_sweep_scripts_compose(script, runs, swept, compose_train):
     cfg = compose_train(*(f"{key}={choices[0]}" for key, choices in values.items()), hydra=True)
     assert cfg.task.name == "mrpc" and cfg.task.data_dir == "/data/glue_data/MRPC"
     assert cfg.model.name == "bert-large-uncased" and cfg.hydra.sweep.dir.startswith("multirun/paper/")
+
+
+def test_a_job_folder_is_taken_by_a_file_a_folder_that_is_no_run_or_another_users_folder(tmp_path, monkeypatch):
+    from bertlab.sweep import folders
+
+    (tmp_path / "0").mkdir()  # free: empty
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / ".hydra").mkdir()  # a job's (Hydra writes .hydra/ first): the grid guard's case
+    (tmp_path / "2").write_text("x")
+    (tmp_path / "3").symlink_to(tmp_path / "nowhere")
+    theirs = tmp_path / "4"
+    theirs.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(folders.os, "access", lambda p, mode: Path(p) != theirs and real_access(p, mode))
+    assert [folders.blocked_place(tmp_path / n) for n in "01"] == [None, None]
+    assert folders.blocked_place(tmp_path / "5") is None  # absent: Hydra creates it
+    assert folders.blocked_place(tmp_path / "2") == "is a file, not a folder"
+    assert folders.blocked_place(tmp_path / "3") == "is a broken link"
+    assert folders.blocked_place(theirs) == f"cannot be written by this user (owner uid {theirs.stat().st_uid})"
+    message = folders.blocked_places([tmp_path / str(n) for n in range(6)])
+    assert message.startswith("3 job folders of this sweep are taken: ") and "Nothing was run" in message

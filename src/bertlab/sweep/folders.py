@@ -6,7 +6,9 @@ sweep's exit code.
   already holds jobs (`hydra.sweep.dir=X` again) may re-use a job folder only for the same job:
   `SweepFolderGuard` (a Hydra callback, conf/train.yaml) works out which folder each job of this
   grid will get, before the sweeper writes anything (multirun.yaml, `.hydra/`), and refuses the
-  whole sweep with one message when one of them holds another job. So the same command resumes
+  whole sweep with one message when one of them holds another job, or something that is no job's
+  (a file, a folder that is no run, a folder this user cannot write: `blocked_places`, which a
+  search checks for its trials' folders too). So the same command resumes
   its sweep, a grid that only adds jobs extends it, and a different grid never overwrites a
   finished job. `foreign_result` is the same rule inside a job, for sweepers whose jobs cannot be
   listed in advance.
@@ -20,6 +22,7 @@ sweep's exit code.
   gpus, slurm).
 """
 
+import os
 import re
 import sys
 from collections import Counter
@@ -104,11 +107,59 @@ def planned_jobs(config: DictConfig) -> list[tuple[Path, list[str]]] | None:
     return jobs
 
 
+def blocked_place(folder: Path) -> str | None:
+    """Why a job could not have `folder` as its own, else None: Hydra would raise in the middle of
+    the sweep (FileExistsError, PermissionError) and end it without a summary, or mix the job's
+    files into something that is not a run."""
+    if folder.is_symlink() and not folder.exists():
+        return "is a broken link"
+    if folder.exists() and not folder.is_dir():
+        return "is a file, not a folder"
+    if not folder.is_dir():
+        return None  # Hydra creates it (the sweep folder's own checks: run/folder.py)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"cannot be written by this user (owner uid {folder.stat().st_uid})"
+    if not holds_a_run(folder) and any(folder.iterdir()):
+        held = sorted(p.name for p in folder.iterdir())
+        shown = ", ".join(held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
+        return f"is a folder that holds no run ({shown})"
+    return None
+
+
+def blocked_places(folders: list[Path]) -> str | None:
+    """One message naming every job folder of a sweep that is taken by something else (a file, a
+    folder that is no run, another user's folder), checked before the first job starts: the
+    user decides what happens to their files, and a sweep that would fail at job 37 fails now."""
+    blocked = [f"{folder} {why}" for folder in folders if (why := blocked_place(folder)) is not None]
+    if not blocked:
+        return None
+    shown = "; ".join(blocked[:5]) + (f"; and {len(blocked) - 5} more" if len(blocked) > 5 else "")
+    return (
+        f"{len(blocked)} job folder{'s' if len(blocked) > 1 else ''} of this sweep {'are' if len(blocked) > 1 else 'is'} "
+        f"taken: {shown}. Nothing was run. Move or remove {'them' if len(blocked) > 1 else 'it'}, or use a new "
+        "hydra.sweep.dir."
+    )
+
+
+def numbered_folders(config: DictConfig, count: int) -> list[Path]:
+    """The folders of jobs 0..count-1 when a job's folder is named by its number alone (a search's
+    trials: their overrides are not known in advance); else none."""
+    subdir = str(OmegaConf.to_container(config.hydra.sweep, resolve=False)["subdir"])
+    if set(re.findall(r"\$\{([^}]*)\}", subdir)) != {"hydra.job.num"}:
+        return []
+    sweep_dir = Path(str(config.hydra.sweep.dir))
+    return [sweep_dir / subdir.replace("${hydra.job.num}", str(num)) for num in range(count)]
+
+
 def other_jobs_in_the_way(config: DictConfig) -> str | None:
-    """One message when a job folder this multirun would use holds another job; else None."""
+    """One message when a job folder this multirun would use holds another job, or something that
+    is no job's (blocked_places); else None."""
     jobs = planned_jobs(config)
     if not jobs:
         return None
+    blocked = blocked_places([folder for folder, _ in jobs])
+    if blocked:
+        return blocked
     clashes = []
     for folder, overrides in jobs:
         held = folder_job(folder) if folder.is_dir() else None
@@ -129,13 +180,18 @@ def other_jobs_in_the_way(config: DictConfig) -> str | None:
     )
 
 
+def holds_a_run(path: Path) -> bool:
+    """A `result.json`, or a `.hydra/` (Hydra writes it before the job starts)."""
+    return (Path(path) / RESULT_FILE).is_file() or (Path(path) / ".hydra").is_dir()
+
+
 def is_run_dir(path: Path) -> bool:
-    """A run's folder: it holds a `result.json`, or a `.hydra/` (Hydra writes it before the job
-    starts), or it is a numbered job folder beside its sweep's `multirun.yaml`. The one rule for
-    the sweep's summary and for the report, so both count the same jobs."""
+    """A run's folder: it holds a run (`holds_a_run`), or it is a numbered job folder beside its
+    sweep's `multirun.yaml`. The one rule for the sweep's summary and for the report, so both
+    count the same jobs."""
     path = Path(path)
     numbered_job = path.name.isdigit() and (path.parent / "multirun.yaml").is_file()
-    return path.is_dir() and ((path / RESULT_FILE).is_file() or (path / ".hydra").is_dir() or numbered_job)
+    return path.is_dir() and (holds_a_run(path) or numbered_job)
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:

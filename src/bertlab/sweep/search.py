@@ -11,7 +11,10 @@ Resume: the study lives in `<sweep dir>/optuna.db` (SQLite). A trial's job folde
 number, so a re-run of the same command counts the trials already in the study toward n_trials,
 runs no finished trial again, and re-launches a trial the killed search left running in its own
 folder, with the same overrides (the job then resumes from its checkpoint, or is skipped as
-already ok: sweep/folders.py). A study records what it searches (space, fixed overrides,
+already ok: sweep/folders.py); one killed while Optuna wrote its parameters gets the missing ones
+(`suggest_missing`). The sampler draws each value from a seed derived from (seed, trial number,
+parameter) (sweep/seeded_sampler.py), so the resumed search proposes exactly the trials an
+uninterrupted one would, never the first ones again. A study records what it searches (space, fixed overrides,
 direction); a folder that holds another sweep's jobs, or a study of another search, is refused
 with one message before anything runs, as SweepFolderGuard does for grids.
 """
@@ -137,6 +140,24 @@ def lowest(space: Space) -> dict[str, Any]:
 
 def trial_overrides(space: Space, params: dict[str, Any]) -> list[str]:
     return space.fixed + [as_override(k, params[k]) for k in space.params]
+
+
+def suggest_missing(trial, space: Space) -> None:
+    """Give a live trial every parameter of the space it lacks, in the space's order, as
+    `study.ask(space.params)` does: a search killed while Optuna wrote a new trial (one row per
+    parameter) left it with some or none. Values already written are kept; with the sampler seeded
+    per trial and parameter (seeded_sampler.py) the others are those the trial would have got."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    for name, d in space.params.items():
+        if name in trial.params:
+            continue
+        if isinstance(d, CategoricalDistribution):
+            trial.suggest_categorical(name, d.choices)
+        elif isinstance(d, IntDistribution):
+            trial.suggest_int(name, d.low, d.high, step=d.step, log=d.log)
+        else:
+            trial.suggest_float(name, d.low, d.high, step=d.step, log=d.log)
 
 
 def check_settings(direction: str, n_trials: Any, n_jobs: Any) -> None:

@@ -95,16 +95,19 @@ def record_crash(directory: Path, overrides: Sequence[str], err: BaseException) 
 
     previous = read_result(directory) or {}
     if previous.get("status") in (None, "running"):
-        write_json_atomic(
-            directory / RESULT_FILE,
-            {
-                **previous,
-                "status": "failed",
-                "overrides": list(overrides),
-                "run_dir": str(directory),
-                "error": f"the job's worker process died: {err.__class__.__name__}: {str(err)[:2000]}",
-            },
-        )
+        try:
+            write_json_atomic(
+                directory / RESULT_FILE,
+                {
+                    **previous,
+                    "status": "failed",
+                    "overrides": list(overrides),
+                    "run_dir": str(directory),
+                    "error": f"the job's worker process died: {err.__class__.__name__}: {str(err)[:2000]}",
+                },
+            )
+        except OSError as why:  # its folder cannot be written either: the summary says so; the sweep goes on
+            log.error(f"{directory / RESULT_FILE} not written: {why}")
 
 
 def gpu_share(p: GpusLauncherConf) -> float:

@@ -68,11 +68,11 @@ class OptunaSearch(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> Any:
-        from hydra.utils import instantiate
-
         from bertlab.core.errors import ConfigError
         from bertlab.run.limits import capped_trials
         from bertlab.sweep import search
+        from bertlab.sweep.folders import blocked_places, numbered_folders
+        from bertlab.sweep.seeded_sampler import build_sampler
 
         assert self.config is not None and self.hydra_context is not None and self.launcher is not None
         p = self.params
@@ -81,13 +81,17 @@ class OptunaSearch(Sweeper):
         try:
             search.check_settings(p.get("direction"), p.get("n_trials"), p.get("n_jobs"))
             space = search.search_space(dict(p.get("params") or {}), list(arguments), self.hydra_context.config_loader)
-            try:
-                sampler = instantiate(p.get("sampler")) if p.get("sampler") else None
+            try:  # seeded per trial, so that a resumed search goes on as it would have (seeded_sampler.py)
+                sampler = build_sampler(p.get("sampler"))
             except Exception as err:  # a bad _target_ or argument: Hydra's message names both
                 raise ConfigError(f"hydra.sweeper.sampler: {err}") from None
             # before the study exists: a key no config has fails here, not as trials left running
             search.check_keys(space, self.config)
             self.validate_batch_is_legal([search.trial_overrides(space, search.lowest(space))])
+            # every trial's folder is free, before the first trial (as SweepFolderGuard does for a grid)
+            blocked = blocked_places(numbered_folders(self.config, p["n_trials"]))
+            if blocked:
+                raise ConfigError(blocked)
             study = search.open_study(sweep_dir, p.get("storage"), name, space, p["direction"], sampler)
         except ConfigError as err:
             refuse(str(err))
@@ -127,8 +131,12 @@ class OptunaSearch(Sweeper):
         import optuna
         from optuna.trial import TrialState
 
+        from bertlab.sweep import search
+
         # as live trials (their values can be told), not the frozen copies get_trials returns
         stale = [optuna.trial.Trial(study, t._trial_id) for t in study.get_trials(states=(TrialState.RUNNING,))]
+        for trial in stale:  # killed while Optuna wrote its parameters: the missing ones, as ask would
+            search.suggest_missing(trial, space)
         for i in range(0, len(stale), n_jobs):
             chunk = stale[i : i + n_jobs]
             run = [chunk[0]]
