@@ -38,9 +38,10 @@ def _installed(module: str) -> bool:
 
 def require(option: str) -> None:
     """A ConfigError naming the pip command when `option` (a key of EXTRAS) lacks its packages."""
-    if option not in EXTRAS:
+    entry = EXTRAS.get(option) or EXTRAS.get(option.split("=")[0])  # `hparams_search=x`: the whole group
+    if entry is None:
         return
-    extra, modules = EXTRAS[option]
+    extra, modules = entry
     missing = [m.split(".")[-1] for m in modules if not _installed(m)]
     if missing:
         raise ConfigError(
@@ -67,8 +68,8 @@ def command_line_options(overrides) -> list[str]:
         if override.is_delete():
             continue
         values = _values(override)
-        if key == "hparams_search" and any(v not in ("null", "None") for v in values):
-            options.append("hparams_search")
+        if key == "hparams_search":
+            options += [f"hparams_search={v}" for v in values if v not in ("null", "None")]
         elif key in ("hydra/launcher", "logger", "augment", "logger.name"):
             group = "logger" if key == "logger.name" else key
             options += [f"{group}={v}" for v in values]
