@@ -6,16 +6,20 @@ PY := $(VENV)/bin/python
 # below pulls a second, multi-GB CUDA build (docs/design.md#install-torch-first). On GPU machines:
 #   make install TORCH_SPEC="torch==..." with your CUDA index configured for pip.
 TORCH_SPEC ?= torch==2.13.0
+# The versions the tests passed with (constraints.txt says how to refresh it); CI installs through
+# this target too. `make install CONSTRAINTS=` resolves without it.
+CONSTRAINTS ?= constraints.txt
 
 .PHONY: install test test-fast lint docs train report bench clean
 
+# .[dev]: the base install and every extra (pyproject.toml), with the test and lint tools
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e ".[dev]"
 	$(PY) -m pip check
 	touch $@
 

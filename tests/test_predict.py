@@ -3,8 +3,11 @@
 import csv
 import io
 import json
+import os
+import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from e2e import REPO, TINY, results_under, run_train, train_env
@@ -91,7 +94,8 @@ def test_a_run_without_saved_weights_says_how_to_get_them(tmp_path):
 def saved_run(tmp_path_factory):
     """A tiny bbcnews run with save_weights=true: its folder and result.json."""
     run_dir = tmp_path_factory.mktemp("saved") / "run"
-    proc = run_train(*TINY, "save_weights=true", f"hydra.run.dir={run_dir}")
+    # umask 027 (the group reads, others nothing): the saved files must say so, not transformers' 0600
+    proc = run_train(*TINY, "save_weights=true", f"hydra.run.dir={run_dir}", preexec_fn=lambda: os.umask(0o027))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run_dir, results_under(run_dir)["."]
 
@@ -247,3 +251,175 @@ def test_a_regression_model_gives_its_score(tiny_bert_dir):
     with torch.no_grad():
         expected = model(**tokenizer("one sentence", "another", return_tensors="pt")).logits[0, 0].item()
     assert score == pytest.approx(expected, abs=1e-6)  # the raw output, no softmax
+
+
+@pytest.mark.slow
+def test_saved_weights_follow_the_umask(saved_run):
+    """Every file of model/ is readable as the umask says, like result.json (issue 27: weights were 0600)."""
+    run_dir, _ = saved_run
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (run_dir / "model").iterdir() if p.is_file()}
+    assert "model.safetensors" in modes and "README.md" in modes
+    assert modes == dict.fromkeys(modes, 0o640)
+    assert stat.S_IMODE((run_dir / "result.json").stat().st_mode) == 0o640
+
+
+@pytest.mark.slow
+def test_the_model_card_says_task_data_settings_and_metrics_with_seeds(saved_run):
+    run_dir, result = saved_run
+    card = (run_dir / "model" / "README.md").read_text()
+    front, body = card.split("---\n")[1], card.split("---\n", 2)[2]
+    assert "library_name: transformers" in front and "pipeline_tag: text-classification" in front
+    assert "- bbcnews" in front and "base_model" not in front  # the tiny model is a local folder
+    assert body.startswith("\n# bbcnews: tiny fine-tuned with bertlab")
+    settings = result["settings"]
+    assert f"training seed {settings['seed']}, data seed {settings['data_seed']}" in body
+    for key, value in result["metrics"].items():
+        assert f"| {key} | {value:.4f} |" in body
+    assert f"at step {result['best_step']} of {result['global_steps']}" in body
+    assert f"| optimizer | {settings['optimizer']} |" in body
+    sizes = result["split_sizes"]
+    assert f"| examples: train / val / test | {sizes['train']} / {sizes['val']} / {sizes['test']} |" in body
+    assert "python train.py " + " ".join(result["overrides"]) in body
+    assert result["world_size"] == 1  # one process trained (several are refused: test_trainer_settings_e2e)
+
+
+class FakeHub:
+    """huggingface_hub.HfApi's two calls that push makes, recorded (no network)."""
+
+    calls: list = []
+
+    def __init__(self, endpoint=None):
+        self.endpoint = endpoint
+
+    def create_repo(self, repo_id, **kwargs):
+        FakeHub.calls.append(("create_repo", repo_id, kwargs))
+        return f"{self.endpoint}/{repo_id}"
+
+    def upload_folder(self, folder_path, repo_id, **kwargs):
+        files = sorted(p.name for p in Path(folder_path).iterdir())
+        FakeHub.calls.append(("upload_folder", repo_id, files))
+
+
+@pytest.fixture
+def online_hub(monkeypatch):
+    """The hub reachable and a token present, its API stubbed: push's own logic, no network."""
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    from bertlab.run import push
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(push, "unreachable", lambda url: None)
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: "hf_test")
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeHub)
+    FakeHub.calls = []
+    return FakeHub
+
+
+def push_command(capsys, *args) -> tuple[int, str, str]:
+    from bertlab.cli import main
+
+    code = main(["push", *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.slow
+def test_push_uploads_the_model_folder_with_its_card(saved_run, online_hub, capsys):
+    run_dir, _ = saved_run
+    code, out, err = push_command(capsys, run_dir, "--repo-id", "someone/tiny-bbcnews")
+    assert code == 0, err
+    (create, repo_id, kwargs), (upload, repo, files) = online_hub.calls
+    assert (create, repo_id, kwargs["exist_ok"], kwargs["private"]) == (
+        "create_repo",
+        "someone/tiny-bbcnews",
+        True,
+        False,
+    )
+    assert upload == "upload_folder" and repo == "someone/tiny-bbcnews"
+    assert {"README.md", "config.json", "model.safetensors", "bertlab.yaml"} <= set(files)
+    assert out.strip().endswith("/someone/tiny-bbcnews")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "case, fragment",
+    [
+        ("offline", "the Hugging Face hub is offline here (HF_HUB_OFFLINE=1): nothing was uploaded"),
+        ("unreachable", "is unreachable from here (no answer within 5 s): nothing was uploaded"),
+        ("no_token", "no Hugging Face token: log in with `hf auth login`"),
+        ("bad_repo_id", "--repo-id 'not/a/repo' is not a hub repo id"),
+        ("refused", "the hub refused the upload to someone/x (401 Client Error: Unauthorized); log in with"),
+    ],
+)
+def test_push_that_cannot_upload_is_one_message(saved_run, online_hub, monkeypatch, capsys, case, fragment):
+    import httpx
+    import huggingface_hub
+    from huggingface_hub import constants
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from bertlab.run import push
+
+    repo_id = "not/a/repo" if case == "bad_repo_id" else "someone/x"
+    if case == "offline":
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    elif case == "unreachable":
+        monkeypatch.setattr(push, "unreachable", lambda url: "no answer within 5 s")
+    elif case == "no_token":
+        monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
+    elif case == "refused":
+
+        def refuse(self, repo_id, **kwargs):
+            response = httpx.Response(401, request=httpx.Request("POST", "https://hub.example/api/repos/create"))
+            raise HfHubHTTPError("401 Client Error: Unauthorized", response=response)
+
+        monkeypatch.setattr(FakeHub, "create_repo", refuse)
+    code, out, err = push_command(capsys, saved_run[0], "--repo-id", repo_id)
+    assert code == 2 and out == ""
+    assert err.startswith("bertlab push: ") and err.count("\n") == 1, err
+    assert fragment in err, err
+    assert not [c for c in online_hub.calls if c[0] == "upload_folder"]
+
+
+def test_save_run_model_writes_files_the_umask_lets_others_read(tiny_bert_dir, tmp_path):
+    """In-process, in seconds: transformers' save_pretrained alone leaves model.safetensors at 0600."""
+    from omegaconf import OmegaConf
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from bertlab.run.saved_run import save_run_model
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_bert_dir, num_labels=2)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert_dir)
+    cfg = OmegaConf.create({"task": {"problem": "classification", "labels": ["no", "yes"]}})
+    mask = os.umask(0o022)
+    try:
+        save_run_model(cfg, model, tokenizer, tmp_path)
+    finally:
+        os.umask(mask)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "model").iterdir()}
+    assert "model.safetensors" in modes
+    assert modes == dict.fromkeys(modes, 0o644)
+
+
+def test_a_card_names_a_hub_base_model_and_the_last_weights_when_never_validated():
+    from omegaconf import OmegaConf
+
+    from bertlab.run.model_card import model_card
+
+    record = {
+        "task": "rte",
+        "settings": {"model": "bert-base-uncased", "seed": 3, "data_seed": 0, "head": "pooler"},
+        "metrics": {"test_best/accuracy": 0.5, "test_last/accuracy": 0.5},
+        "best_step": None,
+        "global_steps": 12,
+        "overrides": ["task=rte", "seed=3"],
+    }
+    saved = OmegaConf.create(
+        {"model": {"name_or_path": "google-bert/bert-base-uncased"}, "task": {"problem": "classification"}}
+    )
+    card = model_card(record, saved)
+    assert "base_model: google-bert/bert-base-uncased" in card
+    assert "The last weights (step 12)" in card and "training seed 3, data seed 0" in card
+    assert "    python train.py task=rte seed=3" in card
+    saved.model.name_or_path = "packaged:minilm"
+    assert "base_model" not in model_card(record, saved)

@@ -49,6 +49,11 @@ TRAINER_CASES = {
     "progress_bar_string": (["trainer.enable_progress_bar=maybe"], ["trainer.enable_progress_bar=maybe is invalid"]),
     "accelerator_unknown": (["trainer.accelerator=gpus"], ["trainer.accelerator=gpus is unknown", "valid here: auto"]),
     "devices_beyond": (["trainer.devices=1000"], ["trainer.devices=1000 is invalid", "this machine has"]),
+    # DDP over two CPU processes (issue 27): refused, not run on duplicated shards
+    "devices_two_cpu": (
+        ["trainer.accelerator=cpu", "trainer.devices=2"],
+        ["trainer.devices=2 means 2 processes: a run trains on one device", "trainer.devices=1"],
+    ),
 }
 if NO_GPU:  # what this machine lacks
     TRAINER_CASES |= {
@@ -66,7 +71,7 @@ if NO_GPU:  # what this machine lacks
 
 
 # through `python train.py` (seconds each): one case of each kind of rule; every case in-process below
-E2E_CASES = ["clip_negative", "seed_beyond_numpy", "precision_unknown", "devices_beyond"] + (
+E2E_CASES = ["clip_negative", "seed_beyond_numpy", "precision_unknown", "devices_beyond", "devices_two_cpu"] + (
     ["fp16_mixed_on_cpu"] if NO_GPU else []
 )
 
@@ -150,9 +155,41 @@ def test_gpu_rules_with_a_gpu_that_lacks_bf16(fake_gpu, trainer, fragment):
     "trainer",
     [
         {"accelerator": "gpu", "precision": "16-mixed"},
-        {"accelerator": "cuda", "devices": [1, 0]},
-        {"accelerator": "gpu", "devices": -1},
+        {"accelerator": "cuda", "devices": [1]},
+        {"accelerator": "gpu", "devices": 1},
     ],
 )
 def test_gpu_settings_the_gpu_has_pass(fake_gpu, trainer):
     checks.check_trainer(trainer_cfg(**trainer))
+
+
+@pytest.mark.parametrize(
+    "trainer, processes",
+    [
+        ({"accelerator": "cuda", "devices": [1, 0]}, 2),
+        ({"accelerator": "gpu", "devices": -1}, 2),
+        ({"accelerator": "gpu", "devices": "auto"}, 2),
+        ({"accelerator": "gpu", "devices": 2}, 2),
+    ],
+)
+def test_several_gpus_are_refused_with_one_message(fake_gpu, trainer, processes):
+    """DDP would score padded, duplicated shards and write result.json once per process (issue 27)."""
+    with pytest.raises(ConfigError) as err:
+        checks.check_trainer(trainer_cfg(**trainer))
+    message = str(err.value)
+    assert f"trainer.devices={trainer['devices']} means {processes} processes" in message
+    assert "DistributedSampler" in message and "hydra/launcher=gpus" in message
+
+
+@pytest.mark.parametrize("devices", [2, -1])
+def test_several_cpu_processes_are_refused(devices, monkeypatch):
+    monkeypatch.setattr(checks.os, "cpu_count", lambda: 2)
+    with pytest.raises(ConfigError, match=f"trainer.devices={devices} means 2 processes: a run trains on one device"):
+        checks.check_trainer(trainer_cfg(accelerator="cpu", devices=devices))
+
+
+def test_auto_accelerator_is_lightnings_choice():
+    """Our public-API resolution of `auto` agrees with Lightning's own (private) rule on this machine."""
+    from lightning.pytorch.trainer.connectors.accelerator_connector import _AcceleratorConnector
+
+    assert checks.resolve_accelerator("auto") == _AcceleratorConnector._choose_auto_accelerator()

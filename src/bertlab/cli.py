@@ -4,6 +4,7 @@ registers its parser and sets `func`; add a new one to COMMANDS.
     bertlab report multirun/2024-05-01/10-00-00 [more sweep folders] [--out DIR] [--threshold 0.55]
     bertlab predict RUN_DIR --input FILE [--out FILE] [--encoding CODEC]
     bertlab evaluate RUN_DIR [key=value ...]
+    bertlab push RUN_DIR --repo-id ID [--private]
     bertlab prepare --model NAME --task NAME --out DIR | --wordnet --out DIR | --backtranslate --task NAME --out FILE
     bertlab pretrain [pretrain=tapt] [task=rte model=minilm pretrain.lr=5e-5 ...]   (train.py's overrides)
 """
@@ -242,6 +243,32 @@ def add_evaluate(subparsers) -> None:
     parser.set_defaults(func=run_evaluate)
 
 
+def run_push(args: argparse.Namespace) -> int:
+    from bertlab.core.errors import BertlabError
+    from bertlab.run.push import push
+
+    try:
+        url = push(args.run_dir, args.repo_id, private=args.private)
+    except BertlabError as err:
+        print(f"bertlab push: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"uploaded: {url}")
+    return 0
+
+
+def add_push(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "push",
+        help="upload a run's saved weights and model card to the Hugging Face hub",
+        description="Upload <RUN_DIR>/model (save_weights=true: the weights, tokenizer, bertlab.yaml and the model "
+        "card README.md) to the hub repo ID, created when absent. Needs network and a token (hf auth login).",
+    )
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder with model/ (save_weights=true)")
+    parser.add_argument("--repo-id", required=True, metavar="ID", help="the hub repo: NAME or OWNER/NAME")
+    parser.add_argument("--private", action="store_true", help="create the repo private (when it does not exist)")
+    parser.set_defaults(func=run_push)
+
+
 def run_pretrain(args: argparse.Namespace) -> int:
     """The further pre-training stages of `python train.py <overrides>`, alone: the same config, the
     same corpus (the task's drawn splits), the same cache; prints the override that fine-tunes from it."""
@@ -295,7 +322,7 @@ def add_pretrain(subparsers) -> None:
     parser.set_defaults(func=run_pretrain)
 
 
-COMMANDS = [add_report, add_prepare, add_pretrain, add_predict, add_evaluate]
+COMMANDS = [add_report, add_prepare, add_pretrain, add_predict, add_evaluate, add_push]
 
 
 def build_parser() -> argparse.ArgumentParser:

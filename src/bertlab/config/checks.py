@@ -123,11 +123,16 @@ def accelerators_here() -> dict[str, type]:
     return here
 
 
+# Lightning's order for `accelerator=auto` (its private _select_auto_accelerator), built here from
+# the accelerators' public is_available() so that a Lightning release that renames the private
+# helper does not break the check; tests/test_trainer_settings_e2e.py compares the two.
+AUTO_ORDER = ("tpu", "mps", "cuda")
+
+
 def resolve_accelerator(value) -> str:
     """The accelerator Lightning will use for trainer.accelerator (`auto` and `gpu` resolved as
     Lightning resolves them), or a ConfigError when this machine does not have it."""
     from lightning.pytorch.accelerators import AcceleratorRegistry
-    from lightning.pytorch.trainer.connectors.accelerator_connector import _AcceleratorConnector
 
     here = accelerators_here()
     valid_here = ", ".join(["auto"] + (["gpu"] if {"cuda", "mps"} & set(here) else []) + list(here))
@@ -135,7 +140,7 @@ def resolve_accelerator(value) -> str:
     if not isinstance(value, str) or value not in known:
         raise ConfigError(f"trainer.accelerator={value} is unknown; valid here: {valid_here}.")
     if value == "auto":
-        return _AcceleratorConnector._choose_auto_accelerator()
+        return next((name for name in AUTO_ORDER if name in here), "cpu")
     resolved = next((n for n in ("cuda", "mps") if n in here), None) if value == "gpu" else value
     if resolved not in here:
         what = "GPU (CUDA or MPS)" if value == "gpu" else value
@@ -145,25 +150,53 @@ def resolve_accelerator(value) -> str:
     return resolved
 
 
+# Several devices are refused, not run: under DDP Lightning shards validation and test with a
+# DistributedSampler that repeats examples to even out the shards (metrics over duplicates: silently
+# wrong), every process would print, log and write result.json, and the best weights kept in memory
+# (callbacks/keep_best.py) and the resume checkpoint are one process's. Few-sample runs are small:
+# a machine's devices serve a sweep better, one job per device (hydra/launcher=gpus).
+ONE_DEVICE = (
+    "a run trains on one device. Several devices (DDP) are refused: validation and test would score "
+    "DistributedSampler's padded shards (repeated examples) and every process would print and write "
+    "result.json. Use trainer.devices=1 (or one index, e.g. trainer.devices=[1]); to use several GPUs, "
+    "sweep one job per GPU: python train.py -m hydra/launcher=gpus seed=0,1,2,3"
+)
+
+
+def world_size(value, accelerator: str) -> int:
+    """The processes Lightning starts for a valid trainer.devices: `auto` is one process on a CPU
+    (Lightning's CPUAccelerator) and every device elsewhere; -1 is every device (every core)."""
+    if isinstance(value, ListConfig):
+        return len(value)
+    if value in ("auto", -1, "-1"):
+        if accelerator == "cpu":
+            return 1 if value == "auto" else os.cpu_count() or 1
+        return accelerators_here()[accelerator].auto_device_count()
+    return int(value)
+
+
 def _check_devices(value, key: str, accelerator: str) -> None:
-    if value in ("auto", -1, "-1"):  # all of them
-        return
-    here = accelerators_here()[accelerator]
-    count = (os.cpu_count() or 1) if accelerator == "cpu" else here.auto_device_count()
-    unit = "CPU processes" if accelerator == "cpu" else f"{accelerator} devices"
-    valid = f"valid here: 1 to {count}, -1 or auto (all)"
-    if isinstance(value, ListConfig) and accelerator != "cpu":
-        indices = list(value)
-        if indices and all(_integer(i) and 0 <= i < count for i in indices) and len(set(indices)) == len(indices):
-            return
-        raise ConfigError(
-            f"{key}={value} is invalid: this machine has {count} {unit} "
-            f"(indices 0 to {count - 1}); {valid}, or a list of distinct indices."
-        )
-    if not _integer(value) or not 1 <= value <= count:
-        raise ConfigError(
-            f"{key}={value} is invalid on trainer.accelerator={accelerator}: this machine has {count} {unit}; {valid}."
-        )
+    if value not in ("auto", -1, "-1"):  # else all of them
+        here = accelerators_here()[accelerator]
+        count = (os.cpu_count() or 1) if accelerator == "cpu" else here.auto_device_count()
+        unit = "CPU processes" if accelerator == "cpu" else f"{accelerator} devices"
+        valid = f"valid here: 1, or one index from 0 to {count - 1}" if accelerator != "cpu" else "valid: 1"
+        if isinstance(value, ListConfig) and accelerator != "cpu":
+            indices = list(value)
+            if not (
+                indices and all(_integer(i) and 0 <= i < count for i in indices) and len(set(indices)) == len(indices)
+            ):
+                raise ConfigError(
+                    f"{key}={value} is invalid: this machine has {count} {unit} "
+                    f"(indices 0 to {count - 1}); {valid}, as a list: [i]."
+                )
+        elif not _integer(value) or not 1 <= value <= count:
+            raise ConfigError(
+                f"{key}={value} is invalid on trainer.accelerator={accelerator}: this machine has {count} {unit}; {valid}."
+            )
+    processes = world_size(value, accelerator)
+    if processes > 1:
+        raise ConfigError(f"{key}={value} means {processes} processes: {ONE_DEVICE}.")
 
 
 PRECISION_ALIASES = {
@@ -179,6 +212,8 @@ PRECISION_ALIASES = {
 
 def precisions_here(accelerator: str) -> list[str]:
     """The precisions (Lightning's names) that run as asked on this accelerator of this machine."""
+    # Private, kept: Lightning's own list of precision names (a Literal type); it has no public one,
+    # and a copy here would go stale when a release adds a precision.
     from lightning.fabric.connector import _PRECISION_INPUT_STR
 
     valid = list(typing.get_args(_PRECISION_INPUT_STR))

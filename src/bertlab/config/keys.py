@@ -23,6 +23,10 @@ import sys
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
+
+# Private, kept: Hydra's own argparse parser, the one @hydra.main reads the command line with
+# (--config-dir, -m, --help, ...). Hydra 1.3 has no public way to get it, and a parser of ours
+# could disagree with Hydra's on a flag; tests/test_config_keys_e2e.py runs it through train.py.
 from hydra._internal.utils import get_args_parser
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -30,6 +34,7 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from bertlab.config.extras import check_extras, command_line_options
 from bertlab.core.errors import ConfigError
 
 _ABSENT = object()
@@ -138,6 +143,8 @@ def check_overrides(arguments: list[str], config_dir: Path, config_name: str = "
             overrides = OverridesParser.create(config_loader=config_loader).parse_overrides(arguments)
         except HydraException:
             return  # Hydra reports a malformed override itself
+        # an option whose packages are an extra that is not installed: before Hydra starts anything
+        check_extras(command_line_options(overrides))
         group_overrides, key_overrides = [], []
         for override in overrides:
             key = override.key_or_group

@@ -44,6 +44,17 @@ def write_text_atomic(path: Path, text: str) -> None:
     write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+def follow_umask(folder: Path) -> None:
+    """Give every file under `folder` the mode the umask gives new files (0o666 & ~umask).
+    transformers' save_pretrained writes model.safetensors with mode 0600 (through a temporary
+    file of its own), so colleagues on a shared cluster could not read the weights that every
+    other file of the run lets them read."""
+    mode = 0o666 & ~_umask()
+    for path in Path(folder).rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, mode)
+
+
 def _umask() -> int:
     # Read without changing it where the OS says it (Linux); os.umask can only be read by setting it.
     try:

@@ -17,7 +17,7 @@ The keys, one record per job (run/job.py writes it, whatever the outcome; NaN/in
 
 and, when the run got as far as testing (fit.py): select_metric, best_step, validations, baseline,
 split_sizes, data_fingerprint (a content hash of each drawn split and the label names: data/fingerprint.py),
-augment (training-set size before and after: data/augment.py), global_steps, precision,
+augment (training-set size before and after: data/augment.py), global_steps, world_size, precision,
 param_dtype, head, diagnostics (callbacks/diagnostics.py) and
 the speed figures (train_samples_per_s, padding_efficiency, startup_s, model_tflops_per_s, mfu,
 first_step_at, token_cache_hits, compiled_graphs). A distillation run (distill=self, run/distill.py)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from bertlab.config.extras import require
 from bertlab.core.errors import ConfigError, DataError, ModelError
 from bertlab.data import fields
 from bertlab.data.readers import Example
@@ -197,6 +198,7 @@ def write_backtranslations(
 ) -> tuple[Path, int]:
     """`bertlab prepare --backtranslate`: the whole training pool of a conf/task task, back-translated
     into `out` (JSON Lines); the path and the number of lines."""
+    require("bertlab prepare --backtranslate")  # MarianTokenizer's packages, an extra (config/extras.py)
     import torch
 
     from bertlab.core.atomic import write_text_atomic

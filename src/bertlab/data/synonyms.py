@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 from typing import Protocol
 
+from bertlab.config.extras import require
 from bertlab.core.errors import ConfigError, DataError
 
 
@@ -73,11 +74,10 @@ class WordNetSynonyms:
     """EDA's `get_synonyms`: the lemma names of every synset of the word, cleaned (clean_synonym)."""
 
     def __init__(self, wordnet_dir: str | Path):
-        try:
-            import nltk
-            from nltk.corpus.reader.wordnet import WordNetCorpusReader
-        except ImportError:
-            raise ConfigError(wordnet_help("nltk is not installed (pip install nltk)")) from None
+        require("augment.wordnet_dir")  # nltk, an extra (config/extras.py)
+        import nltk
+        from nltk.corpus.reader.wordnet import WordNetCorpusReader
+
         folder = Path(wordnet_dir).expanduser().resolve()
         # nltk reads corpora only below the folders of its data path (nltk.pathsec), and its WordNet
         # reader looks itself up there (its version mapping): the folder joins the path
@@ -116,10 +116,9 @@ def load_synonyms(augment) -> Synonyms:
 
 def download_wordnet(out: str | Path) -> Path:
     """`bertlab prepare --wordnet --out DIR`: nltk's downloader puts WordNet under DIR/corpora."""
-    try:
-        import nltk
-    except ImportError:
-        raise ConfigError("bertlab prepare --wordnet needs nltk: pip install nltk.") from None
+    require("bertlab prepare --wordnet")
+    import nltk
+
     out = Path(out).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     try:  # nltk would print its error too, which ours repeats: one message

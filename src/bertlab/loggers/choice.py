@@ -10,6 +10,7 @@ is on, so `csv` in a list changes nothing.
 
 from omegaconf import DictConfig, ListConfig
 
+from bertlab.config.extras import require
 from bertlab.core.errors import ConfigError
 
 LOGGERS = ("wandb", "csv", "tensorboard", "mlflow", "none")
@@ -46,6 +47,8 @@ def logger_names(logger: DictConfig) -> list[str]:
 def check_logger(logger: DictConfig) -> None:
     """The logger keys, before data or model load: the names, and MLflow's tracking URI."""
     names = logger_names(logger)
+    for name in names:  # tensorboard and mlflow are an extra (config/extras.py)
+        require(f"logger={name}")
     if "mlflow" in names:
         from bertlab.loggers.mlflow_store import check_tracking_uri
 

@@ -18,11 +18,11 @@ a `_target_` that cannot be imported, a key the target does not take, a value it
 
 import difflib
 import inspect
+import logging
 from collections.abc import Callable, Mapping
 
-from hydra._internal.utils import _locate
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
+from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from bertlab.core.errors import ConfigError
@@ -77,13 +77,24 @@ def _packaged_target(group: str, cfg: dict, builder_keys: set[str]) -> dict:
     return {**defaults, **cfg}
 
 
+def _get_object(path: str):
+    """hydra.utils.get_object (the public face of what instantiate imports with), without the
+    error it logs before raising: our ConfigError is the one message."""
+    hydra_log = logging.getLogger("hydra.utils")
+    disabled, hydra_log.disabled = hydra_log.disabled, True
+    try:
+        return get_object(path)
+    finally:
+        hydra_log.disabled = disabled
+
+
 def locate(group: str, cfg: Mapping, what: str) -> Callable:
     """The object `cfg._target_` names; `what` says what it should be, for the message."""
     path = cfg.get("_target_")
     if not isinstance(path, str) or not path:
         raise ConfigError(f"{group}._target_={path!r} is invalid; valid: the dotted import path of {what}")
     try:
-        target = _locate(path)  # what instantiate imports with (hydra.utils.get_object also logs an error)
+        target = _get_object(path)
     except Exception as err:  # ImportError, AttributeError, or whatever the module raises on import
         reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
         raise ConfigError(

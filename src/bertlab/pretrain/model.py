@@ -25,6 +25,7 @@ import torch
 from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
+from bertlab.core.atomic import follow_umask
 from bertlab.core.errors import ModelError
 from bertlab.model.anatomy import EXAMPLES, anatomy, skeleton
 from bertlab.model.load import _quiet_transformers, resolve_model_path
@@ -123,3 +124,4 @@ def save_stage_model(model, tokenizer, folder: Path, pooler: dict[str, torch.Ten
     with _quiet_transformers():  # its progress bar
         model.save_pretrained(str(folder), state_dict=state)
     tokenizer.save_pretrained(str(folder))
+    follow_umask(folder)  # transformers writes the weights 0600; the cache is shared between runs

@@ -268,6 +268,7 @@ def train_and_test(
         "first_step_at": throughput.first_step_at,  # unix time (scripts/bench.py)
         "token_cache_hits": datamodule.cache_hits,
         "global_steps": trainer.global_step,
+        "world_size": trainer.world_size,  # processes that trained (config/checks.py refuses more than one)
         # graphs torch.compile built (trainer.compile); 0 when off. Recompiles show up here.
         "compiled_graphs": compiled_graphs(),
         "diagnostics": diagnostics.summary(),

@@ -24,7 +24,9 @@ from bertlab.run.distill import TEACHER_DIR, fit_with_distillation
 from bertlab.run.fit import fit_and_test
 from bertlab.run.folder import storage_error, storage_message
 from bertlab.run.identity import JobIdentity, job_identity
+from bertlab.run.model_card import write_model_card
 from bertlab.run.outcome import exit_code, outcome
+from bertlab.run.saved_run import MODEL_DIR
 from bertlab.run.trainer import accelerator
 from bertlab.sweep.folders import finished_result, foreign_result
 
@@ -93,6 +95,8 @@ def run_job(cfg: DictConfig) -> float | None:
         fit = fit_with_distillation if cfg.distill.name != "none" else fit_and_test  # a teacher, then the student
         record.update(fit(cfg, run_dir, job.run_name, job.group, job.tags, job.overrides))
         record["status"] = "ok"
+        if cfg.save_weights:  # the saved weights' README.md: what they are, from this record
+            write_model_card(run_dir / MODEL_DIR, record)
     except BaseException as err:
         end = outcome(err, run_dir, job.multirun)
         record.update(status=end.status, error=end.error, **end.fields)

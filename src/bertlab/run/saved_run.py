@@ -11,6 +11,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from bertlab.core.atomic import follow_umask
 from bertlab.core.errors import BertlabError, ConfigError
 
 MODEL_DIR = "model"
@@ -30,6 +31,7 @@ def save_run_model(cfg: DictConfig, model, tokenizer, run_dir: Path) -> None:
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     (folder / SAVED_CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    follow_umask(folder)  # transformers writes the weights 0600
 
 
 def saved_model_dir(run_dir: Path) -> Path:

@@ -35,7 +35,7 @@ from omegaconf import DictConfig, OmegaConf
 from bertlab.core.record import RESULT_FILE, read_result
 
 EXIT_JOBS_FAILED = 1
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"  # a config value, not an import
 SEARCH_SWEEPER = "hydra_plugins.bertlab_launchers.optuna_sweeper.OptunaSearch"  # hparams_search= (search.py)
 
 
@@ -78,6 +78,9 @@ def planned_jobs(config: DictConfig) -> list[tuple[Path, list[str]]] | None:
     basic sweeper and run_job will (their own parser and override_dirname). None when it cannot be
     known in advance: another sweeper, or a job folder named after anything but the job's number
     and overrides."""
+    # Private, kept: the job folders must be named exactly as Hydra names them (its sweeper's
+    # batching and override_dirname), and Hydra 1.3 exposes neither publicly; a copy of ours
+    # would drift silently from Hydra's on the next release (the sweep-folder tests run real sweeps).
     from hydra._internal.config_loader_impl import get_overrides_dirname
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.global_hydra import GlobalHydra
