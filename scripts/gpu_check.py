@@ -1,5 +1,5 @@
-"""`python -m scripts.gpu_check`: this project's GPU figures in one command (about 6-8 minutes on one
-H100), printed as markdown tables and written as JSON (`--out`):
+"""`python -m scripts.gpu_check`: this project's GPU figures in one command (sized for under 8 minutes
+on one H100; not yet run on one), printed as markdown tables and written as JSON (`--out`):
 
 1. Fine-tuning a bert-base-sized BERT (12 layers, hidden 768, 12 heads, 110M parameters; random
    weights: none are downloaded) through the real run (`run/fit.py`: FineTuner, datamodule,
@@ -15,7 +15,7 @@ H100), printed as markdown tables and written as JSON (`--out`):
 
     python -m scripts.gpu_check                      # everything (a GPU)
     python -m scripts.gpu_check --glue /data/glue    # the real RTE files
-    python -m scripts.gpu_check --smoke              # every code path on the CPU in about a minute:
+    python -m scripts.gpu_check --smoke              # every code path on the CPU, tiny sizes:
                                                      # the tiny model, 2 jobs at jobs_per_gpu 1 and 2 on 2
                                                      # logical GPUs, DDP on 2 CPU processes
 
@@ -276,7 +276,7 @@ def markdown(res: dict) -> str:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--smoke", action="store_true", help="every code path on the CPU in about a minute")
+    parser.add_argument("--smoke", action="store_true", help="every code path on the CPU, at tiny sizes")
     parser.add_argument("--glue", type=Path, help="a folder holding RTE/ (GLUE); default: an RTE-shaped stand-in")
     parser.add_argument("--steps", type=int, default=60, help="bert-base fine-tuning steps (default 60)")
     parser.add_argument("--ns", type=int, nargs="+", default=[1, 2, 4, 8], help="jobs_per_gpu values")

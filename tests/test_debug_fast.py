@@ -101,6 +101,7 @@ def _pretrain(compose_train, tiny_bert_dir, tmp_path, *extra):
     return further_pretrain(cfg, data.drawn, tmp_path, pools=data.pools)[1]["stages"]
 
 
+@pytest.mark.slow  # a pre-training run in-process over 1,677 documents
 def test_dapt_trains_four_steps(compose_train, tiny_bert_dir, tmp_path):
     """In-process on the tiny model, over the default task's domain corpus: 1,677 BBC articles, of
     which a full epoch ran for more than 15 minutes with MiniLM (`debug=fast pretrain=dapt`)."""
@@ -110,6 +111,7 @@ def test_dapt_trains_four_steps(compose_train, tiny_bert_dir, tmp_path):
     assert [v["step"] for v in dapt["validations"]] == [0, 4]  # before training, and at the end
 
 
+@pytest.mark.slow  # three pre-training runs in-process
 def test_a_capped_stage_is_never_reused_by_an_uncapped_run(compose_train, tiny_bert_dir, tmp_path):
     """The limits are part of the stage's cache key (pretrain/stage.py): the same limits reuse a
     stage, an uncapped run trains its own (a full epoch of the 16 drawn articles' blocks)."""

@@ -29,8 +29,8 @@ from collections.abc import Mapping
 from bertlab.core.errors import ConfigError
 
 KEYS = {
-    "max_steps": "optimizer steps of any stage (pre-training, teacher, fine-tuning)",
-    "max_val_batches": "batches per validation of any stage",
+    "max_steps": "optimizer steps of any stage that trains by epochs (pre-training)",
+    "max_val_batches": "batches per validation of such a stage",
     "max_trials": "trials of a search (hparams_search=...)",
 }
 
