@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from bertlab.core.errors import ConfigError
+from bertlab.core.lines import say
 
 KEYS = {
     "max_steps": "optimizer steps of any stage that trains by epochs (pre-training)",
@@ -73,7 +74,7 @@ def lightning_trainer(limits: Mapping | None, **kwargs):
 
     capped = capped_trainer_kwargs(limits, **kwargs)
     if capped != kwargs:  # said, never silent: the stage's own settings asked for more
-        print(
+        say(
             f"limits: {capped['max_steps']} steps and at most {capped.get('limit_val_batches')} batches per "
             "validation for a stage that trains by epochs (debug=fast; raise limits.max_steps, or set the "
             "stage's own max_steps)"
