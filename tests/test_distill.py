@@ -21,6 +21,7 @@ from bertlab.core.errors import ConfigError
 from bertlab.core.paths import CONF_DIR
 from bertlab.core.record import settings
 from bertlab.data.datamodule import FewSampleDataModule
+from bertlab.data.fingerprint import data_fingerprint, split_fingerprint
 from bertlab.data.readers import Example
 from bertlab.methods.distill import check_teacher_run, distillation_loss
 from bertlab.model.tiny import write_tiny
@@ -316,3 +317,17 @@ def test_a_saved_teacher_with_other_labels_or_no_fingerprint_is_refused(compose_
     (teacher / "result.json").write_text(json.dumps({**record, "status": "failed"}))
     with pytest.raises(ConfigError, match="no result.json of a finished run"):
         check(compose_train, tiny, teacher, *csv_task(ours))
+
+
+def test_a_split_fingerprint_is_of_its_examples_as_a_multiset():
+    a, b = Example("one", None, 0), Example("two", "pair", 1)
+    assert split_fingerprint([a, b]) == split_fingerprint([b, a])  # the draw's order is no part of it
+    assert split_fingerprint([a, b]) != split_fingerprint([a, b, b])  # a duplicate is an example more
+    # every field counts, and no two field contents run together
+    for other in (Example("one", "", 0), Example("one", None, 1), Example("on", "e", 0), Example("one", None, 0.0)):
+        assert split_fingerprint([other]) != split_fingerprint([a]), other
+    drawn = {"train": [a], "val": [b], "test": []}
+    record = data_fingerprint(drawn, ["neg", "pos"])
+    assert set(record) == {"train", "val", "test", "labels"} and record["labels"] == ["neg", "pos"]
+    assert data_fingerprint(drawn, None)["labels"] is None  # regression
+    assert data_fingerprint({**drawn, "val": [a], "train": [b]}, ["neg", "pos"]) != record  # which split holds it

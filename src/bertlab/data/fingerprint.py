@@ -12,8 +12,8 @@ Hashed: the examples themselves, not the files. A file also holds rows the draw 
 its bytes change with things that do not change an example (line endings, column order, a byte-order
 mark); the examples are what the teacher learnt from and what it must not have seen. Each split is
 hashed as a multiset (the sorted digests of its examples): which examples are in it is what
-matters, not the order the draw happened to list them in. At few-sample sizes this is milliseconds;
-a full GLUE training file (MNLI's 393k pairs) takes about a second.
+matters, not the order the draw happened to list them in. At few-sample sizes this is milliseconds
+(15 ms for 1,000 examples); 393k pairs (MNLI's full training set) took 9.8 s on 2 heavily loaded cores.
 """
 
 from __future__ import annotations

@@ -31,6 +31,8 @@ WEIGHT_FILES = (
     "pytorch_model.bin",
     "pytorch_model.bin.index.json",
 )
+# the task keys that say where a run's examples come from and how they are drawn (the data check's message)
+DATA_KEYS = ("data_dir", "train_file", "dev_file", "test_file", "n_train", "n_val", "n_test", "data_seed", "sampling")
 
 
 def distillation_loss(
@@ -152,10 +154,6 @@ def check_teacher_run(teacher: str, record: dict | None, teacher_task, task, fin
             "test examples: train it on the same files with the same task.n_train, task.n_val, "
             "task.data_seed and task.sampling, or drop distill.teacher to train the teacher in this job."
         )
-
-
-# the task keys that say where a run's examples come from and how they are drawn, for a message
-DATA_KEYS = ("data_dir", "train_file", "dev_file", "test_file", "n_train", "n_val", "n_test", "data_seed", "sampling")
 
 
 def describe_data(task) -> str:
