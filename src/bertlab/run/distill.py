@@ -26,7 +26,7 @@ from omegaconf import DictConfig
 
 from bertlab.callbacks.resume import remove_resume_state
 from bertlab.config.checks import check_config
-from bertlab.core.atomic import write_atomic
+from bertlab.core.atomic import save_torch_atomic
 from bertlab.core.record import settings
 from bertlab.data.token_cache import examples_fingerprint
 from bertlab.loggers.build import finish_wandb
@@ -113,6 +113,6 @@ def trained_teacher(cfg, data, run_dir: Path, run_name, group, tags, overrides) 
     logits = teacher_logits(fitted.module.model, dm.encoded["train"], dm.collate, cfg.data.eval_batch_size, device)
     fitted.module.cpu()
     teacher = {"logits": logits, "metrics": fitted.record["metrics"], "best_step": fitted.record["best_step"], **owner}
-    write_atomic(path, lambda tmp: torch.save(teacher, tmp))
+    save_torch_atomic(path, teacher)
     print(f"teacher: soft labels of {len(logits)} training examples in {path}")
     return teacher
