@@ -183,10 +183,13 @@ class ResumeCheckpoint(L.Callback):
 
     def save(self, trainer: L.Trainer) -> None:
         # the full state (and no log line per save)
-        if trainer.is_global_zero and self.overrides is not None:
-            write_text_atomic(self.path.parent / OWNER_FILE, json.dumps(list(self.overrides)))
-        # rank 0 writes it (RunFolderCheckpointIO); the others take part in save_checkpoint's barrier
-        trainer.save_checkpoint(self.path, weights_only=False)
+        if trainer.is_global_zero:
+            if self.overrides is not None:
+                write_text_atomic(self.path.parent / OWNER_FILE, json.dumps(list(self.overrides)))
+            # atomic whatever the Trainer's checkpoint writer (ours, RunFolderCheckpointIO, is too)
+            write_atomic(self.path, lambda tmp: trainer.save_checkpoint(tmp, weights_only=False))
+        else:  # only rank 0 writes; the others still take part in save_checkpoint's barrier
+            trainer.save_checkpoint(self.path, weights_only=False)
         self.saved_at_step = trainer.global_step
         self._since = time.monotonic()
 
