@@ -171,10 +171,13 @@ def test_a_run_folder_that_fills_up_is_one_message_and_no_torn_checkpoint(tmp_pa
     proc = run(tmp_path, "resume_every_s=0", "data.token_cache=null", preexec_fn=file_size_limit(200_000))
     assert_one_clear_message(
         proc,
-        f"The run folder {tmp_path / 'run'} cannot be written: File too large",
-        "free space",
+        # the file in the run folder and its size, not Lightning's temporary file in /tmp
+        f"The run folder {tmp_path / 'run'} cannot be written: File too large (writing "
+        f"{tmp_path / 'run' / 'resume' / 'last.ckpt'}, ",
+        " MB to write). Fix: free space",
         "run the same command again",
     )
+    assert "/tmp/tmp" not in proc.stderr and ".tmp" not in proc.stderr.split("cannot be written")[1]
     result = results_under(tmp_path / "run")["."]
     assert result["status"] == "failed" and "cannot be written" in result["error"]
     assert not list((tmp_path / "run").rglob("*.ckpt")) and not list((tmp_path / "run").rglob("*.tmp"))

@@ -102,3 +102,61 @@ def test_a_failed_atomic_write_keeps_the_previous_file(tmp_path):
         pass
     assert target.read_bytes() == b"previous, whole"
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_a_failed_write_names_the_file_asked_for_and_its_size_never_a_temporary_file(tmp_path):
+    import errno
+
+    import pytest
+
+    from bertlab.core.atomic import NotWritten, save_torch_atomic, write_atomic, write_bytes_atomic
+    from bertlab.run.folder import storage_error, storage_message
+
+    def full(tmp):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
+
+    run_dir = tmp_path / "run"
+    with pytest.raises(NotWritten) as caught:
+        write_atomic(run_dir / "resume" / "last.ckpt", full, size=2_500_000)
+    err = caught.value
+    assert (err.errno, err.filename, err.size) == (errno.ENOSPC, str(run_dir / "resume" / "last.ckpt"), 2_500_000)
+    assert storage_error(RuntimeError("Lightning wraps it")) is None
+    message = storage_message(err, run_dir, multirun=False)
+    assert message.startswith(f"The run folder {run_dir} cannot be written: No space left on device (writing ")
+    assert f"writing {run_dir / 'resume' / 'last.ckpt'}, 2.5 MB to write, " in message and " free there)" in message
+    assert ".tmp" not in message
+
+    # a library's copy from its own temporary file (shutil names both): the run folder's file is named
+    copy = OSError(errno.ENOSPC, "No space left on device")
+    copy.filename, copy.filename2 = "/tmp/tmpab12cd", str(run_dir / "metrics.csv")
+    assert f"(writing {run_dir / 'metrics.csv'}, " in storage_message(copy, run_dir, multirun=True)
+    assert "/tmp/tmpab12cd" not in storage_message(copy, run_dir, multirun=True)
+    alone = OSError(errno.EFBIG, "File too large")
+    alone.filename = "/tmp/tmpab12cd"  # only a temporary file: the folder is named instead
+    assert storage_message(alone, run_dir, multirun=False).startswith(
+        f"The run folder {run_dir} cannot be written: File too large. Fix:"
+    )
+
+    # a file in the way of the folder; torch's own writer would raise RuntimeError, not an OSError
+    (tmp_path / "blocked").write_text("a file")
+    with pytest.raises(NotWritten, match="blocked/x.pt"):
+        save_torch_atomic(tmp_path / "blocked" / "x.pt", {"a": 1})
+    write_bytes_atomic(tmp_path / "ok.bin", b"abc")
+    assert (tmp_path / "ok.bin").read_bytes() == b"abc"
+
+
+def test_the_resume_checkpoint_is_written_in_the_run_folder_not_through_tmp(tmp_path, monkeypatch):
+    """Lightning's writer went through a tempfile.mkstemp() file in /tmp, which a full disk named."""
+    import tempfile
+
+    import torch
+
+    from bertlab.callbacks.resume import RunFolderCheckpointIO
+
+    def no_tmp(*args, **kwargs):
+        raise AssertionError("a temporary file outside the run folder")
+
+    monkeypatch.setattr(tempfile, "mkstemp", no_tmp)
+    RunFolderCheckpointIO().save_checkpoint({"w": torch.ones(2)}, tmp_path / "resume" / "last.ckpt")
+    assert torch.load(tmp_path / "resume" / "last.ckpt")["w"].tolist() == [1.0, 1.0]
+    assert [p.name for p in (tmp_path / "resume").iterdir()] == ["last.ckpt"]

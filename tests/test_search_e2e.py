@@ -87,17 +87,19 @@ def test_a_search_killed_at_four_points_resumes_to_the_trials_of_an_uninterrupte
     expected = study_trials(tmp_path / "whole")
 
     killed = tmp_path / "killed"
-    kills = [  # each run of the same command is killed further on; the study after each kill:
-        (["+hydra.callbacks.kill._target_=search_hooks.KillAtJob", "+hydra.callbacks.kill.job=1"], ["C", "R"]),
-        (sampler_kill("tell", 1), ["C", "R"]),  # during the 2nd trial's run, then while Optuna records it
-        (sampler_kill("create", 2), ["C", "C", "R"]),  # between trials: the 3rd's row, no parameter yet
-        (sampler_kill("param", 3, "schedule.warmup_ratio"), ["C", "C", "C", "R"]),  # between two parameter rows
+    both = ["optimizer.lr", "schedule.warmup_ratio"]
+    kills = [  # each run of the same command is killed further on; then the study's states, and the
+        # parameters of the trial left running
+        (["+hydra.callbacks.kill._target_=search_hooks.KillAtJob", "+hydra.callbacks.kill.job=1"], "CR", both),
+        (sampler_kill("tell", 1), "CR", both),  # during the 2nd trial's run, then while Optuna records it
+        (sampler_kill("create", 2), "CCR", []),  # between trials: the 3rd's row, no parameter yet
+        (sampler_kill("param", 3, "schedule.warmup_ratio"), "CCCR", both[:1]),  # between two parameter rows
     ]
-    for kill, states in kills:
+    for kill, states, params in kills:
         proc = run_train(*search, f"hydra.sweep.dir={killed}", *kill, timeout=900, env=with_tests_on_path())
         assert proc.returncode == -9, (kill, proc.stderr[-3000:])
-        assert [t[1][0] for t in study_trials(killed)] == states, kill
-    assert study_trials(killed)[2][2] == {} and list(study_trials(killed)[3][2]) == ["optimizer.lr"]
+        now = study_trials(killed)
+        assert ("".join(t[1][0] for t in now), list(now[-1][2])) == (states, params), (kill, now)
 
     proc = run_train(*search, f"hydra.sweep.dir={killed}", timeout=900)  # the same command, to the end
     assert proc.returncode == 0, proc.stderr[-3000:]

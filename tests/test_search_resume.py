@@ -44,6 +44,16 @@ def objective(params: dict) -> float:
     return -((math.log10(params["optimizer.lr"]) + 4) ** 2) - params["schedule.warmup_ratio"] - 0.1 * params["reinit"]
 
 
+def journal(folder):
+    """Optuna's journal file storage: like the search's SQLite file, it writes a new trial's
+    parameters one record at a time, and it opens in milliseconds where SQLite's schema check
+    takes seconds (these tests open the study a dozen times)."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    return JournalStorage(JournalFileBackend(str(folder / "journal.log")))
+
+
 def run(tmp_path, sampler_cfg: dict, kill: tuple | None = None) -> None:
     """The sweeper's loop (ask a batch, launch it, tell it) on the study in tmp_path; `kill`
     = (where, trial number[, parameter]) raises Killed there."""
@@ -52,7 +62,7 @@ def run(tmp_path, sampler_cfg: dict, kill: tuple | None = None) -> None:
     sampler = build_sampler(
         {**sampler_cfg, "_target_": f"{__name__}.killing", "_recursive_": False, "inner": sampler_cfg, "kill": kill}
     )
-    study = search.open_study(tmp_path, None, "s", space, "maximize", sampler)
+    study = search.open_study(tmp_path, journal(tmp_path), "s", space, "maximize", sampler)
     for batch in OptunaSearch.batches(study, space, N_TRIALS, 1):
         for trial in batch:
             if kill == ("job", trial.number):  # during the trial's run: it never returns
@@ -81,7 +91,7 @@ def killing(inner: dict, kill: list | None, seed: int, **_):
 
 def trials(tmp_path) -> list[tuple]:
     space = search.search_space(SPACE, [], config_loader=None)
-    study = search.open_study(tmp_path, None, "s", space, "maximize", None)
+    study = search.open_study(tmp_path, journal(tmp_path), "s", space, "maximize", None)
     return [(t.number, t.state, t.params, t.value) for t in study.get_trials()]
 
 
@@ -117,10 +127,10 @@ def test_a_search_killed_anywhere_resumes_to_the_uninterrupted_sequence(tmp_path
 def test_without_the_per_trial_seed_a_resumed_search_replays_its_first_trial(tmp_path):
     """What the search did before (the sampler seeded once per process): kept as the reason."""
     space = search.search_space(SPACE, [], config_loader=None)
-    first = search.open_study(tmp_path, None, "s", space, "maximize", TPESampler(seed=0))
+    first = search.open_study(tmp_path, journal(tmp_path), "s", space, "maximize", TPESampler(seed=0))
     first.tell(first.ask(space.params), 0.5)
     first.ask(space.params)  # killed during this trial
-    again = search.open_study(tmp_path, None, "s", space, "maximize", TPESampler(seed=0))
+    again = search.open_study(tmp_path, journal(tmp_path), "s", space, "maximize", TPESampler(seed=0))
     assert again.ask(space.params).params == first.trials[0].params
 
 

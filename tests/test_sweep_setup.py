@@ -211,3 +211,12 @@ def test_a_job_folder_is_taken_by_a_file_a_folder_that_is_no_run_or_another_user
     assert folders.blocked_place(theirs) == f"cannot be written by this user (owner uid {theirs.stat().st_uid})"
     message = folders.blocked_places([tmp_path / str(n) for n in range(6)])
     assert message.startswith("3 job folders of this sweep are taken: ") and "Nothing was run" in message
+
+
+def test_a_dead_jobs_record_that_cannot_be_written_does_not_end_the_gpus_sweep(tmp_path):
+    """record_crash raised FileExistsError out of the launcher: the sweep ended without a summary."""
+    from hydra_plugins.bertlab_launchers.gpus_launcher import record_crash
+
+    (tmp_path / "1").write_text("a file where job 1's folder goes")
+    record_crash(tmp_path / "1", ["seed=1"], RuntimeError("FileExistsError in the worker"))
+    assert (tmp_path / "1").read_text() == "a file where job 1's folder goes"

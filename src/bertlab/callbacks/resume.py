@@ -10,10 +10,11 @@ stops the run (exit code 143). A SIGKILL loses only the steps since the last sav
 failed or diverged), so a finished run keeps no checkpoint.
 
 Lightning's ModelCheckpoint is not used: it cannot save on SIGTERM and keeps top-k/last
-bookkeeping that a single overwritten resume file does not need. `trainer.save_checkpoint`
+bookkeeping that a single overwritten resume file does not need. Lightning's checkpoint writer
 writes a temporary file in /tmp and moves it into place, which is a copy (and can be torn by a
-full disk) when /tmp is another filesystem: it writes to a temporary name beside the checkpoint
-instead, renamed over it (atomic.py). A checkpoint that cannot be read when a run starts (torn
+full disk) when /tmp is another filesystem, and a full disk is then reported as that /tmp file's:
+the Trainer writes with RunFolderCheckpointIO instead (run/trainer.py), to a temporary name beside
+the checkpoint, renamed over it (atomic.py). A checkpoint that cannot be read when a run starts (torn
 by a crash before this was so, or a damaged disk) is set aside, not deleted, and the run starts
 over.
 """
@@ -31,9 +32,10 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.fabric.utilities.seed import _collect_rng_states, _set_rng_states
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from bertlab.core.atomic import write_atomic, write_text_atomic
+from bertlab.core.atomic import save_torch_atomic, write_atomic, write_text_atomic
 from bertlab.core.lines import say
 from bertlab.data.resumable_loader import ResumableDataLoader
 from bertlab.loggers.metrics_file import METRICS_FILE
@@ -44,6 +46,16 @@ CHECKPOINT_KEY = "bertlab_resume"  # our part of the Lightning checkpoint: RNG s
 
 
 OWNER_FILE = "overrides.json"  # the overrides of the job the checkpoint belongs to
+
+
+class RunFolderCheckpointIO(TorchCheckpointIO):
+    """The Trainer's checkpoint writer (the Trainer's `plugins`, run/trainer.py): Lightning's, but
+    atomic within the checkpoint's own folder (atomic.py), never through /tmp (see the docstring)."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        if storage_options is not None:  # as Lightning's TorchCheckpointIO
+            raise TypeError(f"{type(self).__name__} takes no storage_options")
+        save_torch_atomic(Path(path), checkpoint)
 
 
 def resume_checkpoint(run_dir: Path, overrides: list[str] | None = None) -> Path | None:
@@ -175,6 +187,7 @@ class ResumeCheckpoint(L.Callback):
         if trainer.is_global_zero:
             if self.overrides is not None:
                 write_text_atomic(self.path.parent / OWNER_FILE, json.dumps(list(self.overrides)))
+            # atomic whatever the Trainer's checkpoint writer (ours, RunFolderCheckpointIO, is too)
             write_atomic(self.path, lambda tmp: trainer.save_checkpoint(tmp, weights_only=False))
         else:  # only rank 0 writes; the others still take part in save_checkpoint's barrier
             trainer.save_checkpoint(self.path, weights_only=False)

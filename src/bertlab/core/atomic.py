@@ -13,19 +13,32 @@ user's umask lets read them.
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
-def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+class NotWritten(OSError):
+    """A file that could not be written, named as the user knows it (never the temporary file it
+    went through: ours, or one a library wrote first, e.g. in /tmp), with the bytes it needed when
+    known. errno and strerror are the failure's (ENOSPC, ...), so run/folder.py's checks see it."""
+
+    def __init__(self, path: Path, err: OSError, size: int | None = None) -> None:
+        super().__init__(err.errno, err.strerror or str(err), str(path))
+        self.size = size
+
+
+def write_atomic(path: Path, write: Callable[[Path], None], size: int | None = None) -> None:
     """`write(tmp)` writes the whole content to the path it is given; it then replaces `path`.
-    The folder is created when missing; on any failure the temporary file is removed."""
+    The folder is created when missing; on any failure the temporary file is removed, and an
+    OSError is raised again as NotWritten naming `path` (`size`: the bytes it needed, if known)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         # O_EXCL: a name of our own; 0o666 & ~umask, like any file `open` creates
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         write(tmp)
@@ -35,13 +48,33 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
         with open(tmp, "rb") as f:  # on disk before the rename, so a power cut cannot tear it
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as err:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:  # e.g. a file where the folder should be: the error below says so
+            pass
+        if isinstance(err, OSError):  # named as the file asked for (a nested write named its own temporary file)
+            raise NotWritten(path, err, size if size is not None else getattr(err, "size", None)) from err
         raise
 
 
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    write_atomic(path, lambda tmp: tmp.write_bytes(data), size=len(data))
+
+
 def write_text_atomic(path: Path, text: str) -> None:
-    write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def save_torch_atomic(path: Path, obj: Any) -> None:
+    """torch.save, atomically. Serialised in memory first (as Lightning's own checkpoint save does):
+    torch's file writer reports a full disk as a RuntimeError ("file write failed"), not an OSError
+    naming the file, and the size is then known for the message."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes_atomic(path, buffer.getbuffer())
 
 
 def follow_umask(folder: Path) -> None:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from bertlab.core.atomic import write_atomic
+from bertlab.core.atomic import save_torch_atomic
 from bertlab.data.readers import Example
 
 log = logging.getLogger("bertlab")
@@ -101,7 +101,7 @@ def cached(cache_dir: str | Path | None, key: str, compute: Callable[[], list[di
             log.warning("token cache entry %s unreadable (%s): tokenising again", path, err)
     value = compute()
     try:
-        write_atomic(path, lambda tmp: torch.save(value, tmp))  # readers see no entry or the whole entry
+        save_torch_atomic(path, value)  # readers see no entry or the whole entry; a full disk is an OSError
     except OSError as err:  # a read-only or full disk must not fail the run
         log.warning("token cache not written to %s: %s", folder, err)
     return value, False

@@ -27,7 +27,7 @@ from transformers import DataCollatorWithPadding
 
 from bertlab.callbacks.resume import remove_resume_state
 from bertlab.config.checks import check_config
-from bertlab.core.atomic import write_atomic
+from bertlab.core.atomic import save_torch_atomic
 from bertlab.core.errors import ConfigError
 from bertlab.core.lines import say
 from bertlab.core.record import read_result
@@ -111,7 +111,7 @@ def trained_teacher(cfg, data, run_dir: Path, run_name, group, tags, overrides) 
     logits = teacher_logits(fitted.module.model, dm.encoded["train"], dm.collate, cfg.data.eval_batch_size, device)
     fitted.module.cpu()
     teacher = {"logits": logits, "metrics": fitted.record["metrics"], "best_step": fitted.record["best_step"], **owner}
-    write_atomic(path, lambda tmp: torch.save(teacher, tmp))
+    save_torch_atomic(path, teacher)
     say(f"teacher: soft labels of {len(logits)} training examples in {path}")
     return teacher
 

@@ -9,7 +9,10 @@ run writes into it (`storage_error`, used by outcome.py and job.py: a disk that 
 from __future__ import annotations
 
 import errno
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +38,47 @@ def storage_error(err: BaseException) -> OSError | None:
     return None
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    return Path(os.path.abspath(path)).is_relative_to(os.path.abspath(folder))
+
+
+def failed_file(err: OSError, run_dir: Path) -> Path | None:
+    """The file a failed write was for, as the user knows it: one in the run folder first (a copy's
+    destination is `filename2`), else one outside the system's temporary folder; never a library's
+    temporary file in /tmp (Lightning's checkpoint writer, fsspec, shutil name theirs)."""
+    names = [Path(n) for n in (err.filename, err.filename2) if isinstance(n, str | os.PathLike) and str(n)]
+    return next((n for n in names if _inside(n, run_dir)), None) or next(
+        (n for n in names if not _inside(n, tempfile.gettempdir())), None
+    )
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
 def storage_message(err: OSError, run_dir: Path, multirun: bool) -> str:
+    """One message for a write that the filesystem refused (STORAGE_ERRNOS): the file (in the run
+    folder), the bytes it needed when known (core/atomic.py's NotWritten carries them) and, for a
+    full disk or quota, the space free there; then the fix."""
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
-    filename = f" ({err.filename})" if err.filename else ""
+    file = failed_file(err, run_dir)
+    where = file or Path(run_dir)
+    details = [f"writing {file}"] if file else []
+    size = getattr(err, "size", None)
+    if size is not None:
+        details.append(f"{human_bytes(size)} to write")
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        existing = next((p for p in (where, *where.parents) if p.exists()), None)
+        if existing is not None:
+            details.append(f"{human_bytes(shutil.disk_usage(existing).free)} free there")
+    detail = f" ({', '.join(details)})" if details else ""
+    subject = f"The run folder {run_dir}" if file is None or _inside(file, run_dir) else str(file)
     return (
-        f"The run folder {run_dir} cannot be written: {err.strerror or err}{filename}. Fix: free space (or "
+        f"{subject} cannot be written: {err.strerror or err}{detail}. Fix: free space (or "
         "quota) there and run the same command again (it continues from the last checkpoint saved, if any), "
         f"or choose another folder with {key}=DIR."
     )

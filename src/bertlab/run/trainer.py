@@ -11,6 +11,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig
 
+from bertlab.callbacks.resume import RunFolderCheckpointIO
 from bertlab.run.limits import capped_trainer_kwargs, lightning_trainer
 
 
@@ -78,6 +79,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path, n_train: int, loggers, callbac
         log_every_n_steps=t.log_every_n_steps,
         enable_progress_bar=t.enable_progress_bar,
         enable_checkpointing=False,
+        plugins=[RunFolderCheckpointIO()],  # the resume checkpoint, written in the run folder (not /tmp)
         enable_model_summary=False,
         logger=loggers or False,
         callbacks=callbacks,
