@@ -48,14 +48,14 @@ def with_tests_on_path(env: dict | None = None) -> dict:
 class StoppedRun:
     """`python train.py` stopped at a known point of its training (tests/stopping_train.py)."""
 
-    def __init__(self, run_dir: Path, when: str, *overrides: str, limit_s: float = 600):
+    def __init__(self, run_dir: Path, when: str, *overrides: str, limit_s: float = 600, env: dict | None = None):
         self.out, self.err = run_dir.parent / f"{run_dir.name}.stdout", run_dir.parent / f"{run_dir.name}.stderr"
         # files, not pipes: the test does not read while it waits, and a full pipe would block the run
         with open(self.out, "w") as out, open(self.err, "w") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, str(TESTS / "stopping_train.py"), when, *overrides],
                 cwd=REPO,
-                env=train_env(),
+                env=train_env(env),
                 stdout=out,
                 stderr=err,
             )

@@ -103,13 +103,17 @@ def netrc_path() -> str:
     return os.environ.get("NETRC") or str(Path("~/.netrc").expanduser())
 
 
-def build_loggers(cfg: DictConfig, run_dir: Path, run_name: str, group: str | None, tags: list[str]) -> list[Logger]:
+def build_loggers(
+    cfg: DictConfig, run_dir: Path, run_name: str, group: str | None, tags: list[str], keep_rows: int = 0
+) -> list[Logger]:
     """The run's loggers: metrics.csv whenever any is on, then those `logger.name` lists, each with
-    the same run name, group (the sweep) and tags."""
+    the same run name, group (the sweep) and tags. keep_rows: metrics.csv's rows a resumed run
+    continues (run_csv.py)."""
     names = logger_names(cfg.logger)
     if not names:
         return []
-    loggers: list[Logger] = [RunFolderCSVLogger(str(run_dir))]  # metrics.csv directly in the run directory
+    # metrics.csv directly in the run directory
+    loggers: list[Logger] = [RunFolderCSVLogger(str(run_dir), keep_rows)]
     # its readers find it by METRICS_FILE: a Lightning that renamed the file would leave them without curves
     assert ExperimentWriter.NAME_METRICS_FILE == METRICS_FILE, ExperimentWriter.NAME_METRICS_FILE
     if "wandb" in names:
