@@ -149,7 +149,7 @@ def test_a_run_killed_anywhere_with_any_logger_restarts_to_the_uninterrupted_run
     killed = StoppedRun(run_dir, when, *overrides, env=env).kill(sig)
     assert killed.returncode == (143 if sig == signal.SIGTERM else -signal.SIGKILL), killed.stderr[-3000:]
 
-    resumed = run_train(*overrides, env=env)
+    resumed = run_train(*overrides, env=env, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Traceback" not in resumed.stderr and "will be deleted" not in resumed.stderr, resumed.stderr[-3000:]
     expected, got = results_under(reference)["."], results_under(run_dir)["."]
@@ -172,7 +172,7 @@ def test_a_metrics_file_torn_by_a_kill_keeps_its_whole_rows_and_no_cut_value(ref
     torn = b"".join(lines[:loss_line]) + lines[loss_line][: lines[loss_line].rindex(b".") + 3]
     metrics.write_bytes(torn)
 
-    resumed = run_train(*LONG, f"hydra.run.dir={run_dir}")
+    resumed = run_train(*LONG, f"hydra.run.dir={run_dir}", timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"metrics.csv: kept {loss_line - 1} of the" in resumed.stdout
     assert f"{metrics} line {loss_line + 1} is not a whole row" not in resumed.stdout  # a cut line is no row
