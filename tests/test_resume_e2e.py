@@ -37,7 +37,7 @@ def train_losses(run_dir) -> dict[int, str]:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("reference")
-    proc = run_train(*LONG, f"hydra.run.dir={run_dir}")
+    proc = run_train(*LONG, f"hydra.run.dir={run_dir}", timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run_dir
 
