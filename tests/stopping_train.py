@@ -1,8 +1,11 @@
 """`python tests/stopping_train.py WHEN [train.py arguments]`: `python train.py [arguments]`, except
 that the process stops itself (SIGSTOP) once, at a chosen point of the training:
 
-  saved     right after its first resume checkpoint is written (the end of a validation)
-  mid-step  in the training step after that checkpoint, before its forward pass
+  started     in its first training step, before its forward pass: no checkpoint yet
+  validating  inside its first validation, before its first batch: no checkpoint yet
+  saved       right after its first resume checkpoint is written (the end of a validation)
+  mid-step    in the training step after that checkpoint, before its forward pass
+  saving      inside its second checkpoint save, metrics.csv written, the checkpoint not yet
 
 A test waits for the stop (`os.waitpid(pid, os.WUNTRACED)`, see e2e.start_stopped), sends the
 signal it wants to test, then SIGCONT: the signal lands at exactly that point however loaded the
@@ -21,13 +24,13 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-POINTS = ("saved", "mid-step")
+POINTS = ("started", "validating", "saved", "mid-step", "saving")
 
 
 def stop_once(callback) -> None:
     if not getattr(callback, "_stopped_for_test", False):
         callback._stopped_for_test = True
-        print(f"stopping for the test at step {callback.saved_at_step}", flush=True)
+        print(f"stopping for the test at step {callback.saved_at_step}", flush=True)  # the last save's
         os.kill(os.getpid(), signal.SIGSTOP)  # returns only after the test's SIGCONT
 
 
@@ -35,6 +38,7 @@ def install(when: str) -> None:
     from bertlab.callbacks.resume import ResumeCheckpoint
 
     after_validation, before_batch = ResumeCheckpoint.on_validation_end, ResumeCheckpoint.on_train_batch_start
+    in_save = ResumeCheckpoint.on_save_checkpoint
 
     def on_validation_end(self, trainer, module):
         after_validation(self, trainer, module)
@@ -43,11 +47,22 @@ def install(when: str) -> None:
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx):
         before_batch(self, trainer, module, batch, batch_idx)
-        if when == "mid-step" and self.saved_at_step is not None:
+        if (when == "mid-step" and self.saved_at_step is not None) or when == "started":
+            stop_once(self)
+
+    def on_validation_batch_start(self, trainer, module, *args):
+        if when == "validating" and not trainer.sanity_checking:
+            stop_once(self)
+
+    def on_save_checkpoint(self, trainer, module, checkpoint):
+        in_save(self, trainer, module, checkpoint)  # metrics.csv written and its rows counted
+        if when == "saving" and self.saved_at_step is not None:
             stop_once(self)
 
     ResumeCheckpoint.on_validation_end = on_validation_end
     ResumeCheckpoint.on_train_batch_start = on_train_batch_start
+    ResumeCheckpoint.on_validation_batch_start = on_validation_batch_start
+    ResumeCheckpoint.on_save_checkpoint = on_save_checkpoint
 
 
 if __name__ == "__main__":

@@ -84,16 +84,18 @@ def test_known_noise_is_silenced_and_genuine_warnings_are_not():
     assert "a genuine Lightning warning" in said and "a genuine warning" in said
 
 
-def test_csv_logger_warns_only_about_a_metrics_file_it_would_replace(tmp_path):
+def test_csv_logger_never_warns_about_the_run_folder(tmp_path):
     (tmp_path / ".hydra").mkdir()  # what Hydra writes before the run starts
     (tmp_path / "job.log").write_text("")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         writer = RunFolderCSVLogger(str(tmp_path)).experiment
     assert writer.metrics_file_path == str(tmp_path / "metrics.csv") and not caught, [str(w.message) for w in caught]
-    (tmp_path / "metrics.csv").write_text("step\n0\n")  # a previous run's: replacing it is worth a warning
+    # an earlier attempt's file: a fresh run replaces it, a resumed one continues it (test_metrics_file.py),
+    # neither with Lightning's "Previous log files ... will be deleted"
+    (tmp_path / "metrics.csv").write_text("step\n0\n")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         writer = RunFolderCSVLogger(str(tmp_path)).experiment
-    assert any("exists and is not empty" in str(w.message) for w in caught)
-    assert not (tmp_path / "metrics.csv").exists()  # Lightning's behaviour, unchanged
+    assert not caught, [str(w.message) for w in caught]
+    assert not (tmp_path / "metrics.csv").exists()

@@ -124,3 +124,19 @@ def test_a_sweep_logs_to_one_mlflow_store_with_its_group(tmp_path):
     assert sorted(r.data.tags["seed"] for r in runs) == ["0", "1"]
     assert {r.data.tags["group"] for r in runs} == {f"{tmp_path.name}/sweep"}
     assert not (sweep / "0" / "mlruns").exists()
+
+
+def test_an_mlflow_store_torn_by_a_kill_is_one_message_naming_the_file(tmp_path, monkeypatch):
+    """Issue 24: a run killed while MLflow created its experiment left a cut meta.yaml; every later run
+    of the store then failed in MLflow's YAML reader with a traceback."""
+    from bertlab.loggers.mlflow_store import create_experiment
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    uri = tracking_uri(None, tmp_path)
+    create_experiment(uri, "bertlab")
+    meta = next(p for p in (tmp_path / "mlruns").glob("*/meta.yaml") if p.parent.name != "0")
+    meta.write_bytes(meta.read_bytes()[: len(meta.read_bytes()) // 2])
+    with pytest.raises(ConfigError) as err:
+        create_experiment(uri, "bertlab")
+    assert f"has a damaged file, {meta}" in str(err.value)
+    assert f"move its experiment folder ({meta.parent}) out of the store" in str(err.value)

@@ -21,7 +21,6 @@ over.
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import time
@@ -38,10 +37,11 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from bertlab.core.atomic import save_torch_atomic, write_atomic, write_text_atomic
 from bertlab.core.lines import say
 from bertlab.data.resumable_loader import ResumableDataLoader
-from bertlab.loggers.metrics_file import METRICS_FILE
+from bertlab.loggers.run_csv import RunFolderCSVLogger
 
 RESUME_DIR = "resume"
 RESUME_FILE = "last.ckpt"
+ROWS_FILE = "metrics_rows.json"  # metrics.csv's rows up to a checkpoint saved mid-step on SIGTERM
 CHECKPOINT_KEY = "bertlab_resume"  # our part of the Lightning checkpoint: RNG states, loader position
 
 
@@ -110,50 +110,26 @@ def remove_resume_state(run_dir: Path) -> None:
     shutil.rmtree(Path(run_dir) / RESUME_DIR, ignore_errors=True)
 
 
-# Lightning's CSVLogger deletes an existing metrics.csv when it starts, so a resumed run would
-# lose the curve before its checkpoint. The rows logged up to the checkpoint are set aside
-# before the logger starts and put back in front of the resumed run's rows when it ends.
-EARLIER_METRICS = "metrics.before-resume.csv"
+def metrics_rows(checkpoint: Path) -> int:
+    """How many rows of metrics.csv were logged before `checkpoint` was saved: the rows the resumed
+    run keeps (loggers/run_csv.py), all the others it logs again.
+
+    The count is saved in the checkpoint. A checkpoint saved on SIGTERM inside a training step is
+    followed by that step's own rows (Lightning logs a step's metrics after the callbacks'
+    on_train_batch_end), which the resumed run, starting at the next step, does not log again: the
+    run counts them when it stops (ROWS_FILE, for that checkpoint's step only)."""
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
+    rows = saved[CHECKPOINT_KEY].get("metrics_rows") or 0  # None: no metrics.csv (logger=none)
+    later = Path(checkpoint).parent / ROWS_FILE
+    if later.is_file():
+        counted = json.loads(later.read_text())
+        if counted.get("global_step") == saved["global_step"]:
+            rows = max(rows, counted["rows"])
+    return rows
 
 
-def _read_rows(path: Path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def _write_rows(path: Path, rows: list[dict]) -> None:
-    keys = sorted(set().union(*rows)) if rows else []
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(rows)
-
-    write_atomic(path, write)
-
-
-def set_aside_metrics(run_dir: Path, checkpoint: Path) -> None:
-    """Keep the rows logged before `checkpoint` (all earlier attempts), before the logger starts."""
-    run_dir = Path(run_dir)
-    step = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)["global_step"]
-    aside, current = run_dir / RESUME_DIR / EARLIER_METRICS, run_dir / METRICS_FILE
-    rows = [r for path in (aside, current) if path.is_file() for r in _read_rows(path)]
-
-    def before_checkpoint(row: dict) -> bool:
-        # at the checkpoint's own step, its validation is done; training rows of that step are not
-        row_step = int(row.get("step") or 0)
-        trained = any(v for k, v in row.items() if k.startswith("train/"))
-        return row_step < step or (row_step == step and not trained)
-
-    _write_rows(aside, [r for r in rows if before_checkpoint(r)])
-
-
-def merge_metrics(run_dir: Path) -> None:
-    """metrics.csv = the rows set aside before resuming + the resumed run's rows."""
-    aside, current = Path(run_dir) / RESUME_DIR / EARLIER_METRICS, Path(run_dir) / METRICS_FILE
-    if aside.is_file() and current.is_file():
-        _write_rows(current, _read_rows(aside) + _read_rows(current))
+def _metrics_file_logger(trainer: L.Trainer) -> RunFolderCSVLogger | None:
+    return next((lg for lg in trainer.loggers if isinstance(lg, RunFolderCSVLogger)), None)
 
 
 class ResumeCheckpoint(L.Callback):
@@ -226,6 +202,12 @@ class ResumeCheckpoint(L.Callback):
             self.save(trainer)
             self.saved_on_sigterm = True
             say(f"SIGTERM: saved {self.path} at step {trainer.global_step}")
+        elif self.saved_on_sigterm and self.saved_at_step == trainer.global_step and trainer.is_global_zero:
+            # saved mid-step (on_train_batch_end): the step's own rows came after it (metrics_rows)
+            csv_logger = _metrics_file_logger(trainer)
+            if csv_logger is not None:
+                counted = {"global_step": trainer.global_step, "rows": csv_logger.flush()}
+                write_text_atomic(self.path.parent / ROWS_FILE, json.dumps(counted))
 
     def on_save_checkpoint(self, trainer: L.Trainer, module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
         rng = _collect_rng_states(include_cuda=True)
@@ -233,9 +215,13 @@ class ResumeCheckpoint(L.Callback):
         name, keys, pos, has_gauss, cached = rng["numpy"]
         rng["numpy"] = [name, keys.tolist(), pos, has_gauss, cached]
         loader = trainer.train_dataloader
+        # metrics.csv written out before the checkpoint, which counts its rows: a kill between the
+        # two leaves more rows than counted, which the resumed run drops and logs again
+        csv_logger = _metrics_file_logger(trainer) if trainer.is_global_zero else None
         checkpoint[CHECKPOINT_KEY] = {
             "rng": rng,
             "train_loader": loader.state_dict() if isinstance(loader, ResumableDataLoader) else None,
+            "metrics_rows": csv_logger.flush() if csv_logger is not None else None,
         }
 
     def on_load_checkpoint(self, trainer: L.Trainer, module: L.LightningModule, checkpoint: dict[str, Any]) -> None:

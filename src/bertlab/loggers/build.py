@@ -117,17 +117,20 @@ def build_loggers(
     run_name: str,
     group: str | None,
     tags: list[str],
+    keep_rows: int = 0,
     resumed: bool = False,
     logged: set[tuple[int, str]] = frozenset(),
 ) -> list[Logger]:
     """The run's loggers: metrics.csv whenever any is on, then those `logger.name` lists, each with
-    the same run name, group (the sweep) and tags. `resumed`: the run continues from its checkpoint,
-    so each dashboard continues its run (dashboards.py) and leaves out the values the attempt before
-    sent (`logged`: step, metric)."""
+    the same run name, group (the sweep) and tags. keep_rows: metrics.csv's rows a resumed run
+    continues (run_csv.py). `resumed`: the run continues from its checkpoint, so each dashboard
+    continues its run (dashboards.py) and leaves out the values the attempt before sent (`logged`:
+    step, metric)."""
     names = logger_names(cfg.logger)
     if not names:
         return []
-    loggers: list[Logger] = [RunFolderCSVLogger(str(run_dir))]  # metrics.csv directly in the run directory
+    # metrics.csv directly in the run directory
+    loggers: list[Logger] = [RunFolderCSVLogger(str(run_dir), keep_rows)]
     # its readers find it by METRICS_FILE: a Lightning that renamed the file would leave them without curves
     assert ExperimentWriter.NAME_METRICS_FILE == METRICS_FILE, ExperimentWriter.NAME_METRICS_FILE
     dashboards: list[Logger] = []

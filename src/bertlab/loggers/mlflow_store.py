@@ -111,12 +111,33 @@ def create_experiment(uri: str, name: str) -> None:
     from mlflow.exceptions import MlflowException
 
     client = MlflowClient(tracking_uri=uri)
-    if client.get_experiment_by_name(name) is None:
+    try:
+        found = client.get_experiment_by_name(name)  # reads every experiment's meta.yaml in a file store
+    except Exception as err:
+        raise damaged_store(uri, err) from None
+    if found is None:
         try:
             client.create_experiment(name)
         except MlflowException:
             if client.get_experiment_by_name(name) is None:  # not the race: a real error
                 raise
+
+
+def damaged_store(uri: str, err: Exception) -> Exception:
+    """MLflow's file store writes its meta.yaml files in place: a run killed while MLflow created the
+    experiment leaves a cut file, and every later run failed reading it, with a traceback.
+    One message naming the file and the way out instead; other errors are MLflow's own."""
+    import yaml
+
+    # (an empty one MLflow skips by itself, with a warning, and creates the experiment anew)
+    if not isinstance(err, yaml.YAMLError) or getattr(err, "problem_mark", None) is None:
+        return err
+    where = err.problem_mark.name
+    return ConfigError(
+        f"the MLflow store {uri} has a damaged file, {where} (cut by a run killed while MLflow wrote it): "
+        f"move its experiment folder ({Path(where).parent}) out of the store and run again (MLflow creates it "
+        f"anew), or log to another store: logger.tracking_uri=<folder>."
+    )
 
 
 RUN_ID_FILE = "mlflow_run_id"  # in the run folder: the MLflow run a restarted run continues

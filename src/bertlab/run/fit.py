@@ -14,14 +14,7 @@ from omegaconf import DictConfig
 
 from bertlab.callbacks.diagnostics import TrainingDiagnostics
 from bertlab.callbacks.keep_best import KeepBestWeights
-from bertlab.callbacks.resume import (
-    EARLIER_METRICS,
-    RESUME_DIR,
-    ResumeCheckpoint,
-    merge_metrics,
-    resume_checkpoint,
-    set_aside_metrics,
-)
+from bertlab.callbacks.resume import ResumeCheckpoint, metrics_rows, resume_checkpoint
 from bertlab.callbacks.throughput import TrainThroughput
 from bertlab.config.checks import check_config
 from bertlab.config.model_checks import check_before_weights
@@ -219,12 +212,16 @@ def train_and_test(
     splits = data.splits
     num_labels = problem.num_labels(task)
     ckpt_path = resume_checkpoint(run_dir, overrides) if cfg.resume else None
+    keep_rows = 0  # of metrics.csv: a fresh run starts it afresh
     if ckpt_path is not None:  # a previous attempt was killed: continue it (resume.py)
         say(f"resuming from {ckpt_path}")
-        set_aside_metrics(run_dir, ckpt_path)
-    # what the dashboards were sent before: a resumed run does not send it twice (loggers/dashboards.py)
-    logged = logged_before(run_dir, run_dir / RESUME_DIR / EARLIER_METRICS) if ckpt_path else set()
-    loggers = build_loggers(cfg, run_dir, run_name, group, tags, resumed=ckpt_path is not None, logged=logged)
+        keep_rows = metrics_rows(ckpt_path)  # the rows logged before the checkpoint
+    # what the dashboards were sent before, as metrics.csv shows it (read before its logger rewrites
+    # the file): a resumed run does not send it twice (loggers/dashboards.py)
+    logged = logged_before(run_dir) if ckpt_path else set()
+    loggers = build_loggers(
+        cfg, run_dir, run_name, group, tags, keep_rows, resumed=ckpt_path is not None, logged=logged
+    )
     # further pre-training (pretrain=tapt|dapt|dapt_tapt; none: the configured model, untouched), on
     # the drawn splits before augmentation: its corpus is the task's own training text (pretrain/corpus.py)
     start_from, pretrain = further_pretrain(
@@ -244,7 +241,6 @@ def train_and_test(
         metrics.update(run_test(trainer, module, datamodule, "test_best"))
     # the dashboards' final numbers, equal to result.json's (loggers/dashboards.py)
     log_final_numbers(loggers, final_numbers(metrics, best.best_step), trainer.global_step)
-    merge_metrics(run_dir)  # a resumed run: put back the rows logged before its checkpoint
     if cfg.save_weights:
         # the best weights (or the last ones when validation never ran), loadable with from_pretrained,
         # with what `bertlab predict` / `evaluate` need to rebuild the run (run/saved_run.py)
