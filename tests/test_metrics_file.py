@@ -160,7 +160,7 @@ def test_a_file_cut_at_any_byte_is_continued_from_its_whole_rows(tmp_path):
         shutil.rmtree(folder)
 
 
-def test_a_row_beside_its_header_stops_the_rows_kept_with_the_line_named(tmp_path, capsys):
+def test_a_row_beside_its_header_stops_the_rows_kept_with_the_line_named(tmp_path, said):
     """The files of issue 24: rows of a later header below an earlier one (`dict contains fields not
     in fieldnames: None`), a missing row, NUL bytes from a crash, non-UTF-8 bytes."""
     path = tmp_path / "metrics.csv"
@@ -175,7 +175,7 @@ def test_a_row_beside_its_header_stops_the_rows_kept_with_the_line_named(tmp_pat
         path.write_bytes(text.encode("utf-8", errors="surrogateescape").replace(b"\xc3\xbf", b"\xff"))
         logger = RunFolderCSVLogger(str(tmp_path), keep_rows=3)
         assert len(logger.experiment.rows) == n, text
-        out = capsys.readouterr().out
+        out = said()
         assert f"kept {n} of the 3 rows logged before the checkpoint" in out and why in out, out
         assert parse(path) == logger.experiment.rows if n else not path.exists()
 

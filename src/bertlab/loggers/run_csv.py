@@ -34,6 +34,7 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
 from bertlab.core.atomic import write_atomic
+from bertlab.core.lines import say
 
 # Between two checkpoints the file only serves a person watching the run: no more than one rewrite
 # per WRITE_EVERY_S (a long run logs thousands of rows; each rewrite is the whole file).
@@ -100,10 +101,9 @@ class RunFolderWriter(ExperimentWriter):
             stale.unlink(missing_ok=True)
         kept, problem = read_complete_rows(path, keep_rows)
         if problem is not None:
-            print(
+            say(
                 f"metrics.csv: kept {len(kept)} of the {keep_rows} rows logged before the checkpoint "
-                f"({problem}); the curve misses the rest",
-                flush=True,
+                f"({problem}); the curve misses the rest"
             )
         self.rows = kept
         if kept:
