@@ -40,7 +40,7 @@ lint: install
 # fails. It builds offline in seconds. `$(PY) -m mkdocs serve` previews it while editing.
 # NO_MKDOCS_2_WARNING: Material 9.7+ prints a banner about MkDocs 2 on every build; it says nothing about ours.
 docs: install
-	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 train: install
 	$(PY) train.py

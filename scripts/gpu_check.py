@@ -10,14 +10,14 @@ on one H100; not yet run on one), printed as markdown tables and written as JSON
    at jobs_per_gpu 1, 2, 4, 8 (scripts/sweeps/jobs_per_gpu.sh), on the real GLUE RTE files given
    with --glue, else on an RTE-shaped stand-in written from the packaged BBC corpus (premise: an
    article's first lines; hypothesis: its own title, or another article's: entailment or not).
-3. Where there are two GPUs or more: the same bert-base fine-tuning with trainer.devices=2 (DDP),
-   its samples/s beside one device's.
+No DDP figure: a run trains on one device (config/checks.py refuses several: DDP's padded
+shards would repeat test examples); several GPUs are used by sweeping one job per GPU (item 2).
 
     python -m scripts.gpu_check                      # everything (a GPU)
     python -m scripts.gpu_check --glue /data/glue    # the real RTE files
     python -m scripts.gpu_check --smoke              # every code path on the CPU, tiny sizes:
                                                      # the tiny model, 2 jobs at jobs_per_gpu 1 and 2 on 2
-                                                     # logical GPUs, DDP on 2 CPU processes
+                                                     # logical GPUs
 
 Run from the repository root (`scripts` is a package there).
 """
@@ -201,46 +201,6 @@ def jobs_per_gpu(glue: Path, ns: list[int], jobs: int, model: str, extra: list[s
     return {"jobs": jobs, "model": model, "extra": extra, "rows": table, "wall_s": round(time.time() - start, 1)}
 
 
-def ddp(model_dir: Path, steps: int, batch: int, precision: str, accelerator: str, folder: Path) -> dict:
-    """`python train.py trainer.devices=2` (DDP, one process per device): its samples/s, in a process
-    of its own (Lightning launches the second one)."""
-    cmd = [
-        sys.executable,
-        "train.py",
-        f"model.name_or_path={model_dir}",
-        "model.name=bert-base-random",
-        "logger=csv",
-        f"data.batch_size={batch}",
-        "task.max_length=128",
-        f"task.n_train={min(2 * batch * steps, 640)}",
-        "task.n_val=64",
-        "task.n_test=64",
-        f"trainer.max_steps={steps}",
-        "trainer.num_evals=1",
-        "trainer.devices=2",
-        f"trainer.accelerator={accelerator}",
-        f"trainer.precision={precision}",
-        "trainer.enable_progress_bar=false",
-        "resume=false",
-        "data.token_cache=null",
-        f"hydra.run.dir={folder}",
-    ]
-    start = time.time()
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-    wall = time.time() - start
-    result_file = folder / "result.json"
-    record = json.loads(result_file.read_text()) if result_file.exists() else {}
-    if proc.returncode != 0 or record.get("status") != "ok":
-        raise RuntimeError(f"DDP run failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return {
-        "devices": 2,
-        "accelerator": accelerator,
-        "steps": record["global_steps"],
-        "samples_per_s_per_device": record["train_samples_per_s"],
-        "wall_s": round(wall, 1),
-    }
-
-
 def markdown(res: dict) -> str:
     f = res["fine_tuning"]
     lines = [
@@ -261,15 +221,6 @@ def markdown(res: dict) -> str:
         "|---|---|---|",
         *(f"| {r['jobs_per_gpu']} | {r['wall_s']:.0f} | {r['s_per_job']:.1f} |" for r in j["rows"]),
     ]
-    d = res.get("ddp")
-    if d:
-        lines += [
-            "",
-            f"DDP, {d['devices']} x {d['accelerator']}: {d['samples_per_s_per_device']} samples/s per device "
-            f"(one device: {f['samples_per_s']}), {d['steps']} steps, {d['wall_s']} s",
-        ]
-    else:
-        lines += ["", "DDP: skipped (fewer than 2 GPUs)"]
     lines += ["", f"total: {res['total_s']:.0f} s"]
     return "\n".join(lines)
 
@@ -314,10 +265,6 @@ def main(argv=None) -> dict:
         res["rte"] = f"GLUE RTE files in {args.glue}" if args.glue else "an RTE-shaped stand-in from BBC News"
         print(f"[gpu_check] {jobs} {model} jobs at jobs_per_gpu {ns}", flush=True)
         res["jobs_per_gpu"] = jobs_per_gpu(glue, ns, jobs, model, extra, tmp / "jobs_per_gpu")
-        if torch.cuda.device_count() >= 2 or args.smoke:
-            accelerator = "gpu" if torch.cuda.device_count() >= 2 else "cpu"
-            print(f"[gpu_check] DDP on 2 x {accelerator}", flush=True)
-            res["ddp"] = ddp(model_dir, steps, batch, precision, accelerator, tmp / "ddp")
     res["total_s"] = round(time.time() - started, 1)
     print(markdown(res), flush=True)
     if args.out:

@@ -56,5 +56,4 @@ def test_smoke_runs_every_path_on_the_cpu(tmp_path):
     assert f["mfu"] is None and f["peak_memory_gib"] is None  # the CPU: no peak, no GPU memory
     assert [r["jobs_per_gpu"] for r in res["jobs_per_gpu"]["rows"]] == [1, 2]
     assert all(r["wall_s"] > 0 for r in res["jobs_per_gpu"]["rows"])
-    assert res["ddp"]["devices"] == 2 and res["ddp"]["steps"] == 2
-    assert "| jobs_per_gpu | wall time (s) | s per job |" in proc.stdout and "DDP, 2 x cpu" in proc.stdout
+    assert "| jobs_per_gpu | wall time (s) | s per job |" in proc.stdout
