@@ -153,3 +153,15 @@ def test_trials_are_capped():
 def test_bad_limits_are_one_message(limits, message):
     with pytest.raises(ConfigError, match=message):
         check_limits(limits)
+
+
+def test_a_step_count_of_the_runs_own_validates_across_it_under_debug_fast():
+    """The validation interval follows the step count that runs: a run's own trainer.max_steps is
+    kept by the limits (40 steps, 4 validations: every 10), a run by epochs is capped (4 steps)."""
+    from bertlab.run.trainer import validation_interval
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        own = compose("train", overrides=["debug=fast", "trainer.max_steps=40", "trainer.num_evals=4"])
+        by_epochs = compose("train", overrides=["debug=fast", "trainer.max_steps=-1", "trainer.num_evals=2"])
+    assert validation_interval(32, own) == 10
+    assert validation_interval(32, by_epochs) == 2  # min(epochs x 4 batches, 4 capped steps) // 2

@@ -38,14 +38,14 @@ def validation_interval(n_train: int, cfg: DictConfig) -> int:
     in the default 39-batch run; `validations` in result.json). Lightning validates at a fixed
     interval, and no fixed interval gives exactly 10 validations in 39 batches."""
     batches_per_epoch = math.ceil(n_train / cfg.data.batch_size)
-    if cfg.trainer.max_steps not in (None, -1):
+    if cfg.trainer.max_steps not in (None, -1):  # a step count of the run's own: limits keep it
         total = cfg.trainer.max_steps * cfg.trainer.accumulate_grad_batches
     else:
         total = cfg.trainer.max_epochs * batches_per_epoch
-    # a step cap of `limits` (debug=fast) ends the run earlier: validate within what runs
-    capped = capped_trainer_kwargs(cfg.get("limits"), max_steps=-1)["max_steps"]
-    if capped != -1:
-        total = min(total, capped * cfg.trainer.accumulate_grad_batches)
+        # a run by epochs is capped by `limits` (debug=fast) and ends earlier: validate within what runs
+        capped = capped_trainer_kwargs(cfg.get("limits"), max_steps=-1)["max_steps"]
+        if capped != -1:
+            total = min(total, capped * cfg.trainer.accumulate_grad_batches)
     return max(1, total // cfg.trainer.num_evals)
 
 
