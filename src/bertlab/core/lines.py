@@ -35,3 +35,14 @@ class CurrentStdout(logging.StreamHandler):
     @stream.setter
     def stream(self, value) -> None:  # StreamHandler sets it; the current sys.stdout is used instead
         pass
+
+
+class RunLogFile(logging.FileHandler):
+    """The run's log file (conf/train.yaml: Hydra's `file` handler, `<run_dir>/app.log`). A line
+    it cannot write (a full disk, a quota) is left out quietly: logging's own handleError would
+    print "--- Logging error ---" and a traceback on stderr for every line. The console still
+    shows the line, and the run's own writes (result.json, the checkpoint) name the full folder in
+    one message (run/folder.py)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
