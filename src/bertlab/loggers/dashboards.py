@@ -11,13 +11,14 @@
   (W&B gets them again: build.py says why).
 """
 
-import csv
 import hashlib
+import sys
 from pathlib import Path
 
 from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
 
 from bertlab.loggers.metrics_file import METRICS_FILE
+from bertlab.loggers.run_csv import read_complete_rows
 
 BEST_STEP = "best_step"
 
@@ -63,21 +64,14 @@ def log_final_numbers(loggers: list[Logger], final: dict[str, float], step: int)
             logger.log_metrics(final, step=step)
 
 
-def logged_before(run_dir: Path, *more: Path) -> set[tuple[int, str]]:
-    """(step, metric) of every value in metrics.csv of the attempts before (and in the `more` CSV
-    files: the rows a resumed run set aside). metrics.csv is written beside the dashboards, so it
-    tells what they were sent. A step alone would not do: the rows logged at the checkpoint's step
-    mix values from before it (its validation) and after it (the next step's loss and lr)."""
-    logged = set()
-    for path in (Path(run_dir) / METRICS_FILE, *more):
-        try:
-            with open(path, newline="") as f:
-                for row in csv.DictReader(f):
-                    step = int(float(row.pop("step")))
-                    logged.update((step, key) for key, value in row.items() if value not in ("", None))
-        except (OSError, KeyError, ValueError, TypeError):  # absent or torn: what it holds is not known
-            continue
-    return logged
+def logged_before(run_dir: Path) -> set[tuple[int, str]]:
+    """(step, metric) of every value in metrics.csv as the attempt before left it (read before this
+    run's CSV logger rewrites it). metrics.csv is written beside the dashboards, so it tells what
+    they were sent. A step alone would not do: the rows logged at the checkpoint's step mix values
+    from before it (its validation) and after it (the next step's loss and lr). Its whole rows only
+    (run_csv.read_complete_rows): a torn last row says nothing sure of what was sent."""
+    rows, _ = read_complete_rows(Path(run_dir) / METRICS_FILE, limit=sys.maxsize)
+    return {(int(float(row["step"])), key) for row in rows for key in row if key != "step"}
 
 
 def skip_logged(logger: Logger, logged: set[tuple[int, str]]) -> None:
