@@ -145,7 +145,7 @@ def test_an_own_config_that_leaves_out_a_key_is_one_message(compose_train, group
         del cfg[group][key]
     with pytest.raises(ConfigError) as err:
         check_config(cfg)
-    assert f"{group}.{key} not set" in str(err.value) and f"src/bertlab/conf/{group}/" in str(err.value)
+    assert f"{group}.{key} not set" in str(err.value) and f"conf/{group}/" in str(err.value)
 
 
 @pytest.mark.slow
@@ -158,4 +158,4 @@ def test_an_own_task_yaml_without_a_key_fails_with_one_message(tmp_path):
     proc = run_train(
         *TINY, f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "task=mine", f"hydra.run.dir={tmp_path / 'run'}"
     )
-    assert_one_clear_message(proc, "task.select_metric not set", "src/bertlab/conf/task/")
+    assert_one_clear_message(proc, "task.select_metric not set", "conf/task/")

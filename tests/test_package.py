@@ -38,7 +38,9 @@ def wheel(tmp_path_factory) -> Path:
     src = tmp_path_factory.mktemp("source")
     shutil.copy(REPO / "pyproject.toml", src)
     shutil.copy(REPO / "README.md", src)  # the package's long description
-    shutil.copytree(REPO / "src", src / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    shutil.copytree(REPO / "src", src / "src", ignore=ignore, symlinks=True)  # bertlab/conf stays a link
+    shutil.copytree(REPO / "conf", src / "conf", ignore=ignore)
     out = tmp_path_factory.mktemp("wheel")
     pip("wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w", str(out), str(src))
     (found,) = out.glob("bertlab-*.whl")
@@ -47,13 +49,23 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_the_wheel_holds_every_config_and_the_launcher_plugin(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    conf = REPO / "src" / "bertlab" / "conf"
+    conf = REPO / "conf"
     yamls = [f"bertlab/conf/{p.relative_to(conf).as_posix()}" for p in conf.rglob("*.yaml")]
     assert len(yamls) > 30  # train.yaml and every group's options
     assert sorted(set(yamls) - names) == []
     assert sorted(set(LAUNCHER) - names) == []
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "bertlab-train = bertlab.run.entry:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+def test_the_package_finds_the_top_level_conf_through_its_link():
+    # src/bertlab/conf is a link to conf/ (pyproject.toml says why); a checkout without links
+    # (Windows without core.symlinks) gets a text file there instead
+    from bertlab.core.paths import CONF_DIR
+
+    link = REPO / "src" / "bertlab" / "conf"
+    assert link.is_symlink() and link.resolve() == (REPO / "conf").resolve()
+    assert CONF_DIR == (REPO / "conf").resolve() and (CONF_DIR / "train.yaml").is_file()
 
 
 def test_the_installed_console_script_trains_from_another_folder(wheel, tmp_path):

@@ -74,7 +74,7 @@ def check_complete(cfg: DictConfig) -> None:
         if lacking:
             raise ConfigError(
                 f"{', '.join(lacking)} not set: the {group} config leaves out keys every packaged {group} option "
-                f"sets; add them to your {group} YAML (start from a copy of src/bertlab/conf/{group}/{example})."
+                f"sets; add them to your {group} YAML (start from a copy of conf/{group}/{example})."
             )
 
 

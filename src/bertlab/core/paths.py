@@ -6,8 +6,9 @@ from pathlib import Path
 
 from bertlab.core.errors import BertlabError
 
-# The Hydra config tree, shipped inside the package (package data), so an installed bertlab finds it.
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+# The Hydra config tree: in a checkout the top-level conf/ (bertlab/conf links to it), in a wheel
+# the package data bertlab/conf (pyproject.toml says why a link). Resolved, so messages name conf/.
+CONF_DIR = (Path(__file__).resolve().parents[1] / "conf").resolve()
 
 
 def package_dir(package: str) -> Path:

@@ -1,4 +1,4 @@
-"""The Hydra application: composes the config from bertlab/conf and runs one job per composition
+"""The Hydra application: composes the config from conf/ (bertlab.conf) and runs one job per composition
 (one for a single run, one per swept combination with -m)."""
 
 import hydra
