@@ -1,6 +1,8 @@
 """The `bertlab` command. Each subcommand is one `add_<name>(subparsers)` function that
 registers its parser and sets `func`; add a new one to COMMANDS.
 
+    bertlab train [overrides]          = python train.py [overrides] (-m, --cfg job, ... as Hydra reads them)
+    bertlab --version
     bertlab report multirun/2024-05-01/10-00-00 [more sweep folders] [--out DIR] [--threshold 0.55]
     bertlab predict RUN_DIR --input FILE [--out FILE] [--encoding CODEC]
     bertlab evaluate RUN_DIR [key=value ...]
@@ -322,11 +324,35 @@ def add_pretrain(subparsers) -> None:
     parser.set_defaults(func=run_pretrain)
 
 
-COMMANDS = [add_report, add_prepare, add_pretrain, add_predict, add_evaluate, add_push]
+def run_train(argv: list[str]) -> int:
+    """`bertlab train ARGS` is `python train.py ARGS`: Hydra reads its command line from sys.argv,
+    so the arguments after `train` become the whole command line (-m, hydra.* and --help included)."""
+    from bertlab.run.entry import main as train_main
+
+    sys.argv = [sys.argv[0], *argv]
+    train_main()  # a failed run exits non-zero itself; its return value is the sweeper's metric
+    return 0
+
+
+def add_train(subparsers) -> None:
+    # listed for `bertlab --help`; main() hands `train ...` to Hydra before argparse, which would
+    # take Hydra's own flags (-m, --cfg) for bertlab's
+    subparsers.add_parser(
+        "train",
+        help="fine-tune: the same command as `python train.py` (Hydra overrides, -m for a sweep)",
+        description="Run `python train.py` with these arguments (see `bertlab train --help`).",
+        add_help=False,
+    )
+
+
+COMMANDS = [add_train, add_report, add_prepare, add_pretrain, add_predict, add_evaluate, add_push]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bertlab import __version__
+
     parser = argparse.ArgumentParser(prog="bertlab", description="bertlab tools for few-sample BERT fine-tuning.")
+    parser.add_argument("--version", action="version", version=f"bertlab {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in COMMANDS:
         add(subparsers)
@@ -335,6 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["train"]:
+        return run_train(argv[1:])
     args = build_parser().parse_args(argv)
     args.argv = argv[1:]
     show_run_lines()

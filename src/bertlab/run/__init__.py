@@ -2,6 +2,7 @@
 
 entry.py     `python train.py` / `bertlab-train`: checks the command line, then starts the app
 app.py       the @hydra.main function
+inprocess.py bertlab.train(overrides): the same job in this process, which it leaves as it found it
 job.py       the record's lifetime: result.json written whatever happens, the final table, the exit code
 outcome.py   how a run ended: exception -> status, error, exit code
 fit.py       the composition: splits -> model -> module -> callbacks (their order) -> fit -> tests

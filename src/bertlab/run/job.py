@@ -3,7 +3,8 @@
 The record starts as `failed` with what is known before training (record.py lists its keys),
 takes fit.py's results when the run succeeds or outcome.py's status and error when it does not,
 is written in any case, and decides the exit code. In a multirun a failed job is recorded and
-the sweep goes on; a single run exits non-zero with one message.
+the sweep goes on; a single run exits non-zero with one message. `bertlab.train` (run/inprocess.py)
+runs the same job through `record_job`, which returns the record or raises what ended the run.
 """
 
 import os
@@ -16,6 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from bertlab.callbacks.resume import remove_resume_state
+from bertlab.core.errors import BertlabError
 from bertlab.core.lines import say
 from bertlab.core.record import RESULT_FILE, settings, write_json_atomic
 from bertlab.loggers.build import finish_wandb
@@ -73,6 +75,7 @@ def write_record(record: dict, run_dir: Path, multirun: bool, keep_resume: bool)
 
 
 def run_job(cfg: DictConfig) -> float | None:
+    """The command line's job (run/app.py): a failed run exits non-zero with one line on stderr."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     job = job_identity(cfg)
     if job.multirun and foreign_result(run_dir, job.overrides) is not None:
@@ -86,9 +89,32 @@ def run_job(cfg: DictConfig) -> float | None:
     if done is not None:  # a re-run of the same sweep: this job already succeeded
         say(f"skipped (already ok): {run_dir}")
         return done["metrics"].get(f"val/{cfg.task.main_metric}")
+    record, _ = run_recorded(cfg, run_dir, job)
+    if record["status"] != "ok":
+        print(f"error ({record['status']}): {record['error']}", file=sys.stderr)
+        code = exit_code(record["status"], job.multirun)
+        if code is not None:
+            sys.exit(code)
+        return None
+    return record["metrics"].get(f"val/{cfg.task.main_metric}")
+
+
+def record_job(cfg: DictConfig) -> dict:
+    """bertlab.train's job (run/inprocess.py): the same run and files as run_job, but it returns the
+    record, and a run that did not end ok raises what ended it (a library call never exits)."""
+    record, err = run_recorded(cfg, Path(HydraConfig.get().runtime.output_dir), job_identity(cfg))
+    if err is not None:
+        raise err
+    return record
+
+
+def run_recorded(cfg: DictConfig, run_dir: Path, job: JobIdentity) -> tuple[dict, BaseException | None]:
+    """Run the job and write its record whatever happens: (the record, the exception that ended a run
+    that is not ok, else None). Exceptions that outcome.py re-raises go on once result.json is written."""
     record = first_record(cfg, run_dir, job)
     print_config(cfg, record["devices"]["accelerator"])  # the resolved config tree, the run folder, the device
     keep_resume = False  # a full disk: the last checkpoint is kept, to continue from once there is space
+    ended = None
     start = time.time()
     record["started_at"] = start  # unix time; with duration_s, when the job ran
     try:
@@ -98,6 +124,7 @@ def run_job(cfg: DictConfig) -> float | None:
         if cfg.save_weights:  # the saved weights' README.md: what they are, from this record
             write_model_card(run_dir / MODEL_DIR, record)
     except BaseException as err:
+        ended = err
         end = outcome(err, run_dir, job.multirun)
         record.update(status=end.status, error=end.error, **end.fields)
         keep_resume = end.keep_resume
@@ -117,12 +144,15 @@ def run_job(cfg: DictConfig) -> float | None:
             remove_resume_state(run_dir / TEACHER_DIR)  # distill=self's teacher, same rule (run/distill.py)
 
     say(f"run directory: {run_dir}")
-    if record["status"] != "ok":
-        print(f"error ({record['status']}): {record['error']}", file=sys.stderr)
-        code = exit_code(record["status"], job.multirun)
-        if code is not None:
-            sys.exit(code)
-        return None
-    for key, value in sorted(record["metrics"].items()):
-        say(f"  {key:<28} {value:.4f}")
-    return record["metrics"].get(f"val/{cfg.task.main_metric}")
+    if record["status"] == "ok":
+        for key, value in sorted(record["metrics"].items()):
+            say(f"  {key:<28} {value:.4f}")
+        return record, None
+    if ended is None or isinstance(ended, SystemExit):  # result.json could not be written after a good run
+        ended = RunFailed(record["error"])  # (or a SIGTERM, which Lightning raises as a SystemExit)
+    return record, ended
+
+
+class RunFailed(BertlabError):
+    """A run that ended without an exception of its own to raise (its record says why): result.json
+    could not be written, or SIGTERM stopped it (the same command resumes)."""

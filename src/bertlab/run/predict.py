@@ -14,8 +14,8 @@ import sys
 from contextlib import redirect_stdout
 from pathlib import Path
 
-from bertlab.core.errors import ConfigError
-from bertlab.data.readers import Example, read_unlabelled
+from bertlab.core.errors import ConfigError, DataError
+from bertlab.data.readers import Example, check_texts, read_unlabelled
 from bertlab.run.saved_run import SavedRunError, load_saved_config, saved_model_dir
 
 FORMATS = (".csv", ".tsv", ".jsonl")
@@ -41,28 +41,80 @@ def predict(run_dir: Path, input_path: Path, out: str | None = None, encoding: s
     in_format = file_format(input_path, "--input")
     out_path = None if out == STDOUT else Path(out) if out else default_output(input_path)
     out_format = in_format if out_path is None else file_format(out_path, "--out")
-    model_dir = saved_model_dir(run_dir)
-    cfg = load_saved_config(model_dir)
-    if cfg.task.problem not in ("classification", "regression"):
-        raise SavedRunError(
-            f"{run_dir} is a task.problem={cfg.task.problem} run; `bertlab predict` writes one prediction per row "
-            "of text (classification, regression); test it with `bertlab evaluate RUN_DIR` instead."
-        )
+    cfg = predicting_config(run_dir)
     rows = read_unlabelled(input_path, list(cfg.task.text_fields), encoding, key="--encoding")
-
-    from bertlab.run.fit import load_trained_model  # torch and transformers: only once the input is good
-
     with redirect_stdout(sys.stderr):  # the model's load line; stdout may carry the predictions
-        tokenizer, model = load_trained_model(cfg, model_dir)
-    outputs = infer(model, tokenizer, [e for _, e in rows], cfg.task.max_length, cfg.data.eval_batch_size)
+        records = predicted(run_dir, cfg, rows)
     labels = [str(label) for label in cfg.task.labels] if cfg.task.problem == "classification" else None
-    records = [prediction_record(row, output, labels) for (row, _), output in zip(rows, outputs)]
     if out_path is None:
         write_records(records, sys.stdout, out_format, labels)
     else:
         with open(out_path, "w", encoding="utf-8", newline="") as f:
             write_records(records, f, out_format, labels)
     return out_path
+
+
+def predict_texts(run_dir: Path, texts) -> list[dict]:
+    """`bertlab.predict(run_dir, texts)`: the records `bertlab predict` writes (a JSONL line each:
+    the input's fields, `prediction`, and `probabilities` for classification), one per text, in order.
+
+    A text is a string for a one-text task, a (text_a, text_b) pair for a pair task, or a dict with
+    the run's task.text_fields (its other keys are kept, as a file's other columns are)."""
+    cfg = predicting_config(run_dir)
+    fields = list(cfg.task.text_fields)
+    if isinstance(texts, (str, dict)):  # one text where a list was meant: its letters (or keys) would be rows
+        raise ConfigError(f"bertlab.predict takes a list of texts, e.g. [{texts!r}], not a {type(texts).__name__}.")
+    rows = [text_row(text, fields, i) for i, text in enumerate(texts)]
+    if not rows:
+        raise DataError("bertlab.predict: no texts to predict (the list is empty).")
+    return predicted(run_dir, cfg, rows)
+
+
+def text_row(text, fields: list[str], i: int) -> tuple[dict, Example]:
+    """(row, example) for texts[i], as read_unlabelled makes them from a file's row."""
+    where = f"bertlab.predict texts[{i}]"
+    if isinstance(text, dict):
+        missing = [f for f in fields if f not in text]
+        if missing:
+            raise DataError(
+                f"{where}: no key {', '.join(repr(f) for f in missing)}, which the run's task reads "
+                f"(task.text_fields={fields}); keys found: {list(text)}."
+            )
+        row = dict(text)
+    elif isinstance(text, str) and len(fields) == 1:
+        row = {fields[0]: text}
+    elif isinstance(text, (tuple, list)) and len(text) == len(fields):
+        row = dict(zip(fields, text))
+    else:
+        shape = "a string" if len(fields) == 1 else f"a pair ({', '.join(fields)})"
+        raise DataError(
+            f"{where} is {text!r}; the run's task reads {len(fields)} text(s) per example "
+            f"(task.text_fields={fields}): give {shape}, or a dict with those keys."
+        )
+    check_texts({f: row[f] for f in fields}, where)
+    text_a, *text_b = (str(row[f]) for f in fields)
+    return row, Example(text_a, text_b[0] if text_b else None, 0)
+
+
+def predicting_config(run_dir: Path):
+    """The saved run's config, for a task whose predictions are one per row of text."""
+    cfg = load_saved_config(saved_model_dir(run_dir))
+    if cfg.task.problem not in ("classification", "regression"):
+        raise SavedRunError(
+            f"{run_dir} is a task.problem={cfg.task.problem} run; `bertlab predict` writes one prediction per row "
+            "of text (classification, regression); test it with `bertlab evaluate RUN_DIR` instead."
+        )
+    return cfg
+
+
+def predicted(run_dir: Path, cfg, rows: list[tuple[dict, Example]]) -> list[dict]:
+    """The saved model's prediction record for each (row, example)."""
+    from bertlab.run.fit import load_trained_model  # torch and transformers: only once the input is good
+
+    tokenizer, model = load_trained_model(cfg, saved_model_dir(run_dir))
+    outputs = infer(model, tokenizer, [e for _, e in rows], cfg.task.max_length, cfg.data.eval_batch_size)
+    labels = [str(label) for label in cfg.task.labels] if cfg.task.problem == "classification" else None
+    return [prediction_record(row, output, labels) for (row, _), output in zip(rows, outputs)]
 
 
 def infer(model, tokenizer, examples: list[Example], max_length: int, batch_size: int) -> list[list[float]]:

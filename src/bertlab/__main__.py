@@ -1,0 +1,7 @@
+"""`python -m bertlab ...` = the `bertlab` command (cli.py)."""
+
+import sys
+
+from bertlab.cli import main
+
+sys.exit(main())
