@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.families import ENCODER_FAMILIES
+
 # Tests never touch the network or a W&B account.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
@@ -67,7 +69,6 @@ def shared_glue() -> Path:
 
 
 # Tiny random models of every supported encoder family (bertlab.model.tiny), saved once per session.
-ENCODER_FAMILIES = ("bert", "roberta", "distilbert", "electra", "albert", "deberta-v2")
 
 
 @pytest.fixture(scope="session")

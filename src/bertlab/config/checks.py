@@ -125,7 +125,7 @@ def accelerators_here() -> dict[str, type]:
 
 # Lightning's order for `accelerator=auto` (its private _select_auto_accelerator), built here from
 # the accelerators' public is_available() so that a Lightning release that renames the private
-# helper does not break the check; tests/test_trainer_settings_e2e.py compares the two.
+# helper does not break the check; tests/e2e/test_trainer_settings_e2e.py compares the two.
 AUTO_ORDER = ("tpu", "mps", "cuda")
 
 

@@ -26,7 +26,7 @@ from hydra import compose, initialize_config_dir
 
 # Private, kept: Hydra's own argparse parser, the one @hydra.main reads the command line with
 # (--config-dir, -m, --help, ...). Hydra 1.3 has no public way to get it, and a parser of ours
-# could disagree with Hydra's on a flag; tests/test_config_keys_e2e.py runs it through train.py.
+# could disagree with Hydra's on a flag; tests/e2e/test_config_keys_e2e.py runs it through train.py.
 from hydra._internal.utils import get_args_parser
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser

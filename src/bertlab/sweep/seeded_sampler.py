@@ -9,7 +9,7 @@ tutorial) pickles the sampler beside the study; but that file and the database c
 in one step, and Optuna writes a new trial's parameters one row at a time, so a kill between two
 writes would still break the sequence. Here each draw gets a fresh sampler seeded from
 (seed, trial number, parameter name): there is no state to save, and a trial the kill left half
-written is completed with the very values it would have got (tests/test_search_resume.py kills at
+written is completed with the very values it would have got (tests/unit/test_search_resume.py kills at
 each of these points).
 
 It relies on the sampler keeping nothing in memory from one trial to the next but its RNG: true of
