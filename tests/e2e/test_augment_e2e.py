@@ -3,7 +3,8 @@ size before and after; validation and test are the sizes of a run without augmen
 
 import pytest
 
-from tests.helpers.e2e import TINY, results_under, run_train
+from tests.helpers.e2e import TINY, results_under
+from tests.helpers.inprocess import run_train
 from tests.helpers.tiny_wordnet import write_tiny_wordnet
 
 

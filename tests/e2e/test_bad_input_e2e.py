@@ -5,7 +5,8 @@ code 1, no traceback, and nothing half-written (no checkpoint; a complete result
 import pytest
 
 from tests.helpers.bad_input import assert_nothing_half_written, assert_one_clear_message, csv_task
-from tests.helpers.e2e import TINY, run_train
+from tests.helpers.e2e import TINY
+from tests.helpers.inprocess import run_train
 
 
 # Unknown config-group names: Hydra's own message lists the valid ones.

@@ -14,7 +14,8 @@ import torch
 
 from bertlab.run.distill import SOFT_LABELS_FILE, TEACHER_DIR, fit_with_distillation
 from bertlab.run.fit import fit_and_test
-from tests.helpers.e2e import TINY, StoppedRun, results_under, run_train
+from tests.helpers.e2e import TINY, StoppedRun, results_under
+from tests.helpers.inprocess import run_train
 
 pytestmark = pytest.mark.slow
 

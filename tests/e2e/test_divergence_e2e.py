@@ -2,7 +2,8 @@
 
 import pytest
 
-from tests.helpers.e2e import TINY, results_under, run_train
+from tests.helpers.e2e import TINY, results_under
+from tests.helpers.e2e import run_train as run_process
 
 # end to end: every test here trains or starts `python train.py` (pytest -m "not slow" leaves them out)
 pytestmark = pytest.mark.slow
@@ -10,7 +11,7 @@ pytestmark = pytest.mark.slow
 
 def test_diverged_job_is_recorded_and_the_sweep_goes_on(tmp_path):
     # lr=1e30: the first AdamW step (with decoupled weight decay) overflows the weights -> NaN loss
-    proc = run_train(
+    proc = run_process(
         "-m",
         *TINY,
         "optimizer.lr=1e30,1e-3",

@@ -7,7 +7,8 @@ import torch
 from transformers import AutoTokenizer
 
 from bertlab.heads.build import load_head_model
-from tests.helpers.e2e import TINY, run_train
+from tests.helpers.e2e import TINY
+from tests.helpers.inprocess import run_train
 
 HEADS = ("cls", "mean", "max", "concat_last4", "layers_cnn", "scalar_mix")
 

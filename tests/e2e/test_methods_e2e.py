@@ -8,14 +8,16 @@ import pytest
 from bertlab.config.checks import check_config
 from bertlab.core.errors import ConfigError
 from bertlab.core.paths import CONF_DIR
-from tests.helpers.e2e import results_under, run_train
+from tests.helpers.e2e import results_under
+from tests.helpers.e2e import run_train as run_process
+from tests.helpers.inprocess import run_train
 
 METHOD_KEYS = ("reinit", "reinit_pooler", "llrd", "mixout", "prior_wd")
 
 
 @pytest.mark.slow
 def test_sweep_optimizer_schedule_reinit_with_llrd_and_mixout(tmp_path, tiny):
-    proc = run_train(
+    proc = run_process(
         "-m",
         *tiny,
         "optimizer=bertadam,adamw",
@@ -143,7 +145,7 @@ def test_optimizer_switches_and_schedules_end_to_end(tmp_path, tiny):
     """adam_l2, bias correction switched off on any Adam, and the cosine-restarts / polynomial
     schedules through `python train.py`: `optimizer=adamw optimizer.bias_correction=false` is
     BERTAdam to the bit."""
-    proc = run_train(
+    proc = run_process(
         "-m",
         *tiny,
         "optimizer=adam_l2,adamw,bertadam",

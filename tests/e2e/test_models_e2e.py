@@ -8,8 +8,8 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from bertlab.model.tiny import write_tiny
 from tests.helpers.bad_input import assert_nothing_half_written, assert_one_clear_message
-from tests.helpers.e2e import run_train
 from tests.helpers.families import ENCODER_FAMILIES
+from tests.helpers.inprocess import run_train
 
 # end to end: every test here trains or starts `python train.py` (pytest -m "not slow" leaves them out)
 pytestmark = pytest.mark.slow

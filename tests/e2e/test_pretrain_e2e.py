@@ -6,7 +6,8 @@ import json
 import pytest
 
 from tests.helpers.bad_input import assert_one_clear_message
-from tests.helpers.e2e import TINY, run_train
+from tests.helpers.e2e import TINY
+from tests.helpers.inprocess import run_train
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from bertlab.cli import main
-from tests.helpers.e2e import TINY, StoppedRun, results_under, run_train
+from tests.helpers.e2e import TINY, StoppedRun, results_under
+from tests.helpers.e2e import run_train as run_process
+from tests.helpers.inprocess import run_train
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -38,7 +40,7 @@ NAMES = sorted(PROBLEMS)
 def test_sweep_with_pretraining_and_its_report(name, tmp_path):
     p = PROBLEMS[name]
     sweep = tmp_path / "sweep"
-    proc = run_train(
+    proc = run_process(
         "-m",
         *p.run,
         "pretrain=tapt",

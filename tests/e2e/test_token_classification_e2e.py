@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.e2e import TINY, results_under, run_train
+from tests.helpers.e2e import TINY, results_under
+from tests.helpers.inprocess import run_train
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CONLL = [*TINY, "task=conll2003", f"task.data_dir={FIXTURES / 'conll2003'}", "data.token_cache=null"]

@@ -4,7 +4,9 @@ import csv
 
 import pytest
 
-from tests.helpers.e2e import results_under, run_train
+from tests.helpers.e2e import results_under
+from tests.helpers.e2e import run_train as run_process
+from tests.helpers.inprocess import run_train
 
 # end to end: every test here trains or starts `python train.py` (pytest -m "not slow" leaves them out)
 pytestmark = pytest.mark.slow
@@ -45,7 +47,7 @@ def test_single_run_writes_complete_result(tmp_path, tiny):
 
 
 def test_multirun_2x2_each_job_leaves_its_result(tmp_path, tiny):
-    proc = run_train("-m", *tiny, "optimizer=bertadam,adamw", "reinit=0,1", f"hydra.sweep.dir={tmp_path}")
+    proc = run_process("-m", *tiny, "optimizer=bertadam,adamw", "reinit=0,1", f"hydra.sweep.dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = results_under(tmp_path)
     assert len(results) == 4
@@ -79,7 +81,7 @@ def test_multirun_2x2_each_job_leaves_its_result(tmp_path, tiny):
 
 def test_failed_job_does_not_take_the_sweep_down(tmp_path, tiny):
     # the tiny model has 2 layers: reinit=5 fails, reinit=0 must still run and be recorded
-    run_train("-m", *tiny, "reinit=5,0", f"hydra.sweep.dir={tmp_path}")
+    run_process("-m", *tiny, "reinit=5,0", f"hydra.sweep.dir={tmp_path}")
     results = results_under(tmp_path)
     assert {r["settings"]["reinit"]: r["status"] for r in results.values()} == {5: "failed", 0: "ok"}
     failed = next(r for r in results.values() if r["status"] == "failed")
@@ -87,7 +89,8 @@ def test_failed_job_does_not_take_the_sweep_down(tmp_path, tiny):
 
 
 def test_bad_reinit_is_one_clear_message(tmp_path, tiny):
-    proc = run_train(*tiny, "reinit=7", f"hydra.run.dir={tmp_path}")
+    # a process: the command line's exit code and its one line on stderr (the other bad-input tests run in-process)
+    proc = run_process(*tiny, "reinit=7", f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 1
     assert "reinit=7 is invalid" in proc.stderr and "2 for this model" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -118,7 +121,7 @@ def test_wandb_offline_sweep_one_run_per_job_grouped_named_and_tagged(tmp_path, 
     shutil.copytree(tiny_bert_dir, model_dir)
     assert len(f"model.name_or_path={model_dir}") > 64
     sweep = tmp_path / "sweeps" / "wandb-sweep"
-    proc = run_train(
+    proc = run_process(
         "-m",
         f"model.name_or_path={model_dir}",
         "model.name=tiny",

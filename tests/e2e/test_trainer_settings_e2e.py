@@ -10,7 +10,8 @@ from bertlab.config import checks
 from bertlab.core.errors import ConfigError
 from bertlab.core.paths import CONF_DIR
 from tests.helpers.bad_input import assert_nothing_half_written, assert_one_clear_message
-from tests.helpers.e2e import TINY, run_train
+from tests.helpers.e2e import TINY
+from tests.helpers.inprocess import run_train
 
 NO_GPU = not torch.cuda.is_available()
 
