@@ -317,11 +317,12 @@ def check_trainer(cfg: DictConfig) -> None:
 def check_config(cfg: DictConfig) -> None:
     check_complete(cfg)
     check_missing(cfg)
-    if not _integer(cfg.seed) or not 0 <= cfg.seed <= MAX_SEED:
-        raise ConfigError(
-            f"seed={cfg.seed} is invalid: it must be an integer from 0 to 2**32 - 1 = {MAX_SEED} "
-            "(numpy's seed range; 0 is a seed)."
-        )
+    for key in ("seed", "init_seed", "order_seed"):  # the last two follow seed unless set apart
+        if not _integer(cfg[key]) or not 0 <= cfg[key] <= MAX_SEED:
+            raise ConfigError(
+                f"{key}={cfg[key]} is invalid: it must be an integer from 0 to 2**32 - 1 = {MAX_SEED} "
+                "(numpy's seed range; 0 is a seed)."
+            )
     if not _integer(cfg.task.data_seed):
         raise ConfigError(f"task.data_seed={cfg.task.data_seed} is invalid: it must be an integer.")
     check_k_shot(cfg.task)  # LM-BFF's K-shot draw (data/k_shot.py)
