@@ -155,9 +155,10 @@ def test_n_train_and_n_val_are_said_to_be_unused(said):
     assert "task.n_train=200 and task.n_val=100 not used" in said()
 
 
-def test_n_test_still_takes_a_subset_of_the_test_set():
+def test_n_test_still_takes_a_subset_of_the_test_set_the_same_for_every_data_seed():
     splits = make_splits(pools(), task(k=2, n_test=6), data_seed=0)
     assert labels(splits["test"]) == {0: 2, 1: 2, 2: 2}
+    assert all(make_splits(pools(), task(k=2, n_test=6), data_seed=s)["test"] == splits["test"] for s in (13, 21))
 
 
 def test_a_task_with_its_own_test_pool_tests_on_it():

@@ -41,7 +41,9 @@ SAMPLING = ("balanced", "paper")
 
 def make_splits(pools: dict[str, list[Example]], task: DictConfig, data_seed: int) -> dict[str, list[Example]]:
     if task.get("k_shot") is not None:  # LM-BFF's protocol (data/k_shot.py); n_test still applies
-        return _checked(k_shot_splits(pools, task, data_seed), task, pools, None, None, random.Random(data_seed))
+        # its test set is the same for every data split, and so is an n_test subset of it (a fixed
+        # RNG, not data_seed's): the split-vs-seed variance must not mix in a test set per split
+        return _checked(k_shot_splits(pools, task, data_seed), task, pools, None, None, random.Random(0))
     n_train = _count(task.n_train, "task.n_train", "null = the whole training pool")
     n_val = _count(task.n_val, "task.n_val", "null = val/test are the halves of the dev set")
     sampling = task.sampling
