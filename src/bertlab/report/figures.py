@@ -20,6 +20,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from bertlab.report.grouping import label, sort_key
 from bertlab.report.tables import curve_summary
@@ -205,6 +206,7 @@ def expected_max(table: pd.DataFrame, keys: list[str], title: str, metric: str, 
             color=colour,
             alpha=0.2,
         )
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # n counts runs
     ax.set_xlabel("number of runs n (training seeds x data splits)")
     ax.set_ylabel(f"expected best validation {metric_label(metric)}")
     ax.set_title("E[max of n runs] from the runs' empirical CDF (band: +-1 std)")
