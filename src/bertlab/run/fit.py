@@ -88,7 +88,8 @@ def data_and_module(cfg: DictConfig, splits: dict, tokenizer, model, soft_labels
         cfg.data.batch_size,
         cfg.data.eval_batch_size,
         cfg.data.num_workers,
-        seed=cfg.order_seed,  # the training batches' order
+        # the training batches' order; a run saved before order_seed existed (bertlab evaluate): seed
+        seed=cfg.get("order_seed", cfg.seed),
         group_by_length=cfg.data.group_by_length,
         token_cache_dir=cfg.data.token_cache,
         soft_labels=soft_labels,
