@@ -56,6 +56,8 @@ SETTINGS = {
     "prior_wd": "prior_wd",
     "distill": "distill.name",
     "seed": "seed",
+    "init_seed": "init_seed",  # = seed unless set apart (Dodge et al. 2020): head and re-initialised weights
+    "order_seed": "order_seed",  # = seed unless set apart: batch order and dropout
     "lr": "optimizer.lr",
     "weight_decay": "optimizer.weight_decay",
     "batch_size": "data.batch_size",
@@ -64,6 +66,7 @@ SETTINGS = {
     "max_steps": "trainer.max_steps",
     "n_train": "task.n_train",
     "n_val": "task.n_val",
+    "k_shot": "task.k_shot",  # LM-BFF's K per class (data/k_shot.py); null = off
     "data_seed": "task.data_seed",
     "sampling": "task.sampling",
     "augment": "augment.name",

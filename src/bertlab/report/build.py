@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bertlab.report import figures
+from bertlab.report import expected_max, figures, variance
 from bertlab.report.collect import Run, collect, read_curves
 from bertlab.report.grouping import choose_keys, settings_frame
 from bertlab.report.markdown import render_markdown
@@ -86,6 +86,8 @@ def build_report(dirs: list[Path], threshold: float | None = None) -> Report:
                 paired=paired_comparisons(frame, grouping.keys),
                 threshold_note=note,
                 threshold_line=line,
+                variance=variance.decomposition(frame, keys),
+                expected=expected_max.curves(frame, keys),
             )
         )
     return Report(dirs=dirs, threshold=threshold, tasks=tasks, bad=collection.bad)
@@ -128,6 +130,10 @@ def write_figures(report: Report, out: Path) -> None:
             )
         else:
             task.figures["curves"] = path
+        title = f"{task.task}: expected best validation {task.metric} of n runs"
+        path = figures.expected_max(task.expected, task.keys, title, task.metric, out / f"{stem}_expected_max.png")
+        if path is not None:
+            task.figures["expected_max"] = path
 
 
 def runs_table(report: Report) -> pd.DataFrame:

@@ -5,6 +5,8 @@
   Figures 4 and 6), every seed as a dot, failed runs as red crosses, the failure threshold dashed.
 - `<task>_curves.png`: validation main metric and training loss against the training step,
   mean across seeds per setting with a +-1 std band (the paper's Figure 3).
+- `<task>_expected_max.png`: the expected best validation score of n runs against n, per
+  setting (Dodge et al. 2019's expected-max curve; report/expected_max.py).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from bertlab.report.grouping import label, sort_key
 from bertlab.report.tables import curve_summary
@@ -165,6 +168,50 @@ def curves(curve_frame: pd.DataFrame, keys: list[str], title: str, metric: str, 
     if not handles:
         handles, labels = axes[1].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right upper", fontsize="small", title="setting")
+    fig.suptitle(title)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def expected_max(table: pd.DataFrame, keys: list[str], title: str, metric: str, path: Path) -> Path | None:
+    """Expected best validation score against the number of runs n (report/expected_max.py), one
+    line per setting with a +-1 std band kept inside the runs' min and max, as Dodge et al.'s
+    plot.py shades it; None when no setting has a validation score."""
+    if table.empty:
+        return None
+    settings = _values(table, keys)
+    colours = _colours(len(settings))
+    fig = Figure(figsize=(9, 5), layout="constrained")
+    ax = fig.subplots()
+    for colour, setting in zip(colours, settings):
+        mask = np.ones(len(table), dtype=bool)
+        for key, value in zip(keys, setting):
+            mask &= table[key].map(lambda v, value=value: v == value).to_numpy(dtype=bool)
+        rows = table[mask]
+        if rows.empty:
+            continue
+        low, high = rows["min"].iloc[0], rows["max"].iloc[0]
+        ax.plot(
+            rows["n"],
+            rows["expected_max"],
+            color=colour,
+            marker="o",
+            markersize=3,
+            label=f"{label(keys, setting)} ({int(rows['runs'].iloc[0])} runs)",
+        )
+        ax.fill_between(
+            rows["n"],
+            np.clip(rows["expected_max"] - rows["std"], low, high),
+            np.clip(rows["expected_max"] + rows["std"], low, high),
+            color=colour,
+            alpha=0.2,
+        )
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # n counts runs
+    ax.set_xlabel("number of runs n (training seeds x data splits)")
+    ax.set_ylabel(f"expected best validation {metric_label(metric)}")
+    ax.set_title("E[max of n runs] from the runs' empirical CDF (band: +-1 std)")
+    ax.grid(alpha=0.3)
+    fig.legend(loc="outside right upper", fontsize="small", title="setting")
     fig.suptitle(title)
     fig.savefig(path, dpi=110)
     return path

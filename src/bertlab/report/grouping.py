@@ -1,11 +1,17 @@
 """Which settings tell the runs of one task apart: the report's row keys.
 
-The keys are the swept keys (`swept` in result.json, minus `seed`) whose value varies across
+The keys are the swept keys (`swept` in result.json, minus the replicate keys) whose value varies across
 the runs, plus any other varying setting that the swept keys do not already determine (two
 sweeps merged with different fixed learning rates must not share a row). A setting that
 follows from the swept keys (`bias_correction` follows `optimizer`) adds no row key. Without
 `swept`, the candidates are all settings in their recorded order. Settings that never vary
 go into the table's "fixed" line.
+
+The replicate keys (REPLICATES) say which repetition of a setting a run is, not which setting:
+the training seed (`seed`, or `init_seed` and `order_seed` set apart, Dodge et al. 2020) and the
+data split (`data_seed`: LM-BFF's protocol runs every setting on five splits). They are never row
+keys: a row holds every split and seed of its setting, and the report pairs runs, and splits
+their variance (variance.py), along them.
 """
 
 from __future__ import annotations
@@ -17,6 +23,9 @@ import pandas as pd
 from bertlab.report.collect import Run
 
 SEED = "seed"
+DATA_SEED = "data_seed"
+TRAINING_SEEDS = (SEED, "init_seed", "order_seed")  # init_seed, order_seed follow seed unless set apart
+REPLICATES = (DATA_SEED, *TRAINING_SEEDS)
 
 
 @dataclass
@@ -92,7 +101,7 @@ def choose_keys(runs: list[Run], frame: pd.DataFrame) -> Grouping:
     keys: list[str] = []
     derived: list[str] = []
     for column in dict.fromkeys(candidates):  # unique, first occurrence wins
-        if column == SEED or column not in varying:
+        if column in REPLICATES or column not in varying:
             continue
         if _varies_within(frame, keys, column):
             keys.append(column)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from bertlab.report.grouping import label
 from bertlab.report.model import Report, TaskReport
+from bertlab.report.variance import METHOD
 
 
 def _num(value: float, sign: bool = False) -> str:
@@ -67,6 +68,47 @@ def format_paired(task: TaskReport, with_diffs: bool = True) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _pct(value: float) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.0%}"
+
+
+def format_variance(task: TaskReport) -> pd.DataFrame:
+    """Split vs training seed per setting (variance.py), as strings."""
+    table = task.variance
+    index = table.index.to_frame(index=False)
+    shown = pd.DataFrame({key: index[key].astype(str) for key in task.keys})
+    shown["splits x seeds"] = [f"{a} x {b}" for a, b in zip(table["splits"], table["seeds"])]
+    shown["runs used"] = table["runs_used"].to_numpy()
+    shown["data split"] = [_pct(v) for v in table["share_split"]]
+    shown["training seed"] = [_pct(v) for v in table["share_seed"]]
+    total = table["var_split"] + table["var_seed"] + table["var_residual"]
+    shown["of which seed alone"] = [_pct(v / t) if t > 0 else "-" for v, t in zip(table["var_seed"], total)]
+    shown["of which seed x split"] = [_pct(v / t) if t > 0 else "-" for v, t in zip(table["var_residual"], total)]
+    shown["std split"] = [_num(math.sqrt(v)) for v in table["var_split"]]
+    shown["std seed (split fixed)"] = [_num(math.sqrt(a + b)) for a, b in zip(table["var_seed"], table["var_residual"])]
+    return shown
+
+
+EXPECTED_N = (1, 2, 3, 5, 10, 20, 50, 100)
+
+
+def format_expected(task: TaskReport) -> pd.DataFrame:
+    """E[max of n] ± std per setting (rows) and n (columns: all n up to 10 runs, else EXPECTED_N and N)."""
+    table = task.expected
+    biggest = int(table["n"].max())
+    shown_n = range(1, biggest + 1) if biggest <= 10 else sorted({*(n for n in EXPECTED_N if n < biggest), biggest})
+    rows = []
+    for setting, part in table.groupby(task.keys, sort=False, dropna=False):
+        setting = setting if isinstance(setting, tuple) else (setting,)
+        by_n = part.set_index("n")
+        row = {key: str(value) for key, value in zip(task.keys, setting)}
+        row["runs"] = int(part["runs"].iloc[0])
+        for n in shown_n:
+            row[f"n={n}"] = _mean_std(by_n.at[n, "expected_max"], by_n.at[n, "std"]) if n in by_n.index else "-"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def markdown_table(frame: pd.DataFrame) -> str:
     def cell(value) -> str:
         return str(value).replace("|", "\\|").replace("\n", " ")
@@ -108,6 +150,12 @@ def render_terminal(report: Report) -> str:
             format_summary(task).to_string(index=False),
             "",
         ]
+        if not task.variance.empty:
+            parts += [
+                f"share of the variance of test {task.metric} ({METHOD}):",
+                format_variance(task).to_string(index=False),
+                "",
+            ]
     if report.bad:
         parts.append(f"{len(report.bad)} run folder(s) without a usable result.json:")
         parts += [f"  {bad.path}: {bad.reason}" for bad in report.bad]
@@ -123,7 +171,7 @@ def render_markdown(report: Report, out: Path, command: str | None = None) -> st
         f"{len(report.bad)} run folder(s) without a usable result.json. "
         f"Written {datetime.now():%Y-%m-%d %H:%M}" + (f" by `{command}`." if command else "."),
         "",
-        "Statistics per setting are over its `ok` runs (one per seed; failed-by-threshold runs "
+        "Statistics per setting are over its `ok` runs (one per seed and data split; failed-by-threshold runs "
         "included, as in the paper); std is the sample std (ddof=1); *best* is the test score of the "
         "weights with the best validation score, *last* of the final weights.",
     ]
@@ -148,6 +196,34 @@ def render_markdown(report: Report, out: Path, command: str | None = None) -> st
                 f"![{task.name} curves]({_rel(task.figures['curves'], out)})",
                 "",
             ]
+        lines += ["### Where the spread comes from: data split vs training seed", ""]
+        if task.variance.empty:
+            lines.append(
+                "No setting has a complete grid of at least 2 data splits (task.data_seed) x 2 training seeds "
+                "of ok runs: nothing to decompose."
+            )
+        else:
+            lines += [
+                f"Share of the variance of test {task.metric} (best checkpoint) across a setting's runs. Method: "
+                f"{METHOD}. *training seed* is everything a seed changes with the split held fixed: its "
+                "own effect plus its interaction with the split (one run per cell cannot tell these from noise).",
+                "",
+                markdown_table(format_variance(task)),
+            ]
+        lines += ["", "### Expected best validation score of n runs", ""]
+        if task.expected.empty:
+            lines.append(f"No ok run recorded a validation {task.metric}.")
+        else:
+            lines += [
+                f"E[max of n] of validation {task.metric} (the best validation of each run) ± its std, from the "
+                "empirical CDF of the setting's runs, n up to their number (Dodge et al. 2019, *Show Your Work*; "
+                "the runs are its i.i.d. draws: training seeds x data splits).",
+                "",
+                markdown_table(format_expected(task)),
+                "",
+            ]
+            if "expected_max" in task.figures:
+                lines += [f"![{task.name} expected max]({_rel(task.figures['expected_max'], out)})", ""]
         lines += ["### Paired comparisons (same seeds)", ""]
         if task.paired.empty:
             lines.append("No pair of settings that differ in one key shares at least 2 seeds.")

@@ -28,6 +28,8 @@ class TaskReport:
     paired: pd.DataFrame  # tables.paired_comparisons
     threshold_note: str
     threshold_line: float | None  # the failure threshold when one value holds for every run
+    variance: pd.DataFrame  # split vs training seed, per setting (variance.decomposition)
+    expected: pd.DataFrame  # expected best validation score of n runs, per setting (expected_max.curves)
     figures: dict[str, Path] = field(default_factory=dict)
 
     @property

@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from bertlab.report.collect import Run
-from bertlab.report.grouping import SEED, Grouping, setting_values, sort_key
+from bertlab.report.grouping import DATA_SEED, SEED, Grouping, setting_values, sort_key
 
 ALL = "setting"  # the one row key when no setting varies
 STATS = ("mean", "std", "median", "max", "min")
@@ -64,8 +64,25 @@ def failure_reason(run: Run, threshold: float | None) -> str | None:
     return None
 
 
+def training_seed(values: dict):
+    """The run's training seed: `seed`, or `init=I,order=O` where init_seed and order_seed were set
+    apart (a record from before they existed has neither: seed was both)."""
+    seed = values.get(SEED, "None")
+    init, order = values.get("init_seed", seed), values.get("order_seed", seed)
+    return init if init == order else f"init={init},order={order}"
+
+
+def _replicates(frame: pd.DataFrame) -> list:
+    """Which repetition each run is, the key runs are paired on: the training seed, or
+    `data_seed/seed` when the task's runs span several data splits."""
+    if frame[DATA_SEED].nunique(dropna=False) <= 1:
+        return list(frame["training_seed"])
+    return [f"{d}/{t}" for d, t in zip(frame[DATA_SEED], frame["training_seed"])]
+
+
 def run_frame(runs: list[Run], grouping: Grouping, threshold: float | None) -> pd.DataFrame:
-    """One row per run: row keys, seed, status, best/last main test metric, threshold, failure."""
+    """One row per run: row keys, seed, data_seed, training_seed, replicate, status, best/last main
+    test metric, val (the best validation's main metric), threshold, failure."""
     rows = []
     for run in runs:
         values = setting_values(run)
@@ -76,9 +93,12 @@ def run_frame(runs: list[Run], grouping: Grouping, threshold: float | None) -> p
             row[ALL] = "all runs"
         row.update(
             seed=values.get(SEED, "None"),
+            data_seed=values.get(DATA_SEED, "None"),
+            training_seed=training_seed(values),
             status=run.status,
             best=run.metric("test_best") if ok else math.nan,
             last=run.metric("test_last") if ok else math.nan,
+            val=run.metric("val") if ok else math.nan,
             threshold=run_threshold(run, threshold),
             failed=reason is not None,
             reason=reason,
@@ -86,8 +106,9 @@ def run_frame(runs: list[Run], grouping: Grouping, threshold: float | None) -> p
         )
         rows.append(row)
     frame = pd.DataFrame(rows)
-    for key in group_keys(grouping) + [SEED]:
+    for key in group_keys(grouping) + [SEED, DATA_SEED, "training_seed"]:
         frame[key] = frame[key].astype(object)  # keep 3 as 3, not 3.0
+    frame["replicate"] = pd.Series(_replicates(frame), index=frame.index, dtype=object)
     return frame
 
 
@@ -117,14 +138,15 @@ def summary(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 def _per_seed(frame: pd.DataFrame, column: str) -> pd.Series:
     usable = frame[frame["status"].eq("ok") & frame[column].notna()]
-    # a seed run twice (two sweeps) counts once, at its mean
-    return usable.groupby(SEED, sort=False)[column].mean()
+    # a seed (of a data split) run twice (two sweeps) counts once, at its mean
+    return usable.groupby("replicate", sort=False)[column].mean()
 
 
 def paired_comparisons(
     frame: pd.DataFrame, keys: list[str], column: str = "best", confidence: float = 0.95
 ) -> pd.DataFrame:
-    """For every key, every pair of its values with all other keys equal: B - A per shared seed.
+    """For every key, every pair of its values with all other keys equal: B - A per shared seed
+    (per shared data split and seed, where the runs span several splits: `replicate`).
 
     Rows: key, context (the other keys' values), a, b, seeds, mean_diff, ci_low, ci_high
     (t interval of the mean difference), b_wins, a_wins, ties, p_value (paired t-test),

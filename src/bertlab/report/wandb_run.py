@@ -65,6 +65,8 @@ def log_report(report: Report, out: Path, command: str) -> str:
         for task in report.tasks:
             logged[f"{task.name}/summary"] = _table(task.summary)
             logged[f"{task.name}/paired"] = _table(task.paired)
+            logged[f"{task.name}/variance"] = _table(task.variance)  # split vs seed (variance.py)
+            logged[f"{task.name}/expected_max"] = _table(task.expected)  # E[best of n] (expected_max.py)
             for name, path in task.figures.items():
                 logged[f"{task.name}/{name}"] = wandb.Image(str(path))
         run.log(logged)

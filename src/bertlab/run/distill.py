@@ -6,7 +6,7 @@
    It sees validation labels only to pick its best weights, as every run does.
 2. Its logits on the training split, once, from its best weights by validation, in eval mode
    (no dropout), saved with its metrics in `<run_dir>/teacher/soft_labels.pt`.
-3. The student: a fresh model from the pre-trained weights (build_model seeds it with `seed`, as
+3. The student: a fresh model from the pre-trained weights (build_model seeds it with `init_seed`, as
    any run), trained on methods/distill.py's loss and scored on the same splits as every run.
    Its fit is the run's: result.json `metrics`; the teacher's go under `distill`.
 

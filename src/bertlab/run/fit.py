@@ -49,7 +49,9 @@ def build_model(cfg: DictConfig, pair: bool, num_labels: int, name_or_path: str 
     model_config = load_config(name_or_path, num_labels, task.problem, cfg.model.dropout)
     tokenizer = load_tokenizer(name_or_path)
     check_before_weights(name_or_path, model_config, tokenizer, task.max_length, pair, cfg.reinit, auto_class)
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    # init_seed (Dodge et al. 2020): the new head, the re-initialised blocks and mixout's start;
+    # train_and_test re-seeds with order_seed before training (batch order, dropout)
+    L.seed_everything(cfg.init_seed, workers=True, verbose=False)
     tokenizer, model = load_classifier(cfg.head, name_or_path, model_config, tokenizer=tokenizer, auto_class=auto_class)
     reinit_top_layers(model, cfg.reinit, reinit_pooler=cfg.reinit > 0 or cfg.reinit_pooler)
     apply_mixout(model, cfg.mixout)  # after re-init: Linears mix toward the re-initialised weights
@@ -86,7 +88,8 @@ def data_and_module(cfg: DictConfig, splits: dict, tokenizer, model, soft_labels
         cfg.data.batch_size,
         cfg.data.eval_batch_size,
         cfg.data.num_workers,
-        seed=cfg.seed,
+        # the training batches' order; a run saved before order_seed existed (bertlab evaluate): seed
+        seed=cfg.get("order_seed", cfg.seed),
         group_by_length=cfg.data.group_by_length,
         token_cache_dir=cfg.data.token_cache,
         soft_labels=soft_labels,
@@ -234,6 +237,10 @@ def train_and_test(
     datamodule.setup("fit")  # its training items: question answering's windows outnumber its questions
     trainer = build_trainer(cfg, run_dir, len(datamodule.encoded["train"]), loggers, callbacks)
 
+    # order_seed (Dodge et al. 2020): every random draw of training from here on, dropout and
+    # mixout's masks (the batch order has its own generator, seeded with it too: data_and_module),
+    # so two runs with one init_seed start from the same weights whatever their order_seed
+    L.seed_everything(cfg.order_seed, workers=True, verbose=False)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = dict(best.best_metrics)
     metrics.update(run_test(trainer, module, datamodule, "test_last"))
