@@ -314,6 +314,8 @@ def load_adapter(base_model: nn.Module, folder: Path, method: str) -> nn.Module:
     with _quiet_peft():
         model = peft_wrapper(method, base_model)(base_model, config)
     result = set_peft_model_state_dict(model, load_peft_weights(str(folder), device="cpu"))
-    if result.unexpected_keys:
-        raise ModelError(f"{folder}: the saved adapter has weights the model lacks: {result.unexpected_keys[:3]}")
+    # peft loads a prefix's `prompt_embeddings` into the prompt encoder itself, and still lists it
+    unexpected = [k for k in result.unexpected_keys if k != "prompt_embeddings"]
+    if unexpected:
+        raise ModelError(f"{folder}: the saved adapter has weights the model lacks: {unexpected[:3]}")
     return model.eval()

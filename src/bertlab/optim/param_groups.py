@@ -21,7 +21,10 @@ import torch
 from bertlab.core.errors import ConfigError, ModelError
 from bertlab.model.anatomy import anatomy
 
-NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+# IA3's vectors (peft's `ia3_l`) are multiplicative scales that start at 1, as LayerNorm's gains:
+# decay would pull them toward 0, i.e. toward switching the scaled channels off, not toward the
+# pretrained model (HF's Trainer, which decides by name like this, would decay them)
+NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight", "ia3_l")
 
 
 def no_decay_ids(model: torch.nn.Module) -> set[int]:
