@@ -25,6 +25,7 @@ from bertlab.heads.build import check_head
 from bertlab.loggers.choice import check_logger
 from bertlab.methods.distill import check_distill
 from bertlab.methods.mixout import check_mixout
+from bertlab.methods.peft_tuning import check_peft
 from bertlab.methods.prior_wd import check_prior_wd
 from bertlab.methods.reinit import check_reinit
 from bertlab.optim.optimizer import check_optimizer
@@ -298,6 +299,7 @@ TRAINER_RULES = {
     "limit_test_batches": lambda v, k: _check_limit(v, k, "the test set, leaving the run without test scores"),
     "compile": _check_compile,
     "deterministic": lambda v, k: _flag(v, k, also=("warn",)),
+    "gradient_checkpointing": _flag,
     "log_every_n_steps": lambda v, k: _count(v, k, "optimizer steps between logged rows"),
     "diagnostics_every_n_steps": lambda v, k: _count(v, k, "optimizer steps between diagnostics"),
     "enable_progress_bar": _flag,
@@ -349,6 +351,8 @@ def check_config(cfg: DictConfig) -> None:
     check_prior_wd(cfg.prior_wd)
     check_augment(cfg.augment)
     check_distill(cfg.distill)
+    if "peft" in cfg:  # a saved run of an older bertlab has no peft group
+        check_peft(cfg)  # its keys, and what it cannot compose with (reinit, mixout, prior_wd, ...)
     _positive(cfg.data.batch_size, "data.batch_size", int)
     _positive(cfg.data.eval_batch_size, "data.eval_batch_size", int)
     _positive(cfg.task.max_length, "task.max_length", int)

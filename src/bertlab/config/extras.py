@@ -26,6 +26,9 @@ EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "bertlab prepare --wordnet": ("augment", ("nltk",)),
     "bertlab prepare --backtranslate": ("augment", ("sentencepiece", "sacremoses")),  # MarianTokenizer's
     HUB_TASK: ("hub", ("datasets",)),
+    "peft=lora": ("peft", ("peft",)),  # bertlab/methods/peft_tuning.py; peft=bitfit is ours and needs none
+    "peft=ia3": ("peft", ("peft",)),
+    "peft=prefix": ("peft", ("peft",)),
 }
 
 
@@ -70,7 +73,7 @@ def command_line_options(overrides) -> list[str]:
         values = _values(override)
         if key == "hparams_search":
             options += [f"hparams_search={v}" for v in values if v not in ("null", "None")]
-        elif key in ("hydra/launcher", "logger", "augment", "logger.name"):
+        elif key in ("hydra/launcher", "logger", "augment", "logger.name", "peft"):
             group = "logger" if key == "logger.name" else key
             options += [f"{group}={v}" for v in values]
     return options

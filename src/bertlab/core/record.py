@@ -71,6 +71,8 @@ SETTINGS = {
     "sampling": "task.sampling",
     "augment": "augment.name",
     "pretrain": "pretrain.name",  # further pre-training first: none, tapt, dapt, dapt_tapt
+    "peft": "peft.name",  # parameter-efficient fine-tuning: none, lora, ia3, prefix, bitfit
+    "head_lr_mult": "optimizer.head_lr_mult",  # the head's lr / optimizer.lr
 }
 
 

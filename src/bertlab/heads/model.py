@@ -11,6 +11,7 @@ plus `head.safetensors` with the head's weights. `heads.build.load_head_model(di
 saved run, this one or a `head=pooler` run (a plain HF classifier).
 """
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -51,14 +52,30 @@ class HeadModel(nn.Module):
 
     def save_pretrained(self, directory) -> None:
         directory = Path(directory)
-        setattr(self.config, HEAD_KEY, self.head_cfg)
-        try:
+        with _head_named(self):
             self.encoder.save_pretrained(directory)
-        finally:
-            delattr(self.config, HEAD_KEY)
         save_file(
             {k: v.detach().contiguous().cpu() for k, v in self.head.state_dict().items()}, directory / HEAD_WEIGHTS
         )
+
+
+@contextmanager
+def _head_named(model: HeadModel):
+    setattr(model.config, HEAD_KEY, model.head_cfg)
+    try:
+        yield
+    finally:
+        delattr(model.config, HEAD_KEY)
+
+
+def save_config(model: nn.Module, directory) -> None:
+    """config.json alone (a peft= run's save: the weights are its adapter's), naming the head of a
+    HeadModel as its save_pretrained does, so that the run can be rebuilt with the same head."""
+    if isinstance(model, HeadModel):
+        with _head_named(model):
+            model.config.save_pretrained(directory)
+    else:
+        model.config.save_pretrained(directory)
 
 
 def drop_head_key(config) -> dict | None:

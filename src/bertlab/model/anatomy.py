@@ -49,6 +49,9 @@ class Anatomy:
     base: str  # the base model's attribute name (= parameter-name prefix)
     blocks: tuple[str, ...]  # module names of the blocks, input to output
     pooler: str | None  # module name of the pooler, or None
+    # a wrapper's prefix of the classifier's names (peft); a parameter outside it is the wrapper's
+    # own input-side one (prefix tuning's virtual tokens), counted with the embeddings
+    outside: str | None = None
 
     @property
     def depth(self) -> int:
@@ -61,6 +64,8 @@ class Anatomy:
                 return f"layer_{index}"
         if self.pooler is not None and param_name.startswith(self.pooler + "."):
             return "pooler"
+        if self.outside is not None and not param_name.startswith(self.outside):
+            return "embeddings"
         return "embeddings" if param_name.startswith(self.base + ".") else "classifier"
 
     def in_base(self, param_name: str) -> bool:
@@ -100,8 +105,31 @@ def skeleton(config, auto_class=AutoModelForSequenceClassification) -> nn.Module
         return auto_class.from_config(config)
 
 
+def inner_model(model: nn.Module) -> tuple[nn.Module, str]:
+    """The transformers model, and the prefix of its names in `model`: a peft wrapper (methods/
+    peft_tuning.py) holds it at `base_model.model`, with the adapters inside it and a prefix
+    encoder beside it; any other model is its own."""
+    get_base = getattr(model, "get_base_model", None)
+    if get_base is None:
+        return model, ""
+    inner = get_base()
+    path = next(name for name, module in model.named_modules() if module is inner)
+    return inner, f"{path}."
+
+
 def anatomy(model: nn.Module) -> Anatomy:
-    """The anatomy of a HF sequence classifier (a loaded one or a `skeleton`)."""
+    """The anatomy of a HF sequence classifier (a loaded one or a `skeleton`), also when peft wraps it:
+    the names are then the wrapper's (`base_model.model.bert.encoder.layer.0...`), and what lies
+    beside the classifier in the wrapper (prefix tuning's prompt encoder) counts as `embeddings`."""
+    inner, prefix = inner_model(model)
+    if prefix:
+        parts = anatomy(inner)
+        return Anatomy(
+            base=prefix + parts.base,
+            blocks=tuple(prefix + b for b in parts.blocks),
+            pooler=prefix + parts.pooler if parts.pooler else None,
+            outside=prefix,
+        )
     base_name = model.base_model_prefix
     base = getattr(model, base_name, None)
     if base is None:

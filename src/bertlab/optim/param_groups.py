@@ -11,7 +11,9 @@ section 5.3) the learning rate falls with depth from the output:
     embeddings                                  lr * d^(L+1)
 
 Blocks come from `anatomy.py`, so every supported encoder family gets the same groups (ALBERT:
-one group per shared layer group).
+one group per shared layer group). `optimizer.head_lr_mult` m multiplies the head's lr (the
+classifier and the pooler, LLRD's top group: lr * m), with or without LLRD. Only trainable
+parameters are grouped: under peft= (methods/peft_tuning.py) an adapter of block i takes block i's lr.
 """
 
 import torch
@@ -19,7 +21,10 @@ import torch
 from bertlab.core.errors import ConfigError, ModelError
 from bertlab.model.anatomy import anatomy
 
-NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+# IA3's vectors (peft's `ia3_l`) are multiplicative scales that start at 1, as LayerNorm's gains:
+# decay would pull them toward 0, i.e. toward switching the scaled channels off, not toward the
+# pretrained model (HF's Trainer, which decides by name like this, would decay them)
+NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight", "ia3_l")
 
 
 def no_decay_ids(model: torch.nn.Module) -> set[int]:
@@ -40,28 +45,36 @@ def _head_or_block(block: str) -> str:
     return "head" if block in ("pooler", "classifier") else block
 
 
-def param_groups(model: torch.nn.Module, lr: float, weight_decay: float, llrd: float = 1.0) -> list[dict]:
+def param_groups(
+    model: torch.nn.Module, lr: float, weight_decay: float, llrd: float = 1.0, head_lr_mult: float = 1.0
+) -> list[dict]:
     """Every trainable parameter in exactly one group; each group has `name`, `params`, `lr`,
     `weight_decay`. Names are `{depth}/decay` and `{depth}/no_decay`, with depth `all` when
-    llrd == 1, else `head`, `layer_{i}` or `embeddings`. Empty groups are dropped."""
+    llrd == 1 and head_lr_mult == 1; else `head` and, with llrd == 1, `all` for the rest, or
+    with LLRD `layer_{i}` and `embeddings`. Empty groups are dropped."""
     check_llrd(llrd)
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     no_decay = no_decay_ids(model)
-    if llrd == 1:
+    if llrd == 1 and head_lr_mult == 1:
         depth_of, lr_of = (lambda n: "all"), {"all": lr}
     else:
         try:
             parts = anatomy(model)
         except (AttributeError, ModelError) as err:  # not a HF classifier, or no single list of blocks
+            key = f"llrd={llrd}" if llrd != 1 else f"optimizer.head_lr_mult={head_lr_mult}"
             raise ConfigError(
-                f"llrd={llrd} needs the model's encoder blocks, but {type(model).__name__} "
-                f"has none that bertlab can find ({err}); use llrd=1 for this model"
+                f"{key} needs the model's encoder blocks and head, but {type(model).__name__} "
+                f"has none that bertlab can find ({err}); use llrd=1 and optimizer.head_lr_mult=1.0 for this model"
             ) from None
-        top = parts.depth  # L, the number of blocks
-        lr_of = {"head": lr}
-        lr_of.update({f"layer_{i}": lr * llrd ** (top - i) for i in reversed(range(top))})
-        lr_of["embeddings"] = lr * llrd ** (top + 1)
-        depth_of = lambda n: _head_or_block(parts.block_of(n))  # noqa: E731
+        lr_of = {"head": lr * head_lr_mult}
+        if llrd == 1:
+            lr_of["all"] = lr
+            depth_of = lambda n: "head" if _head_or_block(parts.block_of(n)) == "head" else "all"  # noqa: E731
+        else:
+            top = parts.depth  # L, the number of blocks
+            lr_of.update({f"layer_{i}": lr * llrd ** (top - i) for i in reversed(range(top))})
+            lr_of["embeddings"] = lr * llrd ** (top + 1)
+            depth_of = lambda n: _head_or_block(parts.block_of(n))  # noqa: E731
 
     groups: dict[str, dict] = {}
     # Ordered from the output down, so the logged groups read like the table above.

@@ -11,6 +11,7 @@ from typing import NamedTuple
 import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig
+from transformers import AutoConfig
 
 from bertlab.callbacks.diagnostics import TrainingDiagnostics
 from bertlab.callbacks.keep_best import KeepBestWeights
@@ -28,12 +29,14 @@ from bertlab.loggers.build import build_loggers
 from bertlab.loggers.console import console_callbacks
 from bertlab.loggers.dashboards import final_numbers, log_final_numbers, logged_before
 from bertlab.methods.mixout import apply_mixout
+from bertlab.methods.peft_tuning import apply_peft, load_adapter, parameter_counts, peft_method, saved_method
 from bertlab.methods.prior_wd import PriorWeightDecay
 from bertlab.methods.reinit import reinit_top_layers
+from bertlab.model.gradient_checkpointing import enable_gradient_checkpointing
 from bertlab.model.load import load_config, load_tokenizer
 from bertlab.pretrain.stage import further_pretrain
 from bertlab.problems.registry import problem_of
-from bertlab.run.saved_run import save_run_model
+from bertlab.run.saved_run import frozen_weights, save_run_model
 from bertlab.run.trainer import build_trainer, compiled_graphs, precision
 from bertlab.training.finetuner import FineTuner
 from bertlab.training.metrics import check_metrics, selection_metric
@@ -48,13 +51,22 @@ def build_model(cfg: DictConfig, pair: bool, num_labels: int, name_or_path: str 
     auto_class = problem_of(task).auto_class  # the head: sequence or token classifier
     model_config = load_config(name_or_path, num_labels, task.problem, cfg.model.dropout)
     tokenizer = load_tokenizer(name_or_path)
-    check_before_weights(name_or_path, model_config, tokenizer, task.max_length, pair, cfg.reinit, auto_class)
+    method = peft_method(cfg)
+    check_before_weights(
+        name_or_path, model_config, tokenizer, task.max_length, pair, cfg.reinit, auto_class, peft=method
+    )
     # init_seed (Dodge et al. 2020): the new head, the re-initialised blocks and mixout's start;
     # train_and_test re-seeds with order_seed before training (batch order, dropout)
     L.seed_everything(cfg.init_seed, workers=True, verbose=False)
     tokenizer, model = load_classifier(cfg.head, name_or_path, model_config, tokenizer=tokenizer, auto_class=auto_class)
-    reinit_top_layers(model, cfg.reinit, reinit_pooler=cfg.reinit > 0 or cfg.reinit_pooler)
+    pooler_redrawn = cfg.reinit > 0 or cfg.reinit_pooler
+    reinit_top_layers(model, cfg.reinit, reinit_pooler=pooler_redrawn)
     apply_mixout(model, cfg.mixout)  # after re-init: Linears mix toward the re-initialised weights
+    if cfg.trainer.get("gradient_checkpointing"):
+        enable_gradient_checkpointing(model)
+    # peft=: freeze, add the adapter (a new module drawn after the head, from the same seed), and
+    # keep the head training; a re-drawn pooler trains with it (methods/peft_tuning.py)
+    model = apply_peft(model, method, pooler_redrawn)
     compile_backend = cfg.trainer.compile
     if compile_backend:
         # in place (nn.Module.compile): parameter names, best-weight copies and checkpoints are
@@ -70,7 +82,16 @@ def load_trained_model(cfg: DictConfig, model_dir: Path):
     those shaped training; the saved weights are the result (mixout's layers are plain Linears in eval)."""
     # the family's HF classifier (head=pooler) or a HeadModel with the run's head (heads/model.py);
     # the label count is the saved config's, which the run wrote from cfg.task.labels
-    return load_tokenizer(str(model_dir)), load_head_model(model_dir, problem_of(cfg.task).auto_class)
+    auto_class = problem_of(cfg.task).auto_class
+    tokenizer = load_tokenizer(str(model_dir))
+    saved = saved_method(model_dir)
+    if saved is None:  # every weight was saved
+        return tokenizer, load_head_model(model_dir, auto_class)
+    # peft=: the frozen weights from where the run took them, with a head of the run's shape (the
+    # saved config: labels, head), then the saved adapter and head on top (methods/peft_tuning.py)
+    config = AutoConfig.from_pretrained(model_dir)
+    _, base = load_classifier(cfg.head, frozen_weights(saved, model_dir), config, tokenizer, auto_class)
+    return tokenizer, load_adapter(base, model_dir, saved["method"])
 
 
 def data_and_module(cfg: DictConfig, splits: dict, tokenizer, model, soft_labels=None, distill=None):
@@ -251,7 +272,7 @@ def train_and_test(
     if cfg.save_weights:
         # the best weights (or the last ones when validation never ran), loadable with from_pretrained,
         # with what `bertlab predict` / `evaluate` need to rebuild the run (run/saved_run.py)
-        save_run_model(cfg, module.model, tokenizer, run_dir)
+        save_run_model(cfg, module.model, tokenizer, run_dir, base=start_from)
 
     record = {
         "metrics": metrics,
@@ -279,6 +300,8 @@ def train_and_test(
         "param_dtype": str(next(module.model.parameters()).dtype).removeprefix("torch."),
         "precision": str(trainer.precision),
         "head": module.model.head_origin,  # new, or kept from the checkpoint (model/load.py, heads/build.py)
+        # what trained and what the forward uses (peft=: the adapter and head of the whole; methods/peft_tuning.py)
+        "parameters": parameter_counts(module.model),
         "pretrain": pretrain,  # the further pre-training stages, their corpus and held-out loss (pretrain/stage.py)
     }
     return Fitted(record, module, datamodule, trainer)

@@ -13,6 +13,9 @@ from omegaconf.errors import OmegaConfBaseException
 
 from bertlab.core.atomic import follow_umask
 from bertlab.core.errors import BertlabError, ConfigError
+from bertlab.heads.model import save_config
+from bertlab.methods.peft_tuning import peft_method, save_adapter
+from bertlab.model.anatomy import inner_model
 
 MODEL_DIR = "model"
 SAVED_CONFIG = "bertlab.yaml"
@@ -23,15 +26,35 @@ class SavedRunError(BertlabError):
     """A run folder without what predict / evaluate need."""
 
 
-def save_run_model(cfg: DictConfig, model, tokenizer, run_dir: Path) -> None:
+def save_run_model(cfg: DictConfig, model, tokenizer, run_dir: Path, base: str | None = None) -> None:
+    """`base`: where the run's pretrained weights came from (model.name_or_path, or a further
+    pre-trained model's folder); a peft= run saves its adapter and head only, and names it."""
     folder = Path(run_dir) / MODEL_DIR
     if cfg.task.problem == "classification":  # the names in the HF config too, for those loading it alone
         model.config.id2label = {i: str(label) for i, label in enumerate(cfg.task.labels)}
         model.config.label2id = {str(label): i for i, label in enumerate(cfg.task.labels)}
-    model.save_pretrained(folder)
+    method = peft_method(cfg).name
+    if method == "none":
+        model.save_pretrained(folder)
+    else:
+        base = base or cfg.model.name_or_path
+        local = Path(base).expanduser()
+        save_adapter(model, method, str(local.resolve()) if local.exists() else base, folder)
+        save_config(inner_model(model)[0], folder)  # config.json: the labels and the head, for the rebuild
     tokenizer.save_pretrained(folder)
     (folder / SAVED_CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
     follow_umask(folder)  # transformers writes the weights 0600
+
+
+def frozen_weights(saved: dict, model_dir: Path) -> str:
+    """Where a peft= run's frozen weights are (its peft.json's `base`), or SavedRunError."""
+    base = saved["base"]
+    if base.startswith("/") and not Path(base).exists():
+        raise SavedRunError(
+            f"{model_dir} holds a peft={saved['method']} adapter trained on the weights in {base}, which is gone "
+            f"(a further pre-trained model's folder, moved or deleted): restore it, or {RERUN}."
+        )
+    return base
 
 
 def saved_model_dir(run_dir: Path) -> Path:
