@@ -100,11 +100,18 @@ def load_trained(cfg: DictConfig, model_dir):
     return load_tokenizer(str(model_dir)), load_saved_prompt_model(model_dir)
 
 
-def encoder(cfg: DictConfig, tokenizer, train: list) -> PromptEncoder:
+def encoder(cfg: DictConfig, tokenizer, train: list | None) -> PromptEncoder:
+    """`train`: the examples demonstrations come from; None (`bertlab predict`): the run's own
+    training split, drawn again from its task (only when demonstrations are on)."""
     approach = cfg.approach
+    if train is None and approach.demonstrations != "none":
+        from bertlab.data.sampling import make_splits
+        from bertlab.problems.registry import problem_of
+
+        train = make_splits(problem_of(cfg.task).read(cfg.task), cfg.task, cfg.task.data_seed)["train"]
     embed = sentence_embedder(approach.similarity_model) if approach.demonstrations == "similar" else None
     return PromptEncoder(
-        prompt_format(cfg, tokenizer), train, cfg.task.problem, approach.demonstrations, cfg.seed, embed
+        prompt_format(cfg, tokenizer), train or [], cfg.task.problem, approach.demonstrations, cfg.seed, embed
     )
 
 

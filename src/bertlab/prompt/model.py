@@ -81,6 +81,16 @@ class PromptMixin:
             loss = nn.functional.kl_div(log_p, target, reduction="batchmean")
         return SequenceClassifierOutput(loss=loss, logits=prediction)
 
+    def save_pretrained(self, *args, **kwargs):
+        """The family's save_pretrained as the family's class: config.json's `architectures` names
+        a class transformers knows (it writes the instance's class name)."""
+        prompt = self.__class__
+        self.__class__ = prompt.__mro__[2]  # Prompt<Family> -> PromptMixin -> <Family>ForMaskedLM
+        try:
+            return self.save_pretrained(*args, **kwargs)
+        finally:
+            self.__class__ = prompt
+
     def mlm_loss(self, input_ids, attention_mask, labels) -> torch.Tensor:
         """The family's own masked-LM loss (PET's auxiliary language modelling), the hook-free forward."""
         return super().forward(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
@@ -100,8 +110,6 @@ def as_prompt_model(model, word_ids: list[int], bounds: tuple[float, float] | No
     model.__class__ = prompt_class(type(model))
     model.config.prompt_label_word_ids = list(word_ids)
     model.config.prompt_bounds = list(bounds) if bounds is not None else None
-    # save_pretrained writes `architectures`: the family's class, which from_pretrained knows
-    model.config.architectures = [type(model).__mro__[2].__name__]
     return model
 
 
@@ -138,6 +146,7 @@ def load_saved_prompt_model(directory) -> nn.Module:
         raise ModelError(
             f"{directory}: its config.json has no {WORD_IDS_KEY}; it was not saved by an approach=prompt run."
         )
-    model = AutoModelForMaskedLM.from_pretrained(directory, config=config, dtype=torch.float32)
+    with _quiet_transformers():  # its load table and progress bar
+        model = AutoModelForMaskedLM.from_pretrained(directory, config=config, dtype=torch.float32)
     check_tied(model)
     return as_prompt_model(model, word_ids, getattr(config, BOUNDS_KEY, None)).eval()

@@ -50,11 +50,17 @@ def predict(run_dir: Path, input_path: Path, out: str | None = None, encoding: s
         )
     rows = read_unlabelled(input_path, list(cfg.task.text_fields), encoding, key="--encoding")
 
-    from bertlab.run.fit import load_trained_model  # torch and transformers: only once the input is good
+    # torch and transformers: only once the input is good
+    from bertlab.run.approach import approach_of
+    from bertlab.run.fit import load_trained_model
 
     with redirect_stdout(sys.stderr):  # the model's load line; stdout may carry the predictions
         tokenizer, model = load_trained_model(cfg, model_dir)
-    outputs = infer(model, tokenizer, [e for _, e in rows], cfg.task.max_length, cfg.data.eval_batch_size)
+        # the approach's own encoding (approach=prompt: the run's template, and its demonstrations
+        # drawn from the run's training split); None: the plain tokenisation the classifier had
+        encoder = approach_of(cfg).encoder(cfg, tokenizer, None)
+    examples = [e for _, e in rows]
+    outputs = infer(model, tokenizer, examples, cfg.task.max_length, cfg.data.eval_batch_size, encoder)
     labels = [str(label) for label in cfg.task.labels] if cfg.task.problem == "classification" else None
     records = [prediction_record(row, output, labels) for (row, _), output in zip(rows, outputs)]
     if out_path is None:
@@ -65,9 +71,12 @@ def predict(run_dir: Path, input_path: Path, out: str | None = None, encoding: s
     return out_path
 
 
-def infer(model, tokenizer, examples: list[Example], max_length: int, batch_size: int) -> list[list[float]]:
+def infer(
+    model, tokenizer, examples: list[Example], max_length: int, batch_size: int, encoder=None
+) -> list[list[float]]:
     """The model's outputs per example, in order: class probabilities, or [score] for regression.
-    Batches of similar lengths (longest first), as the run evaluated, padded per batch."""
+    Batches of similar lengths (longest first), as the run evaluated, padded per batch. `encoder`:
+    the run's approach's (its encode and collate, as FewSampleDataModule uses them); None: `tokenize`."""
     import torch
     from transformers import DataCollatorWithPadding
 
@@ -76,9 +85,10 @@ def infer(model, tokenizer, examples: list[Example], max_length: int, batch_size
 
     device = torch.device(accelerator("auto"))
     model.to(device)
-    encoded = [{k: v for k, v in e.items() if k != "labels"} for e in tokenize(examples, tokenizer, max_length, True)]
+    items = encoder.encode(examples, "predict") if encoder else tokenize(examples, tokenizer, max_length, True)
+    encoded = [{k: v for k, v in e.items() if k != "labels"} for e in items]
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]["input_ids"]))
-    collate = DataCollatorWithPadding(tokenizer)
+    collate = encoder.collate if encoder else DataCollatorWithPadding(tokenizer)
     outputs: list[list[float]] = [[] for _ in encoded]
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
