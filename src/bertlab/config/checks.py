@@ -20,6 +20,7 @@ from bertlab.core.errors import ConfigError
 from bertlab.core.paths import CONF_DIR
 from bertlab.data.augment import check_augment
 from bertlab.data.fields import unique_labels
+from bertlab.data.k_shot import check_k_shot
 from bertlab.heads.build import check_head
 from bertlab.loggers.choice import check_logger
 from bertlab.methods.distill import check_distill
@@ -323,6 +324,7 @@ def check_config(cfg: DictConfig) -> None:
         )
     if not _integer(cfg.task.data_seed):
         raise ConfigError(f"task.data_seed={cfg.task.data_seed} is invalid: it must be an integer.")
+    check_k_shot(cfg.task)  # LM-BFF's K-shot draw (data/k_shot.py)
     for key in ("reinit_pooler", "save_weights", "resume"):
         _flag(cfg[key], key)
     _flag(cfg.data.group_by_length, "data.group_by_length")

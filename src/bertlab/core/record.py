@@ -64,6 +64,7 @@ SETTINGS = {
     "max_steps": "trainer.max_steps",
     "n_train": "task.n_train",
     "n_val": "task.n_val",
+    "k_shot": "task.k_shot",  # LM-BFF's K per class (data/k_shot.py); null = off
     "data_seed": "task.data_seed",
     "sampling": "task.sampling",
     "augment": "augment.name",

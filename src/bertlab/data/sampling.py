@@ -18,6 +18,9 @@ data. Draws are class-balanced per label (regression: one group, i.e. plain rand
 
 Token classification has no class per sentence: its draws are plain random, as regression's.
 
+`task.k_shot: K` draws LM-BFF's K-shot split instead (data/k_shot.py): K train and K val per class
+from the training pool, the whole dev pool as test; n_train / n_val are then not read.
+
 `task.sampling: paper` (the experiment=paper_* presets) makes the same splits with the official
 code's own draws (asappresearch/revisit-bert-finetuning, run_glue.py), so that a paper preset
 trains, selects and tests on the very examples the paper's code does (see `paper_splits`).
@@ -30,12 +33,15 @@ import random
 from omegaconf import DictConfig
 
 from bertlab.core.errors import ConfigError, DataError
+from bertlab.data.k_shot import k_shot_splits
 from bertlab.data.readers import Example
 
 SAMPLING = ("balanced", "paper")
 
 
 def make_splits(pools: dict[str, list[Example]], task: DictConfig, data_seed: int) -> dict[str, list[Example]]:
+    if task.get("k_shot") is not None:  # LM-BFF's protocol (data/k_shot.py); n_test still applies
+        return _checked(k_shot_splits(pools, task, data_seed), task, pools, None, None, random.Random(data_seed))
     n_train = _count(task.n_train, "task.n_train", "null = the whole training pool")
     n_val = _count(task.n_val, "task.n_val", "null = val/test are the halves of the dev set")
     sampling = task.sampling

@@ -32,7 +32,18 @@ WEIGHT_FILES = (
     "pytorch_model.bin.index.json",
 )
 # the task keys that say where a run's examples come from and how they are drawn (the data check's message)
-DATA_KEYS = ("data_dir", "train_file", "dev_file", "test_file", "n_train", "n_val", "n_test", "data_seed", "sampling")
+DATA_KEYS = (
+    "data_dir",
+    "train_file",
+    "dev_file",
+    "test_file",
+    "n_train",
+    "n_val",
+    "n_test",
+    "k_shot",
+    "data_seed",
+    "sampling",
+)
 
 
 def distillation_loss(
@@ -151,7 +162,7 @@ def check_teacher_run(teacher: str, record: dict | None, teacher_task, task, fin
             f"examples differ.\n  teacher:  {describe_data(teacher_task)}, {_short(saved, differ)}\n"
             f"  this run: {describe_data(task)}, {_short(fingerprint, differ)}\n"
             "A teacher must have trained on this run's training examples and never seen its validation or "
-            "test examples: train it on the same files with the same task.n_train, task.n_val, "
+            "test examples: train it on the same files with the same task.n_train, task.n_val, task.k_shot, "
             "task.data_seed and task.sampling, or drop distill.teacher to train the teacher in this job."
         )
 
