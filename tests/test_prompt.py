@@ -205,6 +205,12 @@ def test_demonstrations_come_from_the_training_split_only(wordpiece, how):
             assert text.count("[MASK]") == 1 and item["input_ids"][item["mask_pos"]] == wordpiece.mask_token_id
 
 
+def test_regression_demonstrations_split_at_the_middle_of_the_score_range():
+    # LM-BFF's median_mapping for STS-B: 2.5, a label <= 2.5 is the low pole
+    train = [Example("a", "b", y) for y in (0.0, 2.5, 2.6, 5.0, 1.0)]
+    assert demonstrations.demo_classes(train, "regression", (0.0, 5.0)) == [0, 0, 1, 1, 0]
+
+
 def test_demonstrations_carry_their_label_word(wordpiece):
     train = [Example("alpha", "beta", 0), Example("gamma", "delta", 1)]
     prompt = fmt(wordpiece)
@@ -293,3 +299,27 @@ def test_config_messages(compose_train, overrides, message):
 def test_every_packaged_sequence_task_has_a_valid_preset(compose_train):
     for task in ("rte", "mrpc", "stsb", "cola", "sst2", "qnli", "qqp", "mnli", "bbcnews"):
         check(compose_train, f"task={task}")
+
+
+# --- the masked-LM head and the methods ------------------------------------------------------
+
+
+def test_a_checkpoint_without_mlm_head_gets_a_tied_fresh_one_said_in_one_line(tiny_bert_dir, said):
+    from bertlab.methods.mixout import MixLinear, apply_mixout
+    from bertlab.methods.reinit import reinit_top_layers
+    from bertlab.prompt.model import load_prompt_model
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_bert_dir))
+    model = load_prompt_model(str(tiny_bert_dir), 2, "classification", None, [7, 11], None, tokenizer)
+    assert model.head_origin.startswith(f"new masked-LM head: {tiny_bert_dir} has no weights for it")
+    assert model.head_origin.endswith("decoder tied to the input embeddings")
+    assert f"model: {model.head_origin}" in said()
+    head_before = {k: v.clone() for k, v in model.cls.state_dict().items()}
+    touched = reinit_top_layers(model, 2, reinit_pooler=True)
+    assert touched == ["bert.encoder.layer.0", "bert.encoder.layer.1"]  # blocks only: the head is not one
+    for key, value in model.cls.state_dict().items():
+        assert torch.equal(value, head_before[key]), f"re-init changed the masked-LM head's {key}"
+    apply_mixout(model, 0.1)
+    assert not any(isinstance(m, MixLinear) for m in model.cls.modules())  # the head stays plain Linears
+    assert isinstance(model.bert.encoder.layer[0].attention.self.query, MixLinear)
+    assert model.get_output_embeddings().weight is model.get_input_embeddings().weight  # still tied

@@ -111,7 +111,13 @@ def encoder(cfg: DictConfig, tokenizer, train: list | None) -> PromptEncoder:
         train = make_splits(problem_of(cfg.task).read(cfg.task), cfg.task, cfg.task.data_seed)["train"]
     embed = sentence_embedder(approach.similarity_model) if approach.demonstrations == "similar" else None
     return PromptEncoder(
-        prompt_format(cfg, tokenizer), train or [], cfg.task.problem, approach.demonstrations, cfg.seed, embed
+        prompt_format(cfg, tokenizer),
+        train or [],
+        cfg.task.problem,
+        approach.demonstrations,
+        cfg.seed,
+        embed,
+        bounds(cfg.task),
     )
 
 

@@ -10,7 +10,8 @@
 
 Demonstrations come from the training split only, for every split (an example never shows
 itself: a training input's own index is left out). Regression: the classes are the two poles,
-split at the training labels' median (LM-BFF bins regression demonstrations the same way).
+a label above the middle of task.score_range is the high one (LM-BFF's `median_mapping`: 2.5 for
+STS-B's [0, 5], `label <= 2.5` the low pole).
 
 Departures, both to keep one forward per example: LM-BFF re-draws the demonstrations of a
 training example every time it is seen and, at test time, averages the predictions over 16 draws
@@ -21,18 +22,17 @@ so the split is tokenised once (token cache) and a resumed run sees the same inp
 from __future__ import annotations
 
 import random
-import statistics
 from collections.abc import Callable, Sequence
 
 DEMONSTRATIONS = ("none", "random", "similar")
 
 
-def demo_classes(train: Sequence, problem: str) -> list[int]:
+def demo_classes(train: Sequence, problem: str, bounds: tuple[float, float] | None = None) -> list[int]:
     """The class of each training example, as demonstrations group them (regression: the pole)."""
     if problem != "regression":
         return [int(e.label) for e in train]
-    median = statistics.median(float(e.label) for e in train)
-    return [int(float(e.label) > median) for e in train]
+    middle = (bounds[0] + bounds[1]) / 2
+    return [int(float(e.label) > middle) for e in train]
 
 
 def choose(
@@ -72,7 +72,9 @@ def choose(
 
 
 def sentence_embedder(name_or_path: str, batch_size: int = 64) -> Callable[[list], object]:
-    """examples -> normalised mean-pooled embeddings (a torch tensor), of text_a + ' ' + text_b."""
+    """examples -> normalised mean-pooled embeddings (a torch tensor), of text_a + ' ' + text_b.
+    The encoder loads on the first call and is kept for the next (every split ranks against train)."""
+    loaded: list = []
 
     def embed(examples: list):
         import torch
@@ -80,10 +82,11 @@ def sentence_embedder(name_or_path: str, batch_size: int = 64) -> Callable[[list
 
         from bertlab.model.load import _quiet_transformers, resolve_model_path
 
-        path = resolve_model_path(name_or_path)
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        with _quiet_transformers():
-            model = AutoModel.from_pretrained(path, dtype=torch.float32).eval()
+        if not loaded:
+            path = resolve_model_path(name_or_path)
+            with _quiet_transformers():
+                loaded.extend([AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).float().eval()])
+        tokenizer, model = loaded
         texts = [e.text_a if e.text_b is None else f"{e.text_a} {e.text_b}" for e in examples]
         vectors = []
         with torch.inference_mode():
