@@ -360,6 +360,11 @@ def check_config(cfg: DictConfig) -> None:
     if cfg.trainer.max_steps in (None, -1):
         _positive(cfg.trainer.max_epochs, "trainer.max_epochs", int)
     problem_of(cfg.task).check(cfg)  # task.problem is known, and its own keys' rules (problems/)
+    # the approach's own rules (approach=prompt: template, label words, demonstrations); imported
+    # here, not above: run/approach.py brings each approach's model code
+    from bertlab.run.approach import approach_of
+
+    approach_of(cfg).check(cfg)
     # the optimizer's and schedule's own checks (optimizer.lr's too), run now rather than after the model has loaded
     check_schedule(cfg.schedule, check_optimizer(cfg.optimizer))
     check_head(

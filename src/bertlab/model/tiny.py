@@ -97,19 +97,29 @@ def _tokenizer(family: str):
 
 
 def write_tiny(
-    family: str, directory: str | Path, num_layers: int = 2, hidden: int = 32, seed: int = 0, dtype=None
+    family: str,
+    directory: str | Path,
+    num_layers: int = 2,
+    hidden: int = 32,
+    seed: int = 0,
+    dtype=None,
+    masked_lm: bool = False,
+    tokenizer=None,
 ) -> Path:
     """Save a randomly initialised base model of `family` plus its tokenizer into `directory`
-    (kept if already there). `dtype` (e.g. torch.bfloat16): the dtype the weights are saved in."""
+    (kept if already there). `dtype` (e.g. torch.bfloat16): the dtype the weights are saved in.
+    `masked_lm`: the family's *ForMaskedLM instead (its masked-LM head saved too, as a hub
+    checkpoint such as bert-base-uncased has it); `tokenizer`: one of the caller's, else the family's."""
     import torch
 
     directory = Path(directory)
     if (directory / "config.json").exists():
         return directory
-    tokenizer = _tokenizer(family)
+    tokenizer = tokenizer or _tokenizer(family)
     config = _config(family, len(tokenizer), num_layers, hidden, tokenizer)
     torch.manual_seed(seed)
-    model = transformers.AutoModel.from_config(config)
+    auto_class = transformers.AutoModelForMaskedLM if masked_lm else transformers.AutoModel
+    model = auto_class.from_config(config)
     if dtype is not None:
         model.to(dtype)
     model.save_pretrained(str(directory))

@@ -49,7 +49,8 @@ def evaluate(run_dir: Path, overrides: list[str] | None = None) -> dict[str, flo
     splits = make_splits(problem.read(task), task, task.data_seed)
     tokenizer, model = load_trained_model(cfg, model_dir)
     # the run's own data module and FineTuner (fit.py builds both for a run); the test split alone
-    datamodule, module = data_and_module(cfg, {"test": splits["test"]}, tokenizer, model)
+    # (the training split is not encoded; approach=prompt draws its demonstrations from it)
+    datamodule, module = data_and_module(cfg, {"test": splits["test"]}, tokenizer, model, train=splits["train"])
     trainer = lightning_trainer(
         None,  # it tests only, and no cap of `limits` touches a test (run/limits.py)
         accelerator=cfg.trainer.accelerator,

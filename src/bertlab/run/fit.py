@@ -1,4 +1,5 @@
-"""One run's training, composed: task splits -> model (+ re-init, mixout, compile) -> LightningModule
+"""One run's training, composed: task splits -> model of the run's approach (run/approach.py; + re-init,
+mixout, compile) -> LightningModule
 -> callbacks -> Trainer.fit -> test the last and the best weights -> the run's part of result.json.
 
 What happens inside one training step, and which file does each part, is written down in
@@ -11,96 +12,55 @@ from typing import NamedTuple
 import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig
-from transformers import AutoConfig
 
 from bertlab.callbacks.diagnostics import TrainingDiagnostics
 from bertlab.callbacks.keep_best import KeepBestWeights
 from bertlab.callbacks.resume import ResumeCheckpoint, metrics_rows, resume_checkpoint
 from bertlab.callbacks.throughput import TrainThroughput
 from bertlab.config.checks import check_config
-from bertlab.config.model_checks import check_before_weights
 from bertlab.core.lines import say
 from bertlab.data.augment import augment_train
 from bertlab.data.datamodule import FewSampleDataModule
 from bertlab.data.fingerprint import FINGERPRINT_KEY, data_fingerprint
 from bertlab.data.sampling import make_splits
-from bertlab.heads.build import load_classifier, load_head_model
 from bertlab.loggers.build import build_loggers
 from bertlab.loggers.console import console_callbacks
 from bertlab.loggers.dashboards import final_numbers, log_final_numbers, logged_before
-from bertlab.methods.mixout import apply_mixout
-from bertlab.methods.peft_tuning import apply_peft, load_adapter, parameter_counts, peft_method, saved_method
+from bertlab.methods.peft_tuning import parameter_counts
 from bertlab.methods.prior_wd import PriorWeightDecay
-from bertlab.methods.reinit import reinit_top_layers
-from bertlab.model.gradient_checkpointing import enable_gradient_checkpointing
-from bertlab.model.load import load_config, load_tokenizer
 from bertlab.pretrain.stage import further_pretrain
 from bertlab.problems.registry import problem_of
-from bertlab.run.saved_run import frozen_weights, save_run_model
+from bertlab.run.approach import approach_of, build_model
+from bertlab.run.saved_run import save_run_model
 from bertlab.run.trainer import build_trainer, compiled_graphs, precision
 from bertlab.training.finetuner import FineTuner
 from bertlab.training.metrics import check_metrics, selection_metric
 
 
-def build_model(cfg: DictConfig, pair: bool, num_labels: int, name_or_path: str | None = None):
-    """Tokenizer and classifier, checked before any weights are read, then re-initialised, mixed
-    out and compiled as the config says. `name_or_path`: where the weights come from, when not
-    model.name_or_path (a further pre-trained model)."""
-    task = cfg.task
-    name_or_path = name_or_path or cfg.model.name_or_path
-    auto_class = problem_of(task).auto_class  # the head: sequence or token classifier
-    model_config = load_config(name_or_path, num_labels, task.problem, cfg.model.dropout)
-    tokenizer = load_tokenizer(name_or_path)
-    method = peft_method(cfg)
-    check_before_weights(
-        name_or_path, model_config, tokenizer, task.max_length, pair, cfg.reinit, auto_class, peft=method
-    )
-    # init_seed (Dodge et al. 2020): the new head, the re-initialised blocks and mixout's start;
-    # train_and_test re-seeds with order_seed before training (batch order, dropout)
-    L.seed_everything(cfg.init_seed, workers=True, verbose=False)
-    tokenizer, model = load_classifier(cfg.head, name_or_path, model_config, tokenizer=tokenizer, auto_class=auto_class)
-    pooler_redrawn = cfg.reinit > 0 or cfg.reinit_pooler
-    reinit_top_layers(model, cfg.reinit, reinit_pooler=pooler_redrawn)
-    apply_mixout(model, cfg.mixout)  # after re-init: Linears mix toward the re-initialised weights
-    if cfg.trainer.get("gradient_checkpointing"):
-        enable_gradient_checkpointing(model)
-    # peft=: freeze, add the adapter (a new module drawn after the head, from the same seed), and
-    # keep the head training; a re-drawn pooler trains with it (methods/peft_tuning.py)
-    model = apply_peft(model, method, pooler_redrawn)
-    compile_backend = cfg.trainer.compile
-    if compile_backend:
-        # in place (nn.Module.compile): parameter names, best-weight copies and checkpoints are
-        # unchanged; dynamic shapes, since every batch is padded to its own length
-        model.compile(dynamic=True, backend="inductor" if compile_backend is True else str(compile_backend))
-    return tokenizer, model
-
-
 def load_trained_model(cfg: DictConfig, model_dir: Path):
-    """Tokenizer and fine-tuned classifier that a run saved (save_weights=true) in `model_dir`, rebuilt
-    as the run built it from its saved config `cfg`, in eval mode: the one place `bertlab predict` and
-    `evaluate` get a model from (a head of another kind is loaded here). No re-init, mixout or compile:
-    those shaped training; the saved weights are the result (mixout's layers are plain Linears in eval)."""
-    # the family's HF classifier (head=pooler) or a HeadModel with the run's head (heads/model.py);
-    # the label count is the saved config's, which the run wrote from cfg.task.labels
-    auto_class = problem_of(cfg.task).auto_class
-    tokenizer = load_tokenizer(str(model_dir))
-    saved = saved_method(model_dir)
-    if saved is None:  # every weight was saved
-        return tokenizer, load_head_model(model_dir, auto_class)
-    # peft=: the frozen weights from where the run took them, with a head of the run's shape (the
-    # saved config: labels, head), then the saved adapter and head on top (methods/peft_tuning.py)
-    config = AutoConfig.from_pretrained(model_dir)
-    _, base = load_classifier(cfg.head, frozen_weights(saved, model_dir), config, tokenizer, auto_class)
-    return tokenizer, load_adapter(base, model_dir, saved["method"])
+    """Tokenizer and trained model that a run saved (save_weights=true) in `model_dir`, rebuilt
+    as the run's approach built it (run/approach.py) from its saved config `cfg`, in eval mode: the
+    one place `bertlab predict` and `evaluate` get a model from (a head of another kind, a prompt
+    model, is loaded there). No re-init, mixout or compile: those shaped training; the saved weights
+    are the result (mixout's layers are plain Linears in eval)."""
+    return approach_of(cfg).load_trained(cfg, model_dir)
 
 
-def data_and_module(cfg: DictConfig, splits: dict, tokenizer, model, soft_labels=None, distill=None):
-    """The task problem's FewSampleDataModule (its encoder: tokenisation, labels, batches) and the
-    FineTuner around `model` (the problem's metrics, which may read the encoder's per-split state:
-    question answering's windows): the one place both are built, for a run and for `bertlab evaluate`."""
+def data_and_module(
+    cfg: DictConfig, splits: dict, tokenizer, model, soft_labels=None, distill=None, train=None, data=None
+):
+    """The task problem's FewSampleDataModule (its encoder: tokenisation, labels, batches; the
+    approach's own where it has one, e.g. approach=prompt's template) and the FineTuner around
+    `model` (the problem's metrics, which may read the encoder's per-split state: question
+    answering's windows): the one place both are built, for a run and for `bertlab evaluate`.
+    `train`: the training examples an approach's encoder draws from (prompt demonstrations) when
+    `splits` has none; `data`: the run's TaskData, for an approach's extra loss (None: no extra loss)."""
     task = cfg.task
     problem = problem_of(task)
-    encoder = problem.encoder(task, tokenizer)
+    approach = approach_of(cfg)
+    encoder = approach.encoder(cfg, tokenizer, splits.get("train", train or []))
+    extra_loss = approach.extra_loss(cfg, tokenizer, data, encoder) if data is not None else None
+    encoder = encoder or problem.encoder(task, tokenizer)
     datamodule = FewSampleDataModule(
         splits,
         tokenizer,
@@ -126,6 +86,7 @@ def data_and_module(cfg: DictConfig, splits: dict, tokenizer, model, soft_labels
         distill=distill,
         metrics_factory=problem.metrics(task, problem.num_labels(task), encoder),
         evaluate_batch=problem.evaluate,
+        extra_loss=extra_loss,
     )
     return datamodule, module
 
@@ -253,7 +214,9 @@ def train_and_test(
     )
     tokenizer, model = build_model(cfg, splits["train"][0].text_b is not None, num_labels, start_from)
 
-    datamodule, module = data_and_module(cfg, splits, tokenizer, model, soft_labels=soft_labels, distill=distill)
+    datamodule, module = data_and_module(
+        cfg, splits, tokenizer, model, soft_labels=soft_labels, distill=distill, data=data
+    )
     callbacks, best, throughput, diagnostics = build_callbacks(cfg, model, run_dir, overrides, select, loggers)
     datamodule.setup("fit")  # its training items: question answering's windows outnumber its questions
     trainer = build_trainer(cfg, run_dir, len(datamodule.encoded["train"]), loggers, callbacks)

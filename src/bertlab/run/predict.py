@@ -109,17 +109,26 @@ def predicting_config(run_dir: Path):
 
 def predicted(run_dir: Path, cfg, rows: list[tuple[dict, Example]]) -> list[dict]:
     """The saved model's prediction record for each (row, example)."""
-    from bertlab.run.fit import load_trained_model  # torch and transformers: only once the input is good
+    # torch and transformers: only once the input is good
+    from bertlab.run.approach import approach_of
+    from bertlab.run.fit import load_trained_model
 
     tokenizer, model = load_trained_model(cfg, saved_model_dir(run_dir))
-    outputs = infer(model, tokenizer, [e for _, e in rows], cfg.task.max_length, cfg.data.eval_batch_size)
+    # the approach's own encoding (approach=prompt: the run's template, and its demonstrations
+    # drawn from the run's training split); None: the plain tokenisation the classifier had
+    encoder = approach_of(cfg).encoder(cfg, tokenizer, None)
+    examples = [e for _, e in rows]
+    outputs = infer(model, tokenizer, examples, cfg.task.max_length, cfg.data.eval_batch_size, encoder)
     labels = [str(label) for label in cfg.task.labels] if cfg.task.problem == "classification" else None
     return [prediction_record(row, output, labels) for (row, _), output in zip(rows, outputs)]
 
 
-def infer(model, tokenizer, examples: list[Example], max_length: int, batch_size: int) -> list[list[float]]:
+def infer(
+    model, tokenizer, examples: list[Example], max_length: int, batch_size: int, encoder=None
+) -> list[list[float]]:
     """The model's outputs per example, in order: class probabilities, or [score] for regression.
-    Batches of similar lengths (longest first), as the run evaluated, padded per batch."""
+    Batches of similar lengths (longest first), as the run evaluated, padded per batch. `encoder`:
+    the run's approach's (its encode and collate, as FewSampleDataModule uses them); None: `tokenize`."""
     import torch
     from transformers import DataCollatorWithPadding
 
@@ -128,9 +137,10 @@ def infer(model, tokenizer, examples: list[Example], max_length: int, batch_size
 
     device = torch.device(accelerator("auto"))
     model.to(device)
-    encoded = [{k: v for k, v in e.items() if k != "labels"} for e in tokenize(examples, tokenizer, max_length, True)]
+    items = encoder.encode(examples, "predict") if encoder else tokenize(examples, tokenizer, max_length, True)
+    encoded = [{k: v for k, v in e.items() if k != "labels"} for e in items]
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]["input_ids"]))
-    collate = DataCollatorWithPadding(tokenizer)
+    collate = encoder.collate if encoder else DataCollatorWithPadding(tokenizer)
     outputs: list[list[float]] = [[] for _ in encoded]
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):

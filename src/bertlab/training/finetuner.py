@@ -14,8 +14,9 @@ run/fit.py's build_callbacks builds, each before the LightningModule's hook of t
  1. LightningModule.optimizer_step calls `optimizer.step(closure)`; the optimizer (optim/adam.py)
     runs the closure before its update, and the closure runs 2-6:
  2. forward and loss: `training_step` below (under autocast when precision is mixed; a
-    distillation student mixes in the teacher's soft labels, methods/distill.py); a NaN/inf
-    loss raises DivergedError here, before any gradient.
+    distillation student mixes in the teacher's soft labels, methods/distill.py; approach=prompt
+    with approach.aux_mlm_weight > 0 mixes in PET's masked-LM loss on an unlabeled batch,
+    prompt/aux_mlm.py); a NaN/inf loss raises DivergedError here, before any gradient.
  3. zero_grad: `optimizer_zero_grad` (on the first batch of an accumulation window).
  4. backward: `LightningModule.backward`, i.e. `loss.backward()` (on_before_backward and
     on_after_backward around it; none of ours).
@@ -69,6 +70,7 @@ class FineTuner(L.LightningModule):
         distill=None,
         metrics_factory=None,
         evaluate_batch=None,
+        extra_loss=None,
     ):
         super().__init__()
         self.model = model
@@ -80,6 +82,9 @@ class FineTuner(L.LightningModule):
         self.distill = distill
         # (model, batch, metrics): the task problem's own evaluation step (question answering); None: logits vs labels
         self.evaluate_batch = evaluate_batch
+        # (model, loss, global step) -> the loss with the approach's own term (approach=prompt's
+        # auxiliary masked-LM loss, prompt/aux_mlm.py); None = the task loss alone
+        self.extra_loss = extra_loss
         num_labels = model.config.num_labels
         # metrics_factory(prefix): the task problem's own metrics (problems/); default GLUE's
         build = metrics_factory or (lambda prefix: build_metrics(metrics, num_labels, prefix))
@@ -95,6 +100,8 @@ class FineTuner(L.LightningModule):
         loss = output.loss
         if self.distill is not None:  # the soft labels' term mixed into the task loss
             loss = self.distill(output.logits, teacher_logits, loss)
+        if self.extra_loss is not None:
+            loss = self.extra_loss(self.model, loss, self.global_step)
         if not torch.isfinite(loss):
             raise DivergedError(self.global_step, float(loss.detach()))
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
