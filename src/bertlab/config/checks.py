@@ -32,6 +32,7 @@ from bertlab.optim.schedules import check_schedule
 from bertlab.pretrain.settings import check_pretrain
 from bertlab.problems.registry import problem_of
 from bertlab.run.limits import check_limits
+from bertlab.setfit.train import check_setfit, is_setfit
 
 
 def _positive(value, key: str, kind=(int, float)) -> None:
@@ -353,6 +354,8 @@ def check_config(cfg: DictConfig) -> None:
     if cfg.trainer.max_steps in (None, -1):
         _positive(cfg.trainer.max_epochs, "trainer.max_epochs", int)
     problem_of(cfg.task).check(cfg)  # task.problem is known, and its own keys' rules (problems/)
+    if is_setfit(cfg):  # its own keys, and fine-tuning's options refused (setfit/train.py)
+        check_setfit(cfg)
     # the optimizer's and schedule's own checks (optimizer.lr's too), run now rather than after the model has loaded
     check_schedule(cfg.schedule, check_optimizer(cfg.optimizer))
     check_head(

@@ -26,6 +26,7 @@ EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "bertlab prepare --wordnet": ("augment", ("nltk",)),
     "bertlab prepare --backtranslate": ("augment", ("sentencepiece", "sacremoses")),  # MarianTokenizer's
     HUB_TASK: ("hub", ("datasets",)),
+    "approach=setfit": ("setfit", ("setfit",)),
 }
 
 

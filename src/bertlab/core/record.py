@@ -68,6 +68,7 @@ SETTINGS = {
     "sampling": "task.sampling",
     "augment": "augment.name",
     "pretrain": "pretrain.name",  # further pre-training first: none, tapt, dapt, dapt_tapt
+    "approach": "approach.name",  # finetune, setfit
 }
 
 

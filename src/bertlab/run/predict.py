@@ -17,6 +17,7 @@ from pathlib import Path
 from bertlab.core.errors import ConfigError
 from bertlab.data.readers import Example, read_unlabelled
 from bertlab.run.saved_run import SavedRunError, load_saved_config, saved_model_dir
+from bertlab.setfit.train import is_setfit
 
 FORMATS = (".csv", ".tsv", ".jsonl")
 STDOUT = "-"
@@ -50,11 +51,19 @@ def predict(run_dir: Path, input_path: Path, out: str | None = None, encoding: s
         )
     rows = read_unlabelled(input_path, list(cfg.task.text_fields), encoding, key="--encoding")
 
-    from bertlab.run.fit import load_trained_model  # torch and transformers: only once the input is good
+    examples = [e for _, e in rows]
+    if is_setfit(cfg):  # approach=setfit: setfit's own model folder and predict_proba (bertlab/setfit/)
+        from bertlab.setfit.model import load_setfit_model, probabilities
 
-    with redirect_stdout(sys.stderr):  # the model's load line; stdout may carry the predictions
-        tokenizer, model = load_trained_model(cfg, model_dir)
-    outputs = infer(model, tokenizer, [e for _, e in rows], cfg.task.max_length, cfg.data.eval_batch_size)
+        with redirect_stdout(sys.stderr):
+            model = load_setfit_model(model_dir)
+        outputs = probabilities(model, examples, cfg.data.eval_batch_size).tolist()
+    else:
+        from bertlab.run.fit import load_trained_model  # torch and transformers: only once the input is good
+
+        with redirect_stdout(sys.stderr):  # the model's load line; stdout may carry the predictions
+            tokenizer, model = load_trained_model(cfg, model_dir)
+        outputs = infer(model, tokenizer, examples, cfg.task.max_length, cfg.data.eval_batch_size)
     labels = [str(label) for label in cfg.task.labels] if cfg.task.problem == "classification" else None
     records = [prediction_record(row, output, labels) for (row, _), output in zip(rows, outputs)]
     if out_path is None:
