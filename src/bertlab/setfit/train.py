@@ -178,13 +178,23 @@ def train_setfit(cfg: DictConfig, splits: dict, run_dir: Path) -> tuple[dict, ob
     texts, targets = model_texts(model, train), [int(e.label) for e in train]
     args = training_arguments(cfg, Path(run_dir) / STAGE1_DIR)
     trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_dict({"text": texts, "label": targets}))
+    if not cfg.trainer.enable_progress_bar:  # setfit does not pass its show_progress_bar to stage 1's trainer
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        trainer.st_trainer.args.disable_tqdm = True
+        for callback in (ProgressCallback, PrinterCallback):  # the loss dicts: said below instead
+            trainer.st_trainer.remove_callback(callback)
 
     start = time.time()
     trainer.train_embeddings(texts, targets, args=args)  # stage 1 (setfit.Trainer.train does both, in this order)
     stage1_s = time.time() - start
     state = trainer.st_trainer.state
     pairs = len(trainer.st_trainer.train_dataset)
-    say(f"setfit stage 1: {pairs} pairs, {state.global_step} steps of {args.embedding_batch_size}, {stage1_s:.1f} s")
+    losses = [row["embedding_loss"] for row in state.log_history if "embedding_loss" in row]
+    say(
+        f"setfit stage 1: {pairs} pairs, {state.global_step} steps of {args.embedding_batch_size}, {stage1_s:.1f} s; "
+        f"embedding loss {', '.join(f'{v:.4f}' for v in losses)} (every {args.logging_steps} steps)"
+    )
     start = time.time()
     trainer.train_classifier(texts, targets, args=args)  # stage 2: the head on the embeddings
     stage2_s = time.time() - start
@@ -199,7 +209,6 @@ def train_setfit(cfg: DictConfig, splits: dict, run_dir: Path) -> tuple[dict, ob
     for prefix in ("test_last", "test_best"):  # one model: the last is the selected one (module docstring)
         metrics.update({f"{prefix}/{k.split('/', 1)[1]}": v for k, v in test.items()})
     problem = problem_of(task)
-    losses = [row["embedding_loss"] for row in state.log_history if "embedding_loss" in row]
     record = {
         "metrics": metrics,
         "global_steps": state.global_step,
