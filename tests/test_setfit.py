@@ -3,6 +3,8 @@ against setfit's own, the head against scikit-learn and torch references, the me
 scikit-learn, the checks' messages, debug=fast's cap, and a model saved, reloaded and predicting
 the same probabilities, on tiny models of every encoder family."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -103,11 +105,12 @@ def test_a_pair_is_one_text_joined_by_the_tokenizers_own_separator(tiny_family_d
 
 
 def _fitted(path, labels, head, texts, targets, seed=0):
-    from setfit import Trainer, TrainingArguments
+    from setfit import Trainer as SetFitTrainer
+    from setfit import TrainingArguments
 
     model = build_setfit_model(str(path), labels, head, 32, seed)
     args = TrainingArguments(head_learning_rate=0.1, num_epochs=(1, 3), batch_size=(4, 2), show_progress_bar=False)
-    Trainer(model=model, args=args).train_classifier(texts, targets, args=args)  # stage 2 alone
+    SetFitTrainer(model=model, args=args).train_classifier(texts, targets, args=args)  # stage 2 alone
     return model
 
 
@@ -149,10 +152,13 @@ def test_the_differentiable_head_is_a_softmax_over_one_linear_output_per_label(t
 def test_every_family_saves_reloads_and_predicts_the_same(family, tiny_family_dirs, tmp_path):
     pairs = [Example(f"{t} one", f"{t} two", i % 2) for i, t in enumerate(["cat", "dog", "sun", "moon"] * 2)]
     model = build_setfit_model(str(tiny_family_dirs[family]), ["no", "yes"], "logistic", 32, 0)
-    from setfit import Trainer, TrainingArguments
+    from setfit import Trainer as SetFitTrainer
+    from setfit import TrainingArguments
 
     args = TrainingArguments(show_progress_bar=False)
-    Trainer(model=model, args=args).train_classifier(model_texts(model, pairs), [e.label for e in pairs], args=args)
+    SetFitTrainer(model=model, args=args).train_classifier(
+        model_texts(model, pairs), [e.label for e in pairs], args=args
+    )
     before = probabilities(model, pairs, 4)
     save_setfit_model(model, tmp_path / "model")
     after = probabilities(load_setfit_model(tmp_path / "model"), pairs, 4)
@@ -212,3 +218,17 @@ def test_the_default_approach_is_finetune_and_setfit_is_recorded(compose_train):
     assert not is_setfit(OmegaConf.create({"task": {}}))  # a saved run of an older bertlab: fine-tuning
     assert settings(compose_train("approach=setfit"))["approach"] == "setfit"
     check_config(compose_train("approach=setfit"))  # the defaults pass
+
+
+def test_without_the_setfit_extra_the_option_names_the_pip_command(monkeypatch, compose_train):
+    import sys
+
+    from bertlab.config.keys import check_overrides
+    from bertlab.core.paths import CONF_DIR
+
+    monkeypatch.setitem(sys.modules, "setfit", None)  # as if not installed
+    expected = 'approach=setfit needs bertlab\'s `setfit` extra (setfit not installed): pip install "bertlab[setfit]"'
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        check_overrides(["approach=setfit"], CONF_DIR)  # the command line, before Hydra starts
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        check_config(compose_train("approach=setfit"))  # a config file's or a saved run's choice

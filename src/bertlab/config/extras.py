@@ -71,7 +71,7 @@ def command_line_options(overrides) -> list[str]:
         values = _values(override)
         if key == "hparams_search":
             options += [f"hparams_search={v}" for v in values if v not in ("null", "None")]
-        elif key in ("hydra/launcher", "logger", "augment", "logger.name"):
+        elif key in ("hydra/launcher", "logger", "augment", "logger.name", "approach"):
             group = "logger" if key == "logger.name" else key
             options += [f"{group}={v}" for v in values]
     return options

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from bertlab.config.extras import require
 from bertlab.core.errors import ConfigError
 from bertlab.core.lines import say
 from bertlab.problems.registry import problem_of
@@ -75,6 +76,9 @@ def _positive(value, key: str) -> None:
 
 def check_setfit(cfg: DictConfig) -> None:
     """approach=setfit's rules, before any data or model loads (config/checks.py calls it)."""
+    # the command line's approach=setfit is checked before Hydra starts (config/keys.py); this one
+    # also covers the option set in a config file (an experiment preset) or a saved run's config
+    require("approach=setfit")
     problem = cfg.task.problem
     if problem == "regression":
         raise ConfigError(
@@ -167,7 +171,10 @@ def scores(probs: np.ndarray, labels: list[int], names: list[str], num_labels: i
 def train_setfit(cfg: DictConfig, splits: dict, run_dir: Path) -> tuple[dict, object]:
     """Both stages on splits["train"], scored on val and test: (result.json's part, the model)."""
     from datasets import Dataset
-    from setfit import Trainer
+
+    # setfit's own trainer, not a Lightning one (tests/test_debug_fast.py asks every Lightning Trainer to
+    # be built by run/limits.py): `limits` caps it through its TrainingArguments (stage1_steps)
+    from setfit import Trainer as SetFitTrainer
 
     task = cfg.task
     labels = list(task.labels)
@@ -177,7 +184,7 @@ def train_setfit(cfg: DictConfig, splits: dict, run_dir: Path) -> tuple[dict, ob
     train = splits["train"]
     texts, targets = model_texts(model, train), [int(e.label) for e in train]
     args = training_arguments(cfg, Path(run_dir) / STAGE1_DIR)
-    trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_dict({"text": texts, "label": targets}))
+    trainer = SetFitTrainer(model=model, args=args, train_dataset=Dataset.from_dict({"text": texts, "label": targets}))
     if not cfg.trainer.enable_progress_bar:  # setfit does not pass its show_progress_bar to stage 1's trainer
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
