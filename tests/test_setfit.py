@@ -97,11 +97,28 @@ def test_a_pair_is_one_text_joined_by_the_tokenizers_own_separator(tiny_family_d
     pair, single = Example("a cat sat", "on the mat", 0), Example("just one", None, 1)
     for family in ENCODER_FAMILIES:
         tokenizer = AutoTokenizer.from_pretrained(str(tiny_family_dirs[family]))
-        joined, alone = texts_of([pair, single], pair_separator(tokenizer))
-        assert alone == "just one"
+        joined, alone = texts_of([pair, single], tokenizer, 64)
+        assert alone == "just one" and joined == f"a cat sat{pair_separator(tokenizer)}on the mat"
         ids = tokenizer(joined)["input_ids"]
         inner = ids[1:-1]  # the separator between the texts is the special token, not its spelling
         assert tokenizer.sep_token_id in inner, (family, tokenizer.convert_ids_to_tokens(ids))
+
+
+WORDS = "the quick brown fox jumps over the lazy dog while rain falls on distant hills".split()
+
+
+@pytest.mark.parametrize("len_a, len_b", [(40, 3), (3, 40), (30, 30), (31, 30), (30, 31), (20, 9), (9, 9)])
+def test_a_long_pair_is_cut_as_the_tokenizer_cuts_a_pair(tiny_bert_dir, len_a, len_b):
+    """Cut longest_first before joining, a BERT pair's joined text tokenises to exactly the ids of the
+    tokenizer's own pair encoding, truncated the same way (the second text is never lost)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_bert_dir))
+    a, b = " ".join(WORDS[i % 15] for i in range(len_a)), " ".join(WORDS[-1 - i % 15] for i in range(len_b))
+    for max_length in (16, 24, 64):
+        (joined,) = texts_of([Example(a, b, 0)], tokenizer, max_length)
+        reference = tokenizer(a, b, truncation="longest_first", max_length=max_length)["input_ids"]
+        assert tokenizer(joined)["input_ids"] == reference, (max_length, joined)
 
 
 def _fitted(path, labels, head, texts, targets, seed=0):

@@ -4,7 +4,11 @@ class probabilities in the task's label order, saved beside the run's config and
 Text pairs (RTE, MRPC, QNLI, ...): setfit embeds one text per example (its sampler, trainer and
 `predict_proba` take strings), so a pair is one text, `text_a <sep> text_b`, with the tokenizer's
 own separator token (`[SEP]` for BERT, `</s>` for RoBERTa): the encoder sees the pair boundary it
-saw in pre-training, as a cross-encoder would. Truncation cuts from the end (the second text first).
+saw in pre-training, as a cross-encoder would. A pair longer than task.max_length is cut as the
+tokenizer cuts a pair for fine-tuning (`longest_first`: the longer text loses the most), before
+joining: cutting the joined text from the end would drop the second text of a long pair (an RTE
+hypothesis after a long premise). For BERT the joined text then tokenises to exactly the
+ids of the tokenizer's own pair encoding (tests/test_setfit.py).
 """
 
 from __future__ import annotations
@@ -24,13 +28,30 @@ def pair_separator(tokenizer) -> str:
     return f" {sep} " if sep else " "
 
 
-def texts_of(examples: list[Example], separator: str) -> list[str]:
-    return [e.text_a if e.text_b is None else f"{e.text_a}{separator}{e.text_b}" for e in examples]
+def join_pair(tokenizer, text_a: str, text_b: str, max_length: int) -> str:
+    """`text_a <sep> text_b`, each cut `longest_first` so the joined text fits max_length tokens."""
+    separator = pair_separator(tokenizer)
+    room = max_length - tokenizer.num_special_tokens_to_add(pair=False) - len(tokenizer.tokenize(separator))
+    a, b = tokenizer.tokenize(text_a), tokenizer.tokenize(text_b)
+    if len(a) + len(b) <= room:
+        return f"{text_a}{separator}{text_b}"  # the texts as written
+    # the tokenizers library's longest_first for a pair (what a fine-tuning run's tokenizer does): the
+    # shorter text (the first on a tie) keeps its length up to half the room, the other gets the rest
+    first_shorter = len(a) <= len(b)
+    short, long = (a, b) if first_shorter else (b, a)
+    keep = min(len(short), max(room // 2, room - len(long)))
+    short, long = short[:keep], long[: room - keep]
+    a, b = (short, long) if first_shorter else (long, short)
+    return f"{tokenizer.convert_tokens_to_string(a)}{separator}{tokenizer.convert_tokens_to_string(b)}"
+
+
+def texts_of(examples: list[Example], tokenizer, max_length: int) -> list[str]:
+    return [e.text_a if e.text_b is None else join_pair(tokenizer, e.text_a, e.text_b, max_length) for e in examples]
 
 
 def model_texts(model, examples: list[Example]) -> list[str]:
     """The texts `model` embeds for `examples` (pairs joined with its own tokenizer's separator)."""
-    return texts_of(examples, pair_separator(model.model_body.tokenizer))
+    return texts_of(examples, model.model_body.tokenizer, model.model_body.max_seq_length)
 
 
 def build_setfit_model(name_or_path: str, labels: list, head: str, max_length: int, seed: int):
