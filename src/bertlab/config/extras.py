@@ -29,6 +29,7 @@ EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "peft=lora": ("peft", ("peft",)),  # bertlab/methods/peft_tuning.py; peft=bitfit is ours and needs none
     "peft=ia3": ("peft", ("peft",)),
     "peft=prefix": ("peft", ("peft",)),
+    "approach=setfit": ("setfit", ("setfit",)),
 }
 
 
@@ -73,7 +74,7 @@ def command_line_options(overrides) -> list[str]:
         values = _values(override)
         if key == "hparams_search":
             options += [f"hparams_search={v}" for v in values if v not in ("null", "None")]
-        elif key in ("hydra/launcher", "logger", "augment", "logger.name", "peft"):
+        elif key in ("hydra/launcher", "logger", "augment", "logger.name", "peft", "approach"):
             group = "logger" if key == "logger.name" else key
             options += [f"{group}={v}" for v in values]
     return options

@@ -73,7 +73,7 @@ SETTINGS = {
     "pretrain": "pretrain.name",  # further pre-training first: none, tapt, dapt, dapt_tapt
     "peft": "peft.name",  # parameter-efficient fine-tuning: none, lora, ia3, prefix, bitfit
     "head_lr_mult": "optimizer.head_lr_mult",  # the head's lr / optimizer.lr
-    "approach": "approach.name",  # finetune (a classifier head), prompt (run/approach.py)
+    "approach": "approach.name",  # finetune (a classifier head), prompt, setfit (run/approach.py)
 }
 
 

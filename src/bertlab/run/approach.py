@@ -4,6 +4,8 @@
   task problem's encoding (problems/): the paper's setting.
 - prompt: PET / LM-BFF prompt-based fine-tuning, the masked-LM head's logits of the label words
   at a template's mask (prompt/).
+- setfit: SetFit's contrastive stage and a head on the embeddings, with the setfit library
+  (setfit/); it trains outside Lightning, so run/fit.py and run/predict.py hand it its run.
 
 Each approach gives a fresh model (`load`), rebuilds a saved one (`load_trained`), may encode the
 examples its own way (`encoder`, None: the problem's) and add a term to the loss (`extra_loss`,
@@ -31,6 +33,7 @@ from bertlab.model.load import load_config, load_tokenizer
 from bertlab.problems.registry import problem_of
 from bertlab.prompt import approach as prompt
 from bertlab.run.saved_run import frozen_weights
+from bertlab.setfit.train import check_setfit
 
 
 def _classifier(cfg: DictConfig, pair: bool, num_labels: int, name_or_path: str):
@@ -64,6 +67,12 @@ def _saved_classifier(cfg: DictConfig, model_dir):
     return tokenizer, load_adapter(base, model_dir, saved["method"])
 
 
+def _own_training(*_):
+    # approach=setfit is not a Lightning fit: run/fit.py hands the whole run to setfit/train.py and
+    # run/predict.py loads setfit's own model folder; nothing asks it for a model here
+    raise RuntimeError("approach=setfit builds its model in setfit/train.py, not through run/approach.py")
+
+
 def _prompt_model(cfg: DictConfig, pair: bool, num_labels: int, name_or_path: str):
     L.seed_everything(cfg.init_seed, workers=True, verbose=False)  # a fresh masked-LM head's draw
     return prompt.load_model(cfg, pair, num_labels, name_or_path)
@@ -91,6 +100,8 @@ APPROACHES = {
             extra_loss=prompt.extra_loss,
             check=prompt.check_prompt,
         ),
+        # setfit's two stages (bertlab/setfit/): its own keys and refusals here, its run in run/fit.py
+        Approach("setfit", _own_training, _own_training, check=check_setfit),
     )
 }
 

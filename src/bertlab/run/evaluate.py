@@ -13,6 +13,7 @@ from omegaconf import DictConfig, open_dict
 
 from bertlab.config.checks import check_config
 from bertlab.run.saved_run import load_saved_config, saved_model_dir
+from bertlab.setfit.train import is_setfit
 
 PREFIX = "test_best"  # the FineTuner's metric set of the saved (best) weights
 
@@ -47,6 +48,13 @@ def evaluate(run_dir: Path, overrides: list[str] | None = None) -> dict[str, flo
     task = cfg.task
     problem = problem_of(task)  # the run's own reader, encoding and metrics (problems/)
     splits = make_splits(problem.read(task), task, task.data_seed)
+    if is_setfit(cfg):  # approach=setfit: its saved model scored as its run scored it (setfit/train.py)
+        from bertlab.setfit.model import load_setfit_model, probabilities
+        from bertlab.setfit.train import scores
+
+        probs = probabilities(load_setfit_model(model_dir), splits["test"], cfg.data.eval_batch_size)
+        labels = [e.label for e in splits["test"]]
+        return dict(sorted(scores(probs, labels, list(task.metrics), len(task.labels), "test").items()))
     tokenizer, model = load_trained_model(cfg, model_dir)
     # the run's own data module and FineTuner (fit.py builds both for a run); the test split alone
     # (the training split is not encoded; approach=prompt draws its demonstrations from it)

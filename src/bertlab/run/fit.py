@@ -11,13 +11,14 @@ from typing import NamedTuple
 
 import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from bertlab.callbacks.diagnostics import TrainingDiagnostics
 from bertlab.callbacks.keep_best import KeepBestWeights
 from bertlab.callbacks.resume import ResumeCheckpoint, metrics_rows, resume_checkpoint
 from bertlab.callbacks.throughput import TrainThroughput
 from bertlab.config.checks import check_config
+from bertlab.core.atomic import follow_umask
 from bertlab.core.lines import say
 from bertlab.data.augment import augment_train
 from bertlab.data.datamodule import FewSampleDataModule
@@ -31,8 +32,10 @@ from bertlab.methods.prior_wd import PriorWeightDecay
 from bertlab.pretrain.stage import further_pretrain
 from bertlab.problems.registry import problem_of
 from bertlab.run.approach import approach_of, build_model
-from bertlab.run.saved_run import save_run_model
+from bertlab.run.saved_run import MODEL_DIR, SAVED_CONFIG, save_run_model
 from bertlab.run.trainer import build_trainer, compiled_graphs, precision
+from bertlab.setfit.model import save_setfit_model
+from bertlab.setfit.train import is_setfit, train_setfit
 from bertlab.training.finetuner import FineTuner
 from bertlab.training.metrics import check_metrics, selection_metric
 
@@ -174,8 +177,23 @@ def fit_and_test(
 ) -> dict:
     check_config(cfg)
     data = task_splits(cfg)
-    record = train_and_test(cfg, data, run_dir, run_name, group, tags, overrides).record
+    if is_setfit(cfg):  # approach=setfit: setfit's two stages, not a Lightning fit (bertlab/setfit/)
+        record = fit_setfit(cfg, data, run_dir)
+    else:
+        record = train_and_test(cfg, data, run_dir, run_name, group, tags, overrides).record
     return {**record, "augment": data.augmented}  # training-set size before and after augmentation
+
+
+def fit_setfit(cfg: DictConfig, data: TaskData, run_dir: Path) -> dict:
+    """approach=setfit's part of result.json (setfit/train.py); with save_weights, its model in
+    setfit's format and the run's config, where `bertlab predict` and `evaluate` look (saved_run.py)."""
+    record, model = train_setfit(cfg, data.splits, run_dir)
+    if cfg.save_weights:
+        folder = run_dir / MODEL_DIR
+        save_setfit_model(model, folder)
+        (folder / SAVED_CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        follow_umask(folder)
+    return {**record, FINGERPRINT_KEY: data.fingerprint}
 
 
 def train_and_test(

@@ -17,6 +17,7 @@ from pathlib import Path
 from bertlab.core.errors import ConfigError, DataError
 from bertlab.data.readers import Example, check_texts, read_unlabelled
 from bertlab.run.saved_run import SavedRunError, load_saved_config, saved_model_dir
+from bertlab.setfit.train import is_setfit
 
 FORMATS = (".csv", ".tsv", ".jsonl")
 STDOUT = "-"
@@ -109,15 +110,23 @@ def predicting_config(run_dir: Path):
 
 def predicted(run_dir: Path, cfg, rows: list[tuple[dict, Example]]) -> list[dict]:
     """The saved model's prediction record for each (row, example)."""
+    examples = [e for _, e in rows]
+    model_dir = saved_model_dir(run_dir)
+    if is_setfit(cfg):  # approach=setfit: setfit's own model folder and predict_proba (bertlab/setfit/)
+        from bertlab.setfit.model import load_setfit_model, probabilities
+
+        model = load_setfit_model(model_dir)
+        outputs = probabilities(model, examples, cfg.data.eval_batch_size).tolist()
+        labels = [str(label) for label in cfg.task.labels] if cfg.task.problem == "classification" else None
+        return [prediction_record(row, output, labels) for (row, _), output in zip(rows, outputs)]
     # torch and transformers: only once the input is good
     from bertlab.run.approach import approach_of
     from bertlab.run.fit import load_trained_model
 
-    tokenizer, model = load_trained_model(cfg, saved_model_dir(run_dir))
+    tokenizer, model = load_trained_model(cfg, model_dir)
     # the approach's own encoding (approach=prompt: the run's template, and its demonstrations
     # drawn from the run's training split); None: the plain tokenisation the classifier had
     encoder = approach_of(cfg).encoder(cfg, tokenizer, None)
-    examples = [e for _, e in rows]
     outputs = infer(model, tokenizer, examples, cfg.task.max_length, cfg.data.eval_batch_size, encoder)
     labels = [str(label) for label in cfg.task.labels] if cfg.task.problem == "classification" else None
     return [prediction_record(row, output, labels) for (row, _), output in zip(rows, outputs)]
