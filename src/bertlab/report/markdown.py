@@ -148,6 +148,13 @@ def render_markdown(report: Report, out: Path, command: str | None = None) -> st
                 f"![{task.name} curves]({_rel(task.figures['curves'], out)})",
                 "",
             ]
+        if "pretrain_steps" in task.figures:
+            lines += [
+                "### Test metric against the pre-training steps",
+                "",
+                f"![{task.name} against pre-training steps]({_rel(task.figures['pretrain_steps'], out)})",
+                "",
+            ]
         lines += ["### Paired comparisons (same seeds)", ""]
         if task.paired.empty:
             lines.append("No pair of settings that differ in one key shares at least 2 seeds.")
