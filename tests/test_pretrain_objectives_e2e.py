@@ -13,10 +13,13 @@ from e2e import REPO, TINY, run_train, train_env
 from safetensors.torch import load_file
 
 pytestmark = pytest.mark.slow
+TIMEOUT = 1200  # seconds per run: about 30 s on 2 free cores, ten times that on a shared, loaded machine
 
 
 def _run(run_dir, cache, *overrides):
-    proc = run_train(*TINY, f"hydra.run.dir={run_dir}", f"pretrain.cache_dir={cache}", "pretrain=tapt", *overrides)
+    proc = run_train(
+        *TINY, f"hydra.run.dir={run_dir}", f"pretrain.cache_dir={cache}", "pretrain=tapt", *overrides, timeout=TIMEOUT
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads((run_dir / "result.json").read_text()), proc
 
@@ -80,7 +83,7 @@ def test_saved_steps_load_differ_and_the_report_plots_them(tmp_path):
         env=train_env(),
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=2 * TIMEOUT,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = [json.loads(p.read_text()) for p in sorted(sweep.glob("*/result.json"))]
@@ -101,7 +104,7 @@ def test_saved_steps_load_differ_and_the_report_plots_them(tmp_path):
         env=train_env(),
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=TIMEOUT,
     )
     assert report.returncode == 0, report.stderr[-3000:]
     assert list(sweep.glob("*_pretrain_steps.png")), list(sweep.iterdir())
@@ -116,6 +119,7 @@ def test_use_step_the_stage_never_reached_is_one_message(tmp_path):
         "pretrain=tapt",
         "pretrain.save_every_n_steps=2",
         "pretrain.use_step=8",  # debug=fast caps the stage at 4 steps
+        timeout=TIMEOUT,
     )
     assert proc.returncode != 0
     assert "pretrain.use_step=8: the stage saved its model at steps [2, 4]" in proc.stderr + proc.stdout
