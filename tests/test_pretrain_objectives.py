@@ -316,3 +316,30 @@ def test_bad_settings_are_one_message(over, message):
     p = pretrain_node(**flat)
     with pytest.raises(ConfigError, match=message):
         check_pretrain(p)
+
+
+# ---- the report: the metric against the pre-training steps ----------------------------------------
+
+
+def test_the_report_plots_the_metric_against_use_step(tmp_path):
+    from report_fixtures import result, settings, write_sweep
+
+    from bertlab.report import build_report, write_report
+
+    records = [
+        result(
+            settings(pretrain="tapt", seed=seed),
+            ["seed"],
+            0.6 + step / 1000 + seed / 100,
+            overrides=[f"pretrain.use_step={step}", f"seed={seed}"],
+        )
+        for step in (10, 20, 40)
+        for seed in range(2)
+    ]
+    sweep = write_sweep(tmp_path / "sweep", records, curves=False)
+    report = build_report([sweep])
+    (task,) = report.tasks
+    assert [k for k in task.keys if k.endswith("use_step")], task.keys
+    write_report(report, sweep)
+    assert list(sweep.glob("*_pretrain_steps.png"))
+    assert "against the pre-training steps" in (sweep / "report.md").read_text()
