@@ -49,14 +49,15 @@ def _options() -> list[tuple[str, str]]:
 def _stage_trainers(cfg, folder) -> dict:
     """Every stage's real Trainer, as the run builds it (run/fit.py, pretrain/stage.py; the
     distill=self teacher is a fine-tuning run: the same Trainer)."""
+    from bertlab.pretrain.settings import stage_settings
     from bertlab.pretrain.stage import stage_trainer
     from bertlab.run.trainer import build_trainer
 
     # the fine-tuning Trainer's length does not depend on the training set's size here: a large one
     trainers = {"fine-tuning": build_trainer(cfg, folder, 10**6, [], [])}
-    for kind in cfg.pretrain.stages:
+    for kind in cfg.pretrain.stages:  # each stage with its own settings (pretrain.per_stage)
         trainers[f"pretrain ({kind})"] = stage_trainer(
-            cfg.pretrain, cfg.trainer, "32-true", folder, [], [], cfg.get("limits")
+            stage_settings(cfg.pretrain, kind), cfg.trainer, "32-true", folder, [], [], cfg.get("limits")
         )
     return trainers
 

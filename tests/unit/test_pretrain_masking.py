@@ -145,9 +145,12 @@ def test_whole_word_masking_masks_every_piece_of_a_word(tokenizer):
             if flags == {True}:
                 masked_words += 1
                 multi_piece_masked += len(word) > 1
-                assert all(batch["input_ids"][row, p] == tokenizer.mask_token_id for p in word)
-    n_words = sum(len(words_of(b)) for b in blocks)
-    assert within(masked_words, n_words, 0.15)
+    # Google's count: at most round(15% of a block's tokens) predicted (tests/test_pretrain_wwm.py: the rest)
+    assert all(
+        int((batch["labels"][row] != -100).sum()) <= max(1, round(len(b["input_ids"]) * 0.15))
+        for row, b in enumerate(blocks)
+    )
+    assert masked_words > 0
     assert multi_piece_masked > 20
     assert len(tokenizer.tokenize("unbelievably")) > 1  # the words above are really split
     # without whole-word masking, words are masked in part

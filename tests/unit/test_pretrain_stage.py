@@ -70,7 +70,7 @@ def test_masked_only_head_gives_the_models_own_loss(family, tiny_family_dirs):
     labels[0, 3], labels[1, 5], labels[1, 6], labels[2, 2] = 7, 9, 10, 11
     with torch.no_grad():
         reference = model(input_ids=ids, attention_mask=attention, labels=labels).loss
-        logits, masked = MaskedLM(model, None, None).masked_logits(
+        logits, masked, _ = MaskedLM(model, None, None).masked_logits(
             {"input_ids": ids, "attention_mask": attention, "labels": labels}
         )
     assert logits.shape == (4, model.config.vocab_size)

@@ -10,7 +10,7 @@ Blocks (`make_blocks`), for `pretrain.long_documents`:
 
 Masks (`Masker`): transformers' DataCollatorForLanguageModeling does the masking (mlm_probability,
 then mask_replace_prob [MASK] / random_replace_prob random token / the rest unchanged; special
-tokens never; whole-word masking from the tokenizer's offsets). It is applied to one block at a
+tokens never). Whole-word masking is Google's (`whole_word_mask`, below). Either is applied to one block at a
 time, with a generator seeded from (seed, stream, epoch or copy, block index), and padding comes
 after: so a block's mask never depends on the batch it lands in or on the order of batches, a
 resumed run masks exactly as an uninterrupted one, and padding is never masked.
@@ -19,6 +19,17 @@ resumed run masks exactly as an uninterrupted one, and padding is never masked.
   copy e % K, so after K epochs the masks repeat.
 Held-out blocks (the MLM validation loss) get one fixed mask (their own stream), so losses measured
 before, during and after the stage are comparable.
+
+Whole-word masking (`pretrain.whole_word_mask=true`) follows Google's create_pretraining_data.py
+(`create_masked_lm_predictions`, do_whole_word_mask): the words of a block are shuffled and taken
+whole until round(15% of the block's tokens, [CLS]/[SEP] counted as Google counts them) are chosen
+(a word that would overshoot is skipped); every piece of a chosen word is predicted. Two departures:
+- the 80/10/10 draw is made once per word (the issue asked for it: a word is either hidden, replaced
+  or kept as a whole); Google's loop draws it per piece, so a word could come out half [MASK];
+- a word is the pieces whose character offsets touch (transformers' collator's rule, which works for
+  every family: RoBERTa's pieces carry no "##"); Google's "##" rule makes "word," two words, ours one.
+transformers' collator is not used for it: with whole words it turns every piece into [MASK] (no
+random or unchanged share), the behaviour this replaces.
 """
 
 from __future__ import annotations
@@ -30,10 +41,9 @@ import torch
 from transformers import DataCollatorForLanguageModeling
 
 from bertlab.core.errors import ConfigError
-from bertlab.core.lines import say
 
 LONG_DOCUMENTS = ("chunk", "truncate")
-MASKINGS = ("dynamic", "static")
+MASKINGS = ("dynamic", "static", "selective")
 TRAIN_STREAM, HELD_OUT_STREAM = 0, 1
 
 
@@ -162,10 +172,16 @@ class MaskingSettings:
             )
         if not isinstance(self.whole_word_mask, bool):
             raise ConfigError(f"pretrain.whole_word_mask={self.whole_word_mask} is invalid: true or false.")
+        if self.masking == "selective" and self.whole_word_mask:
+            raise ConfigError(
+                "pretrain.masking=selective chooses single tokens (the token classifier's), so it does not combine "
+                "with pretrain.whole_word_mask=true; set one of them."
+            )
 
 
 class Masker:
-    """collate(blocks, epoch) -> {input_ids, attention_mask, labels} (labels -100 where not masked)."""
+    """collate(blocks, epoch) -> {input_ids, attention_mask, labels} (labels -100 where not masked),
+    plus token_type_ids and next_sentence_label for sentence-pair blocks (nsp_data.py)."""
 
     def __init__(self, tokenizer, settings: MaskingSettings, seed: int):
         settings.check()
@@ -173,23 +189,17 @@ class Masker:
         self.seed = int(seed)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         replace, random_ = settings.mask_replace_prob, settings.random_replace_prob
-        if settings.whole_word_mask:
-            if not tokenizer.is_fast:
-                raise ConfigError(
-                    "pretrain.whole_word_mask=true needs a fast tokenizer (it finds words from token offsets); "
-                    "this model's tokenizer is not one: set pretrain.whole_word_mask=false."
-                )
-            if (replace, random_) != (1.0, 0.0):
-                # transformers' collator replaces every piece of a masked word by [MASK] (it has no
-                # random replacement with whole words); said in one line here instead of its warning
-                say("pretrain.whole_word_mask=true: every masked word piece becomes [MASK] (no random/unchanged share)")
-                replace, random_ = 1.0, 0.0
+        if settings.whole_word_mask and not tokenizer.is_fast:
+            raise ConfigError(
+                "pretrain.whole_word_mask=true needs a fast tokenizer (it finds words from token offsets); "
+                "this model's tokenizer is not one: set pretrain.whole_word_mask=false."
+            )
+        self.mask_id, self.vocab_size = tokenizer.mask_token_id, len(tokenizer)
         self.collator = DataCollatorForLanguageModeling(
             tokenizer,
             mlm_probability=settings.mlm_probability,
             mask_replace_prob=replace,
             random_replace_prob=random_,
-            whole_word_mask=settings.whole_word_mask,
         )
 
     def copy_of(self, epoch: int) -> int:
@@ -207,16 +217,93 @@ class Masker:
             input_ids[row, : len(ids)] = ids
             labels[row, : len(ids)] = block_labels
             attention_mask[row, : len(ids)] = 1
-        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+        if "token_type_ids" in blocks[0]:  # sentence pairs (nsp_data.py): segments and the NSP label
+            types = torch.zeros((len(masked), width), dtype=torch.long)
+            for row, block in enumerate(blocks):
+                types[row, : len(block["token_type_ids"])] = torch.tensor(block["token_type_ids"])
+            batch["token_type_ids"] = types
+            batch["next_sentence_label"] = torch.tensor([b["next_sentence_label"] for b in blocks])
+        return batch
 
     def mask_block(self, block: dict, copy: int, stream: int = TRAIN_STREAM) -> tuple[torch.Tensor, torch.Tensor]:
         """(input_ids, labels) of one block, a function of (seed, stream, copy, block index) only."""
         ids = torch.tensor([block["input_ids"]], dtype=torch.long)
         special = torch.tensor([block["special_tokens_mask"]], dtype=torch.long)
-        offsets = np.array([block["offset_mapping"]]) if self.settings.whole_word_mask else None
-        self.collator.generator = block_generator(self.seed, stream, copy, block["index"])
-        inputs, labels = self.collator.torch_mask_tokens(ids, special_tokens_mask=special, offset_mapping=offsets)
+        generator = block_generator(self.seed, stream, copy, block["index"])
+        if self.settings.masking == "selective":  # positions chosen by selective.py's token classifier
+            return replace_selected(ids[0], block["selected"], self.settings, generator, self.mask_id, self.vocab_size)
+        if self.settings.whole_word_mask:
+            return google_whole_word_mask(
+                ids[0], words_of(block), self.settings, generator, mask_id=self.mask_id, vocab_size=self.vocab_size
+            )
+        self.collator.generator = generator
+        inputs, labels = self.collator.torch_mask_tokens(ids, special_tokens_mask=special)
         return inputs[0], labels[0]
+
+
+def words_of(block: dict) -> list[list[int]]:
+    """The positions of each word of a block: pieces whose character offsets touch belong to one
+    word; special tokens (and the separator between documents) belong to none."""
+    words: list[list[int]] = []
+    previous_end = None
+    for position, ((start, end), special) in enumerate(zip(block["offset_mapping"], block["special_tokens_mask"])):
+        if special:
+            previous_end = None
+            continue
+        if start != previous_end or not words:
+            words.append([])
+        words[-1].append(position)
+        previous_end = end
+    return words
+
+
+def replace_selected(ids: torch.Tensor, selected: list[int], settings: MaskingSettings, generator, mask_id, vocab_size):
+    """(input_ids, labels): the `selected` positions predicted, each replaced 80/10/10 (one draw per token,
+    as SelectiveMasking's create_mask)."""
+    inputs, labels = ids.clone(), torch.full_like(ids, -100)
+    if not selected:
+        return inputs, labels
+    where = torch.tensor(selected)
+    labels[where] = ids[where]
+    draw = torch.rand(len(selected), generator=generator)
+    masked = where[draw < settings.mask_replace_prob]
+    inputs[masked] = mask_id
+    randomised = where[
+        (draw >= settings.mask_replace_prob) & (draw < settings.mask_replace_prob + settings.random_replace_prob)
+    ]
+    inputs[randomised] = torch.randint(vocab_size, (len(randomised),), generator=generator)
+    return inputs, labels
+
+
+def google_whole_word_mask(
+    ids: torch.Tensor, words: list[list[int]], settings: MaskingSettings, generator, *, mask_id: int, vocab_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, labels) of one block masked by whole words, as Google's create_masked_lm_predictions
+    chooses them (module docstring): num_to_predict = max(1, round(len(tokens) * mlm_probability)),
+    words in a random order, a word taken only if all its pieces still fit; then one draw per word:
+    mask_replace_prob [MASK], random_replace_prob a random token per piece, else unchanged."""
+    inputs, labels = ids.clone(), torch.full_like(ids, -100)
+    if not words:
+        return inputs, labels
+    num_to_predict = max(1, round(len(ids) * settings.mlm_probability))
+    chosen, count = [], 0
+    for w in torch.randperm(len(words), generator=generator).tolist():
+        if count >= num_to_predict:
+            break
+        if count + len(words[w]) > num_to_predict:  # Google: skip a word that would overshoot
+            continue
+        chosen.append(words[w])
+        count += len(words[w])
+    for word in chosen:
+        where = torch.tensor(word)
+        labels[where] = ids[where]
+        draw = float(torch.rand(1, generator=generator))
+        if draw < settings.mask_replace_prob:
+            inputs[where] = mask_id
+        elif draw < settings.mask_replace_prob + settings.random_replace_prob:
+            inputs[where] = torch.randint(vocab_size, (len(word),), generator=generator)
+    return inputs, labels
 
 
 def block_generator(seed: int, stream: int, copy: int, index: int) -> torch.Generator:

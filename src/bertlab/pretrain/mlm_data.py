@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from bertlab.core.errors import ConfigError
 from bertlab.data.resumable_loader import EpochShuffle, ResumableDataLoader
 from bertlab.pretrain.masking import HELD_OUT_STREAM, MaskingSettings, build_masker, make_blocks
+from bertlab.pretrain.nsp_data import check_sentences, nsp_blocks
 
 
 class EpochTaggedShuffle(EpochShuffle):
@@ -135,10 +136,19 @@ def build_mlm_data(
     eval_batch_size: int,
     seed: int,
     num_workers: int = 0,
+    objective: str = "mlm",
 ) -> MlmData:
+    """objective mlm: blocks of running text (masking.py make_blocks); mlm_nsp: sentence pairs
+    (nsp_data.py), built within the training and within the held-out documents, never across."""
+    if objective == "mlm_nsp":
+        check_sentences(texts, "the pre-training corpus")
     train_texts, held_texts = split_documents(texts, held_out, seed)
-    train_blocks = make_blocks(train_texts, tokenizer, max_length, long_documents)
-    held_out_blocks = make_blocks(held_texts, tokenizer, max_length, long_documents)
+    if objective == "mlm_nsp":
+        train_blocks = nsp_blocks(train_texts, tokenizer, max_length, seed)
+        held_out_blocks = nsp_blocks(held_texts, tokenizer, max_length, seed + 1)
+    else:
+        train_blocks = make_blocks(train_texts, tokenizer, max_length, long_documents)
+        held_out_blocks = make_blocks(held_texts, tokenizer, max_length, long_documents)
     if not train_blocks or not held_out_blocks:
         raise ConfigError("the pretraining corpus has no tokens (every document is empty once tokenised).")
     return MlmData(

@@ -22,8 +22,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+import transformers
 from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
-from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+from transformers.models.auto.modeling_auto import (
+    MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    MODEL_FOR_PRETRAINING_MAPPING_NAMES,
+)
 
 from bertlab.core.atomic import follow_umask
 from bertlab.core.errors import ModelError
@@ -42,11 +46,30 @@ def check_has_mlm_head(config, name_or_path: str) -> None:
         )
 
 
-def load_mlm_model(name_or_path: str, seed: int, label: str | None = None):
+def check_has_nsp_head(config, label: str):
+    """The pre-training class of a family with a next-sentence head (BERT's BertForPreTraining),
+    or one message: RoBERTa, DistilBERT, ELECTRA and DeBERTa were pre-trained without NSP, and
+    ALBERT's head predicts sentence order, another task."""
+    import inspect
+
+    name = MODEL_FOR_PRETRAINING_MAPPING_NAMES.get(config.model_type)
+    cls = getattr(transformers, name, None) if name else None
+    if cls is None or "next_sentence_label" not in inspect.signature(cls.forward).parameters:
+        raise ModelError(
+            f"pretrain.objective=mlm_nsp: model.name_or_path='{label}' is a {config.model_type} model, whose "
+            "pre-training class has no next-sentence head (BERT's BertForPreTraining has one; RoBERTa dropped "
+            "NSP); use pretrain.objective=mlm."
+        )
+    return cls
+
+
+def load_mlm_model(name_or_path: str, seed: int, label: str | None = None, objective: str = "mlm"):
     """(tokenizer, masked-LM model in float32 and training mode, one line on the head).
 
     `seed` draws a fresh head's weights, so a stage is reproducible. `label` names the model in
-    messages (the previous stage's output is loaded by path, but was asked for as model.name_or_path)."""
+    messages (the previous stage's output is loaded by path, but was asked for as model.name_or_path).
+    objective mlm_nsp: the family's *ForPreTraining (masked-LM and next-sentence heads, and the pooler
+    the NSP head reads)."""
     label = label or name_or_path
     path = resolve_model_path(name_or_path)
     try:
@@ -61,12 +84,23 @@ def load_mlm_model(name_or_path: str, seed: int, label: str | None = None):
             "masked language model; use pretrain=none."
         )
     torch.manual_seed(seed)
+    model_class = check_has_nsp_head(config, label) if objective == "mlm_nsp" else AutoModelForMaskedLM
     with _quiet_transformers():  # its per-key load table: what matters is said in one line
-        model, info = AutoModelForMaskedLM.from_pretrained(
-            path, config=config, dtype=torch.float32, output_loading_info=True
-        )
+        model, info = model_class.from_pretrained(path, config=config, dtype=torch.float32, output_loading_info=True)
     model.train()
-    return tokenizer, model, head_line(model, info["missing_keys"], label)
+    line = head_line(model, [k for k in info["missing_keys"] if not _nsp_key(k)], label)
+    if objective == "mlm_nsp":
+        nsp_new = [k for k in info["missing_keys"] if _nsp_key(k)]
+        line += (
+            f"; new next-sentence head ({label} has no weights for it)"
+            if nsp_new
+            else "; kept the checkpoint's next-sentence head"
+        )
+    return tokenizer, model, line
+
+
+def _nsp_key(key: str) -> bool:
+    return "seq_relationship" in key
 
 
 def head_line(model, missing_keys, label: str) -> str:

@@ -12,7 +12,7 @@ import math
 import re
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from bertlab.core.errors import ConfigError
 from bertlab.optim.optimizer import check_optimizer
@@ -21,6 +21,9 @@ from bertlab.pretrain.corpus import CORPORA
 from bertlab.pretrain.masking import LONG_DOCUMENTS, MaskingSettings
 
 STAGES = ("tapt", "dapt")
+OBJECTIVES = ("mlm", "mlm_nsp")
+# keys a stage cannot have on its own (pretrain.per_stage.<stage>.<key>): they are the run's, not a stage's
+NOT_PER_STAGE = ("name", "stages", "per_stage", "use_step", "cache_dir")
 MAX_SEED = 2**32 - 1
 MASKING_KEYS = (
     "mlm_probability",
@@ -112,6 +115,60 @@ def _masking(value, key):  # one key of the masking group: checked together in c
     return None
 
 
+SELECTIVE = {
+    "threshold": "the buffer rule's probability gap, a number in (0, 1)",
+    "scorer_epochs": "epochs fine-tuning the scorer, an integer >= 1",
+    "scorer_lr": "the scorer's learning rate, a positive number",
+    "classifier_epochs": "epochs training the token classifier, an integer >= 1",
+    "classifier_lr": "the token classifier's learning rate, a positive number",
+    "batch_size": "examples per step of both, an integer >= 1",
+}
+
+
+def _selective(value, key):
+    if not hasattr(value, "items"):
+        raise ConfigError(f"{key}={value} is invalid: the selective masking settings ({', '.join(SELECTIVE)}).")
+    for name, v in value.items():
+        if name not in SELECTIVE:
+            raise ConfigError(f"{key}.{name} is not a key of {key}; valid: {', '.join(SELECTIVE)}.")
+        number = not isinstance(v, bool) and isinstance(v, (int, float))
+        ok = {
+            "threshold": number and 0 < v < 1,
+            "scorer_lr": number and 0 < v < math.inf,
+            "classifier_lr": number and 0 < v < math.inf,
+        }.get(name, _integer(v) and v >= 1)
+        if not ok:
+            raise ConfigError(f"{key}.{name}={v} is invalid: {SELECTIVE[name]}.")
+
+
+def _optional_step(value, key):
+    if value is not None and (not _integer(value) or value < 1):
+        raise ConfigError(
+            f"{key}={value} is invalid: a step the stage saved (a multiple of pretrain.save_every_n_steps), or null "
+            "for the stage's result."
+        )
+
+
+def _per_stage(value, key):
+    if value is None:
+        return
+    if not hasattr(value, "items"):
+        raise ConfigError(f"{key}={value} is invalid: a mapping stage -> settings, e.g. {key}.dapt.lr=5e-4.")
+    for stage, own in value.items():
+        if stage not in STAGES:
+            raise ConfigError(f"{key}.{stage} is not a stage; valid: {', '.join(STAGES)}.")
+        if own is None:
+            continue
+        if not hasattr(own, "items"):
+            raise ConfigError(
+                f"{key}.{stage}={own} is invalid: a mapping of pretrain keys, e.g. {key}.{stage}.lr=5e-4."
+            )
+        for name in own:
+            if name not in RULES or name in NOT_PER_STAGE:
+                valid = ", ".join(k for k in RULES if k not in NOT_PER_STAGE)
+                raise ConfigError(f"{key}.{stage}.{name} is not a key a stage can set; valid: {valid}.")
+
+
 RULES = {
     "name": _name,
     "stages": _stages,
@@ -131,13 +188,39 @@ RULES = {
     **{key: _masking for key in MASKING_KEYS},
     "gradient_clip_val": _clip,
     "cache_dir": _optional_path,
+    "objective": _one_of(OBJECTIVES),
+    "save_every_n_steps": _at_least(0, "optimizer steps between saved models; 0 = none saved"),
+    "use_step": _optional_step,
+    "per_stage": _per_stage,
+    "selective": lambda v, k: _selective(v, k),
     "optimizer": lambda v, k: None,  # the optim/ builders' checks, in check_pretrain
     "schedule": lambda v, k: None,
 }
 
 
-def check_pretrain(p: DictConfig) -> None:
-    """Every key of the pretrain node (also those of pretrain=none: a sweep runs them all)."""
+def stage_settings(p: DictConfig, stage: str) -> DictConfig:
+    """The settings one stage trains with: the pretrain node, resolved, with pretrain.per_stage.<stage>
+    over it (Don't Stop Pretraining trains DAPT and TAPT with different lr, steps and batch). A stage's
+    own lr also sets its optimizer's lr, as pretrain.lr does (tapt.yaml: optimizer.lr: ${pretrain.lr})."""
+    base = OmegaConf.to_container(p, resolve=True)
+    own = dict((base.pop("per_stage", None) or {}).get(stage) or {})
+    node = OmegaConf.merge(base, own)
+    if "lr" in own and "lr" not in (own.get("optimizer") or {}):
+        node.optimizer.lr = own["lr"]
+    return node
+
+
+def check_pretrain(p: DictConfig, stage: str | None = None) -> None:
+    """Every key of the pretrain node (also those of pretrain=none: a sweep runs them all), then each
+    stage's own settings (per_stage). `stage`: the node is that stage's (messages name its keys)."""
+    if stage is None and p.get("per_stage"):
+        _per_stage(p.per_stage, "pretrain.per_stage")
+        for kind in p.stages:
+            if (p.per_stage or {}).get(kind):
+                try:
+                    check_pretrain(stage_settings(p, kind), stage=kind)
+                except ConfigError as err:
+                    raise ConfigError(f"{err} (in the {kind} stage's settings: pretrain.per_stage.{kind})") from None
     for key, value in p.items():
         rule = RULES.get(key)
         if rule is None:
@@ -150,6 +233,8 @@ def check_pretrain(p: DictConfig) -> None:
         check_schedule(p.schedule, check_optimizer(p.optimizer))
     except ConfigError as err:
         raise in_pretrain(err) from None
+    if stage is None:
+        _check_use_step(p)
     if "dapt" in p.stages and p.domain_corpus is not None:
         path = Path(p.domain_corpus).expanduser()
         if not path.exists():
@@ -157,3 +242,26 @@ def check_pretrain(p: DictConfig) -> None:
                 f"pretrain.domain_corpus={p.domain_corpus}: no such file or folder; give a .txt file (one document "
                 "per line) or a folder of .txt files (one document per file), or null for the task's own corpus."
             )
+
+
+def _check_use_step(p: DictConfig) -> None:
+    """use_step names a step the last stage saves: a multiple of its save_every_n_steps, within its max_steps."""
+    if p.use_step is None or not p.stages:
+        return
+    last = stage_settings(p, p.stages[-1])
+    every = last.save_every_n_steps
+    if not every:
+        raise ConfigError(
+            f"pretrain.use_step={p.use_step} needs saved steps: set pretrain.save_every_n_steps (e.g. "
+            f"pretrain.save_every_n_steps={p.use_step}), so that the {p.stages[-1]} stage saves its model."
+        )
+    if p.use_step % every:
+        raise ConfigError(
+            f"pretrain.use_step={p.use_step} is not a saved step: the stage saves every {every} steps "
+            f"(pretrain.save_every_n_steps={every}); use a multiple of {every}."
+        )
+    if last.max_steps not in (None, -1) and p.use_step > last.max_steps:
+        raise ConfigError(
+            f"pretrain.use_step={p.use_step} is past the stage's last step (pretrain.max_steps={last.max_steps}); "
+            f"raise pretrain.max_steps or use a step up to {last.max_steps}."
+        )

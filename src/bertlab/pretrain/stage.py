@@ -37,13 +37,15 @@ from bertlab.pretrain.corpus import corpus_fingerprint, domain_corpus, task_corp
 from bertlab.pretrain.masking import MaskingSettings
 from bertlab.pretrain.mlm_data import build_mlm_data
 from bertlab.pretrain.model import load_mlm_model, pretrained_pooler, save_stage_model
-from bertlab.pretrain.settings import in_pretrain
+from bertlab.pretrain.selective import select_positions, selective_classifier
+from bertlab.pretrain.settings import in_pretrain, stage_settings
+from bertlab.pretrain.snapshots import SaveEveryNSteps, use_saved_step
 from bertlab.run.limits import lightning_trainer
 
 PREFIX = "pretrain"
 # keys of the pretrain node that do not change what a stage learns (the corpus keys are covered by
 # the corpus' content, cache_dir by where it is)
-NOT_IN_KEY = ("name", "stages", "corpus", "domain_corpus", "cache_dir")
+NOT_IN_KEY = ("name", "stages", "corpus", "domain_corpus", "cache_dir", "per_stage", "use_step")
 
 
 def build_stage_optimizer(model: torch.nn.Module, optimizer_cfg, schedule_cfg, total_steps: int):
@@ -65,10 +67,12 @@ class MaskedLM(L.LightningModule):
         self.best_step: int | None = None
         self.best_state: dict | None = None
         self.history: list[dict] = []  # one row per held-out validation
-        self._sums = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, masked tokens
+        # loss sum, correct, masked tokens; NSP loss sum, correct, pairs (objective=mlm_nsp)
+        self._sums = torch.zeros(6, dtype=torch.float64)
 
-    def masked_logits(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logits, labels) of the masked tokens only. The models' own forward projects every
+    def masked_logits(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(logits, labels) of the masked tokens only, and the next-sentence logits where the batch
+        has sentence pairs (objective=mlm_nsp; None otherwise). The models' own forward projects every
         position onto the vocabulary, ~85% of them for nothing: half of MiniLM's FLOPs and most of
         its memory. A hook on the base model hands the head only the masked positions' hidden
         states (every *ForMaskedLM here feeds the base's output[0] to its head), so the head, the
@@ -86,46 +90,61 @@ class MaskedLM(L.LightningModule):
 
         handle = self.model.base_model.register_forward_hook(only_masked)
         try:
-            inputs = {k: v for k, v in batch.items() if k != "labels"}
-            logits = self.model(**inputs).logits[0]
+            inputs = {k: v for k, v in batch.items() if k not in ("labels", "next_sentence_label")}
+            output = self.model(**inputs)
         finally:
             handle.remove()
-        return logits, labels[masked]
+        # *ForMaskedLM names its scores logits; BertForPreTraining prediction_logits and seq_relationship_logits
+        logits = output.logits if "logits" in output else output.prediction_logits
+        return logits[0], labels[masked], output.get("seq_relationship_logits")
 
     def training_step(self, batch, batch_idx):
-        logits, labels = self.masked_logits(batch)
+        logits, labels, nsp_logits = self.masked_logits(batch)
         loss = torch.nn.functional.cross_entropy(logits.float(), labels)
+        size = batch["labels"].shape[0]
+        if nsp_logits is not None:  # BertForPreTraining's total_loss: the two means added, unweighted
+            nsp_loss = torch.nn.functional.cross_entropy(nsp_logits.float(), batch["next_sentence_label"])
+            self.log(f"{PREFIX}/train_mlm_loss", loss, batch_size=size)
+            self.log(f"{PREFIX}/train_nsp_loss", nsp_loss, batch_size=size)
+            loss = loss + nsp_loss
         if not torch.isfinite(loss):
             raise RuntimeError(f"pretrain: the MLM loss became {float(loss)} at step {self.global_step}")
         accuracy = (logits.argmax(-1) == labels).float().mean()
-        size = batch["labels"].shape[0]
         self.log(f"{PREFIX}/train_loss", loss, prog_bar=True, batch_size=size)
         self.log(f"{PREFIX}/train_accuracy", accuracy, batch_size=size)
         return loss
 
     def validation_step(self, batch, batch_idx):
-        logits, labels = self.masked_logits(batch)
+        logits, labels, nsp_logits = self.masked_logits(batch)
         # summed over the masked tokens, so the held-out loss is per token whatever the batching
         loss = torch.nn.functional.cross_entropy(logits.float(), labels, reduction="sum")
         correct = (logits.argmax(-1) == labels).sum()
         count = torch.tensor(labels.numel())
-        self._sums += torch.stack([loss.detach().cpu().double(), correct.cpu().double(), count.double()])
+        sums = [loss.detach().cpu().double(), correct.cpu().double(), count.double()]
+        if nsp_logits is not None:  # summed over the pairs likewise
+            pairs = batch["next_sentence_label"]
+            nsp = torch.nn.functional.cross_entropy(nsp_logits.float(), pairs, reduction="sum")
+            nsp_correct = (nsp_logits.argmax(-1) == pairs).sum()
+            sums += [nsp.detach().cpu().double(), nsp_correct.cpu().double(), torch.tensor(float(len(pairs)))]
+        else:
+            sums += [torch.tensor(0.0, dtype=torch.float64)] * 3
+        self._sums += torch.stack([torch.as_tensor(x, dtype=torch.float64) for x in sums])
 
     def on_validation_epoch_end(self):
-        loss_sum, correct, count = self._sums.tolist()
+        loss_sum, correct, count, nsp_sum, nsp_correct, pairs = self._sums.tolist()
         self._sums.zero_()
         if count == 0:
             raise ConfigError(
                 "pretrain.held_out: the held-out blocks have no masked token; raise pretrain.held_out "
                 "or pretrain.masking.mlm_probability."
             )
-        loss = loss_sum / count
-        row = {
-            "step": self.global_step,
-            "loss": loss,
-            "accuracy": correct / count,
-            "perplexity": math.exp(min(loss, 50)),
-        }
+        mlm_loss = loss_sum / count
+        row = {"step": self.global_step, "loss": mlm_loss, "accuracy": correct / count}
+        if pairs:  # the objective's loss, as trained: MLM per token + NSP per pair (early stopping watches it)
+            row |= {"mlm_loss": mlm_loss, "nsp_loss": nsp_sum / pairs, "nsp_accuracy": nsp_correct / pairs}
+            row["loss"] = mlm_loss + row["nsp_loss"]
+        row["perplexity"] = math.exp(min(mlm_loss, 50))
+        loss = row["loss"]
         self.history.append(row)
         # logged at the steps done, as the fine-tuning validations (training/finetuner.py log_steps_done)
         self.log_dict(
@@ -182,12 +201,14 @@ def train_stage(
     precision: str,
     loggers,
     limits=None,
+    selector: str | None = None,
 ) -> dict:
     """Train one stage from `source` on `texts`; save the model into `folder`; its record.
-    `limits`: the job's caps (debug=fast, run/limits.py)."""
+    `limits`: the job's caps (debug=fast, run/limits.py); `selector`: the token classifier that
+    chooses the masked positions (masking=selective, selective.py)."""
     start = time.time()
     L.seed_everything(p.seed, workers=True, verbose=False)
-    tokenizer, model, head = load_mlm_model(source, p.seed, label=label)
+    tokenizer, model, head = load_mlm_model(source, p.seed, label=label, objective=p.objective)
     say(f"pretrain ({kind}): {head}")
     data = build_mlm_data(
         texts,
@@ -199,7 +220,10 @@ def train_stage(
         batch_size=p.batch_size,
         eval_batch_size=p.eval_batch_size,
         seed=p.seed,
+        objective=p.objective,
     )
+    if selector is not None:
+        select_positions(data.train_blocks + data.held_out_blocks, selector, p.mlm_probability)
     corpus = {
         "documents": data.n_documents,
         "tokens": data.n_tokens,
@@ -212,11 +236,16 @@ def train_stage(
         f"{corpus['train_blocks']} training + {corpus['held_out_blocks']} held-out blocks of <= {p.max_length}"
     )
     module = MaskedLM(model, p.optimizer, p.schedule)
+    # BertForPreTraining has its own pooler, trained by NSP; a *ForMaskedLM has none: carry the start's
+    pooler = {} if p.objective == "mlm_nsp" else pretrained_pooler(source)
     callbacks = []
     if p.patience > 0:
         callbacks.append(
             EarlyStopping(monitor=f"{PREFIX}/val_loss", mode="min", patience=p.patience, check_on_train_epoch_end=False)
         )
+    saver = SaveEveryNSteps(folder, p.save_every_n_steps, tokenizer, pooler) if p.save_every_n_steps else None
+    if saver is not None:
+        callbacks.append(saver)
     trainer = stage_trainer(p, trainer_cfg, precision, folder, loggers, callbacks, limits)
     trainer.validate(module, dataloaders=data.val_dataloader(), verbose=False)  # the loss before: step 0
     before = dict(module.history[0])
@@ -225,10 +254,11 @@ def train_stage(
         trainer.validate(module, dataloaders=data.val_dataloader(), verbose=False)
     module.restore_best()
     after = dict(min(module.history, key=lambda r: r["loss"]))
-    save_stage_model(module.model, tokenizer, folder, pretrained_pooler(source))
+    save_stage_model(module.model, tokenizer, folder, pooler)
     seconds = round(time.time() - start, 3)
     say(
-        f"pretrain ({kind}): held-out MLM loss {before['loss']:.4f} -> {after['loss']:.4f} "
+        f"pretrain ({kind}): held-out {'MLM + NSP' if p.objective == 'mlm_nsp' else 'MLM'} loss "
+        f"{before['loss']:.4f} -> {after['loss']:.4f} "
         f"(best at step {after['step']} of {trainer.global_step}), {seconds:.0f} s"
     )
     return {
@@ -241,7 +271,9 @@ def train_stage(
             trainer.global_step / math.ceil(data.n_train_blocks / p.batch_size), 3
         ),  # passes over the blocks
         "best_step": after["step"],
-        "stopped_early": bool(callbacks and callbacks[0].stopped_epoch > 0),
+        "stopped_early": bool(p.patience > 0 and callbacks[0].stopped_epoch > 0),
+        "objective": p.objective,
+        "saved_steps": saver.saved if saver is not None else [],
         "held_out_before": before,
         "held_out_after": after,
         "validations": module.history,
@@ -272,16 +304,24 @@ def further_pretrain(
     identity = model_identity(source)
     stages = []
     for kind in p.stages:
+        node = stage_settings(p, kind)  # pretrain.* with pretrain.per_stage.<kind>.* over it
+        own = OmegaConf.to_container(node, resolve=True)
         if kind == "tapt":
             texts = task_corpus(cfg.task, splits, p.corpus, pools=pools)
         else:
             texts = domain_corpus(p.domain_corpus, cfg.task, splits, pools=pools)
+        selector, selective = None, None
+        if node.masking == "selective":  # the scorer and the token classifier first, cached likewise
+            selector, selective = selective_classifier(
+                cfg, splits, node, model_identity(cfg.model.name_or_path), limits, run_dir
+            )
         key = stage_key(
             {
                 "stage": kind,
                 "model": identity,
                 "corpus": corpus_fingerprint(texts),
-                "settings": {k: v for k, v in settings.items() if k not in NOT_IN_KEY},
+                "settings": {k: v for k, v in own.items() if k not in NOT_IN_KEY},
+                **({"selector": selective["classifier"]["key"]} if selective else {}),
                 # resolved (as run/trainer.accelerator does): a CPU job must not reuse a GPU-trained stage
                 "accelerator": ("cuda" if torch.cuda.is_available() else "cpu")
                 if cfg.trainer.accelerator == "auto"
@@ -293,8 +333,10 @@ def further_pretrain(
             }
         )
 
-        def build(folder: Path, kind=kind, source=source, label=label, texts=texts) -> dict:
-            return train_stage(folder, kind, source, label, texts, p, cfg.trainer, precision, loggers, limits)
+        def build(folder: Path, kind=kind, source=source, label=label, texts=texts, node=node, selector=selector):
+            return train_stage(
+                folder, kind, source, label, texts, node, cfg.trainer, precision, loggers, limits, selector
+            )
 
         stage_start = time.time()
         if p.cache_dir is None:  # no cache: the stage's model lives in the run folder
@@ -309,9 +351,20 @@ def further_pretrain(
                 f"{record['held_out_after']['loss']:.4f})"
             )
         stages.append(
-            {**record, "key": key, "dir": str(folder), "reused": reused, "job_s": round(time.time() - stage_start, 3)}
+            {
+                **record,
+                "key": key,
+                "dir": str(folder),
+                "reused": reused,
+                "job_s": round(time.time() - stage_start, 3),
+                "settings": {k: v for k, v in own.items() if k not in ("name", "stages", "per_stage")},
+                **({"selective": selective} if selective else {}),
+            }
         )
         source, label, identity = str(folder), str(folder), f"stage:{key}"
+    if p.use_step is not None:  # when to stop: a saved step of the last stage (snapshots.py)
+        source = use_saved_step(source, stages[-1], p.use_step)
+        say(f"pretrain: pretrain.use_step={p.use_step}: the {p.stages[-1]} stage's model at step {p.use_step}")
     say(f"pretrain: fine-tuning starts from {source}")
     return source, {
         "name": p.name,
@@ -320,6 +373,7 @@ def further_pretrain(
         "model": source,
         "model_from": cfg.model.name_or_path,
         "reused": all(s["reused"] for s in stages),
+        "use_step": p.use_step,  # null: the last stage's result (its best held-out weights)
         "seconds": round(time.time() - start, 3),  # what the stages cost this job
         "held_out_loss_before": stages[0]["held_out_before"]["loss"],
         "held_out_loss_after": stages[-1]["held_out_after"]["loss"],

@@ -134,6 +134,14 @@ def write_figures(report: Report, out: Path) -> None:
         path = figures.expected_max(task.expected, task.keys, title, task.metric, out / f"{stem}_expected_max.png")
         if path is not None:
             task.figures["expected_max"] = path
+        step_keys = [k for k in task.keys if k.rsplit(".", 1)[-1] == "use_step"]
+        if step_keys:  # a "when to stop" sweep (pretrain/snapshots.py): the metric against the steps
+            title = f"{task.task}: test {task.metric} against the pre-training steps"
+            path = figures.pretrain_steps(
+                task.frame, step_keys[0], task.keys, task.metric, title, out / f"{stem}_pretrain_steps.png"
+            )
+            if path is not None:
+                task.figures["pretrain_steps"] = path
 
 
 def runs_table(report: Report) -> pd.DataFrame:

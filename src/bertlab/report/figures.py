@@ -215,3 +215,41 @@ def expected_max(table: pd.DataFrame, keys: list[str], title: str, metric: str, 
     fig.suptitle(title)
     fig.savefig(path, dpi=110)
     return path
+
+
+def pretrain_steps(frame: pd.DataFrame, step_key: str, keys: list[str], metric: str, title: str, path: Path):
+    """`<task>_pretrain_steps.png`: the test metric (best weights) against the pre-training step
+    fine-tuning started from (`pretrain.use_step`, pretrain/snapshots.py): "when to stop pre-training",
+    mean +-1 std across seeds per value of the other keys, every run a dot. None when no run has a step."""
+    ok = frame[frame["status"] == "ok"].copy()
+    ok["_step"] = pd.to_numeric(ok[step_key], errors="coerce")
+    ok = ok.dropna(subset=["_step", "best"])
+    if ok.empty:
+        return None
+    others = [k for k in keys if k != step_key]
+    figure = Figure(figsize=(7, 4.5))
+    ax = figure.subplots()
+    settings = _values(ok, others)
+    for colour, values in zip(_colours(len(settings)), settings):
+        part = ok
+        for key, value in zip(others, values):
+            part = part[part[key] == value]
+        stats = part.groupby("_step")["best"].agg(["mean", "std", "count"]).sort_index()
+        name = label(others, values) if others else "mean over seeds"
+        ax.plot(stats.index, stats["mean"], marker="o", color=colour, label=name)
+        ax.fill_between(
+            stats.index,
+            stats["mean"] - stats["std"].fillna(0),
+            stats["mean"] + stats["std"].fillna(0),
+            color=colour,
+            alpha=0.15,
+        )
+        ax.scatter(part["_step"], part["best"], color=colour, s=12, alpha=0.6)
+    ax.set_xlabel("pre-training step fine-tuning started from (pretrain.use_step)")
+    ax.set_ylabel(f"test {metric_label(metric)}, best weights")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    return path

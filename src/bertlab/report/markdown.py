@@ -224,6 +224,13 @@ def render_markdown(report: Report, out: Path, command: str | None = None) -> st
             ]
             if "expected_max" in task.figures:
                 lines += [f"![{task.name} expected max]({_rel(task.figures['expected_max'], out)})", ""]
+        if "pretrain_steps" in task.figures:
+            lines += [
+                "### Test metric against the pre-training steps",
+                "",
+                f"![{task.name} against pre-training steps]({_rel(task.figures['pretrain_steps'], out)})",
+                "",
+            ]
         lines += ["### Paired comparisons (same seeds)", ""]
         if task.paired.empty:
             lines.append("No pair of settings that differ in one key shares at least 2 seeds.")
