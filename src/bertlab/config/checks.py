@@ -19,9 +19,11 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from bertlab.core.errors import ConfigError
 from bertlab.core.paths import CONF_DIR
 from bertlab.data.augment import check_augment
+from bertlab.data.features import check_feature_keys
 from bertlab.data.fields import unique_labels
 from bertlab.heads.build import check_head
 from bertlab.loggers.choice import check_logger
+from bertlab.methods.auxiliary import check_aux
 from bertlab.methods.distill import check_distill
 from bertlab.methods.mixout import check_mixout
 from bertlab.methods.prior_wd import check_prior_wd
@@ -346,6 +348,9 @@ def check_config(cfg: DictConfig) -> None:
     check_prior_wd(cfg.prior_wd)
     check_augment(cfg.augment)
     check_distill(cfg.distill)
+    if "aux" in cfg:  # a saved run of an older bertlab has no aux or features group
+        check_aux(cfg)
+    check_feature_keys(cfg)
     _positive(cfg.data.batch_size, "data.batch_size", int)
     _positive(cfg.data.eval_batch_size, "data.eval_batch_size", int)
     _positive(cfg.task.max_length, "task.max_length", int)

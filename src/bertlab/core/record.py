@@ -68,6 +68,9 @@ SETTINGS = {
     "sampling": "task.sampling",
     "augment": "augment.name",
     "pretrain": "pretrain.name",  # further pre-training first: none, tapt, dapt, dapt_tapt
+    "aux": "aux.name",  # an auxiliary objective: none, mlm, label_similarity (methods/auxiliary.py)
+    "aux_weight": "aux.weight",
+    "fusion": "features.fusion",  # side features: none, last_layer, embedding (heads/fusion.py)
 }
 
 

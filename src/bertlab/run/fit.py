@@ -21,12 +21,15 @@ from bertlab.config.model_checks import check_before_weights
 from bertlab.core.lines import say
 from bertlab.data.augment import augment_train
 from bertlab.data.datamodule import FewSampleDataModule
+from bertlab.data.features import FeatureScaler, feature_fields, feature_kinds, feature_names, wants_features
 from bertlab.data.fingerprint import FINGERPRINT_KEY, data_fingerprint
 from bertlab.data.sampling import make_splits
 from bertlab.heads.build import load_classifier, load_head_model
+from bertlab.heads.fusion import attach_fusion, fusion_of, load_fusion
 from bertlab.loggers.build import build_loggers
 from bertlab.loggers.console import console_callbacks
 from bertlab.loggers.dashboards import final_numbers, log_final_numbers, logged_before
+from bertlab.methods.auxiliary import INDEX_KEY, attach_aux, aux_of
 from bertlab.methods.mixout import apply_mixout
 from bertlab.methods.prior_wd import PriorWeightDecay
 from bertlab.methods.reinit import reinit_top_layers
@@ -39,10 +42,13 @@ from bertlab.training.finetuner import FineTuner
 from bertlab.training.metrics import check_metrics, selection_metric
 
 
-def build_model(cfg: DictConfig, pair: bool, num_labels: int, name_or_path: str | None = None):
+def build_model(
+    cfg: DictConfig, pair: bool, num_labels: int, name_or_path: str | None = None, scaler: FeatureScaler | None = None
+):
     """Tokenizer and classifier, checked before any weights are read, then re-initialised, mixed
-    out and compiled as the config says. `name_or_path`: where the weights come from, when not
-    model.name_or_path (a further pre-trained model)."""
+    out, given its side-feature fusion (`scaler`: the training split's feature statistics; None:
+    no features) and auxiliary objective, and compiled as the config says. `name_or_path`: where
+    the weights come from, when not model.name_or_path (a further pre-trained model)."""
     task = cfg.task
     name_or_path = name_or_path or cfg.model.name_or_path
     auto_class = problem_of(task).auto_class  # the head: sequence or token classifier
@@ -53,6 +59,10 @@ def build_model(cfg: DictConfig, pair: bool, num_labels: int, name_or_path: str 
     tokenizer, model = load_classifier(cfg.head, name_or_path, model_config, tokenizer=tokenizer, auto_class=auto_class)
     reinit_top_layers(model, cfg.reinit, reinit_pooler=cfg.reinit > 0 or cfg.reinit_pooler)
     apply_mixout(model, cfg.mixout)  # after re-init: Linears mix toward the re-initialised weights
+    # after mixout: the fusion and the auxiliary head are new head parts, never mixed out
+    if scaler is not None:
+        attach_fusion(model, scaler, cfg.features.fusion, cfg.features.dim)
+    model.aux_record = attach_aux(cfg, model, tokenizer, name_or_path, cfg.task.get("labels"))
     compile_backend = cfg.trainer.compile
     if compile_backend:
         # in place (nn.Module.compile): parameter names, best-weight copies and checkpoints are
@@ -68,7 +78,9 @@ def load_trained_model(cfg: DictConfig, model_dir: Path):
     those shaped training; the saved weights are the result (mixout's layers are plain Linears in eval)."""
     # the family's HF classifier (head=pooler) or a HeadModel with the run's head (heads/model.py);
     # the label count is the saved config's, which the run wrote from cfg.task.labels
-    return load_tokenizer(str(model_dir)), load_head_model(model_dir, problem_of(cfg.task).auto_class)
+    model = load_head_model(model_dir, problem_of(cfg.task).auto_class)
+    load_fusion(model, model_dir)  # the side features' fusion and scaling, where the run had them
+    return load_tokenizer(str(model_dir)), model
 
 
 def data_and_module(cfg: DictConfig, splits: dict, tokenizer, model, soft_labels=None, distill=None):
@@ -78,6 +90,7 @@ def data_and_module(cfg: DictConfig, splits: dict, tokenizer, model, soft_labels
     task = cfg.task
     problem = problem_of(task)
     encoder = problem.encoder(task, tokenizer)
+    fusion = fusion_of(model)
     datamodule = FewSampleDataModule(
         splits,
         tokenizer,
@@ -91,6 +104,8 @@ def data_and_module(cfg: DictConfig, splits: dict, tokenizer, model, soft_labels
         token_cache_dir=cfg.data.token_cache,
         soft_labels=soft_labels,
         encoder=encoder,
+        scaler=fusion.scaler if fusion is not None else None,  # the run's own statistics (a saved run's too)
+        example_index=INDEX_KEY if aux_of(model) is not None else None,
     )
     module = FineTuner(
         model,
@@ -102,6 +117,7 @@ def data_and_module(cfg: DictConfig, splits: dict, tokenizer, model, soft_labels
         distill=distill,
         metrics_factory=problem.metrics(task, problem.num_labels(task), encoder),
         evaluate_batch=problem.evaluate,
+        aux_weight=cfg.aux.weight if "aux" in cfg else 0.0,
     )
     return datamodule, module
 
@@ -227,7 +243,15 @@ def train_and_test(
     start_from, pretrain = further_pretrain(
         cfg, data.drawn, run_dir, loggers, precision(cfg.trainer.precision), data.pools
     )
-    tokenizer, model = build_model(cfg, splits["train"][0].text_b is not None, num_labels, start_from)
+    # side features: scaled by statistics of the drawn training split alone (data/features.py)
+    scaler = None
+    if wants_features(task) and cfg.features.fusion == "none":
+        say("features.fusion=none: the task's side features are read and checked, and the model does not see them")
+    elif wants_features(task):
+        train = data.drawn["train"]
+        dim = len(train[0].features) - len(feature_fields(task))
+        scaler = FeatureScaler.fit(train, feature_names(task, dim), feature_kinds(task, dim))
+    tokenizer, model = build_model(cfg, splits["train"][0].text_b is not None, num_labels, start_from, scaler)
 
     datamodule, module = data_and_module(cfg, splits, tokenizer, model, soft_labels=soft_labels, distill=distill)
     callbacks, best, throughput, diagnostics = build_callbacks(cfg, model, run_dir, overrides, select, loggers)
@@ -273,5 +297,8 @@ def train_and_test(
         "precision": str(trainer.precision),
         "head": module.model.head_origin,  # new, or kept from the checkpoint (model/load.py, heads/build.py)
         "pretrain": pretrain,  # the further pre-training stages, their corpus and held-out loss (pretrain/stage.py)
+        "aux": model.aux_record,  # the auxiliary objective: its weight and head or descriptions (methods/auxiliary.py)
+        # the side features' fusion and the training split's statistics (data/features.py); None: none
+        "features": None if scaler is None else {"fusion": cfg.features.fusion, **scaler.state()},
     }
     return Fitted(record, module, datamodule, trainer)

@@ -1,7 +1,11 @@
 """`bertlab predict RUN_DIR --input FILE [--out FILE]`: a saved run's predictions for new texts.
 
 The input is a CSV, TSV or JSONL file (by its extension, as task files are read) whose header has
-the run's task.text_fields; every other column is kept. The output repeats each input row and adds
+the run's task.text_fields; every other column is kept. A run trained with side features
+(features=last_layer|embedding) needs them in the input too, as the task's rows had them: the
+task.feature_fields columns, and for a task.feature_file the task.id_field column, whose ids are
+looked up in the run's feature file (the path in its bertlab.yaml); they are scaled with the
+training split's statistics saved with the run (data/features.py). The output repeats each input row and adds
 `prediction` (the label name; the score for a regression task) and, for classification, one
 `prob_<label>` column per class (in JSONL: `probabilities`, {label: p}). Its format follows its
 extension; by default it is `<input stem>.predictions<input suffix>` beside the input, and `-`
@@ -15,6 +19,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 from bertlab.core.errors import ConfigError
+from bertlab.data.features import FeatureFile, feature_fields, row_features, wants_features
 from bertlab.data.readers import Example, read_unlabelled
 from bertlab.run.saved_run import SavedRunError, load_saved_config, saved_model_dir
 
@@ -48,7 +53,7 @@ def predict(run_dir: Path, input_path: Path, out: str | None = None, encoding: s
             f"{run_dir} is a task.problem={cfg.task.problem} run; `bertlab predict` writes one prediction per row "
             "of text (classification, regression); test it with `bertlab evaluate RUN_DIR` instead."
         )
-    rows = read_unlabelled(input_path, list(cfg.task.text_fields), encoding, key="--encoding")
+    rows = read_unlabelled(input_path, list(cfg.task.text_fields), encoding, key="--encoding", side=side_reader(cfg))
 
     from bertlab.run.fit import load_trained_model  # torch and transformers: only once the input is good
 
@@ -65,6 +70,16 @@ def predict(run_dir: Path, input_path: Path, out: str | None = None, encoding: s
     return out_path
 
 
+def side_reader(cfg):
+    """(row, where) -> the row's raw side features, for a run that fused them; else None."""
+    fusion = cfg.get("features", {}).get("fusion", "none")
+    if fusion == "none" or not wants_features(cfg.task):
+        return None
+    spec, id_field = feature_fields(cfg.task), cfg.task.get("id_field")
+    vectors = FeatureFile(cfg.task.feature_file) if cfg.task.get("feature_file") is not None else None
+    return lambda row, where: row_features(row, where, spec, vectors, id_field)
+
+
 def infer(model, tokenizer, examples: list[Example], max_length: int, batch_size: int) -> list[list[float]]:
     """The model's outputs per example, in order: class probabilities, or [score] for regression.
     Batches of similar lengths (longest first), as the run evaluated, padded per batch."""
@@ -72,11 +87,15 @@ def infer(model, tokenizer, examples: list[Example], max_length: int, batch_size
     from transformers import DataCollatorWithPadding
 
     from bertlab.data.datamodule import tokenize
+    from bertlab.heads.fusion import fusion_of
     from bertlab.run.trainer import accelerator
 
     device = torch.device(accelerator("auto"))
     model.to(device)
     encoded = [{k: v for k, v in e.items() if k != "labels"} for e in tokenize(examples, tokenizer, max_length, True)]
+    fusion = fusion_of(model)
+    if fusion is not None:  # the side features, scaled by the run's own training statistics
+        encoded = [{**item, **fusion.scaler.transform(e.features)} for item, e in zip(encoded, examples)]
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]["input_ids"]))
     collate = DataCollatorWithPadding(tokenizer)
     outputs: list[list[float]] = [[] for _ in encoded]

@@ -13,7 +13,9 @@ from omegaconf.errors import OmegaConfBaseException
 
 from bertlab.core.atomic import follow_umask
 from bertlab.core.errors import BertlabError, ConfigError
+from bertlab.heads.fusion import save_fusion
 
+TRAINING_EXTRAS = ("aux_objective", "feature_fusion")  # modules on the model that save_pretrained must not write
 MODEL_DIR = "model"
 SAVED_CONFIG = "bertlab.yaml"
 RERUN = "re-run it with save_weights=true (e.g. `python train.py <its overrides> save_weights=true`)"
@@ -28,7 +30,14 @@ def save_run_model(cfg: DictConfig, model, tokenizer, run_dir: Path) -> None:
     if cfg.task.problem == "classification":  # the names in the HF config too, for those loading it alone
         model.config.id2label = {i: str(label) for i, label in enumerate(cfg.task.labels)}
         model.config.label2id = {str(label): i for i, label in enumerate(cfg.task.labels)}
-    model.save_pretrained(folder)
+    # the classifier alone: the auxiliary objective only trained (methods/auxiliary.py), and the side
+    # features' fusion is saved beside it (heads/fusion.py), so from_pretrained reads the folder as ever
+    extras = {name: model._modules.pop(name) for name in TRAINING_EXTRAS if name in model._modules}
+    try:
+        model.save_pretrained(folder)
+    finally:
+        model._modules.update(extras)
+    save_fusion(model, folder)
     tokenizer.save_pretrained(folder)
     (folder / SAVED_CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
     follow_umask(folder)  # transformers writes the weights 0600
