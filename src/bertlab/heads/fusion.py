@@ -12,9 +12,10 @@ embedded (one nn.Embedding per column; index 0 = a category unseen in training);
   adds W_f f. Ostendorff et al. put a 2-layer MLP on the concatenation instead of one Linear; we
   keep each family's (and each head's) own output layer, so that `features.fusion` composes with
   `head=`, and the feature side carries the non-linearity (the tanh projection).
-- `embedding`: the features projected to the hidden size (numeric: Linear; categorical: embeddings
-  of hidden size), summed, and added to every token's input embedding (a forward hook on the
-  word embeddings), so every layer sees them.
+- `embedding`: the features projected to the token embeddings' width (the hidden size; ELECTRA's
+  and ALBERT's smaller embedding_size) (numeric: Linear; categorical: embeddings of that width),
+  summed, and added to every token's input embedding (a forward hook on the word embeddings), so
+  every layer sees them.
 
 The features reach the module through the batch (`feature_numeric`, `feature_categorical`): a
 forward pre-hook on the model takes them out of the keyword arguments (HF models refuse unknown
@@ -46,15 +47,17 @@ STATE_FILE, WEIGHTS_FILE = "features.json", "features.safetensors"
 
 
 class FeatureFusion(nn.Module):
-    def __init__(self, scaler: FeatureScaler, fusion: str, hidden_size: int, dim: int, num_labels: int, std: float):
+    def __init__(self, scaler: FeatureScaler, fusion: str, embedding_size: int, dim: int, num_labels: int, std: float):
         super().__init__()
         self.scaler, self.fusion, self.dim = scaler, fusion, dim
-        width = hidden_size if fusion == "embedding" else dim
+        width = embedding_size if fusion == "embedding" else dim
         n = scaler.numeric_count
         self.numeric = nn.Linear(n, width) if n else None
         self.categorical = nn.ModuleList(nn.Embedding(size, width) for size in scaler.vocab_sizes)
-        # last_layer: W_f of the output layer, the features' share of the logits
-        self.output = nn.Linear(width, num_labels, bias=False) if fusion == "last_layer" else None
+        # last_layer: W_f of the output layer, the features' share of the logits; it reads the
+        # concatenation of the projected numeric group and one embedding per categorical column
+        groups = (1 if n else 0) + len(self.categorical)
+        self.output = nn.Linear(width * groups, num_labels, bias=False) if fusion == "last_layer" else None
         init_module_(self, std)  # BERT's init: N(0, initializer_range), biases 0
         self.current: torch.Tensor | None = None  # the encoded features of the forward under way
 
@@ -108,7 +111,10 @@ def output_linear(model: nn.Module) -> tuple[str, nn.Linear]:
 def attach_fusion(model: nn.Module, scaler: FeatureScaler, fusion: str, dim: int) -> FeatureFusion:
     """Put a FeatureFusion on `model` and the hooks that feed it; returns it."""
     config = model.config
-    module = FeatureFusion(scaler, fusion, config.hidden_size, dim, config.num_labels, config.initializer_range)
+    # the token embeddings' width: the hidden size, or ELECTRA's / ALBERT's smaller embedding_size
+    embeddings = getattr(model, model.base_model_prefix).get_input_embeddings()  # a HeadModel's too
+    width = embeddings.embedding_dim
+    module = FeatureFusion(scaler, fusion, width, dim, config.num_labels, config.initializer_range)
     module.to(next(model.parameters()).device)
     setattr(model, ATTRIBUTE, module)
 
@@ -145,7 +151,7 @@ def attach_fusion(model: nn.Module, scaler: FeatureScaler, fusion: str, dim: int
                 return output
             return output + module.current.to(output.dtype).unsqueeze(1)
 
-        model.get_input_embeddings().register_forward_hook(add_to_embeddings)
+        embeddings.register_forward_hook(add_to_embeddings)
     return module
 
 
