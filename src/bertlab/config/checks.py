@@ -19,10 +19,12 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from bertlab.core.errors import ConfigError
 from bertlab.core.paths import CONF_DIR
 from bertlab.data.augment import check_augment
+from bertlab.data.features import check_feature_keys
 from bertlab.data.fields import unique_labels
 from bertlab.data.k_shot import check_k_shot
 from bertlab.heads.build import check_head
 from bertlab.loggers.choice import check_logger
+from bertlab.methods.auxiliary import check_aux
 from bertlab.methods.distill import check_distill
 from bertlab.methods.mixout import check_mixout
 from bertlab.methods.peft_tuning import check_peft
@@ -353,6 +355,9 @@ def check_config(cfg: DictConfig) -> None:
     check_distill(cfg.distill)
     if "peft" in cfg:  # a saved run of an older bertlab has no peft group
         check_peft(cfg)  # its keys, and what it cannot compose with (reinit, mixout, prior_wd, ...)
+    if "aux" in cfg:  # a saved run of an older bertlab has no aux or features group
+        check_aux(cfg)
+    check_feature_keys(cfg)
     _positive(cfg.data.batch_size, "data.batch_size", int)
     _positive(cfg.data.eval_batch_size, "data.eval_batch_size", int)
     _positive(cfg.task.max_length, "task.max_length", int)
@@ -362,9 +367,9 @@ def check_config(cfg: DictConfig) -> None:
     problem_of(cfg.task).check(cfg)  # task.problem is known, and its own keys' rules (problems/)
     # the approach's own rules (approach=prompt: template, label words, demonstrations); imported
     # here, not above: run/approach.py brings each approach's model code
-    from bertlab.run.approach import approach_of
+    from bertlab.run.approach import check_approach
 
-    approach_of(cfg).check(cfg)
+    check_approach(cfg)
     # the optimizer's and schedule's own checks (optimizer.lr's too), run now rather than after the model has loaded
     check_schedule(cfg.schedule, check_optimizer(cfg.optimizer))
     check_head(

@@ -74,6 +74,9 @@ SETTINGS = {
     "peft": "peft.name",  # parameter-efficient fine-tuning: none, lora, ia3, prefix, bitfit
     "head_lr_mult": "optimizer.head_lr_mult",  # the head's lr / optimizer.lr
     "approach": "approach.name",  # finetune (a classifier head), prompt, setfit (run/approach.py)
+    "aux": "aux.name",  # an auxiliary objective: none, mlm, label_similarity (methods/auxiliary.py)
+    "aux_weight": "aux.weight",
+    "fusion": "features.fusion",  # side features: none, last_layer, embedding (heads/fusion.py)
 }
 
 

@@ -11,6 +11,7 @@ the longer context of RTE and MRPC), second, or both.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 
 from omegaconf import DictConfig, ListConfig
@@ -116,7 +117,7 @@ def eda_copies(example: Example, augment: DictConfig, data_seed: int, synonyms, 
 
     texts_a = copies(example.text_a) if sides[0] else [example.text_a] * augment.num_aug
     texts_b = copies(example.text_b) if sides[1] else [example.text_b] * augment.num_aug
-    return [Example(a, b, example.label) for a, b in zip(texts_a, texts_b)]
+    return [replace(example, text_a=a, text_b=b) for a, b in zip(texts_a, texts_b)]  # its features too
 
 
 def augment_train(

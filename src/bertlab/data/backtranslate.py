@@ -23,6 +23,7 @@ empty one) is not added.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -95,7 +96,7 @@ def matching_paraphrases(
         for para_a, para_b in found:
             text_a = para_a if sides[0] else example.text_a
             text_b = para_b if sides[1] else example.text_b
-            copy = Example(text_a, text_b, example.label)
+            copy = replace(example, text_a=text_a, text_b=text_b)  # its label and side features kept
             if text_a and text_a.strip() and (text_b is None or text_b.strip()) and copy != example:
                 added.append(copy)
     if not matched:

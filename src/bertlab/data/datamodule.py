@@ -57,6 +57,8 @@ class FewSampleDataModule(L.LightningDataModule):
         token_cache_dir: str | None = None,
         soft_labels: torch.Tensor | None = None,
         encoder=None,
+        scaler=None,
+        example_index: str | None = None,
     ):
         super().__init__()
         self.group_by_length = group_by_length  # length-grouped training batches (length_grouping.py)
@@ -79,6 +81,10 @@ class FewSampleDataModule(L.LightningDataModule):
         # distillation (run/distill.py): the teacher's logits, one row per training example in
         # split order; each row goes into its example's item, so it follows it through any shuffle
         self.soft_labels = soft_labels
+        # side features (data/features.py): each example's scaled features go into its item (any split)
+        self.scaler = scaler
+        # aux=mlm: each training item carries its position in the split under this key (its masks' key)
+        self.example_index = example_index
 
     def setup(self, stage: str | None = None) -> None:
         if not self.encoded:
@@ -94,11 +100,21 @@ class FewSampleDataModule(L.LightningDataModule):
                 remember = getattr(self.encoder, "remember", None)  # state kept beside the items (QA windows)
                 if remember is not None:
                     self.encoded[name] = remember(name, examples, self.encoded[name])
-            if self.soft_labels is not None:  # new dicts: the token cache's entries stay as they are
+            # below, new dicts: the token cache's entries (text only) stay as they are
+            if self.soft_labels is not None:
                 rows = self.soft_labels.tolist()
                 self.encoded["train"] = [
                     {**item, "teacher_logits": row} for item, row in zip(self.encoded["train"], rows)
                 ]
+            if self.scaler is not None:
+                for name, examples in self.splits.items():
+                    self.encoded[name] = [
+                        {**item, **self.scaler.transform(example.features)}
+                        for item, example in zip(self.encoded[name], examples, strict=True)
+                    ]
+            if self.example_index and "train" in self.encoded:
+                key = self.example_index
+                self.encoded["train"] = [{**item, key: i} for i, item in enumerate(self.encoded["train"])]
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         kwargs = dict(collate_fn=self.collate, num_workers=self.num_workers, persistent_workers=self.num_workers > 0)

@@ -22,7 +22,7 @@ from omegaconf import DictConfig, open_dict
 
 from bertlab.core.errors import ConfigError, DataError
 from bertlab.core.paths import bbcnews_dir
-from bertlab.data import fields
+from bertlab.data import features, fields
 from bertlab.data.hub import load_hub
 from bertlab.data.task_files import task_files
 
@@ -32,6 +32,14 @@ class Example:
     text_a: str
     text_b: str | None  # second sentence of pair tasks, else None
     label: int | float  # classification: index into task.labels; regression: the target
+    # side features (data/features.py: task.feature_fields, then task.feature_file's vector); None: none
+    features: tuple | None = None
+
+    def __repr__(self) -> str:
+        # the repr data/fingerprint.py hashes: without features it is the one of earlier versions,
+        # so a run without features keeps its data_fingerprint (a saved teacher still matches)
+        extra = "" if self.features is None else f", features={self.features!r}"
+        return f"Example(text_a={self.text_a!r}, text_b={self.text_b!r}, label={self.label!r}{extra})"
 
 
 def read_task(task: DictConfig) -> dict[str, list[Example]]:
@@ -47,8 +55,11 @@ def read_task(task: DictConfig) -> dict[str, list[Example]]:
     raise ConfigError(f"task.source={task.source} is unknown; valid: glue, bbcnews, csv.")
 
 
-def make_example(texts: dict, raw_label, where: str, task: DictConfig, label_index: dict[str, int]) -> Example:
-    """One checked example from {column: text}; `where` (file and line) goes into the messages."""
+def make_example(
+    texts: dict, raw_label, where: str, task: DictConfig, label_index: dict[str, int], side: tuple | None = None
+) -> Example:
+    """One checked example from {column: text}; `where` (file and line) goes into the messages;
+    `side`: its raw side features (data/features.py), or None."""
     check_texts(texts, where)
     check_label_present(raw_label, where, task)
     if task.problem == "regression":
@@ -61,7 +72,7 @@ def make_example(texts: dict, raw_label, where: str, task: DictConfig, label_ind
                 f"task.labels={list(label_index)}; fix the file or add it to task.labels."
             )
     text_a, *text_b = map(str, texts.values())
-    return Example(text_a, text_b[0] if text_b else None, label)
+    return Example(text_a, text_b[0] if text_b else None, label, side)
 
 
 def check_texts(texts: dict, where: str) -> None:
@@ -113,29 +124,34 @@ def read_local(task: DictConfig) -> dict[str, list[Example]]:
     keys = [("train", "train_file"), ("dev", "dev_file")]
     paths = task_files(task, keys)
     encoding = fields.codec(task.encoding)
-    raw = {}  # pool -> [(where, texts, raw label)]: labels are mapped once all are known
+    raw = {}  # pool -> [(where, texts, raw label, raw features)]: labels are mapped once all are known
+    vectors = features.FeatureFile(task.feature_file) if task.get("feature_file") is not None else None
     for pool, key in keys:
         path = paths[pool]
-        raw[pool] = list(_read_fields(path, task, encoding))
+        raw[pool] = list(_read_fields(path, task, encoding, vectors))
         if not raw[pool]:  # else the split sizes would be blamed (task.n_train, an empty val split)
             what = "is empty" if path.stat().st_size == 0 else "has no example rows (only a header or blank lines)"
             raise DataError(f"{path} {what}; task.{key} must name a file with at least one example.")
     if task.problem == "classification" and task.labels is None:
-        inferred = _natural_sort({label_key(label) for _, _, label in raw["train"]})
+        inferred = _natural_sort({label_key(label) for _, _, label, _ in raw["train"]})
         with open_dict(task):
             task.labels = inferred
     label_index = _label_index(task)
     pools = {}
     for pool, rows in raw.items():  # train first: one class there explains a dev label it lacks
-        pools[pool] = [make_example(texts, label, where, task, label_index) for where, texts, label in rows]
+        pools[pool] = [make_example(texts, label, where, task, label_index, side) for where, texts, label, side in rows]
         if pool == "train":
             check_two_classes(pools[pool], task, str(paths[pool]))
     return pools
 
 
-def _read_fields(path: Path, task: DictConfig, encoding: str) -> Iterator[tuple[str, dict, object]]:
-    """(where, texts, raw label) per row; only the needed columns are kept (MNLI rows carry parses)."""
+def _read_fields(
+    path: Path, task: DictConfig, encoding: str, vectors: features.FeatureFile | None = None
+) -> Iterator[tuple[str, dict, object, tuple | None]]:
+    """(where, texts, raw label, raw features or None) per row; only the needed columns are kept
+    (MNLI rows carry parses). `vectors`: task.feature_file's, looked up by the row's task.id_field."""
     needed = [*task.text_fields, task.label_field]
+    spec = features.feature_fields(task)
     for line, row in _read_rows(path, task.columns, encoding):
         missing = [c for c in needed if c not in row]
         if missing:
@@ -145,15 +161,19 @@ def _read_fields(path: Path, task: DictConfig, encoding: str) -> Iterator[tuple[
             )
         where = f"{path}, line {line}"
         check_label_present(row[task.label_field], where, task)  # before labels are inferred from the file
-        yield where, {c: row[c] for c in task.text_fields}, row[task.label_field]
+        side = None
+        if spec or vectors is not None:
+            side = features.row_features(row, where, spec, vectors, task.get("id_field"))
+        yield where, {c: row[c] for c in task.text_fields}, row[task.label_field], side
 
 
 def read_unlabelled(
-    path: Path, text_fields: list[str], encoding: str = "utf-8", key: str = "--encoding"
+    path: Path, text_fields: list[str], encoding: str = "utf-8", key: str = "--encoding", side=None
 ) -> list[tuple[dict, Example]]:
     """(row, example) per row of a CSV, TSV or JSONL file with the `text_fields` columns and no label
     (`bertlab predict`); the row keeps every column, for the output. The file's first row is its header.
-    `key`: the option that names the file's encoding, for the messages."""
+    `key`: the option that names the file's encoding, for the messages. `side(row, where)`: the
+    row's raw side features (a run trained with them: data/features.py), or None."""
     path = Path(path)
     encoding = fields.codec(encoding, key)
     if not path.is_file():
@@ -169,7 +189,8 @@ def read_unlabelled(
                 )
             check_texts({c: row[c] for c in text_fields}, f"{path}, line {line}")
             text_a, *text_b = (str(row[c]) for c in text_fields)
-            rows.append((row, Example(text_a, text_b[0] if text_b else None, 0)))
+            features = side(row, f"{path}, line {line}") if side is not None else None
+            rows.append((row, Example(text_a, text_b[0] if text_b else None, 0, features)))
     except OSError as err:
         raise DataError(f"{path} cannot be read: {err.strerror or err}.") from None
     if not rows:

@@ -37,7 +37,9 @@ class HeadModel(nn.Module):
     def encoder(self) -> nn.Module:
         return getattr(self, self.base_model_prefix)
 
-    def forward(self, input_ids=None, attention_mask=None, labels=None, **inputs) -> SequenceClassifierOutput:
+    def forward(
+        self, input_ids=None, attention_mask=None, labels=None, output_hidden_states=None, **inputs
+    ) -> SequenceClassifierOutput:
         if attention_mask is None:
             shape = input_ids.shape if input_ids is not None else inputs["inputs_embeds"].shape[:2]
             device = input_ids.device if input_ids is not None else inputs["inputs_embeds"].device
@@ -48,7 +50,9 @@ class HeadModel(nn.Module):
         logits = self.head(out.hidden_states, attention_mask)
         # the loss HF's own classifiers compute (cross-entropy, or MSE for one output)
         loss = ForSequenceClassificationLoss(labels, logits, self.config) if labels is not None else None
-        return SequenceClassifierOutput(loss=loss, logits=logits)
+        # the hidden states when asked, as a HF classifier gives them (aux=label_similarity reads the last)
+        hidden_states = out.hidden_states if output_hidden_states else None
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)
 
     def save_pretrained(self, directory) -> None:
         directory = Path(directory)

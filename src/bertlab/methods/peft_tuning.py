@@ -96,12 +96,6 @@ def check_peft(cfg: DictConfig) -> None:
     if name == "none":
         return
     _check_keys(p)
-    approach = cfg.approach.name if "approach" in cfg else "finetune"
-    if approach != "finetune":
-        raise ConfigError(
-            f"peft={name} with approach={approach}: bertlab adds adapters to the classifier of approach=finetune "
-            "only (peft's modules_to_save keeps that task head training); use approach=finetune, or peft=none."
-        )
     frozen = "which peft=" + name + " freezes"
     if cfg.reinit:
         raise ConfigError(

@@ -20,11 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import lightning as L
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from bertlab.config.model_checks import check_before_weights
 from bertlab.core.errors import ConfigError
+from bertlab.data.features import FeatureScaler
 from bertlab.heads.build import load_classifier, load_head_model
+from bertlab.heads.fusion import attach_fusion, load_fusion
+from bertlab.methods.auxiliary import attach_aux
 from bertlab.methods.mixout import apply_mixout
 from bertlab.methods.peft_tuning import apply_peft, load_adapter, peft_method, saved_method
 from bertlab.methods.reinit import reinit_top_layers
@@ -57,14 +60,17 @@ def _saved_classifier(cfg: DictConfig, model_dir):
     tokenizer = load_tokenizer(str(model_dir))
     saved = saved_method(model_dir)
     if saved is None:  # every weight was saved
-        return tokenizer, load_head_model(model_dir, auto_class)
-    # peft=: the frozen weights from where the run took them, with a head of the run's shape (the
-    # saved config: labels, head), then the saved adapter and head on top (methods/peft_tuning.py)
-    from transformers import AutoConfig
+        model = load_head_model(model_dir, auto_class)
+    else:
+        # peft=: the frozen weights from where the run took them, with a head of the run's shape (the
+        # saved config: labels, head), then the saved adapter and head on top (methods/peft_tuning.py)
+        from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(model_dir)
-    _, base = load_classifier(cfg.head, frozen_weights(saved, model_dir), config, tokenizer, auto_class)
-    return tokenizer, load_adapter(base, model_dir, saved["method"])
+        config = AutoConfig.from_pretrained(model_dir)
+        _, base = load_classifier(cfg.head, frozen_weights(saved, model_dir), config, tokenizer, auto_class)
+        model = load_adapter(base, model_dir, saved["method"])
+    load_fusion(model, model_dir)  # the side features' fusion and scaling, where the run had them
+    return tokenizer, model
 
 
 def _own_training(*_):
@@ -114,10 +120,37 @@ def approach_of(cfg: DictConfig) -> Approach:
     return APPROACHES[name]
 
 
-def build_model(cfg: DictConfig, pair: bool, num_labels: int, name_or_path: str | None = None):
+# Options that change the classifier of approach=finetune; another approach refuses them (one message)
+FINETUNE_ONLY = {
+    "peft": "peft.name",  # adapters beside the classifier head (methods/peft_tuning.py)
+    "aux": "aux.name",  # an auxiliary loss beside the head's (methods/auxiliary.py)
+    "features": "features.fusion",  # side features fused with the head's input (heads/fusion.py)
+}
+
+
+def check_approach(cfg: DictConfig) -> None:
+    """The approach's own rules, and the finetune-only options refused for the others (check_config)."""
+    approach = approach_of(cfg)
+    if approach.name != "finetune":
+        for group, key in FINETUNE_ONLY.items():
+            value = OmegaConf.select(cfg, key, default="none")
+            if value not in (None, "none"):
+                raise ConfigError(
+                    f"{group}={value} with approach={approach.name}: it changes the classifier head of "
+                    f"approach=finetune, which approach={approach.name} does not have; use approach=finetune, "
+                    f"or {group}=none."
+                )
+    approach.check(cfg)
+
+
+def build_model(
+    cfg: DictConfig, pair: bool, num_labels: int, name_or_path: str | None = None, scaler: FeatureScaler | None = None
+):
     """Tokenizer and model of the run's approach, checked before any weights are read, then
-    re-initialised, mixed out and compiled as the config says. `name_or_path`: where the weights
-    come from, when not model.name_or_path (a further pre-trained model)."""
+    re-initialised, mixed out, given its side-feature fusion (`scaler`: the training split's feature
+    statistics; None: no features), adapters and auxiliary objective, and compiled as the config
+    says. `name_or_path`: where the weights come from, when not model.name_or_path (a further
+    pre-trained model)."""
     name_or_path = name_or_path or cfg.model.name_or_path
     tokenizer, model = approach_of(cfg).load(cfg, pair, num_labels, name_or_path)
     pooler_redrawn = cfg.reinit > 0 or cfg.reinit_pooler
@@ -129,6 +162,10 @@ def build_model(cfg: DictConfig, pair: bool, num_labels: int, name_or_path: str 
     # keep the head training; a re-drawn pooler trains with it (methods/peft_tuning.py). approach=
     # finetune only (check_peft refuses the others)
     model = apply_peft(model, peft_method(cfg), pooler_redrawn)
+    # after mixout: the fusion and the auxiliary head are new head parts, never mixed out
+    if scaler is not None:
+        attach_fusion(model, scaler, cfg.features.fusion, cfg.features.dim)
+    model.aux_record = attach_aux(cfg, model, tokenizer, name_or_path, cfg.task.get("labels"))
     compile_backend = cfg.trainer.compile
     if compile_backend:
         # in place (nn.Module.compile): parameter names, best-weight copies and checkpoints are

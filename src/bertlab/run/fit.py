@@ -22,11 +22,14 @@ from bertlab.core.atomic import follow_umask
 from bertlab.core.lines import say
 from bertlab.data.augment import augment_train
 from bertlab.data.datamodule import FewSampleDataModule
+from bertlab.data.features import FeatureScaler, feature_fields, feature_kinds, feature_names, wants_features
 from bertlab.data.fingerprint import FINGERPRINT_KEY, data_fingerprint
 from bertlab.data.sampling import make_splits
+from bertlab.heads.fusion import fusion_of
 from bertlab.loggers.build import build_loggers
 from bertlab.loggers.console import console_callbacks
 from bertlab.loggers.dashboards import final_numbers, log_final_numbers, logged_before
+from bertlab.methods.auxiliary import INDEX_KEY, aux_of
 from bertlab.methods.peft_tuning import parameter_counts
 from bertlab.methods.prior_wd import PriorWeightDecay
 from bertlab.pretrain.stage import further_pretrain
@@ -64,6 +67,7 @@ def data_and_module(
     encoder = approach.encoder(cfg, tokenizer, splits.get("train", train or []))
     extra_loss = approach.extra_loss(cfg, tokenizer, data, encoder) if data is not None else None
     encoder = encoder or problem.encoder(task, tokenizer)
+    fusion = fusion_of(model)
     datamodule = FewSampleDataModule(
         splits,
         tokenizer,
@@ -78,6 +82,8 @@ def data_and_module(
         token_cache_dir=cfg.data.token_cache,
         soft_labels=soft_labels,
         encoder=encoder,
+        scaler=fusion.scaler if fusion is not None else None,  # the run's own statistics (a saved run's too)
+        example_index=INDEX_KEY if aux_of(model) is not None else None,
     )
     module = FineTuner(
         model,
@@ -90,6 +96,7 @@ def data_and_module(
         metrics_factory=problem.metrics(task, problem.num_labels(task), encoder),
         evaluate_batch=problem.evaluate,
         extra_loss=extra_loss,
+        aux_weight=cfg.aux.weight if "aux" in cfg else 0.0,
     )
     return datamodule, module
 
@@ -230,7 +237,15 @@ def train_and_test(
     start_from, pretrain = further_pretrain(
         cfg, data.drawn, run_dir, loggers, precision(cfg.trainer.precision), data.pools
     )
-    tokenizer, model = build_model(cfg, splits["train"][0].text_b is not None, num_labels, start_from)
+    # side features: scaled by statistics of the drawn training split alone (data/features.py)
+    scaler = None
+    if wants_features(task) and cfg.features.fusion == "none":
+        say("features.fusion=none: the task's side features are read and checked, and the model does not see them")
+    elif wants_features(task):
+        train = data.drawn["train"]
+        dim = len(train[0].features) - len(feature_fields(task))
+        scaler = FeatureScaler.fit(train, feature_names(task, dim), feature_kinds(task, dim))
+    tokenizer, model = build_model(cfg, splits["train"][0].text_b is not None, num_labels, start_from, scaler)
 
     datamodule, module = data_and_module(
         cfg, splits, tokenizer, model, soft_labels=soft_labels, distill=distill, data=data
@@ -284,5 +299,8 @@ def train_and_test(
         # what trained and what the forward uses (peft=: the adapter and head of the whole; methods/peft_tuning.py)
         "parameters": parameter_counts(module.model),
         "pretrain": pretrain,  # the further pre-training stages, their corpus and held-out loss (pretrain/stage.py)
+        "aux": model.aux_record,  # the auxiliary objective: its weight and head or descriptions (methods/auxiliary.py)
+        # the side features' fusion and the training split's statistics (data/features.py); None: none
+        "features": None if scaler is None else {"fusion": cfg.features.fusion, **scaler.state()},
     }
     return Fitted(record, module, datamodule, trainer)

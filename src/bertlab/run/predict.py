@@ -1,7 +1,11 @@
 """`bertlab predict RUN_DIR --input FILE [--out FILE]`: a saved run's predictions for new texts.
 
 The input is a CSV, TSV or JSONL file (by its extension, as task files are read) whose header has
-the run's task.text_fields; every other column is kept. The output repeats each input row and adds
+the run's task.text_fields; every other column is kept. A run trained with side features
+(features=last_layer|embedding) needs them in the input too, as the task's rows had them: the
+task.feature_fields columns, and for a task.feature_file the task.id_field column, whose ids are
+looked up in the run's feature file (the path in its bertlab.yaml); they are scaled with the
+training split's statistics saved with the run (data/features.py). The output repeats each input row and adds
 `prediction` (the label name; the score for a regression task) and, for classification, one
 `prob_<label>` column per class (in JSONL: `probabilities`, {label: p}). Its format follows its
 extension; by default it is `<input stem>.predictions<input suffix>` beside the input, and `-`
@@ -15,6 +19,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 from bertlab.core.errors import ConfigError, DataError
+from bertlab.data.features import FeatureFile, feature_fields, row_features, wants_features
 from bertlab.data.readers import Example, check_texts, read_unlabelled
 from bertlab.run.saved_run import SavedRunError, load_saved_config, saved_model_dir
 from bertlab.setfit.train import is_setfit
@@ -43,7 +48,7 @@ def predict(run_dir: Path, input_path: Path, out: str | None = None, encoding: s
     out_path = None if out == STDOUT else Path(out) if out else default_output(input_path)
     out_format = in_format if out_path is None else file_format(out_path, "--out")
     cfg = predicting_config(run_dir)
-    rows = read_unlabelled(input_path, list(cfg.task.text_fields), encoding, key="--encoding")
+    rows = read_unlabelled(input_path, list(cfg.task.text_fields), encoding, key="--encoding", side=side_reader(cfg))
     with redirect_stdout(sys.stderr):  # the model's load line; stdout may carry the predictions
         records = predicted(run_dir, cfg, rows)
     labels = [str(label) for label in cfg.task.labels] if cfg.task.problem == "classification" else None
@@ -62,6 +67,12 @@ def predict_texts(run_dir: Path, texts) -> list[dict]:
     A text is a string for a one-text task, a (text_a, text_b) pair for a pair task, or a dict with
     the run's task.text_fields (its other keys are kept, as a file's other columns are)."""
     cfg = predicting_config(run_dir)
+    if side_reader(cfg) is not None:
+        raise ConfigError(
+            f"{run_dir} fused side features (features.fusion={cfg.features.fusion}); bertlab.predict(run_dir, texts) "
+            "takes texts only. Write the texts with their feature columns to a file and run "
+            f"`bertlab predict {run_dir} --input FILE`."
+        )
     fields = list(cfg.task.text_fields)
     if isinstance(texts, (str, dict)):  # one text where a list was meant: its letters (or keys) would be rows
         raise ConfigError(f"bertlab.predict takes a list of texts, e.g. [{texts!r}], not a {type(texts).__name__}.")
@@ -132,6 +143,16 @@ def predicted(run_dir: Path, cfg, rows: list[tuple[dict, Example]]) -> list[dict
     return [prediction_record(row, output, labels) for (row, _), output in zip(rows, outputs)]
 
 
+def side_reader(cfg):
+    """(row, where) -> the row's raw side features, for a run that fused them; else None."""
+    fusion = cfg.get("features", {}).get("fusion", "none")
+    if fusion == "none" or not wants_features(cfg.task):
+        return None
+    spec, id_field = feature_fields(cfg.task), cfg.task.get("id_field")
+    vectors = FeatureFile(cfg.task.feature_file) if cfg.task.get("feature_file") is not None else None
+    return lambda row, where: row_features(row, where, spec, vectors, id_field)
+
+
 def infer(
     model, tokenizer, examples: list[Example], max_length: int, batch_size: int, encoder=None
 ) -> list[list[float]]:
@@ -142,12 +163,16 @@ def infer(
     from transformers import DataCollatorWithPadding
 
     from bertlab.data.datamodule import tokenize
+    from bertlab.heads.fusion import fusion_of
     from bertlab.run.trainer import accelerator
 
     device = torch.device(accelerator("auto"))
     model.to(device)
     items = encoder.encode(examples, "predict") if encoder else tokenize(examples, tokenizer, max_length, True)
     encoded = [{k: v for k, v in e.items() if k != "labels"} for e in items]
+    fusion = fusion_of(model)
+    if fusion is not None:  # the side features, scaled by the run's own training statistics
+        encoded = [{**item, **fusion.scaler.transform(e.features)} for item, e in zip(encoded, examples)]
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]["input_ids"]))
     collate = encoder.collate if encoder else DataCollatorWithPadding(tokenizer)
     outputs: list[list[float]] = [[] for _ in encoded]

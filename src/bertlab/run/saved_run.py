@@ -13,10 +13,12 @@ from omegaconf.errors import OmegaConfBaseException
 
 from bertlab.core.atomic import follow_umask
 from bertlab.core.errors import BertlabError, ConfigError
+from bertlab.heads.fusion import save_fusion
 from bertlab.heads.model import save_config
 from bertlab.methods.peft_tuning import peft_method, save_adapter
 from bertlab.model.anatomy import inner_model
 
+TRAINING_EXTRAS = ("aux_objective", "feature_fusion")  # modules on the model that save_pretrained must not write
 MODEL_DIR = "model"
 SAVED_CONFIG = "bertlab.yaml"
 RERUN = "re-run it with save_weights=true (e.g. `python train.py <its overrides> save_weights=true`)"
@@ -33,14 +35,21 @@ def save_run_model(cfg: DictConfig, model, tokenizer, run_dir: Path, base: str |
     if cfg.task.problem == "classification":  # the names in the HF config too, for those loading it alone
         model.config.id2label = {i: str(label) for i, label in enumerate(cfg.task.labels)}
         model.config.label2id = {str(label): i for i, label in enumerate(cfg.task.labels)}
-    method = peft_method(cfg).name
-    if method == "none":
-        model.save_pretrained(folder)
-    else:
-        base = base or cfg.model.name_or_path
-        local = Path(base).expanduser()
-        save_adapter(model, method, str(local.resolve()) if local.exists() else base, folder)
-        save_config(inner_model(model)[0], folder)  # config.json: the labels and the head, for the rebuild
+    # the classifier alone: the auxiliary objective only trained (methods/auxiliary.py), and the side
+    # features' fusion is saved beside it (heads/fusion.py), so from_pretrained reads the folder as ever
+    extras = {name: model._modules.pop(name) for name in TRAINING_EXTRAS if name in model._modules}
+    try:
+        method = peft_method(cfg).name
+        if method == "none":
+            model.save_pretrained(folder)
+        else:
+            base = base or cfg.model.name_or_path
+            local = Path(base).expanduser()
+            save_adapter(model, method, str(local.resolve()) if local.exists() else base, folder)
+            save_config(inner_model(model)[0], folder)  # config.json: the labels and the head, for the rebuild
+    finally:
+        model._modules.update(extras)
+    save_fusion(model, folder)
     tokenizer.save_pretrained(folder)
     (folder / SAVED_CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
     follow_umask(folder)  # transformers writes the weights 0600

@@ -13,10 +13,11 @@ run/fit.py's build_callbacks builds, each before the LightningModule's hook of t
     batch of a resumed run (callbacks/resume.py).
  1. LightningModule.optimizer_step calls `optimizer.step(closure)`; the optimizer (optim/adam.py)
     runs the closure before its update, and the closure runs 2-6:
- 2. forward and loss: `training_step` below (under autocast when precision is mixed; a
-    distillation student mixes in the teacher's soft labels, methods/distill.py; approach=prompt
-    with approach.aux_mlm_weight > 0 mixes in PET's masked-LM loss on an unlabeled batch,
-    prompt/aux_mlm.py); a NaN/inf loss raises DivergedError here, before any gradient.
+ 2. forward and loss: `training_step` below (under autocast when precision is mixed; side
+    features are fused by the model's hooks, heads/fusion.py; a distillation student mixes in
+    the teacher's soft labels, methods/distill.py; approach=prompt with approach.aux_mlm_weight > 0
+    mixes in PET's masked-LM loss on an unlabeled batch, prompt/aux_mlm.py; an auxiliary objective
+    adds its weighted loss, methods/auxiliary.py); a NaN/inf loss raises DivergedError here, before any gradient.
  3. zero_grad: `optimizer_zero_grad` (on the first batch of an accumulation window).
  4. backward: `LightningModule.backward`, i.e. `loss.backward()` (on_before_backward and
     on_after_backward around it; none of ours).
@@ -45,6 +46,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig
 
+from bertlab.methods.auxiliary import INDEX_KEY, aux_of
 from bertlab.optim.optimizer import build_optimizer
 from bertlab.optim.schedules import build_scheduler
 from bertlab.training.metrics import build_metrics, predictions
@@ -71,6 +73,7 @@ class FineTuner(L.LightningModule):
         metrics_factory=None,
         evaluate_batch=None,
         extra_loss=None,
+        aux_weight: float = 0.0,
     ):
         super().__init__()
         self.model = model
@@ -85,6 +88,8 @@ class FineTuner(L.LightningModule):
         # (model, loss, global step) -> the loss with the approach's own term (approach=prompt's
         # auxiliary masked-LM loss, prompt/aux_mlm.py); None = the task loss alone
         self.extra_loss = extra_loss
+        # the auxiliary objective's weight (methods/auxiliary.py); the objective is model.aux_objective
+        self.aux_weight = aux_weight
         num_labels = model.config.num_labels
         # metrics_factory(prefix): the task problem's own metrics (problems/); default GLUE's
         build = metrics_factory or (lambda prefix: build_metrics(metrics, num_labels, prefix))
@@ -96,12 +101,19 @@ class FineTuner(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         teacher_logits = batch.pop("teacher_logits", None)  # present in a distillation student's batches
-        output = self.model(**batch)
+        index = batch.pop(INDEX_KEY, None)  # the examples' positions: aux=mlm's masks
+        aux = aux_of(self.model)
+        hidden = {"output_hidden_states": True} if aux is not None and aux.needs_hidden_states else {}
+        output = self.model(**batch, **hidden)
         loss = output.loss
         if self.distill is not None:  # the soft labels' term mixed into the task loss
             loss = self.distill(output.logits, teacher_logits, loss)
         if self.extra_loss is not None:
             loss = self.extra_loss(self.model, loss, self.global_step)
+        if aux is not None:  # after the task's forward: the fusion hooks have cleared their features
+            aux_loss = aux(self.model, {**batch, INDEX_KEY: index}, output, self.current_epoch)
+            self.log("train/aux_loss", aux_loss, batch_size=batch["input_ids"].shape[0])
+            loss = loss + self.aux_weight * aux_loss
         if not torch.isfinite(loss):
             raise DivergedError(self.global_step, float(loss.detach()))
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
