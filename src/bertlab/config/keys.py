@@ -17,13 +17,16 @@ refused, and so is deleting one it has (the code reads every key of the config).
 `hydra/...` overrides are Hydra's own and left to Hydra, as are overrides it cannot parse or
 group options it cannot find (its messages for those are clear).
 
-The composition is not thrown away: its `hydra.mode` is what Hydra composes the whole config a
-second time for (run/entry.py hands it over; start-up, docs/speed.md).
+The composition is not thrown away (`Composition`): its `hydra.mode` is what Hydra composes the
+whole config a second time for, and its logger says whether W&B is imported first (run/entry.py;
+start-up, docs/speed.md). So the command line's group choices are composed even without a key
+override to check.
 """
 
 import difflib
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from hydra import compose, initialize_config_dir
 
@@ -41,9 +44,17 @@ from bertlab.config.extras import check_extras, command_line_options
 from bertlab.core.errors import ConfigError
 
 _ABSENT = object()
-# check_overrides' answer when it composed nothing (no key override, or Hydra will report the
-# command line itself): the mode is then Hydra's to find
+# check_overrides' answer when it composed nothing (Hydra will report the command line itself):
+# the mode is then Hydra's to find
 NOT_COMPOSED = object()
+
+
+class Composition(NamedTuple):
+    """What the check composed: the command line's group choices (the first option of a swept group)."""
+
+    mode: object  # hydra.mode: RUN, MULTIRUN or None, as Hydra.get_mode reads it
+    config: dict  # without Hydra's node, unresolved, without the key overrides
+    key_overrides: list[str]  # their keys (`logger.name`, ...), as written less +, ++ and ~
 
 
 def _is_hydras(key: str) -> bool:
@@ -113,14 +124,15 @@ def _message(override, key: str, config: dict, chosen: str, config_loader, group
 
 
 def _group_configs(
-    overrides, group_overrides, config_name: str
+    overrides, group_overrides, config_name: str, first_only: bool = False
 ) -> tuple[list[tuple[dict, dict[str, str], str]], object]:
     """(config, {group: option}, " with group=option" or "") for the configs the keys must exist in:
     the command line's group choices (the first option of a swept group), then each further option
     of a swept group in turn. Composing once per option, not per combination, keeps a sweep over
     several groups at a few seconds; an option's keys come from its own file, whatever the others.
     Also the first composition's `hydra.mode` (RUN, MULTIRUN or None: what a config file or the
-    command line's hydra.mode set, which no key override of the app's config can change)."""
+    command line's hydra.mode set, which no key override of the app's config can change).
+    `first_only`: the first composition alone (no key to check under the other options)."""
     # Hydra's own search-path settings decide where the group options are found; hydra.mode is
     # kept for the mode read from the first composition
     searchpath = [o.input_line for o in overrides if o.key_or_group in ("hydra.searchpath", "hydra.mode")]
@@ -141,7 +153,7 @@ def _group_configs(
         return container, groups
 
     configs = [(*composed(lines), "")]
-    for i, options in swept.items():
+    for i, options in swept.items() if not first_only else ():
         element = group_overrides[i].get_key_element()
         for option in options[1:]:
             choices = lines[:i] + [f"{element}={option}"] + lines[i + 1 :]
@@ -151,7 +163,7 @@ def _group_configs(
 
 def check_overrides(arguments: list[str], config_dir: Path, config_name: str = "train"):
     """Raise one ConfigError naming every override whose key the composed config does not have.
-    Returns the composed config's `hydra.mode` (see _group_configs), or NOT_COMPOSED."""
+    Returns the Composition of the command line's group choices, or NOT_COMPOSED."""
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         config_loader = GlobalHydra.instance().config_loader()
         try:
@@ -167,10 +179,8 @@ def check_overrides(arguments: list[str], config_dir: Path, config_name: str = "
                 continue
             is_group = override.package is not None or config_loader.repository.group_exists(key)
             (group_overrides if is_group else key_overrides).append(override)
-        if not key_overrides:
-            return NOT_COMPOSED
         try:
-            configs, mode = _group_configs(overrides, group_overrides, config_name)
+            configs, mode = _group_configs(overrides, group_overrides, config_name, first_only=not key_overrides)
         except (HydraException, OmegaConfBaseException):
             return NOT_COMPOSED  # an unknown group option or a broken config file: Hydra's own message says which
         problems = []
@@ -182,13 +192,13 @@ def check_overrides(arguments: list[str], config_dir: Path, config_name: str = "
                     break
         if problems:
             raise ConfigError(" ".join(problems))
-        return mode
+        return Composition(mode, configs[0][0], [o.key_or_group.lstrip("+~") for o in key_overrides])
 
 
 def check_command_line(argv: list[str], config_dir: Path, config_name: str = "train"):
     """Run check_overrides on Hydra's own reading of the command line; print and exit 1 on a bad key.
-    Returns the `hydra.mode` Hydra would read (check_overrides), or NOT_COMPOSED when the check
-    composed nothing or composed from another folder than Hydra will (--config-path)."""
+    Returns check_overrides' Composition, or NOT_COMPOSED when the check composed nothing or
+    composed from another folder than Hydra will (--config-path)."""
     args, _ = get_args_parser().parse_known_args(argv)
     if args.help or args.hydra_help or args.info or args.shell_completion or args.experimental_rerun:
         return NOT_COMPOSED
@@ -196,8 +206,8 @@ def check_command_line(argv: list[str], config_dir: Path, config_name: str = "tr
     if args.config_dir:  # as Hydra adds --config-dir to its search path
         overrides.append(f"hydra.searchpath=[file://{Path(args.config_dir).resolve()}]")
     try:
-        mode = check_overrides(overrides, config_dir, args.config_name or config_name)
+        composition = check_overrides(overrides, config_dir, args.config_name or config_name)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
-    return NOT_COMPOSED if args.config_path is not None else mode
+    return NOT_COMPOSED if args.config_path is not None else composition
