@@ -35,19 +35,28 @@ LAZY = (
 
 # `python train.py ARGS` up to the first training batch, recording each composition of the config
 # (run mode, whether sweep overrides were validated: Hydra.get_mode's are not) and sys.modules then
+# `python train.py ARGS` up to the first training batch, recording each composition of the config
+# (run mode, whether sweep overrides were validated: Hydra.get_mode's are not) and sys.modules then,
+# in import order. The first-step hook is installed once the entry has done its early imports, so
+# that the probe itself imports nothing heavy (torch) before the entry does.
 PROBE = """
 import json, os, runpy, sys
 from hydra._internal.hydra import Hydra
-from bertlab.callbacks.throughput import TrainThroughput
-out, calls, compose = sys.argv[1], [], Hydra.compose_config
+import bertlab.run.entry as entry
+out, calls, compose, early = sys.argv[1], [], Hydra.compose_config, entry.import_wandb_first
 def counted(self, config_name, overrides, run_mode, *args, **kwargs):
     calls.append([str(run_mode), kwargs.get("validate_sweep_overrides", True)])
     return compose(self, config_name, overrides, run_mode, *args, **kwargs)
-Hydra.compose_config = counted
 def first_step(self, *_):
-    open(out, "w").write(json.dumps({"composed": calls, "modules": sorted(sys.modules), "modules_in_order": list(sys.modules)}))
+    modules = list(sys.modules)
+    open(out, "w").write(json.dumps({"composed": calls, "modules": sorted(modules), "modules_in_order": modules}))
     os._exit(0)
-TrainThroughput.on_train_batch_start = first_step
+def then_hook(composition):
+    early(composition)
+    from bertlab.callbacks.throughput import TrainThroughput
+    TrainThroughput.on_train_batch_start = first_step
+Hydra.compose_config = counted
+entry.import_wandb_first = then_hook
 sys.argv = ["train.py", *sys.argv[2:]]
 runpy.run_path("train.py", run_name="__main__")
 """
