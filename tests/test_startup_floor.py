@@ -70,7 +70,7 @@ def probe_run(tmp_path, *arguments, env=None) -> dict:
         env=train_env(env),
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,  # a loaded 2-core machine has taken 5 minutes for one such run
     )
     assert proc.returncode == 0 and out.exists(), proc.stderr[-3000:]
     return json.loads(out.read_text())
