@@ -171,6 +171,8 @@ def _startup(s: dict) -> list[str]:
         f"(+{s['over_floor_with_model_code_s']:.2f} s over the floor with the model code), "
         f"{s['ratio_to_floor']:.2f}x the floor"
     )
+    if "baseline" in s:  # --startup-baseline: another checkout, interleaved with this one
+        rows.append(f"; the baseline ({s['baseline']}): **{s['baseline_over_floor_s']:+.2f} s** over the floor")
     return rows
 
 

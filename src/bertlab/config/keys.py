@@ -16,11 +16,17 @@ written: adding (`+`, `++`), setting and deleting (`~`) a key the config does no
 refused, and so is deleting one it has (the code reads every key of the config). `hydra.*` and
 `hydra/...` overrides are Hydra's own and left to Hydra, as are overrides it cannot parse or
 group options it cannot find (its messages for those are clear).
+
+The composition is not thrown away (`Composition`): its `hydra.mode` is what Hydra composes the
+whole config a second time for, and its logger says whether W&B is imported first (run/entry.py;
+start-up, docs/speed.md). So the command line's group choices are composed even without a key
+override to check.
 """
 
 import difflib
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from hydra import compose, initialize_config_dir
 
@@ -38,6 +44,17 @@ from bertlab.config.extras import check_extras, command_line_options
 from bertlab.core.errors import ConfigError
 
 _ABSENT = object()
+# check_overrides' answer when it composed nothing (Hydra will report the command line itself):
+# the mode is then Hydra's to find
+NOT_COMPOSED = object()
+
+
+class Composition(NamedTuple):
+    """What the check composed: the command line's group choices (the first option of a swept group)."""
+
+    mode: object  # hydra.mode: RUN, MULTIRUN or None, as Hydra.get_mode reads it
+    config: dict  # without Hydra's node, unresolved, without the key overrides
+    key_overrides: list[str]  # their keys (`logger.name`, ...), as written less +, ++ and ~
 
 
 def _is_hydras(key: str) -> bool:
@@ -106,43 +123,53 @@ def _message(override, key: str, config: dict, chosen: str, config_loader, group
     return f"{head} Valid keys {where}: {', '.join(sorted(str(k) for k in node))}."
 
 
-def _group_configs(overrides, group_overrides, config_name: str) -> list[tuple[dict, dict[str, str], str]]:
+def _group_configs(
+    overrides, group_overrides, config_name: str, first_only: bool = False
+) -> tuple[list[tuple[dict, dict[str, str], str]], object]:
     """(config, {group: option}, " with group=option" or "") for the configs the keys must exist in:
     the command line's group choices (the first option of a swept group), then each further option
     of a swept group in turn. Composing once per option, not per combination, keeps a sweep over
-    several groups at a few seconds; an option's keys come from its own file, whatever the others."""
-    # Hydra's own search-path settings decide where the group options are found
-    searchpath = [o.input_line for o in overrides if o.key_or_group == "hydra.searchpath"]
+    several groups at a few seconds; an option's keys come from its own file, whatever the others.
+    Also the first composition's `hydra.mode` (RUN, MULTIRUN or None: what a config file or the
+    command line's hydra.mode set, which no key override of the app's config can change).
+    `first_only`: the first composition alone (no key to check under the other options)."""
+    # Hydra's own search-path settings decide where the group options are found; hydra.mode is
+    # kept for the mode read from the first composition
+    searchpath = [o.input_line for o in overrides if o.key_or_group in ("hydra.searchpath", "hydra.mode")]
     lines = [o.input_line if not o.is_sweep_override() else None for o in group_overrides]
     swept = {i: list(o.sweep_string_iterator()) for i, o in enumerate(group_overrides) if o.is_sweep_override()}
     for i, options in swept.items():
         lines[i] = f"{group_overrides[i].get_key_element()}={options[0]}"
 
+    modes = []
+
     def composed(choices: list[str]) -> tuple[dict, dict[str, str]]:
         """The config without Hydra's node, and the option chosen for each group."""
         cfg = compose(config_name=config_name, overrides=choices + searchpath, return_hydra_config=True)
+        modes.append(cfg.hydra.mode)
         groups = {k: v for k, v in cfg.hydra.runtime.choices.items() if not _is_hydras(k) and v is not None}
         container = OmegaConf.to_container(cfg, resolve=False)
         container.pop("hydra")
         return container, groups
 
     configs = [(*composed(lines), "")]
-    for i, options in swept.items():
+    for i, options in swept.items() if not first_only else ():
         element = group_overrides[i].get_key_element()
         for option in options[1:]:
             choices = lines[:i] + [f"{element}={option}"] + lines[i + 1 :]
             configs.append((*composed(choices), f" with {element.lstrip('+~')}={option}"))
-    return configs
+    return configs, modes[0]
 
 
-def check_overrides(arguments: list[str], config_dir: Path, config_name: str = "train") -> None:
-    """Raise one ConfigError naming every override whose key the composed config does not have."""
+def check_overrides(arguments: list[str], config_dir: Path, config_name: str = "train"):
+    """Raise one ConfigError naming every override whose key the composed config does not have.
+    Returns the Composition of the command line's group choices, or NOT_COMPOSED."""
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         config_loader = GlobalHydra.instance().config_loader()
         try:
             overrides = OverridesParser.create(config_loader=config_loader).parse_overrides(arguments)
         except HydraException:
-            return  # Hydra reports a malformed override itself
+            return NOT_COMPOSED  # Hydra reports a malformed override itself
         # an option whose packages are an extra that is not installed: before Hydra starts anything
         check_extras(command_line_options(overrides))
         group_overrides, key_overrides = [], []
@@ -152,12 +179,10 @@ def check_overrides(arguments: list[str], config_dir: Path, config_name: str = "
                 continue
             is_group = override.package is not None or config_loader.repository.group_exists(key)
             (group_overrides if is_group else key_overrides).append(override)
-        if not key_overrides:
-            return
         try:
-            configs = _group_configs(overrides, group_overrides, config_name)
+            configs, mode = _group_configs(overrides, group_overrides, config_name, first_only=not key_overrides)
         except (HydraException, OmegaConfBaseException):
-            return  # an unknown group option or a broken config file: Hydra's own message says which
+            return NOT_COMPOSED  # an unknown group option or a broken config file: Hydra's own message says which
         problems = []
         for override in key_overrides:
             key = override.key_or_group
@@ -167,18 +192,22 @@ def check_overrides(arguments: list[str], config_dir: Path, config_name: str = "
                     break
         if problems:
             raise ConfigError(" ".join(problems))
+        return Composition(mode, configs[0][0], [o.key_or_group.lstrip("+~") for o in key_overrides])
 
 
-def check_command_line(argv: list[str], config_dir: Path, config_name: str = "train") -> None:
-    """Run check_overrides on Hydra's own reading of the command line; print and exit 1 on a bad key."""
+def check_command_line(argv: list[str], config_dir: Path, config_name: str = "train"):
+    """Run check_overrides on Hydra's own reading of the command line; print and exit 1 on a bad key.
+    Returns check_overrides' Composition, or NOT_COMPOSED when the check composed nothing or
+    composed from another folder than Hydra will (--config-path)."""
     args, _ = get_args_parser().parse_known_args(argv)
     if args.help or args.hydra_help or args.info or args.shell_completion or args.experimental_rerun:
-        return
+        return NOT_COMPOSED
     overrides = list(args.overrides)
     if args.config_dir:  # as Hydra adds --config-dir to its search path
         overrides.append(f"hydra.searchpath=[file://{Path(args.config_dir).resolve()}]")
     try:
-        check_overrides(overrides, config_dir, args.config_name or config_name)
+        composition = check_overrides(overrides, config_dir, args.config_name or config_name)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
+    return NOT_COMPOSED if args.config_path is not None else composition

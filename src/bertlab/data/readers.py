@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from omegaconf import DictConfig, open_dict
 
@@ -55,20 +56,33 @@ def read_task(task: DictConfig) -> dict[str, list[Example]]:
     raise ConfigError(f"task.source={task.source} is unknown; valid: glue, bbcnews, csv.")
 
 
+class LabelRule(NamedTuple):
+    """The two task keys every row's label is read by, read from the config once per file: an
+    OmegaConf lookup costs ~10 us, which per row and key was half the reading of the BBC corpus
+    (2,225 files) and grows with a GLUE file's rows (docs/speed.md)."""
+
+    problem: str
+    label_field: str
+
+
+def label_rule(task: DictConfig) -> LabelRule:
+    return LabelRule(task.problem, task.label_field)
+
+
 def make_example(
-    texts: dict, raw_label, where: str, task: DictConfig, label_index: dict[str, int], side: tuple | None = None
+    texts: dict, raw_label, where: str, rule: LabelRule, label_index: dict[str, int], side: tuple | None = None
 ) -> Example:
     """One checked example from {column: text}; `where` (file and line) goes into the messages;
     `side`: its raw side features (data/features.py), or None."""
     check_texts(texts, where)
-    check_label_present(raw_label, where, task)
-    if task.problem == "regression":
-        label = fields.score(raw_label, where, task.label_field)
+    check_label_present(raw_label, where, rule)
+    if rule.problem == "regression":
+        label = fields.score(raw_label, where, rule.label_field)
     else:
-        label = label_index.get(fields.class_label(raw_label, where, task.label_field))
+        label = label_index.get(fields.class_label(raw_label, where, rule.label_field))
         if label is None:
             raise DataError(
-                f"{where}: label '{raw_label}' in column '{task.label_field}' is not one of "
+                f"{where}: label '{raw_label}' in column '{rule.label_field}' is not one of "
                 f"task.labels={list(label_index)}; fix the file or add it to task.labels."
             )
     text_a, *text_b = map(str, texts.values())
@@ -80,12 +94,12 @@ def check_texts(texts: dict, where: str) -> None:
         fields.text(text, where, column)
 
 
-def check_label_present(raw_label, where: str, task: DictConfig) -> None:
+def check_label_present(raw_label, where: str, rule: LabelRule) -> None:
     # Before labels are inferred or mapped: an empty cell (or JSON null, true, 1.5) would become a class of its own.
-    if task.problem == "classification":
-        fields.class_label(raw_label, where, task.label_field)
+    if rule.problem == "classification":
+        fields.class_label(raw_label, where, rule.label_field)
     elif raw_label is None or isinstance(raw_label, str) and not raw_label.strip():
-        fields.class_label(raw_label, where, task.label_field)  # regression: a score is parsed later
+        fields.class_label(raw_label, where, rule.label_field)  # regression: a score is parsed later
 
 
 def label_key(raw_label) -> str:
@@ -136,10 +150,10 @@ def read_local(task: DictConfig) -> dict[str, list[Example]]:
         inferred = _natural_sort({label_key(label) for _, _, label, _ in raw["train"]})
         with open_dict(task):
             task.labels = inferred
-    label_index = _label_index(task)
+    label_index, rule = _label_index(task), label_rule(task)
     pools = {}
     for pool, rows in raw.items():  # train first: one class there explains a dev label it lacks
-        pools[pool] = [make_example(texts, label, where, task, label_index, side) for where, texts, label, side in rows]
+        pools[pool] = [make_example(texts, label, where, rule, label_index, side) for where, texts, label, side in rows]
         if pool == "train":
             check_two_classes(pools[pool], task, str(paths[pool]))
     return pools
@@ -150,21 +164,22 @@ def _read_fields(
 ) -> Iterator[tuple[str, dict, object, tuple | None]]:
     """(where, texts, raw label, raw features or None) per row; only the needed columns are kept
     (MNLI rows carry parses). `vectors`: task.feature_file's, looked up by the row's task.id_field."""
-    needed = [*task.text_fields, task.label_field]
+    rule, text_fields = label_rule(task), list(task.text_fields)  # read once, not per row (LabelRule)
+    needed = [*text_fields, rule.label_field]
     spec = features.feature_fields(task)
     for line, row in _read_rows(path, task.columns, encoding):
         missing = [c for c in needed if c not in row]
         if missing:
             raise DataError(
-                f"{path}, line {line}: no column {missing} (task.text_fields={list(task.text_fields)}, "
-                f"task.label_field={task.label_field}); columns found: {list(row)}."
+                f"{path}, line {line}: no column {missing} (task.text_fields={text_fields}, "
+                f"task.label_field={rule.label_field}); columns found: {list(row)}."
             )
         where = f"{path}, line {line}"
-        check_label_present(row[task.label_field], where, task)  # before labels are inferred from the file
+        check_label_present(row[rule.label_field], where, rule)  # before labels are inferred from the file
         side = None
         if spec or vectors is not None:
             side = features.row_features(row, where, spec, vectors, task.get("id_field"))
-        yield where, {c: row[c] for c in task.text_fields}, row[task.label_field], side
+        yield where, {c: row[c] for c in text_fields}, row[rule.label_field], side
 
 
 def read_unlabelled(
@@ -301,10 +316,10 @@ def _hub_examples(dataset, split: str, task: DictConfig) -> list[Example]:
         names = getattr(dataset.features["label"], "names", None)
         by_name = names is not None and set(names) <= set(map(str, task.labels))
         raw = [names[y] if by_name and y >= 0 else y for y in raw]
-    label_index = _label_index(task)
+    label_index, rule = _label_index(task), label_rule(task)
     where = f"{task.hub_name}/{task.hub_config} {split}, row"
     examples = [
-        make_example({c: t[i] for c, t in texts.items()}, y, f"{where} {i}", task, label_index)
+        make_example({c: t[i] for c, t in texts.items()}, y, f"{where} {i}", rule, label_index)
         for i, y in enumerate(raw)
     ]
     if split == "train":
@@ -322,7 +337,7 @@ BBC_DEV_SEED = 2021
 def read_bbcnews(task: DictConfig) -> dict[str, list[Example]]:
     """Whole articles (title line + body) of data/<class>/<n>.txt. The corpus has no dev set, so a
     fixed 20% per class is held out as the "dev" pool."""
-    label_index = _label_index(task)
+    label_index, rule = _label_index(task), label_rule(task)
     by_label: dict[int, list[Example]] = {}
     seen: set[str] = set()
     # Sorted: the filesystem order differs between machines.
@@ -336,7 +351,7 @@ def read_bbcnews(task: DictConfig) -> dict[str, list[Example]]:
             if text in seen:  # 98 exact duplicates: drop them before splitting, or test leaks into train
                 continue
             seen.add(text)
-            example = make_example({"text": text}, folder.name, str(path), task, label_index)
+            example = make_example({"text": text}, folder.name, str(path), rule, label_index)
             by_label.setdefault(example.label, []).append(example)
     rng = random.Random(BBC_DEV_SEED)
     pools: dict[str, list[Example]] = {"train": [], "dev": []}

@@ -1,19 +1,30 @@
-"""`task.problem` -> its Problem: the one place that lists them."""
+"""`task.problem` -> its Problem: the one place that lists them.
+
+Each problem's module is imported when a task asks for it: a run of one problem does not import
+the readers, encoders and metrics of the others (question answering's windows, multiple choice,
+token tags), which every job of a sweep would pay at start-up (docs/speed.md).
+"""
+
+import importlib
 
 from omegaconf import DictConfig
 
 from bertlab.core.errors import ConfigError
-from bertlab.problems.multiple_choice import MULTIPLE_CHOICE
 from bertlab.problems.problem import Problem
-from bertlab.problems.question_answering import QUESTION_ANSWERING
-from bertlab.problems.sequence import CLASSIFICATION, REGRESSION
-from bertlab.problems.token_classification import TOKEN_CLASSIFICATION
 
-PROBLEMS = {p.name: p for p in (CLASSIFICATION, REGRESSION, TOKEN_CLASSIFICATION, MULTIPLE_CHOICE, QUESTION_ANSWERING)}
+# task.problem -> (module, the Problem it defines)
+PROBLEMS = {
+    "classification": ("bertlab.problems.sequence", "CLASSIFICATION"),
+    "regression": ("bertlab.problems.sequence", "REGRESSION"),
+    "token_classification": ("bertlab.problems.token_classification", "TOKEN_CLASSIFICATION"),
+    "multiple_choice": ("bertlab.problems.multiple_choice", "MULTIPLE_CHOICE"),
+    "question_answering": ("bertlab.problems.question_answering", "QUESTION_ANSWERING"),
+}
 
 
 def problem_of(task: DictConfig) -> Problem:
-    problem = PROBLEMS.get(task.problem)
-    if problem is None:
+    entry = PROBLEMS.get(task.problem)
+    if entry is None:
         raise ConfigError(f"task.problem={task.problem} is invalid; valid: {', '.join(PROBLEMS)}.")
-    return problem
+    module, name = entry
+    return getattr(importlib.import_module(module), name)
