@@ -6,7 +6,8 @@ training with one message."""
 import json
 
 import pytest
-from e2e import TINY, run_train
+
+from tests.helpers.e2e import TINY, run_train
 
 pytestmark = pytest.mark.slow
 

@@ -5,8 +5,9 @@ test_k_shot.py, test_seeds.py, test_report_fewshot.py)."""
 import json
 
 import pytest
-from conftest import SHARED_GLUE
-from e2e import TINY, run_train
+
+from tests.conftest import SHARED_GLUE
+from tests.helpers.e2e import TINY, run_train
 
 
 @pytest.mark.slow

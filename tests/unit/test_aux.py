@@ -8,7 +8,6 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import ENCODER_FAMILIES
 from omegaconf import OmegaConf
 from transformers import AutoModelForMaskedLM
 
@@ -27,6 +26,7 @@ from bertlab.methods.auxiliary import (
 from bertlab.model.load import load_config
 from bertlab.pretrain.masking import Masker, MaskingSettings
 from bertlab.pretrain.model import load_mlm_model
+from tests.helpers.families import ENCODER_FAMILIES
 
 TEXTS = ["the market fell sharply today", "a film wins the award", "the team won the cup final again"]
 

@@ -9,8 +9,9 @@ import sys
 
 import pytest
 import torch
-from e2e import REPO, TINY, run_train, train_env
 from safetensors.torch import load_file
+
+from tests.helpers.e2e import REPO, TINY, run_train, train_env
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 1200  # seconds per run: about 30 s on 2 free cores, ten times that on a shared, loaded machine

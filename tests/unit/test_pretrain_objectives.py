@@ -322,9 +322,8 @@ def test_bad_settings_are_one_message(over, message):
 
 
 def test_the_report_plots_the_metric_against_use_step(tmp_path):
-    from report_fixtures import result, settings, write_sweep
-
     from bertlab.report import build_report, write_report
+    from tests.helpers.report_fixtures import result, settings, write_sweep
 
     records = [
         result(

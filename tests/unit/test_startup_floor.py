@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import pytest
-from e2e import REPO, TINY, train_env
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.types import RunMode
@@ -19,6 +18,7 @@ from hydra.types import RunMode
 from bertlab.config.keys import NOT_COMPOSED, check_command_line, check_overrides
 from bertlab.core.paths import CONF_DIR
 from bertlab.run.entry import WANDB_INIT_IMPORTS, hydra_mode_known, logs_to_wandb
+from tests.helpers.e2e import REPO, TINY, train_env
 
 # the problems a sequence-classification run does not use, with their readers, encoders and
 # metrics: imported by problem_of on demand (problems/registry.py)

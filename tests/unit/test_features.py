@@ -10,7 +10,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import ENCODER_FAMILIES
 from omegaconf import OmegaConf
 
 from bertlab.config.checks import check_config
@@ -21,6 +20,7 @@ from bertlab.data.sampling import make_splits
 from bertlab.heads.build import load_classifier
 from bertlab.heads.fusion import attach_fusion, fusion_of, load_fusion, save_fusion
 from bertlab.model.load import load_config
+from tests.helpers.families import ENCODER_FAMILIES
 
 TEXTS = ["the market fell sharply today", "a film wins the award", "the team won the cup"]
 

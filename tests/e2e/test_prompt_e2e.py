@@ -10,9 +10,9 @@ import sys
 
 import pytest
 import transformers
-from e2e import REPO, run_train, train_env
 
 from bertlab.model.tiny import write_tiny
+from tests.helpers.e2e import REPO, run_train, train_env
 
 pytestmark = pytest.mark.slow
 FAST = ["debug=fast", "trainer.enable_progress_bar=false", "logger=csv", "approach=prompt"]

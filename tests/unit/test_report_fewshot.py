@@ -5,11 +5,11 @@ expected_max.py) against a hand example and their own code, and both through `bu
 import numpy as np
 import pandas as pd
 import pytest
-from report_fixtures import result, settings, write_sweep
 
 from bertlab.report import build_report, write_report
 from bertlab.report.expected_max import expected_max
 from bertlab.report.variance import METHOD, components, decomposition
+from tests.helpers.report_fixtures import result, settings, write_sweep
 
 
 def test_components_of_a_hand_grid():

@@ -8,7 +8,6 @@ import re
 import numpy as np
 import pytest
 import torch
-from conftest import ENCODER_FAMILIES
 from omegaconf import OmegaConf, open_dict
 
 from bertlab.config.checks import check_config
@@ -24,6 +23,7 @@ from bertlab.setfit.model import (
     texts_of,
 )
 from bertlab.setfit.train import scores, stage1_steps, training_arguments
+from tests.helpers.families import ENCODER_FAMILIES
 
 pytest.importorskip("setfit")
 

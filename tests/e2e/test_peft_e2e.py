@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from e2e import REPO, TINY, run_train, train_env
+
+from tests.helpers.e2e import REPO, TINY, run_train, train_env
 
 pytest.importorskip("peft")
 

@@ -6,7 +6,6 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from conftest import SHARED_GLUE
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 
@@ -15,6 +14,7 @@ from bertlab.core.paths import CONF_DIR
 from bertlab.data.k_shot import LMBFF_SEEDS, check_k_shot, k_shot_indices, regression_threshold
 from bertlab.data.readers import Example, read_task
 from bertlab.data.sampling import make_splits
+from tests.conftest import SHARED_GLUE
 
 GLUE = SHARED_GLUE
 
