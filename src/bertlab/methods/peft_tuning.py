@@ -206,7 +206,8 @@ def apply_peft(model: nn.Module, p, pooler_redrawn: bool = False) -> nn.Module:
         return model
     with _quiet_peft():
         wrapped = peft_wrapper(p.name, model)(model, peft_config(model, p, head))
-    wrapped.head_origin = model.head_origin  # the load line's words, for result.json
+    if hasattr(model, "head_origin"):  # the load line's words, for result.json (model/load.py)
+        wrapped.head_origin = model.head_origin
     return wrapped
 
 
@@ -229,7 +230,6 @@ def peft_wrapper(method: str, model: nn.Module):
 @cache
 def _prefix_classifier():
     from peft import PeftModelForSequenceClassification
-    from peft.utils.other import _get_batch_size
 
     class PrefixSequenceClassifier(PeftModelForSequenceClassification):
         """peft's sequence classifier with prefix tuning, less one mismatch with transformers 5.
@@ -241,7 +241,7 @@ def _prefix_classifier():
         to the family's own classifier, as peft's first branch does, by its new name."""
 
         def _prefix_tuning_forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, labels=None, **kw):
-            prefix = self.get_prompt(_get_batch_size(input_ids, inputs_embeds))
+            prefix = self.get_prompt((input_ids if input_ids is not None else inputs_embeds).shape[0])
             return self.base_model(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
