@@ -27,6 +27,9 @@ adds `distill`: alpha, temperature, teacher ("self" or the saved run's folder), 
 A run with further pre-training (pretrain=tapt|dapt|dapt_tapt) adds `pretrain` (pretrain/stage.py: the
 stages' settings, corpus sizes, steps, held-out MLM loss before and after, the model they came
 from and made, whether the cache had it, seconds).
+An approach=setfit run (bertlab/setfit/) writes the same metric keys (one model: test_best/ = test_last/,
+best_step = global_steps) and adds `setfit`: pairs, loss, head, sampling_strategy, num_iterations,
+max_steps, embedding_loss_first/_last, stage1_s, stage2_s.
 """
 
 import json
