@@ -33,6 +33,7 @@ from bertlab.core.lines import say
 from bertlab.core.record import read_result
 from bertlab.data.datamodule import tokenize
 from bertlab.data.token_cache import examples_fingerprint
+from bertlab.heads.fusion import fusion_of
 from bertlab.loggers.build import finish_wandb
 from bertlab.methods.distill import check_teacher_run, distillation_loss, teacher_logits
 from bertlab.run.fit import load_trained_model, task_splits, train_and_test
@@ -134,6 +135,9 @@ def saved_teacher(cfg, data) -> dict:
     say(f"teacher: the saved run {run} ({teacher_cfg.head.name} head), checked against this run's examples")
     tokenizer, model = load_trained_model(teacher_cfg, model_dir)
     items = tokenize(data.splits["train"], tokenizer, teacher_cfg.task.max_length, cfg.task.problem == "regression")
+    fusion = fusion_of(model)
+    if fusion is not None:  # a teacher trained with side features reads them, scaled by its own statistics
+        items = [{**item, **fusion.scaler.transform(e.features)} for item, e in zip(items, data.splits["train"])]
     device = "cuda" if accelerator(cfg.trainer.accelerator) in ("cuda", "gpu") else "cpu"
     logits = teacher_logits(model, items, DataCollatorWithPadding(tokenizer), cfg.data.eval_batch_size, device)
     return {"logits": logits, "metrics": record["metrics"], "best_step": record.get("best_step")}
