@@ -8,7 +8,7 @@ labels inferred from the training file (`task.labels: null`) are only known once
 
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from bertlab.core.atomic import follow_umask
@@ -88,6 +88,7 @@ def load_saved_config(model_dir: Path, overrides: list[str] | None = None) -> Di
         cfg = OmegaConf.load(path)
     except (OSError, OmegaConfBaseException) as err:
         raise SavedRunError(f"{path} cannot be read ({err}): {RERUN}.") from None
+    fill_keys_added_since(cfg)
     OmegaConf.set_struct(cfg, True)
     for override in overrides or []:
         key, sep, value = override.partition("=")
@@ -106,6 +107,35 @@ def load_saved_config(model_dir: Path, overrides: list[str] | None = None) -> Di
 
 
 _ABSENT = object()
+
+
+def fill_keys_added_since(cfg: DictConfig) -> None:
+    """A config saved by an older bertlab lacks the keys added since (e.g. task.k_shot,
+    trainer.gradient_checkpointing), which train.py's checks require of a config of one's own. Each
+    gets the value that leaves the run as it was: a task or trainer key that the packaged option
+    (the run's own, else any) sets to null or false, i.e. off; `init_seed` and `order_seed` are the
+    run's `seed`, which stood for both. A key added with another default stays missing, and the
+    check names it."""
+    import yaml
+
+    from bertlab.config.checks import COMPLETE_GROUPS
+    from bertlab.core.paths import CONF_DIR
+
+    with open_dict(cfg):
+        for group in COMPLETE_GROUPS:
+            if group not in cfg:
+                continue
+            own = CONF_DIR / group / f"{cfg[group].get('name')}.yaml"
+            packaged = own if own.is_file() else CONF_DIR / group / "default.yaml"
+            if not packaged.is_file():
+                packaged = sorted((CONF_DIR / group).glob("*.yaml"))[0]
+            for key, value in (yaml.safe_load(packaged.read_text()) or {}).items():
+                if key not in cfg[group] and key != "defaults" and (value is None or value is False):
+                    cfg[group][key] = value
+        if "seed" in cfg:
+            for key in ("init_seed", "order_seed"):
+                if key not in cfg:
+                    cfg[key] = cfg.seed
 
 
 def _yaml_value(text: str):
