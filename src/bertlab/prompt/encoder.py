@@ -14,7 +14,7 @@ from bertlab.prompt.template import PromptFormat
 
 
 class PromptEncoder:
-    def __init__(self, prompt: PromptFormat, train: list, problem: str, how: str, seed: int, embed=None):
+    def __init__(self, prompt: PromptFormat, train: list, problem: str, how: str, seed: int, embed=None, bounds=None):
         self.prompt, self.train, self.problem, self.how, self.seed, self.embed = (
             prompt,
             train,
@@ -23,7 +23,8 @@ class PromptEncoder:
             seed,
             embed,
         )
-        self.classes = demonstrations.demo_classes(train, problem) if how != "none" else []
+        # a regression's demonstrations: the pole each is nearer (bounds: task.score_range)
+        self.classes = demonstrations.demo_classes(train, problem, bounds) if how != "none" else []
         self.collate = DataCollatorWithPadding(prompt.tokenizer)
         self.token_types = "token_type_ids" in prompt.tokenizer.model_input_names
 
