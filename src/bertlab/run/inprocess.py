@@ -30,6 +30,7 @@ import os
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 from bertlab.config.keys import check_overrides
 from bertlab.core.errors import ConfigError
@@ -66,16 +67,29 @@ def train(overrides: list[str] | tuple[str, ...] = ()) -> dict:
         message = check_writable(Path(str(cfg.hydra.run.dir)), "hydra.run.dir")
         if message is not None:
             raise ConfigError(message)
-        return hydra.run("train", _job, overrides).return_value
+        value = hydra.run("train", _job, overrides).return_value
+        if isinstance(value, Raised):
+            raise value.error
+        return value
 
 
-def _job(cfg) -> dict:
+class Raised(NamedTuple):
+    """What ended a run, handed past Hydra: for a job that raises, Hydra writes "Error executing job
+    with overrides: [...]" on stderr before re-raising it, a line the command line never shows."""
+
+    error: Exception
+
+
+def _job(cfg) -> dict | Raised:
     """The task function: run/app.py's, with the record returned instead of an exit code."""
     from bertlab.loggers.console import quiet_libraries
     from bertlab.run.job import record_job
 
     quiet_libraries()
-    return record_job(cfg)
+    try:
+        return record_job(cfg)
+    except Exception as err:
+        return Raised(err)
 
 
 @contextmanager
