@@ -7,7 +7,8 @@ import json
 import pytest
 
 from tests.conftest import SHARED_GLUE
-from tests.helpers.e2e import TINY, run_train
+from tests.helpers.e2e import TINY
+from tests.helpers.inprocess import run_train
 
 
 @pytest.mark.slow
