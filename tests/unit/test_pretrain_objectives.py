@@ -342,3 +342,10 @@ def test_the_report_plots_the_metric_against_use_step(tmp_path):
     write_report(report, sweep)
     assert list(sweep.glob("*_pretrain_steps.png"))
     assert "against the pre-training steps" in (sweep / "report.md").read_text()
+
+
+def test_selective_masking_on_a_task_that_is_not_classification_is_one_message():
+    p = pretrain_node(**{"pretrain.masking": "selective"})
+    with pytest.raises(ConfigError, match=r"needs a sequence classification task; task 'stsb' is regression"):
+        check_pretrain(p, problem="regression", task="stsb")
+    check_pretrain(p, problem="classification", task="rte")

@@ -378,4 +378,4 @@ def check_config(cfg: DictConfig) -> None:
     # the further pre-training stages' own keys (pretrain/settings.py); pretrain=none reads none of
     # them (its pretrain.max_length follows task.max_length, whose own check names the right key)
     if "pretrain" in cfg and cfg.pretrain.stages:
-        check_pretrain(cfg.pretrain)
+        check_pretrain(cfg.pretrain, problem=cfg.task.problem, task=cfg.task.name)

@@ -393,7 +393,10 @@ def selective_classifier(cfg, splits: dict, node, identity: str, limits, run_dir
         "model": identity,
         "max_length": node.max_length,
         "seed": node.seed,
-        "accelerator": str(cfg.trainer.accelerator),
+        # resolved, as stage.py's key: a CPU job must not reuse a GPU-trained scorer
+        "accelerator": ("cuda" if torch.cuda.is_available() else "cpu")
+        if cfg.trainer.accelerator == "auto"
+        else str(cfg.trainer.accelerator),
         **({"limits": dict(limits)} if limits is not None else {}),
     }
     labelled = corpus_fingerprint([f"{e.label}\t{e.text_a}\t{e.text_b}" for e in train])

@@ -210,9 +210,18 @@ def stage_settings(p: DictConfig, stage: str) -> DictConfig:
     return node
 
 
-def check_pretrain(p: DictConfig, stage: str | None = None) -> None:
+def check_pretrain(p: DictConfig, stage: str | None = None, problem: str | None = None, task: str = "") -> None:
     """Every key of the pretrain node (also those of pretrain=none: a sweep runs them all), then each
-    stage's own settings (per_stage). `stage`: the node is that stage's (messages name its keys)."""
+    stage's own settings (per_stage). `stage`: the node is that stage's (messages name its keys).
+    `problem`: the task's (task.problem), where known: masking=selective needs a classification task."""
+    if stage is None and problem not in (None, "classification"):
+        for kind in p.stages:
+            if stage_settings(p, kind).masking == "selective":
+                raise ConfigError(
+                    f"pretrain.masking=selective scores tokens by how much they move the probability of the "
+                    f"example's label, so it needs a sequence classification task; task '{task}' is {problem}: "
+                    "use pretrain.masking=dynamic."
+                )
     if stage is None and p.get("per_stage"):
         _per_stage(p.per_stage, "pretrain.per_stage")
         for kind in p.stages:
