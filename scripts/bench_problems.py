@@ -32,7 +32,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch
 
 from bertlab.model.load import load_config, load_model
-from bertlab.problems.registry import PROBLEMS
+from bertlab.problems.registry import problem_named
 from scripts.bench_common import compose_cfg
 
 SEQUENCES = 16  # per batch, for every problem: the same tokens per batch
@@ -60,7 +60,7 @@ def batch(problem: str, length: int, vocab: int, gen: torch.Generator) -> tuple[
 def model_for(problem: str, name_or_path: str):
     num_labels = {"classification": 2, "token_classification": NUM_TAGS}.get(problem, 2)
     config = load_config(name_or_path, num_labels, problem)
-    model = load_model(name_or_path, config, auto_class=PROBLEMS[problem].auto_class)[1]
+    model = load_model(name_or_path, config, auto_class=problem_named(problem).auto_class)[1]
     model.train()
     return model
 

@@ -23,8 +23,13 @@ PROBLEMS = {
 
 
 def problem_of(task: DictConfig) -> Problem:
-    entry = PROBLEMS.get(task.problem)
+    return problem_named(task.problem)
+
+
+def problem_named(problem: str) -> Problem:
+    """The Problem of a `task.problem` value, its module imported now."""
+    entry = PROBLEMS.get(problem)
     if entry is None:
-        raise ConfigError(f"task.problem={task.problem} is invalid; valid: {', '.join(PROBLEMS)}.")
+        raise ConfigError(f"task.problem={problem} is invalid; valid: {', '.join(PROBLEMS)}.")
     module, name = entry
     return getattr(importlib.import_module(module), name)
