@@ -137,7 +137,7 @@ def test_predict_gives_the_records_bertlab_predict_writes(tmp_path, capsys):
     assert bertlab_cli(["predict", str(tmp_path / "run"), "--input", str(rows), "--out", "-"]) == 0
     written = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert predictions == written  # the same records, in order
-    labels = ["business", "entertainment", "politics", "sport", "tech"]
+    labels = ["business", "entertainment", "politics", "sports", "tech"]
     for text, prediction in zip(texts, predictions):
         assert prediction["text"] == text and prediction["prediction"] in labels
         assert list(prediction["probabilities"]) == labels
