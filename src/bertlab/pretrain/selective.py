@@ -435,7 +435,8 @@ def selective_classifier(cfg, splits: dict, node, identity: str, limits, run_dir
     )
     if scorer_reused or classifier_reused:
         say(
-            f"pretrain (selective): reused {'the scorer and ' if scorer_reused else ''}the token classifier ({classifier_dir})"
+            f"pretrain (selective): reused {'the scorer and ' if scorer_reused else ''}the token classifier "
+            f"({classifier_dir}); importance labels in {Path(scorer_dir) / IMPORTANCE_FILE}"
         )
     return str(classifier_dir), {
         "scorer": {**scorer, "key": scorer_key, "dir": str(scorer_dir), "reused": scorer_reused},
