@@ -16,6 +16,7 @@ import typing
 import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from bertlab.config.values import is_integer
 from bertlab.core.errors import ConfigError
 from bertlab.core.paths import CONF_DIR
 from bertlab.data.augment import check_augment
@@ -95,10 +96,6 @@ def check_missing(cfg: DictConfig) -> None:
 MAX_SEED = 2**32 - 1  # numpy's seed range, which Lightning's seed_everything enforces
 
 
-def _integer(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _flag(value, key: str, also=()) -> None:
     """Booleans only: `resume=no` would be the string "no", and a non-empty string is true."""
     if not isinstance(value, bool) and value not in also:
@@ -107,7 +104,7 @@ def _flag(value, key: str, also=()) -> None:
 
 
 def _count(value, key: str, what: str) -> None:
-    if not _integer(value) or value < 1:
+    if not is_integer(value) or value < 1:
         raise ConfigError(f"{key}={value} is invalid: it must be an integer >= 1 ({what}).")
 
 
@@ -188,13 +185,13 @@ def _check_devices(value, key: str, accelerator: str) -> None:
         if isinstance(value, ListConfig) and accelerator != "cpu":
             indices = list(value)
             if not (
-                indices and all(_integer(i) and 0 <= i < count for i in indices) and len(set(indices)) == len(indices)
+                indices and all(is_integer(i) and 0 <= i < count for i in indices) and len(set(indices)) == len(indices)
             ):
                 raise ConfigError(
                     f"{key}={value} is invalid: this machine has {count} {unit} "
                     f"(indices 0 to {count - 1}); {valid}, as a list: [i]."
                 )
-        elif not _integer(value) or not 1 <= value <= count:
+        elif not is_integer(value) or not 1 <= value <= count:
             raise ConfigError(
                 f"{key}={value} is invalid on trainer.accelerator={accelerator}: this machine has {count} {unit}; {valid}."
             )
@@ -253,7 +250,7 @@ def _check_precision(value, key: str, accelerator: str) -> None:
 
 def _check_limit(value, key: str, what: str) -> None:
     # Lightning's rule (a fraction or a number of batches), less 0, which would skip the split
-    if isinstance(value, float) and 0 < value <= 1 or _integer(value) and value >= 1:
+    if isinstance(value, float) and 0 < value <= 1 or is_integer(value) and value >= 1:
         return
     raise ConfigError(
         f"{key}={value} is invalid: it must be a fraction in (0, 1] or a number of batches >= 1 (0 would skip {what})."
@@ -282,7 +279,7 @@ def _check_compile(value, key: str) -> None:
 
 
 def _max_steps(value, key: str) -> None:
-    if value not in (None, -1) and (not _integer(value) or value < 1):
+    if value not in (None, -1) and (not is_integer(value) or value < 1):
         raise ConfigError(
             f"{key}={value} is invalid: it must be an integer >= 1 (optimizer steps), "
             "or -1 to train for trainer.max_epochs."
@@ -322,18 +319,18 @@ def check_config(cfg: DictConfig) -> None:
     check_complete(cfg)
     check_missing(cfg)
     for key in ("seed", "init_seed", "order_seed"):  # the last two follow seed unless set apart
-        if not _integer(cfg[key]) or not 0 <= cfg[key] <= MAX_SEED:
+        if not is_integer(cfg[key]) or not 0 <= cfg[key] <= MAX_SEED:
             raise ConfigError(
                 f"{key}={cfg[key]} is invalid: it must be an integer from 0 to 2**32 - 1 = {MAX_SEED} "
                 "(numpy's seed range; 0 is a seed)."
             )
-    if not _integer(cfg.task.data_seed):
+    if not is_integer(cfg.task.data_seed):
         raise ConfigError(f"task.data_seed={cfg.task.data_seed} is invalid: it must be an integer.")
     check_k_shot(cfg.task)  # LM-BFF's K-shot draw (data/k_shot.py)
     for key in ("reinit_pooler", "save_weights", "resume"):
         _flag(cfg[key], key)
     _flag(cfg.data.group_by_length, "data.group_by_length")
-    if not _integer(cfg.data.num_workers) or cfg.data.num_workers < 0:
+    if not is_integer(cfg.data.num_workers) or cfg.data.num_workers < 0:
         raise ConfigError(
             f"data.num_workers={cfg.data.num_workers} is invalid: it must be an integer >= 0 "
             "(0 = load in the main process)."

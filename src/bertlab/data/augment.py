@@ -16,6 +16,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, ListConfig
 
+from bertlab.config.values import is_number
 from bertlab.core.errors import ConfigError
 from bertlab.data.eda import NEEDS_SYNONYMS, OPERATIONS, eda
 from bertlab.data.readers import Example
@@ -23,10 +24,6 @@ from bertlab.data.readers import Example
 METHODS = ("none", "eda", "eda_offline", "backtranslation")  # eda_offline: EDA, swap and deletion by default
 SENTENCES = ("first", "second", "both")
 ALPHAS = ("alpha_sr", "alpha_ri", "alpha_rs", "p_rd")
-
-
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _active(augment: DictConfig) -> list[str]:
@@ -66,7 +63,7 @@ def check_augment(augment: DictConfig) -> None:
         )
     for key in ALPHAS:
         value = augment[key]
-        if not _number(value) or not 0 <= value <= 1:
+        if not is_number(value) or not 0 <= value <= 1:
             raise ConfigError(
                 f"augment.{key}={value} is invalid: it must be a number in [0, 1] (0 turns the operation off)."
             )

@@ -31,22 +31,17 @@ the model is saved (run/saved_run.py): prediction needs only the classifier.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bertlab.config.values import is_number
 from bertlab.core.errors import ConfigError
 from bertlab.core.lines import say
 
 AUX_OPTIONS = ("none", "mlm", "label_similarity")
 ATTRIBUTE = "aux_objective"
 INDEX_KEY = "example_index"  # a training item's position in its split (the data module adds it): its masks' key
-
-
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def check_aux(cfg) -> None:
@@ -57,7 +52,7 @@ def check_aux(cfg) -> None:
         raise ConfigError(f"aux={name} is unknown; valid: {', '.join(AUX_OPTIONS)}.")
     if name == "none":
         return
-    if not _number(aux.weight) or aux.weight < 0:
+    if not is_number(aux.weight, finite=True) or aux.weight < 0:
         raise ConfigError(f"aux.weight={aux.weight} is invalid: it must be a number >= 0 (0 = the task loss alone).")
     if task.problem not in ("classification", "regression"):
         raise ConfigError(
@@ -66,7 +61,7 @@ def check_aux(cfg) -> None:
         )
     if name == "mlm":
         for key in ("mlm_probability", "mask_replace_prob", "random_replace_prob"):
-            if not _number(aux[key]) or not 0 <= aux[key] <= 1:
+            if not is_number(aux[key], finite=True) or not 0 <= aux[key] <= 1:
                 raise ConfigError(f"aux.{key}={aux[key]} is invalid: it must be a number from 0 to 1.")
         if aux.mlm_probability == 0:
             raise ConfigError("aux.mlm_probability=0 masks nothing, so the auxiliary loss is empty; the usual is 0.15.")
@@ -80,7 +75,7 @@ def check_aux(cfg) -> None:
             raise ConfigError(
                 "aux=label_similarity needs classes to describe; task.problem=regression has none: use aux=mlm or aux=none."
             )
-        if not _number(aux.temperature) or aux.temperature <= 0:
+        if not is_number(aux.temperature, finite=True) or aux.temperature <= 0:
             raise ConfigError(f"aux.temperature={aux.temperature} is invalid: it must be a number > 0 (e.g. 0.05).")
         if task.get("labels") is not None:  # a csv task's labels may be inferred later: label_descriptions() again
             label_descriptions(task)

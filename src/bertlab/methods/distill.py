@@ -13,13 +13,13 @@ the MSE to the teacher's output, and T is not used. The run's composition (teach
 is run/distill.py.
 """
 
-import math
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from bertlab.config.values import is_number
 from bertlab.core.errors import ConfigError
 from bertlab.data.fingerprint import FINGERPRINT_KEY, SPLITS
 
@@ -74,10 +74,6 @@ def distillation_loss(
     return alpha * soft + (1.0 - alpha) * task_loss
 
 
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def check_distill(distill) -> None:
     """The rule for the `distill` group, before any data or model loads."""
     name = distill.get("name")
@@ -86,12 +82,12 @@ def check_distill(distill) -> None:
     if name == "none":
         return
     alpha, t, teacher = distill.alpha, distill.temperature, distill.teacher
-    if not _number(alpha) or not 0 <= alpha <= 1:
+    if not is_number(alpha, finite=True) or not 0 <= alpha <= 1:
         raise ConfigError(
             f"distill.alpha={alpha} is invalid: it must be a number in [0, 1] (the soft labels' weight; "
             "0 = a standard run)."
         )
-    if not _number(t) or t <= 0:
+    if not is_number(t, finite=True) or t <= 0:
         raise ConfigError(f"distill.temperature={t} is invalid: it must be a number > 0 (1 = no softening).")
     if teacher is not None:
         teacher_model_dir(teacher)

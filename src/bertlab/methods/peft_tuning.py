@@ -33,6 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from bertlab.config.values import is_integer, is_number
 from bertlab.core.errors import ConfigError, ModelError
 from bertlab.methods.bitfit import apply_bitfit
 from bertlab.model.anatomy import anatomy
@@ -54,22 +55,14 @@ def peft_method(cfg: DictConfig):
     return cfg.get("peft") or NONE
 
 
-def _integer(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _check_keys(p) -> None:
     name = p.name
     if name == "lora":
-        if not _integer(p.r) or p.r < 1:
+        if not is_integer(p.r) or p.r < 1:
             raise ConfigError(f"peft.r={p.r} is invalid: LoRA's rank must be an integer >= 1 (e.g. 8).")
-        if not _number(p.alpha) or p.alpha <= 0:
+        if not is_number(p.alpha) or p.alpha <= 0:
             raise ConfigError(f"peft.alpha={p.alpha} is invalid: LoRA's alpha must be a number > 0 (scale alpha/r).")
-        if not _number(p.dropout) or not 0 <= p.dropout < 1:
+        if not is_number(p.dropout) or not 0 <= p.dropout < 1:
             raise ConfigError(f"peft.dropout={p.dropout} is invalid: it must be in [0, 1) (LoRA's input dropout).")
         targets = p.targets
         is_list = not isinstance(targets, str) and hasattr(targets, "__iter__")
@@ -79,7 +72,7 @@ def _check_keys(p) -> None:
                 "named relative to a block, e.g. peft.targets=[attention.self.query,attention.self.value]."
             )
     if name == "prefix":
-        if not _integer(p.num_virtual_tokens) or p.num_virtual_tokens < 1:
+        if not is_integer(p.num_virtual_tokens) or p.num_virtual_tokens < 1:
             raise ConfigError(
                 f"peft.num_virtual_tokens={p.num_virtual_tokens} is invalid: an integer >= 1 (prefix length, e.g. 20)."
             )

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from bertlab.config.values import is_integer
 from bertlab.core.errors import ConfigError
 from bertlab.optim.optimizer import check_optimizer
 from bertlab.optim.schedules import check_schedule
@@ -40,13 +41,9 @@ def in_pretrain(err: ConfigError) -> ConfigError:
     return ConfigError(re.sub(r"(?<![\w.])(optimizer|schedule)(?=[.=])", r"pretrain.\1", str(err)))
 
 
-def _integer(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _at_least(low: int, what: str):
     def rule(value, key):
-        if not _integer(value) or value < low:
+        if not is_integer(value) or value < low:
             raise ConfigError(f"{key}={value} is invalid: it must be an integer >= {low} ({what}).")
 
     return rule
@@ -80,14 +77,14 @@ def _positive_number(value, key):
 
 
 def _max_steps(value, key):
-    if value not in (None, -1) and (not _integer(value) or value < 1):
+    if value not in (None, -1) and (not is_integer(value) or value < 1):
         raise ConfigError(
             f"{key}={value} is invalid: an integer >= 1 (optimizer steps), or -1 for pretrain.max_epochs."
         )
 
 
 def _seed(value, key):
-    if not _integer(value) or not 0 <= value <= MAX_SEED:
+    if not is_integer(value) or not 0 <= value <= MAX_SEED:
         raise ConfigError(f"{key}={value} is invalid: it must be an integer from 0 to 2**32 - 1.")
 
 
@@ -136,13 +133,13 @@ def _selective(value, key):
             "threshold": number and 0 < v < 1,
             "scorer_lr": number and 0 < v < math.inf,
             "classifier_lr": number and 0 < v < math.inf,
-        }.get(name, _integer(v) and v >= 1)
+        }.get(name, is_integer(v) and v >= 1)
         if not ok:
             raise ConfigError(f"{key}.{name}={v} is invalid: {SELECTIVE[name]}.")
 
 
 def _optional_step(value, key):
-    if value is not None and (not _integer(value) or value < 1):
+    if value is not None and (not is_integer(value) or value < 1):
         raise ConfigError(
             f"{key}={value} is invalid: a step the stage saved (a multiple of pretrain.save_every_n_steps), or null "
             "for the stage's result."
