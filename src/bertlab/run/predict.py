@@ -121,15 +121,17 @@ def predicting_config(run_dir: Path):
 
 def predicted(run_dir: Path, cfg, rows: list[tuple[dict, Example]]) -> list[dict]:
     """The saved model's prediction record for each (row, example)."""
-    examples = [e for _, e in rows]
-    model_dir = saved_model_dir(run_dir)
+    outputs = model_outputs(cfg, saved_model_dir(run_dir), [e for _, e in rows])
+    labels = [str(label) for label in cfg.task.labels] if cfg.task.problem == "classification" else None
+    return [prediction_record(row, output, labels) for (row, _), output in zip(rows, outputs)]
+
+
+def model_outputs(cfg, model_dir: Path, examples: list[Example]) -> list[list[float]]:
+    """The saved model's outputs per example (infer's), loaded as the run's approach saved it."""
     if is_setfit(cfg):  # approach=setfit: setfit's own model folder and predict_proba (bertlab/setfit/)
         from bertlab.setfit.model import load_setfit_model, probabilities
 
-        model = load_setfit_model(model_dir)
-        outputs = probabilities(model, examples, cfg.data.eval_batch_size).tolist()
-        labels = [str(label) for label in cfg.task.labels] if cfg.task.problem == "classification" else None
-        return [prediction_record(row, output, labels) for (row, _), output in zip(rows, outputs)]
+        return probabilities(load_setfit_model(model_dir), examples, cfg.data.eval_batch_size).tolist()
     # torch and transformers: only once the input is good
     from bertlab.run.approach import approach_of
     from bertlab.run.fit import load_trained_model
@@ -138,9 +140,7 @@ def predicted(run_dir: Path, cfg, rows: list[tuple[dict, Example]]) -> list[dict
     # the approach's own encoding (approach=prompt: the run's template, and its demonstrations
     # drawn from the run's training split); None: the plain tokenisation the classifier had
     encoder = approach_of(cfg).encoder(cfg, tokenizer, None)
-    outputs = infer(model, tokenizer, examples, cfg.task.max_length, cfg.data.eval_batch_size, encoder)
-    labels = [str(label) for label in cfg.task.labels] if cfg.task.problem == "classification" else None
-    return [prediction_record(row, output, labels) for (row, _), output in zip(rows, outputs)]
+    return infer(model, tokenizer, examples, cfg.task.max_length, cfg.data.eval_batch_size, encoder)
 
 
 def side_reader(cfg):
