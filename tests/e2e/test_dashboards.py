@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from bertlab.loggers.dashboards import final_numbers, logged_before, skip_logged, wandb_run_id
+from bertlab.loggers.dashboards import final_numbers, mlflow_held, skip_logged, tensorboard_held, wandb_run_id
 from tests.helpers.e2e import REPO, TINY, StoppedRun, results_under, run_train, train_env
 from tests.helpers.logged import mlflow_runs
 from tests.helpers.wandb_records import offline_runs
@@ -36,12 +36,23 @@ def test_final_numbers_are_result_jsons_under_the_dashboards_names():
     assert "best_step" not in final_numbers({}, None)  # no validation ran
 
 
-def test_a_resumed_run_sends_no_value_twice(tmp_path):
+def test_a_resumed_run_sends_no_value_twice(tmp_path, monkeypatch):
+    """What TensorBoard's and MLflow's own files hold is read back, and only the rest is sent."""
+    from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
+
     # the attempt before: the validation at its checkpoint's step 2, then the next step's loss at 2
-    (tmp_path / "metrics.csv").write_text("step,train/loss,val/accuracy\n0,1.6,\n2,,0.5\n2,1.4,\n")
-    logged = logged_before(tmp_path)
-    assert logged == {(0, "train/loss"), (2, "val/accuracy"), (2, "train/loss")}
-    assert logged_before(tmp_path / "nothing") == set()
+    sent = [({"train/loss": 1.6}, 0), ({"val/accuracy": 0.5}, 2), ({"train/loss": 1.4}, 2)]
+    expected = {(0, "train/loss"), (2, "val/accuracy"), (2, "train/loss")}
+    tensorboard = TensorBoardLogger(save_dir=str(tmp_path), name="tb", version="run")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    mlflow = MLFlowLogger(experiment_name="bertlab", tracking_uri=(tmp_path / "mlruns").as_uri())
+    for logger in (tensorboard, mlflow):
+        for metrics, step in sent:
+            logger.log_metrics(metrics, step)
+    tensorboard.experiment.flush()  # what Lightning's save() after each log call does
+    assert tensorboard_held(tensorboard.log_dir) == expected
+    assert mlflow_held(mlflow) == expected
+    assert tensorboard_held(tmp_path / "nothing") == set()
 
     class Recorder:
         def __init__(self):
@@ -51,7 +62,7 @@ def test_a_resumed_run_sends_no_value_twice(tmp_path):
             self.rows.append((step, metrics))
 
     logger = Recorder()
-    skip_logged(logger, logged)
+    skip_logged(logger, expected)
     logger.log_metrics({"train/loss": 1.4}, 2)  # sent before the kill
     logger.log_metrics({"lr/all": 0.1, "train/loss": 1.4}, 2)  # the lr at 2 was not
     logger.log_metrics({"train/loss": 1.3}, 3)

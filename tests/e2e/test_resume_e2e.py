@@ -272,3 +272,105 @@ def test_a_checkpoint_save_that_fails_leaves_the_previous_one_whole(tmp_path):
     checkpoint = tmp_path / RESUME_DIR / RESUME_FILE
     assert checkpoint.read_bytes() == b"the whole first checkpoint"
     assert sorted(p.name for p in checkpoint.parent.iterdir()) == ["last.ckpt", "overrides.json"]
+
+
+# Issue 24, "the kill test runs at least 20 kill points per logger": one run with every logger at
+# once (logger=many: metrics.csv, W&B offline, TensorBoard and MLflow, written by the same process),
+# killed at 25 points in the order a run meets them, each restart stopped at the next point and
+# killed there: before the first step, mid-epoch, inside and after each validation, inside each
+# save, right after one, and in the test. SIGKILL (nothing saved: the restart goes back to the last
+# checkpoint and re-trains), SIGTERM (saved where it lands) and SIGINT (Ctrl-C). The restart after
+# the last kill must end `ok` with the uninterrupted run's metrics and metrics.csv, and every
+# dashboard must hold each value of metrics.csv with its value: TensorBoard and MLflow exactly once,
+# W&B at least once (its offline writer buffers; build.py says why it gets re-trained steps again).
+KILL, TERM, INT = signal.SIGKILL, signal.SIGTERM, signal.SIGINT
+# Each point must be one the restart meets: a SIGTERM inside a validation saves there and the
+# restart does not validate that step again, so no point of that validation follows one.
+CHAIN = [
+    ("started@0", KILL),  # before the first step: nothing saved, the restart starts over
+    ("started@1", TERM),  # saved at the end of step 2
+    ("started@2", KILL),  # back to step 2
+    ("started@4", INT),  # Ctrl-C: back to step 2
+    ("started@7", TERM),  # saved at step 8, mid-epoch
+    ("validating@10", KILL),  # back to 8
+    ("saving@10", KILL),  # inside the save, metrics.csv written, the checkpoint not: back to 8
+    ("saved@10", KILL),  # right after it: back to 10
+    ("mid-step@10", TERM),  # saved at 11
+    ("started@13", KILL),  # back to 11
+    ("started@15", TERM),  # 16
+    ("validating@20", KILL),  # back to 16
+    ("saving@20", TERM),  # the save completes, then the run stops: resumed at 20
+    ("mid-step@20", KILL),
+    ("started@22", INT),
+    ("started@24", TERM),  # 25
+    ("validating@30", KILL),  # back to 25
+    ("saved@30", TERM),  # the checkpoint of this very step is kept
+    ("mid-step@30", KILL),
+    ("started@33", TERM),  # 34
+    ("validating@40", KILL),  # back to 34
+    ("started@39", TERM),  # in the step that ends in the last validation: saved at 40, before it
+    ("testing", KILL),  # trained, not yet tested: the restart trains nothing and tests
+    ("testing", TERM),
+    ("testing", INT),
+]
+
+
+def csv_values(run_dir) -> dict[tuple[str, int], float]:
+    with open(run_dir / "metrics.csv") as f:
+        return {(k, int(r["step"])): float(v) for r in csv.DictReader(f) for k, v in r.items() if k != "step" and v}
+
+
+def dashboard_values(run_dir) -> dict[str, dict[tuple[str, int], list[float]]]:
+    """(metric, step) -> every value each dashboard holds, read back with its own reader."""
+    from mlflow import MlflowClient
+
+    from tests.helpers.logged import mlflow_runs
+    from tests.helpers.wandb_records import offline_runs
+
+    held: dict[str, dict[tuple[str, int], list[float]]] = {"wandb": {}, "tensorboard": {}, "mlflow": {}}
+    for run in offline_runs(run_dir):
+        for row in run.history:
+            for key, value in row.items():
+                if not key.startswith("_") and key != "trainer/global_step" and isinstance(value, (int, float)):
+                    held["wandb"].setdefault((key, int(row["trainer/global_step"])), []).append(float(value))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (tb_dir,) = (run_dir / "tensorboard").iterdir()
+    events = EventAccumulator(str(tb_dir))
+    events.Reload()
+    for tag in events.Tags()["scalars"]:
+        for event in events.Scalars(tag):
+            held["tensorboard"].setdefault((tag, event.step), []).append(event.value)
+    (mlflow_run,) = mlflow_runs(run_dir / "mlruns")
+    client = MlflowClient(tracking_uri=(run_dir / "mlruns").as_uri())
+    for key in mlflow_run.data.metrics:
+        for metric in client.get_metric_history(mlflow_run.info.run_id, key):
+            held["mlflow"].setdefault((key, metric.step), []).append(metric.value)
+    return held
+
+
+@pytest.mark.slow
+def test_one_run_killed_at_25_points_with_every_logger_ends_as_the_uninterrupted_run(reference, tmp_path):
+    run_dir = tmp_path / "run"
+    overrides = [*with_logger("many"), f"hydra.run.dir={run_dir}"]
+    env = {"WANDB_MODE": "offline"}
+    for point, sig in CHAIN:
+        killed = StoppedRun(run_dir, point, *overrides, env=env).kill(sig)
+        code = killed.returncode
+        assert code == {KILL: -signal.SIGKILL, TERM: 143}.get(sig, code) != 0, f"{point} {sig!r}: {code}"
+        assert "Traceback" not in killed.stderr, f"{point}: {killed.stderr[-3000:]}"
+    resumed = run_train(*overrides, env=env, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Traceback" not in resumed.stderr and "will be deleted" not in resumed.stderr, resumed.stderr[-3000:]
+    expected, got = results_under(reference)["."], results_under(run_dir)["."]
+    assert got["status"] == "ok" and got["metrics"] == expected["metrics"]
+    assert (run_dir / "metrics.csv").read_bytes() == (reference / "metrics.csv").read_bytes()
+
+    logged = csv_values(run_dir)
+    for name, held in dashboard_values(run_dir).items():
+        held = {key: values for key, values in held.items() if key[0] in {k for k, _ in logged}}
+        assert set(held) == set(logged), f"{name}: {sorted(set(held) ^ set(logged))}"
+        for key, values in held.items():
+            assert values == pytest.approx([logged[key]] * len(values), rel=1e-6), f"{name} {key}: {values}"
+            if name != "wandb":
+                assert len(values) == 1, f"{name} {key} logged {len(values)} times: {values}"

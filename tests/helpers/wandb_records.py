@@ -1,49 +1,13 @@
-"""What W&B received, read back from an offline run's file (`<run_dir>/wandb/offline-run-*/run-<id>.wandb`).
-
-wandb 0.31 keeps no summary file offline and no Python reader of its own log, so the tests read
-it here. The file is a LevelDB-style log: a 7-byte header (":W&B", magic 0xBEE1, a version),
-then 32 KiB blocks of records, each a 7-byte header (crc32, length, type: full, first, middle,
-last) and its bytes; a protobuf `wandb.proto.wandb_internal_pb2.Record` spans one full record or a
-first..last chain. A block's tail shorter than a header is padding.
+"""What W&B received, read back from an offline run's file (`<run_dir>/wandb/offline-run-*/run-<id>.wandb`),
+with the reader the resumed run uses (bertlab/loggers/wandb_file.py): the config, history and
+summary of each file.
 """
 
 import json
-import struct
 from pathlib import Path
 from typing import NamedTuple
 
-BLOCK = 32 * 1024
-FILE_HEADER = 7
-RECORD_HEADER = 7
-FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
-
-
-def records(path: Path):
-    """Every protobuf Record of the file, in order."""
-    from wandb.proto import wandb_internal_pb2
-
-    data = Path(path).read_bytes()
-    assert data[:4] == b":W&B", f"{path} is not a W&B run file"
-    pos, pending = FILE_HEADER, b""
-    while pos + RECORD_HEADER <= len(data):
-        room = BLOCK - pos % BLOCK
-        if room < RECORD_HEADER:  # padding at the end of a block
-            pos += room
-            continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + RECORD_HEADER])
-        if kind == 0 and length == 0:  # zero padding
-            pos += room
-            continue
-        body = data[pos + RECORD_HEADER : pos + RECORD_HEADER + length]
-        pos += RECORD_HEADER + length
-        if kind in (FULL, FIRST):
-            pending = body
-        else:
-            pending += body
-        if kind in (FULL, LAST):
-            record = wandb_internal_pb2.Record()
-            record.ParseFromString(pending)
-            yield record
+from bertlab.loggers.wandb_file import records
 
 
 class WandbRun(NamedTuple):

@@ -119,6 +119,7 @@ class TrainingDiagnostics(L.Callback):
         self.grad_norm: dict[str, float] = {}
         self.grad_norm_step: int | None = None
         self.relative_change: dict[str, float] = {}
+        self.train_ended = False  # on_train_end ran (run/fit.py calls it when Lightning did not)
         self._last_step = 0
 
     def on_train_start(self, trainer, pl_module) -> None:
@@ -161,6 +162,7 @@ class TrainingDiagnostics(L.Callback):
         self._log(trainer, metrics)
 
     def on_train_end(self, trainer, pl_module) -> None:
+        self.train_ended = True
         self.relative_change = relative_change(pl_module.model, self.start)
         self._log(trainer, {f"diag/relative_change/{b}": v for b, v in self.relative_change.items()})
 

@@ -9,7 +9,7 @@ does not answer (a compute node without network), it logs offline and says how t
 import os
 from pathlib import Path
 
-from lightning.pytorch.loggers import Logger, WandbLogger
+from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from omegaconf import DictConfig, OmegaConf
 
@@ -18,7 +18,13 @@ from bertlab.core.lines import say
 from bertlab.core.network import unreachable
 from bertlab.loggers.choice import logger_names
 from bertlab.loggers.console import wandb_settings
-from bertlab.loggers.dashboards import skip_logged, wandb_run_id
+from bertlab.loggers.dashboards import (
+    mlflow_held,
+    send_wandb_missing,
+    skip_logged,
+    tensorboard_held,
+    wandb_run_id,
+)
 from bertlab.loggers.metrics_file import METRICS_FILE
 from bertlab.loggers.run_csv import RunFolderCSVLogger
 
@@ -119,13 +125,11 @@ def build_loggers(
     tags: list[str],
     keep_rows: int = 0,
     resumed: bool = False,
-    logged: set[tuple[int, str]] = frozenset(),
 ) -> list[Logger]:
     """The run's loggers: metrics.csv whenever any is on, then those `logger.name` lists, each with
     the same run name, group (the sweep) and tags. keep_rows: metrics.csv's rows a resumed run
     continues (run_csv.py). `resumed`: the run continues from its checkpoint, so each dashboard
-    continues its run (dashboards.py) and leaves out the values the attempt before sent (`logged`:
-    step, metric)."""
+    continues its run (dashboards.py) and leaves out the values the attempt before sent."""
     names = logger_names(cfg.logger)
     if not names:
         return []
@@ -139,20 +143,27 @@ def build_loggers(
     if "tensorboard" in names:
         from bertlab.loggers.tensorboard_dir import tensorboard_logger
 
-        dashboards.append(tensorboard_logger(cfg, run_dir, run_name, group, tags))
+        dashboards.append(tensorboard_logger(cfg, run_dir, run_name, group, tags, resumed))
     if "mlflow" in names:
         from bertlab.loggers.mlflow_store import mlflow_logger
 
         dashboards.append(mlflow_logger(cfg, run_dir, run_name, group, tags, resumed))
-    if resumed and logged:
-        # TensorBoard and MLflow hold every value metrics.csv holds (both are written by the time the
-        # CSV is: TensorBoard is flushed at the same save, MLflow writes at once). W&B's writer
-        # buffers: after a SIGKILL it may lack values metrics.csv has, and leaving those out would
-        # lose them for good, so W&B gets the re-trained steps again (after a SIGTERM, the
-        # preemption path, nothing is re-trained: the checkpoint is saved at the step it came).
+    if resumed:
+        # The resumed run re-trains from its checkpoint to where the attempt before was killed, with
+        # the same numbers. TensorBoard and MLflow leave out what their own files already hold, read
+        # back: each value once. (metrics.csv would not do: it is written up to 5 s after them, so a
+        # SIGKILL leaves them values it lacks.) W&B's writer keeps a run's records in memory until
+        # it ends (wandb_file.py): a SIGKILL loses them all. So W&B gets the re-trained steps again,
+        # and the rows before the checkpoint that no W&B file holds.
         for logger in dashboards:
-            if not isinstance(logger, WandbLogger):
-                skip_logged(logger, logged)
+            if isinstance(logger, TensorBoardLogger):
+                skip_logged(logger, tensorboard_held(logger.log_dir))
+            elif isinstance(logger, MLFlowLogger):
+                skip_logged(logger, mlflow_held(logger))
+            elif isinstance(logger, WandbLogger):
+                sent = send_wandb_missing(logger, run_dir, keep_rows)
+                if sent:
+                    say(f"wandb: {sent} rows of metrics.csv that the attempts before had not written sent again")
     return loggers + dashboards
 
 

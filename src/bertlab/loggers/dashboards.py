@@ -7,18 +7,14 @@
 - One run across restarts: the W&B run id is derived from the run folder (stable across restarts,
   distinct across folders); MLflow's run id is kept in the run folder; TensorBoard's folder is named
   after the run. A resumed run re-trains the steps between its checkpoint and the kill with the
-  same results, so TensorBoard and MLflow leave out the values the attempt before already sent
-  (W&B gets them again: build.py says why).
+  same results, so TensorBoard and MLflow leave out the values their own files already hold, read
+  back (W&B gets them again: build.py says why).
 """
 
 import hashlib
-import sys
 from pathlib import Path
 
 from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
-
-from bertlab.loggers.metrics_file import METRICS_FILE
-from bertlab.loggers.run_csv import read_complete_rows
 
 BEST_STEP = "best_step"
 
@@ -64,14 +60,23 @@ def log_final_numbers(loggers: list[Logger], final: dict[str, float], step: int)
             logger.log_metrics(final, step=step)
 
 
-def logged_before(run_dir: Path) -> set[tuple[int, str]]:
-    """(step, metric) of every value in metrics.csv as the attempt before left it (read before this
-    run's CSV logger rewrites it). metrics.csv is written beside the dashboards, so it tells what
-    they were sent. A step alone would not do: the rows logged at the checkpoint's step mix values
-    from before it (its validation) and after it (the next step's loss and lr). Its whole rows only
-    (run_csv.read_complete_rows): a torn last row says nothing sure of what was sent."""
-    rows, _ = read_complete_rows(Path(run_dir) / METRICS_FILE, limit=sys.maxsize)
-    return {(int(float(row["step"])), key) for row in rows for key in row if key != "step"}
+def tensorboard_held(log_dir: str | Path) -> set[tuple[int, str]]:
+    """(step, tag) of every scalar the TensorBoard run folder's event files hold, read back with
+    TensorBoard's own reader (a file cut by a SIGKILL is read up to its last whole record)."""
+    from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
+
+    if not Path(log_dir).is_dir():
+        return set()
+    events = EventAccumulator(str(log_dir), size_guidance={SCALARS: 0})  # 0: every value, not a sample
+    events.Reload()
+    return {(event.step, tag) for tag in events.Tags()["scalars"] for event in events.Scalars(tag)}
+
+
+def mlflow_held(logger: MLFlowLogger) -> set[tuple[int, str]]:
+    """(step, metric) of every value the logger's MLflow run holds, read back from its store."""
+    client, run_id = logger.experiment, logger.run_id
+    keys = client.get_run(run_id).data.metrics
+    return {(metric.step, key) for key in keys for metric in client.get_metric_history(run_id, key)}
 
 
 def skip_logged(logger: Logger, logged: set[tuple[int, str]]) -> None:
@@ -91,3 +96,25 @@ def skip_logged(logger: Logger, logged: set[tuple[int, str]]) -> None:
             log_metrics(metrics, step)
 
     logger.log_metrics = log_new
+
+
+def send_wandb_missing(logger: WandbLogger, run_dir: Path, keep_rows: int) -> int:
+    """Send W&B the values of metrics.csv's first `keep_rows` rows (those the resumed checkpoint
+    covers, which this attempt does not log again) that none of the run's W&B files holds: an
+    attempt killed with SIGKILL lost whatever it had logged (wandb_file.py). Each at its own step,
+    W&B's x-axis. Online, the server may have had some of them already: there W&B shows those twice.
+    Returns how many rows were sent."""
+    from bertlab.loggers import wandb_file
+    from bertlab.loggers.metrics_file import METRICS_FILE
+    from bertlab.loggers.run_csv import read_complete_rows
+
+    rows, _ = read_complete_rows(Path(run_dir) / METRICS_FILE, keep_rows)
+    have = wandb_file.held(run_dir, wandb_run_id(run_dir))
+    sent = 0
+    for row in rows:
+        step = int(float(row["step"]))
+        missing = {key: float(value) for key, value in row.items() if key != "step" and (step, key) not in have}
+        if missing:
+            logger.log_metrics(missing, step)
+            sent += 1
+    return sent

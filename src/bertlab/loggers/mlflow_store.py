@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 from omegaconf import DictConfig, OmegaConf
 
 from bertlab.core.errors import ConfigError
+from bertlab.core.lines import say
 
 STORE_DIR = "mlruns"  # MLflow's own name for a file store
 SERVER_SCHEMES = ("http", "https")
@@ -157,7 +158,8 @@ def mlflow_logger(cfg: DictConfig, run_dir: Path, run_name: str, group: str | No
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     create_experiment(uri, cfg.logger.experiment)
     id_file = Path(run_dir) / RUN_ID_FILE
-    run_id = id_file.read_text().strip() if resumed and id_file.is_file() else None
+    earlier = id_file.read_text().strip() if id_file.is_file() else None
+    run_id = earlier if resumed else None
     logger = MLFlowLogger(
         experiment_name=cfg.logger.experiment,
         run_name=run_name,
@@ -168,6 +170,24 @@ def mlflow_logger(cfg: DictConfig, run_dir: Path, run_name: str, group: str | No
     if run_id is not None:  # killed, it was left RUNNING or FAILED: it runs again
         logger.experiment.update_run(run_id, status="RUNNING")
     else:  # a new run: its params (a continued run has them; MLflow refuses to change one)
+        if earlier is not None:
+            _delete_unfinished(logger.experiment, earlier)
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
         write_text_atomic(id_file, logger.run_id)
     return logger
+
+
+def _delete_unfinished(client, run_id: str) -> None:
+    """A fresh start in a folder whose attempt before ended without a checkpoint to continue (killed
+    before its first save, or failed): that attempt's MLflow run, left RUNNING or FAILED with the
+    first values of this very run, is marked deleted, as metrics.csv is started afresh; otherwise
+    the experiment would list the folder's run twice. Deleted, not purged: `mlflow runs restore`
+    brings it back. A FINISHED run (a finished folder run again) is left as it is."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        if client.get_run(run_id).info.status != "FINISHED":
+            client.delete_run(run_id)
+            say(f"mlflow: run {run_id} of the attempt before (nothing to resume) marked deleted")
+    except MlflowException:
+        pass  # already gone (deleted by hand, another store): nothing to tidy

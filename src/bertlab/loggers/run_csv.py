@@ -115,19 +115,30 @@ class RunFolderWriter(ExperimentWriter):
         """Lightning's warns and deletes the file; what this run keeps of it is read above."""
 
     def save(self) -> None:
-        """Lightning calls this after every log call: take the new rows, write when WRITE_EVERY_S has passed."""
+        """Lightning calls this after every log call: when WRITE_EVERY_S has passed, write the rows of
+        the calls before this one, then take this call's rows.
+
+        Not this call's rows yet: Lightning hands each log call to the loggers one after the other
+        (this one first, logger by logger: log_metrics, then save), so when this runs, TensorBoard
+        and MLflow have not been sent this call's values. A resumed run leaves out of them what
+        metrics.csv holds (dashboards.skip_logged): a row written here and killed before the
+        dashboards had it would be missing from them for good."""
+        if self._unwritten and (self._written_at is None or time.monotonic() - self._written_at >= WRITE_EVERY_S):
+            self._write()
         if self.metrics:
             self.rows.extend(self.metrics)
             self.metrics = []
             self._unwritten = True
-        if self._unwritten and (self._written_at is None or time.monotonic() - self._written_at >= WRITE_EVERY_S):
-            self.flush()
 
     def flush(self) -> int:
-        """Write every row now (whole, atomically); returns how many the file holds."""
+        """Write every row now (whole, atomically); returns how many the file holds. Called between
+        log calls (a resume checkpoint, the end of a fit or test), when every logger has every row."""
         if self.metrics:
             self.rows.extend(self.metrics)
             self.metrics = []
+        return self._write()
+
+    def _write(self) -> int:
         keys = sorted(set().union(*self.rows, {"step"}))  # Lightning's order: sorted names
 
         def write(tmp: Path) -> None:

@@ -28,7 +28,7 @@ from bertlab.data.sampling import make_splits
 from bertlab.heads.fusion import fusion_of
 from bertlab.loggers.build import build_loggers
 from bertlab.loggers.console import console_callbacks
-from bertlab.loggers.dashboards import final_numbers, log_final_numbers, logged_before
+from bertlab.loggers.dashboards import final_numbers, log_final_numbers
 from bertlab.methods.auxiliary import INDEX_KEY, aux_of
 from bertlab.methods.peft_tuning import parameter_counts
 from bertlab.methods.prior_wd import PriorWeightDecay
@@ -226,12 +226,7 @@ def train_and_test(
     if ckpt_path is not None:  # a previous attempt was killed: continue it (resume.py)
         say(f"resuming from {ckpt_path}")
         keep_rows = metrics_rows(ckpt_path)  # the rows logged before the checkpoint
-    # what the dashboards were sent before, as metrics.csv shows it (read before its logger rewrites
-    # the file): a resumed run does not send it twice (loggers/dashboards.py)
-    logged = logged_before(run_dir) if ckpt_path else set()
-    loggers = build_loggers(
-        cfg, run_dir, run_name, group, tags, keep_rows, resumed=ckpt_path is not None, logged=logged
-    )
+    loggers = build_loggers(cfg, run_dir, run_name, group, tags, keep_rows, resumed=ckpt_path is not None)
     # further pre-training (pretrain=tapt|dapt|dapt_tapt; none: the configured model, untouched), on
     # the drawn splits before augmentation: its corpus is the task's own training text (pretrain/corpus.py)
     start_from, pretrain = further_pretrain(
@@ -259,6 +254,11 @@ def train_and_test(
     # so two runs with one init_seed start from the same weights whatever their order_seed
     L.seed_everything(cfg.order_seed, workers=True, verbose=False)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    if not diagnostics.train_ended:
+        # resumed from a checkpoint of the last step (killed after its last save, e.g. while testing):
+        # Lightning then skips the whole training loop, its on_train_end included, and the weights'
+        # relative change (metrics.csv's last diag row, result.json's diagnostics) would be missing
+        diagnostics.on_train_end(trainer, module)
     metrics = dict(best.best_metrics)
     metrics.update(run_test(trainer, module, datamodule, "test_last"))
     if best.restore(module):
