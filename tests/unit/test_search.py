@@ -23,7 +23,7 @@ def test_hydra_sweep_syntax_maps_to_optuna_distributions_as_hydra_optuna_sweeper
             "schedule.warmup_ratio": "interval(0.0, 0.2)",
             "reinit": "range(0, 7)",
             "optimizer": "choice(adamw, bertadam)",
-            "seed": "0,1",
+            "data.batch_size": "8,16",
         },
         "model=tiny",
     )
@@ -32,9 +32,25 @@ def test_hydra_sweep_syntax_maps_to_optuna_distributions_as_hydra_optuna_sweeper
         "schedule.warmup_ratio": FloatDistribution(0.0, 0.2),
         "reinit": IntDistribution(0, 6),  # range's end is excluded, as in Hydra's grid
         "optimizer": CategoricalDistribution(["adamw", "bertadam"]),
-        "seed": CategoricalDistribution([0, 1]),
+        "data.batch_size": CategoricalDistribution([8, 16]),
     }
     assert got.fixed == ["model=tiny"]
+
+
+@pytest.mark.parametrize(
+    ("params", "arguments"),
+    [
+        ({"task.data_seed": "13,21,42,87,100"}, []),  # what protocol=lmbff puts in the sweeper's params
+        ({}, ["seed=range(5)"]),
+        ({}, ["order_seed=0,1"]),
+        ({}, ["init_seed=choice(0,1)"]),
+    ],
+)
+def test_a_search_over_seeds_or_data_splits_is_refused(params, arguments):
+    # a seed or a data split is a replicate, not a setting: the search would report its luckiest draw
+    with pytest.raises(ConfigError, match="a lucky draw, not a setting"):
+        space({"optimizer.lr": "interval(1e-5, 1e-4)", **params}, *arguments)
+    assert space({"optimizer.lr": "interval(1e-5, 1e-4)"}, "seed=3").fixed == ["seed=3"]  # one seed is fine
 
 
 def test_the_command_line_replaces_a_preset_param():
@@ -93,7 +109,7 @@ def test_a_folder_of_job_folders_without_the_study_is_refused(tmp_path):
     (tmp_path / "0").mkdir()
     (tmp_path / "0" / "result.json").write_text('{"status": "ok", "overrides": ["seed=0"]}')
     with pytest.raises(ConfigError, match="holds 1 job folders but no study 's'"):
-        search.open_study(tmp_path, None, "s", space({"seed": "0,1"}), "maximize", None)
+        search.open_study(tmp_path, None, "s", space({"reinit": "0,1"}), "maximize", None)
     assert not (tmp_path / search.DB_FILE).exists()
 
 
@@ -132,8 +148,8 @@ def test_a_searched_key_the_config_lacks_is_one_message_before_any_trial(compose
     search.check_keys(space({"optimizer.lr": "interval(0.1, 0.2)", "schedule.warmup_steps": "0,10"}), cfg)
     with pytest.raises(ConfigError, match="optimizer.lrr: no such config key"):
         search.check_keys(space({"optimizer.lrr": "interval(0.1, 0.2)"}), cfg)
-    assert search.lowest(space({"optimizer.lr": "interval(0.1, 0.2)", "reinit": "range(2, 5)", "seed": "7,8"})) == {
+    assert search.lowest(space({"optimizer.lr": "interval(0.1, 0.2)", "reinit": "range(2, 5)", "data.batch_size": "16,8"})) == {
         "optimizer.lr": 0.1,
         "reinit": 2,
-        "seed": 7,
+        "data.batch_size": 16,
     }

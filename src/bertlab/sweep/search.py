@@ -55,6 +55,11 @@ class Space:
         }
 
 
+# The seeds the report treats as replicates of a setting (report/grouping.REPLICATES), as override
+# keys: a search that chose among them would report its luckiest draw as the best setting.
+REPLICATE_KEYS = ("seed", "init_seed", "order_seed", "task.data_seed")
+
+
 def distribution(override) -> Any:
     """The Optuna distribution of one swept Hydra override (as hydra-optuna-sweeper reads it)."""
     from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep, Transformer
@@ -96,6 +101,13 @@ def search_space(params: dict[str, str], arguments: list[str], config_loader) ->
         key = override.get_key_element()
         space.pop(key, None)
         fixed = [f for f in fixed if f.split("=", 1)[0] != key]
+        if override.is_sweep_override() and key in REPLICATE_KEYS:
+            raise ConfigError(
+                f"{override.input_line}: the search would pick the {key} that scores best, a lucky draw, "
+                "not a setting (protocol=lmbff sweeps task.data_seed). Search on one: e.g. "
+                f"{key}={next(iter(override.sweep_iterator()))}; then run the best settings over "
+                "every split and seed with -m and compare them in `bertlab report`."
+            )
         if override.is_sweep_override():
             space[key] = distribution(override)
         else:
