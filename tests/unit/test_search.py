@@ -148,7 +148,9 @@ def test_a_searched_key_the_config_lacks_is_one_message_before_any_trial(compose
     search.check_keys(space({"optimizer.lr": "interval(0.1, 0.2)", "schedule.warmup_steps": "0,10"}), cfg)
     with pytest.raises(ConfigError, match="optimizer.lrr: no such config key"):
         search.check_keys(space({"optimizer.lrr": "interval(0.1, 0.2)"}), cfg)
-    assert search.lowest(space({"optimizer.lr": "interval(0.1, 0.2)", "reinit": "range(2, 5)", "data.batch_size": "16,8"})) == {
+    assert search.lowest(
+        space({"optimizer.lr": "interval(0.1, 0.2)", "reinit": "range(2, 5)", "data.batch_size": "16,8"})
+    ) == {
         "optimizer.lr": 0.1,
         "reinit": 2,
         "data.batch_size": 16,
