@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import NamedTuple
 
-from bertlab.loggers.wandb_file import records
+from bertlab.loggers.wandb_file import item_key, records
 
 
 class WandbRun(NamedTuple):
@@ -24,10 +24,6 @@ def _value(item) -> object:
     return json.loads(item.value_json)
 
 
-def _key(item) -> str:
-    return "/".join(item.nested_key) if item.nested_key else item.key
-
-
 def read_run(path: Path) -> WandbRun:
     run_id = name = group = ""
     config, history, summary, resumed = {}, [], {}, False
@@ -36,13 +32,13 @@ def read_run(path: Path) -> WandbRun:
         if kind == "run":
             run_id, name, group = record.run.run_id, record.run.display_name, record.run.run_group
             resumed = resumed or record.run.resumed
-            config.update({_key(i): _value(i) for i in record.run.config.update})
+            config.update({item_key(i): _value(i) for i in record.run.config.update})
         elif kind == "config":
-            config.update({_key(i): _value(i) for i in record.config.update})
+            config.update({item_key(i): _value(i) for i in record.config.update})
         elif kind == "history":
-            history.append({_key(i): _value(i) for i in record.history.item})
+            history.append({item_key(i): _value(i) for i in record.history.item})
         elif kind == "summary":
-            summary.update({_key(i): _value(i) for i in record.summary.update})
+            summary.update({item_key(i): _value(i) for i in record.summary.update})
     config = {k: v.get("value", v) if isinstance(v, dict) else v for k, v in config.items()}
     return WandbRun(run_id, name, group, config, history, summary, resumed)
 

@@ -16,6 +16,10 @@ from pathlib import Path
 
 from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
 
+from bertlab.loggers import wandb_file
+from bertlab.loggers.metrics_file import METRICS_FILE
+from bertlab.loggers.run_csv import read_complete_rows
+
 BEST_STEP = "best_step"
 
 
@@ -104,10 +108,6 @@ def send_wandb_missing(logger: WandbLogger, run_dir: Path, keep_rows: int) -> in
     attempt killed with SIGKILL lost whatever it had logged (wandb_file.py). Each at its own step,
     W&B's x-axis. Online, the server may have had some of them already: there W&B shows those twice.
     Returns how many rows were sent."""
-    from bertlab.loggers import wandb_file
-    from bertlab.loggers.metrics_file import METRICS_FILE
-    from bertlab.loggers.run_csv import read_complete_rows
-
     rows, _ = read_complete_rows(Path(run_dir) / METRICS_FILE, keep_rows)
     have = wandb_file.held(run_dir, wandb_run_id(run_dir))
     sent = 0

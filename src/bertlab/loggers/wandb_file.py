@@ -13,6 +13,7 @@ header (":W&B", magic 0xBEE1, a version), then 32 KiB blocks of records, each a 
 tail shorter than a header is padding; a file cut by a kill ends at its last whole record.
 """
 
+import json
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,6 +57,11 @@ def records(path: Path) -> Iterator:
             yield record
 
 
+def item_key(item) -> str:
+    """The key of a history, summary or config item: a nested key is its parts joined by "/"."""
+    return "/".join(item.nested_key) if item.nested_key else item.key
+
+
 def run_files(run_dir: Path, run_id: str | None = None) -> list[Path]:
     """The run folder's W&B run files (of `run_id` only, when given), oldest first."""
     name = f"run-{run_id}.wandb" if run_id else "run-*.wandb"
@@ -64,14 +70,12 @@ def run_files(run_dir: Path, run_id: str | None = None) -> list[Path]:
 
 def held(run_dir: Path, run_id: str) -> set[tuple[int, str]]:
     """(step, metric) of every history value the run's files hold, each attempt's file together."""
-    import json
-
     pairs = set()
     for path in run_files(run_dir, run_id):
         for record in records(path):
             if record.WhichOneof("record_type") != "history":
                 continue
-            row = {"/".join(i.nested_key) if i.nested_key else i.key: i.value_json for i in record.history.item}
+            row = {item_key(i): i.value_json for i in record.history.item}
             if STEP_KEY in row:
                 step = int(json.loads(row[STEP_KEY]))
                 pairs.update((step, key) for key in row if not key.startswith("_") and key != STEP_KEY)
