@@ -23,12 +23,17 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PY) -m pip check
 	touch $@
 
+# -n auto: the tests run on every core (pytest-xdist; each worker's runs get their share of the
+# threads, tests/conftest.py), at most 4 workers, since each holds torch and a run in memory.
+# --dist worksteal: a worker that runs out of tests takes some of another's.
+PYTEST_PARALLEL ?= -n auto --maxprocesses 4 --dist worksteal
+
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_PARALLEL)
 
 # Everything but the tests marked slow (pyproject.toml's markers), e.g. the wheel build and install.
 test-fast: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_PARALLEL)
 
 # The same checks as the pre-commit hooks (.pre-commit-config.yaml) and .ci/run; `ruff format .` fixes
 # what the second one reports.

@@ -10,6 +10,16 @@ from tests.helpers.families import ENCODER_FAMILIES
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
 
+# Under pytest-xdist (`make test` runs `-n auto`), each worker and every run it starts gets its share
+# of the cores: torch's default of one thread per core in each of N workers would oversubscribe the
+# machine N times over, and a thread pool that waits for its siblings is slower than one thread.
+# Set before torch is imported (the variables are read when its thread pool starts); a subprocess
+# inherits them.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_name, str(_share))
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_GLUE = REPO.parent / "shared" / "glue"
 
@@ -88,3 +98,11 @@ def tiny_family(request, tiny_family_dirs):
     torch.manual_seed(0)
     path = str(tiny_family_dirs[request.param])
     return request.param, AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The end-to-end tests (marked slow: seconds to minutes each) first, the unit tests after them
+    (milliseconds): with the tests shared among workers (`-n`), a long test started last would
+    keep one worker busy while the others idle; the short ones fill the end. A stable sort: within
+    each kind the files keep their order."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.helpers.e2e import TINY, run_train
+from tests.helpers.e2e import TINY, python, run_train
 
 pytestmark = pytest.mark.slow
 
@@ -59,24 +59,17 @@ def test_last_layer_fusion_end_to_end_then_predict_and_evaluate(tmp_path):
     assert r["status"] == "ok" and r["settings"]["fusion"] == "last_layer"
     assert r["features"]["names"] == ["size", "kind"] and r["features"]["vocab"] == [["a", "b"]]
     assert (run / "model" / "features.json").is_file()
-    import subprocess
-    import sys
-
     rows = tmp_path / "new.jsonl"
     rows.write_text(json.dumps({"text": "good words", "size": 3, "kind": "a"}) + "\n")
-    cli = [sys.executable, "-m", "bertlab.cli"]
-    out = subprocess.run(
-        [*cli, "predict", str(run), "--input", str(rows), "--out", "-"], capture_output=True, text=True
-    )
+    cli = ["-m", "bertlab.cli"]
+    out = python(*cli, "predict", str(run), "--input", str(rows), "--out", "-")
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout)["prediction"] in ("0", "1")
     rows.write_text(json.dumps({"text": "good words", "size": "big", "kind": "a"}) + "\n")
-    bad = subprocess.run(
-        [*cli, "predict", str(run), "--input", str(rows), "--out", "-"], capture_output=True, text=True
-    )
+    bad = python(*cli, "predict", str(run), "--input", str(rows), "--out", "-")
     assert bad.returncode != 0 and f"{rows}, line 1: the feature 'size' is 'big', not a number" in bad.stderr
     assert "Traceback" not in bad.stderr
-    evaluated = subprocess.run([*cli, "evaluate", str(run)], capture_output=True, text=True)
+    evaluated = python(*cli, "evaluate", str(run))
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert f"{r['metrics']['test_best/accuracy']:.4f}" in evaluated.stdout
 

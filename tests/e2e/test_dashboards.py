@@ -4,13 +4,11 @@ restarts, a sweep as a W&B group, the console in the run's log file (loggers/das
 import csv
 import re
 import signal
-import subprocess
-import sys
 
 import pytest
 
 from bertlab.loggers.dashboards import final_numbers, mlflow_held, skip_logged, tensorboard_held, wandb_run_id
-from tests.helpers.e2e import REPO, TINY, StoppedRun, results_under, run_train, train_env
+from tests.helpers.e2e import TINY, StoppedRun, python, results_under, run_train
 from tests.helpers.logged import mlflow_runs
 from tests.helpers.wandb_records import offline_runs
 
@@ -166,14 +164,7 @@ def test_a_sweep_is_a_wandb_group_and_the_report_joins_it(tmp_path):
     assert {r.group for r in runs} == {f"{tmp_path.name}/sweep"}
     assert runs[0].config["seed"] == 0 and runs[0].config["model"]["name"] == "tiny"  # the resolved config
 
-    report = subprocess.run(
-        [sys.executable, "-m", "bertlab.cli", "report", str(sweep), "--wandb"],
-        cwd=REPO,
-        env=train_env(OFFLINE),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    report = python("-m", "bertlab.cli", "report", str(sweep), "--wandb", env=OFFLINE, timeout=600)
     assert report.returncode == 0, report.stderr[-3000:]
     (logged,) = offline_runs(sweep)
     assert logged.name == "report" and logged.group == f"{tmp_path.name}/sweep"

@@ -4,7 +4,6 @@ student metrics in result.json), alpha=0 against a standard run, a saved teacher
 and a kill during the student."""
 
 import csv
-import os
 import shutil
 import signal
 from pathlib import Path
@@ -140,9 +139,9 @@ def test_a_job_killed_during_the_student_resumes_without_training_the_teacher_ag
 
     run_dir = tmp_path / "killed"
     run = StoppedRun(run_dir, "saved", *long, f"hydra.run.dir={run_dir}")  # stops in the teacher's fit
-    os.kill(run.proc.pid, signal.SIGCONT)
-    _, status = os.waitpid(run.proc.pid, os.WUNTRACED)  # stops again, after the student's first save
-    assert os.WIFSTOPPED(status), run.stdout()[-2000:]
+    run.proc.send_signal(signal.SIGCONT)
+    run.proc.wait_stopped_or_ended(600)  # stops again, after the student's first save
+    assert run.proc.stopped == signal.SIGSTOP, run.stdout()[-2000:]
     assert (run_dir / TEACHER_DIR / SOFT_LABELS_FILE).is_file()
     run.kill(signal.SIGKILL)
     assert (run_dir / "resume" / "last.ckpt").is_file()

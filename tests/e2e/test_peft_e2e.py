@@ -3,12 +3,10 @@ what it should (result.json's `parameters`), and a saved adapter is evaluated to
 test metrics by `bertlab evaluate`."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from tests.helpers.e2e import REPO, TINY, run_train, train_env
+from tests.helpers.e2e import TINY, python, run_train
 
 pytest.importorskip("peft")
 
@@ -42,14 +40,7 @@ def test_each_peft_option_end_to_end(tmp_path, option):
         saved = sorted(p.name for p in (run_dir / "model").iterdir())
         assert {"adapter_model.safetensors", "adapter_config.json", "peft.json"} <= set(saved)
         assert "model.safetensors" not in saved
-        evaluated = subprocess.run(
-            [sys.executable, "-m", "bertlab.cli", "evaluate", str(run_dir)],
-            cwd=REPO,
-            env=train_env(),
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        evaluated = python("-m", "bertlab.cli", "evaluate", str(run_dir))
         assert evaluated.returncode == 0, evaluated.stderr[-2000:]
         metric = f"test/{result['main_metric']}"
         own = result["metrics"][f"test_best/{result['main_metric']}"]

@@ -6,7 +6,6 @@ import json
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,18 +14,11 @@ from bertlab.core.errors import DataError
 from bertlab.data.readers import read_unlabelled
 from bertlab.run.predict import prediction_record, write_records
 from bertlab.run.saved_run import SavedRunError, load_saved_config, saved_model_dir
-from tests.helpers.e2e import REPO, TINY, results_under, run_train, train_env
+from tests.helpers.e2e import TINY, python, results_under, run_train
 
 
 def bertlab(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "bertlab.cli", *args],
-        cwd=REPO,
-        env=train_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return python("-m", "bertlab.cli", *args)
 
 
 def test_rows_keep_every_column_and_need_the_text_fields(tmp_path):

@@ -4,14 +4,12 @@ option, a second where the point is reuse): mlm_nsp, Google's whole-word masking
 per-stage settings."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.helpers.e2e import REPO, TINY, run_train, train_env
+from tests.helpers.e2e import TINY, python, run_train
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 1200  # seconds per run: about 30 s on 2 free cores, ten times that on a shared, loaded machine
@@ -69,22 +67,14 @@ def test_selective_masking_stages_are_cached_and_the_importance_file_readable(tm
 
 def test_saved_steps_load_differ_and_the_report_plots_them(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "train.py"),
-            "-m",
-            *TINY,
-            "pretrain=tapt",
-            f"pretrain.cache_dir={tmp_path / 'cache'}",
-            "pretrain.save_every_n_steps=2",
-            "pretrain.use_step=2,4",
-            f"hydra.sweep.dir={sweep}",
-        ],
-        cwd=REPO,
-        env=train_env(),
-        capture_output=True,
-        text=True,
+    proc = run_train(
+        "-m",
+        *TINY,
+        "pretrain=tapt",
+        f"pretrain.cache_dir={tmp_path / 'cache'}",
+        "pretrain.save_every_n_steps=2",
+        "pretrain.use_step=2,4",
+        f"hydra.sweep.dir={sweep}",
         timeout=2 * TIMEOUT,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -100,14 +90,7 @@ def test_saved_steps_load_differ_and_the_report_plots_them(tmp_path):
     name = next(k for k in w2 if "encoder.layer.0.attention" in k and k.endswith("weight"))
     assert not torch.equal(w2[name], w4[name])  # two different points of the stage
     assert any("pooler" in k for k in w2)  # the pooler is carried into every saved step
-    report = subprocess.run(
-        [sys.executable, "-m", "bertlab.cli", "report", str(sweep)],
-        cwd=REPO,
-        env=train_env(),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
+    report = python("-m", "bertlab.cli", "report", str(sweep), timeout=TIMEOUT)
     assert report.returncode == 0, report.stderr[-3000:]
     assert list(sweep.glob("*_pretrain_steps.png")), list(sweep.iterdir())
     assert "against the pre-training steps" in (sweep / "report.md").read_text()

@@ -6,21 +6,19 @@ auxiliary loss and every method of the paper at once), and a regression task of 
 
 import json
 import subprocess
-import sys
 
 import pytest
 import transformers
 
 from bertlab.model.tiny import write_tiny
-from tests.helpers.e2e import REPO, run_train, train_env
+from tests.helpers.e2e import python, run_train
 
 pytestmark = pytest.mark.slow
 FAST = ["debug=fast", "trainer.enable_progress_bar=false", "logger=csv", "approach=prompt"]
 
 
 def bertlab(*args: str) -> subprocess.CompletedProcess:
-    cli = [sys.executable, "-c", "import sys; from bertlab.cli import main; sys.exit(main())"]
-    return subprocess.run([*cli, *args], cwd=REPO, env=train_env(), capture_output=True, text=True, timeout=300)
+    return python("-c", "import sys; from bertlab.cli import main; sys.exit(main())", *args)
 
 
 def bpe_with_words(words: list[str]):

@@ -3,13 +3,11 @@ study lives in the sweep folder, its resume after a kill, failed trials, and `be
 
 import json
 import sqlite3
-import subprocess
-import sys
 
 import pytest
 from omegaconf import OmegaConf
 
-from tests.helpers.e2e import REPO, results_under, run_train, train_env, with_tests_on_path
+from tests.helpers.e2e import python, results_under, run_train, with_tests_on_path
 from tests.helpers.sync_hooks import read_job_log
 
 # end to end: every test here starts `python train.py` (pytest -m "not slow" leaves them out)
@@ -124,14 +122,7 @@ def test_a_search_killed_at_four_points_resumes_to_the_trials_of_an_uninterrupte
 
 
 def run_report(sweep_dir):
-    return subprocess.run(
-        [sys.executable, "-m", "bertlab.cli", "report", str(sweep_dir)],
-        cwd=REPO,
-        env=train_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return python("-m", "bertlab.cli", "report", str(sweep_dir))
 
 
 def test_a_failed_trial_is_told_as_failed_and_the_search_goes_on(tmp_path, tiny):

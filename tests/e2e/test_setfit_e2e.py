@@ -5,11 +5,10 @@
 import csv
 import json
 import subprocess
-import sys
 
 import pytest
 
-from tests.helpers.e2e import REPO, TINY, run_train, train_env
+from tests.helpers.e2e import TINY, python, run_train
 
 pytest.importorskip("setfit")
 
@@ -17,14 +16,7 @@ LABELS = ["contradiction", "entailment", "neutral"]
 
 
 def bertlab(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "bertlab.cli", *args],
-        cwd=REPO,
-        env=train_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return python("-m", "bertlab.cli", *args)
 
 
 def write_pairs(path, n: int, offset: int = 0) -> None:

@@ -5,8 +5,9 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
+
+from tests.helpers import zygote
 
 REPO = Path(__file__).resolve().parents[2]
 HELPERS = Path(__file__).resolve().parent  # the scripts below run as `python tests/helpers/<name>.py`
@@ -27,7 +28,10 @@ def run_train(
     *overrides: str, timeout: int = 300, env: dict | None = None, preexec_fn=None
 ) -> subprocess.CompletedProcess:
     """`preexec_fn` runs in the child before train.py (e.g. a file-size limit that makes writes
-    fail like a full disk)."""
+    fail like a full disk); such a run starts a fresh interpreter, every other one is a fork of a
+    process that has the heavy imports done (tests/helpers/zygote.py)."""
+    if preexec_fn is None:
+        return zygote.run([str(REPO / "train.py"), *overrides], REPO, train_env(env), timeout)
     return subprocess.run(
         [sys.executable, str(REPO / "train.py"), *overrides],
         cwd=REPO,
@@ -37,6 +41,12 @@ def run_train(
         timeout=timeout,
         preexec_fn=preexec_fn,
     )
+
+
+def python(*args: str, env: dict | None = None, timeout: int = 300, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """`python *args` (e.g. "-m", "bertlab.cli", "report", DIR) as run_train runs train.py: train_env's
+    environment plus `env`, output captured as text, a fork of the warm test process server."""
+    return zygote.run(list(args), cwd, train_env(env), timeout)
 
 
 def with_tests_on_path(env: dict | None = None) -> dict:
@@ -52,24 +62,16 @@ class StoppedRun:
     def __init__(self, run_dir: Path, when: str, *overrides: str, limit_s: float = 600, env: dict | None = None):
         self.out, self.err = run_dir.parent / f"{run_dir.name}.stdout", run_dir.parent / f"{run_dir.name}.stderr"
         # files, not pipes: the test does not read while it waits, and a full pipe would block the run
-        with open(self.out, "w") as out, open(self.err, "w") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, str(HELPERS / "stopping_train.py"), when, *overrides],
-                cwd=REPO,
-                env=train_env(env),
-                stdout=out,
-                stderr=err,
-            )
-        # no sleep and no polling: waitpid returns when the run stops itself (or ends). The timer is
+        argv = [str(HELPERS / "stopping_train.py"), when, *overrides]
+        if zygote.enabled():
+            self.proc = zygote.Process(argv, REPO, train_env(env), self.out, self.err)
+        else:
+            with open(self.out, "w") as out, open(self.err, "w") as err:
+                self.proc = zygote.Popen(argv, REPO, train_env(env), out, err)
+        # no sleep and no polling: the wait returns when the run stops itself (or ends). The limit is
         # only a bound for a run that hangs, so that the test fails instead of waiting forever.
-        guard = threading.Timer(limit_s, self.proc.kill)
-        guard.start()
-        try:
-            _, status = os.waitpid(self.proc.pid, os.WUNTRACED)
-        finally:
-            guard.cancel()
-        if not os.WIFSTOPPED(status):  # it ended (reaped here, so Popen cannot see its code)
-            self.proc.returncode = os.waitstatus_to_exitcode(status)
+        self.proc.wait_stopped_or_ended(limit_s)
+        if self.proc.stopped is None:  # it ended
             raise AssertionError(
                 f"the run ended ({self.proc.returncode}) instead of stopping at '{when}':\n"
                 f"{self.stdout()[-2000:]}\n{self.stderr()[-3000:]}"
