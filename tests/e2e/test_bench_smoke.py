@@ -22,9 +22,11 @@ pytestmark = pytest.mark.slow
 
 
 def test_bench_runs_every_section_on_the_tiny_model(tmp_path):
+    """Every section but start-up, which the test below runs alone (its repeats of fresh processes
+    are the slowest part of the quick bench)."""
     out = tmp_path / "bench.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "scripts.bench", "--quick", "--model", "tiny", "--json", str(out)],
+        [sys.executable, "-m", "scripts.bench", "--quick", "--model", "tiny", "--json", str(out), "--skip", "startup"],
         cwd=REPO,
         capture_output=True,
         text=True,
