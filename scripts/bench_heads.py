@@ -73,6 +73,10 @@ def bench(heads, steps, warmup, repeats, task_ovr, model="minilm") -> dict:
     cfgs = {head: compose_cfg([*base, f"head={head}"]) for head in heads}
     any_cfg = cfgs[heads[0]]
     splits = make_splits(read_task(any_cfg.task), any_cfg.task, any_cfg.task.data_seed)
+    # read_task writes the labels of a task that infers them (the CSV stand-in used where the GLUE
+    # files are absent) into the config it read: every head's config needs them
+    for cfg in cfgs.values():
+        cfg.task.labels = any_cfg.task.labels
     bs, n = any_cfg.data.batch_size, steps * any_cfg.data.batch_size
     splits = {"train": splits["train"][:n], "val": splits["val"][:8], "test": splits["test"][:8]}
     sizes = [len(splits["train"][i : i + bs]) for i in range(0, n, bs)]

@@ -38,10 +38,18 @@ def enabled() -> bool:
 
 class _Server:
     def __init__(self, env: dict, cwd: Path):
-        self.folder = tempfile.mkdtemp(prefix="bertlab-zygote-")
+        # a Unix socket's path holds at most 107 bytes: a long TMPDIR gives way to /tmp
+        self.folder = tempfile.mkdtemp(
+            prefix="bertlab-zygote-", dir=None if len(tempfile.gettempdir()) < 60 else "/tmp"
+        )
         self.path = os.path.join(self.folder, "socket")
         self.proc = subprocess.Popen(
-            [sys.executable, str(SERVER), self.path], cwd=cwd, env=env, stdout=subprocess.PIPE, text=True
+            [sys.executable, str(SERVER), self.path],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,  # not a pytest-xdist worker's stdin, which is its channel to the controller
+            stdout=subprocess.PIPE,
+            text=True,
         )
         ready = self.proc.stdout.readline()  # the imports are done and the socket listens
         if ready.strip() != "ready":
