@@ -63,11 +63,7 @@ class StoppedRun:
         self.out, self.err = run_dir.parent / f"{run_dir.name}.stdout", run_dir.parent / f"{run_dir.name}.stderr"
         # files, not pipes: the test does not read while it waits, and a full pipe would block the run
         argv = [str(HELPERS / "stopping_train.py"), when, *overrides]
-        if zygote.enabled():
-            self.proc = zygote.Process(argv, REPO, train_env(env), self.out, self.err)
-        else:
-            with open(self.out, "w") as out, open(self.err, "w") as err:
-                self.proc = zygote.Popen(argv, REPO, train_env(env), out, err)
+        self.proc = zygote.start(argv, REPO, train_env(env), self.out, self.err)
         # no sleep and no polling: the wait returns when the run stops itself (or ends). The limit is
         # only a bound for a run that hangs, so that the test fails instead of waiting forever.
         self.proc.wait_stopped_or_ended(limit_s)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -65,11 +66,7 @@ class _Server:
     def close(self) -> None:
         self.proc.terminate()
         self.proc.wait()
-        for name in (self.path, self.folder):
-            try:
-                os.rmdir(name) if name == self.folder else os.unlink(name)
-            except OSError:
-                pass
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _server(env: dict, cwd: Path) -> _Server:
@@ -109,8 +106,9 @@ class Process:
         return line[1]
 
     def wait_stopped_or_ended(self, timeout: float | None = None) -> None:
-        """Until the process stops (SIGSTOP) or ends: `stopped` or `returncode` says which."""
-        with _guard(self, timeout):
+        """Until the process stops (SIGSTOP) or ends: `stopped` or `returncode` says which. A process
+        still running after `timeout` is killed and so ends (its output tells the caller why)."""
+        with _guard(self, timeout, raises=False):
             self._read("stopped", "exit")
 
     def wait(self, timeout: float | None = None) -> int:
@@ -128,10 +126,11 @@ class Process:
 
 
 class _guard:
-    """Kill the process if the wait outlasts `timeout` (then raise TimeoutExpired, as subprocess does)."""
+    """Kill the process if the wait outlasts `timeout` (then raise TimeoutExpired, as subprocess
+    does, unless `raises` is False)."""
 
-    def __init__(self, process: Process, timeout: float | None):
-        self.process, self.timeout, self.fired = process, timeout, False
+    def __init__(self, process, timeout: float | None, raises: bool = True):
+        self.process, self.timeout, self.raises, self.fired = process, timeout, raises, False
 
     def _fire(self):
         self.fired = True
@@ -145,7 +144,7 @@ class _guard:
     def __exit__(self, *exc):
         if self.timer:
             self.timer.cancel()
-        if self.fired:
+        if self.fired and self.raises:
             raise subprocess.TimeoutExpired(self.process.args, self.timeout)
 
 
@@ -162,22 +161,23 @@ def run(argv: list[str], cwd: Path, env: dict, timeout: float | None = None) -> 
         return subprocess.CompletedProcess(process.args, process.returncode, out.read_text(), err.read_text())
 
 
+def start(argv: list[str], cwd: Path, env: dict, stdout: Path, stderr: Path) -> Process | Popen:
+    """`python *argv` running, its output in the files `stdout` and `stderr`: a fork of the server,
+    or a fresh interpreter where the server is off."""
+    return (Process if enabled() else Popen)(argv, cwd, env, stdout, stderr)
+
+
 class Popen(subprocess.Popen):
     """A fresh interpreter with Process's wait_stopped_or_ended (BERTLAB_TEST_FORK=0)."""
 
-    def __init__(self, argv: list[str], cwd: Path, env: dict, stdout, stderr):
-        super().__init__([sys.executable, *argv], cwd=cwd, env=env, stdout=stdout, stderr=stderr)
+    def __init__(self, argv: list[str], cwd: Path, env: dict, stdout: Path, stderr: Path):
+        with open(stdout, "w") as out, open(stderr, "w") as err:
+            super().__init__([sys.executable, *argv], cwd=cwd, env=env, stdout=out, stderr=err)
         self.stopped = None
 
     def wait_stopped_or_ended(self, timeout: float | None = None) -> None:
-        guard = threading.Timer(timeout, self.kill) if timeout else None
-        if guard:
-            guard.start()
-        try:
+        with _guard(self, timeout, raises=False):
             _, status = os.waitpid(self.pid, os.WUNTRACED)
-        finally:
-            if guard:
-                guard.cancel()
         if os.WIFSTOPPED(status):
             self.stopped = os.WSTOPSIG(status)
         else:  # reaped here, so Popen cannot see its code
