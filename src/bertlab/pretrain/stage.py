@@ -168,10 +168,12 @@ def stage_trainer(
     p: DictConfig, trainer_cfg: DictConfig, precision: str, folder: Path, loggers, callbacks, limits=None
 ):
     """The stage's Trainer; `limits`: the job's caps (debug=fast, run/limits.py)."""
+    from bertlab.config.checks import resolve_accelerator  # the rule fine-tuning's Trainer uses too
+
     max_steps = p.max_steps if p.max_steps not in (None, -1) else -1
     return lightning_trainer(
         limits,
-        accelerator=trainer_cfg.accelerator,
+        accelerator=resolve_accelerator(trainer_cfg.accelerator),
         devices=1,  # the stage is small and shared: one device, whatever fine-tuning uses
         precision=precision,
         max_epochs=-1 if max_steps > 0 else p.max_epochs,
