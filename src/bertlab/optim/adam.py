@@ -106,12 +106,22 @@ class AdamFamily(torch.optim.Optimizer):
             if group["bias_correction"]:
                 # Per tensor, as torch does: a parameter may have joined the group later.
                 t = [s.item() for s in steps]
-                torch._foreach_div_(denom, [math.sqrt(1 - beta2**k) for k in t])
+                debias = [moment_debias((beta1, beta2), k) for k in t]
+                torch._foreach_div_(denom, [math.sqrt(d2) for _, d2 in debias])
                 torch._foreach_add_(denom, eps)
-                torch._foreach_addcdiv_(ps, exp_avgs, denom, [-lr / (1 - beta1**k) for k in t])
+                torch._foreach_addcdiv_(ps, exp_avgs, denom, [-lr / d1 for d1, _ in debias])
             else:
                 torch._foreach_add_(denom, eps)
                 torch._foreach_addcdiv_(ps, exp_avgs, denom, -lr)
+
+
+def moment_debias(betas, step: float) -> tuple[float, float]:
+    """(1 - b1^t, 1 - b2^t) at step t: Adam's first moment is divided by the first, its second by the
+    second (the square root of it in the step). The one copy of the bias-correction formula: the
+    update (AdamFamily), the factor in force (bias_correction_factor) and the diagnostics' debiased
+    update sizes (callbacks/diagnostics.py) all read it here, beside the optimizer it belongs to."""
+    beta1, beta2 = betas
+    return 1 - beta1**step, 1 - beta2**step
 
 
 def bias_correction_factor(optimizer: torch.optim.Optimizer) -> float:
@@ -122,12 +132,12 @@ def bias_correction_factor(optimizer: torch.optim.Optimizer) -> float:
     group = optimizer.param_groups[0]
     if not group.get("bias_correction", True):
         return 1.0
-    beta1, beta2 = group["betas"]
     t = max(
         (float(optimizer.state[p]["step"]) for p in group["params"] if "step" in optimizer.state.get(p, {})),
         default=1.0,
     )
-    return math.sqrt(1 - beta2**t) / (1 - beta1**t)
+    first, second = moment_debias(group["betas"], t)
+    return math.sqrt(second) / first
 
 
 def adam_family(

@@ -27,6 +27,7 @@ from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
+from bertlab.callbacks.keep_best import BestWeights
 from bertlab.core.errors import ConfigError
 from bertlab.core.lines import say
 from bertlab.model.load import resolve_model_path
@@ -63,9 +64,9 @@ class MaskedLM(L.LightningModule):
         super().__init__()
         self.model = model
         self.optimizer_cfg, self.schedule_cfg = optimizer_cfg, schedule_cfg
-        self.best_loss = math.inf
-        self.best_step: int | None = None
-        self.best_state: dict | None = None
+        # the weights of the lowest held-out loss, in memory (a copy per improvement): fine-tuning's
+        # keep-best (callbacks/keep_best.py), from inf so that the step-0 loss is the first kept
+        self.best = BestWeights("min", score=math.inf)
         self.history: list[dict] = []  # one row per held-out validation
         # loss sum, correct, masked tokens; NSP loss sum, correct, pairs (objective=mlm_nsp)
         self._sums = torch.zeros(6, dtype=torch.float64)
@@ -150,13 +151,10 @@ class MaskedLM(L.LightningModule):
         self.log_dict(
             {**{f"{PREFIX}/val_{k}": float(v) for k, v in row.items() if k != "step"}, "step": float(row["step"])}
         )
-        if loss < self.best_loss:  # the weights of the lowest held-out loss, in memory (a copy per improvement)
-            self.best_loss, self.best_step = loss, self.global_step
-            self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        self.best.offer(loss, self.global_step, self.model)
 
     def restore_best(self) -> None:
-        if self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
+        self.best.restore(self.model)
 
     def configure_optimizers(self):
         total = int(self.trainer.estimated_stepping_batches)
