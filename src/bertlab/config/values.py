@@ -10,6 +10,8 @@ message stays its own while the test of the value is the shared one; `key` is th
 (`pretrain.lr`, not `lr`), so the message is right where it is raised.
 """
 
+import contextlib
+import contextvars
 import math
 
 from bertlab.core.errors import ConfigError
@@ -100,3 +102,27 @@ def check_seed(value, key: str, why: str = "it must be an integer from 0 to 2**3
     if not is_integer(value) or not 0 <= value <= MAX_SEED:
         raise invalid(key, value, why)
     return value
+
+
+# The optimizer and schedule groups are fine-tuning's (`optimizer.lr`) and, with the same builders
+# (optim/), each further pre-training stage's (`pretrain.optimizer.lr`): the builders name their keys
+# through full_key, and the stage calls them within keys_under("pretrain"), so that the message
+# names the stage's key where it is raised. A context variable, not an argument, because
+# optim/target.py calls the groups' `_target_` (adam_family, or a user's own) with the config's
+# arguments only.
+_UNDER: contextvars.ContextVar[str] = contextvars.ContextVar("bertlab_keys_under", default="")
+
+
+@contextlib.contextmanager
+def keys_under(node: str):
+    """Within: full_key("optimizer.lr") is f"{node}.optimizer.lr"."""
+    token = _UNDER.set(f"{node}.")
+    try:
+        yield
+    finally:
+        _UNDER.reset(token)
+
+
+def full_key(key: str) -> str:
+    """`key` (a key of the optimizer or schedule group, or the group itself) as the config names it here."""
+    return _UNDER.get() + key

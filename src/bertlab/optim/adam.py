@@ -23,6 +23,7 @@ import math
 
 import torch
 
+from bertlab.config.values import full_key
 from bertlab.core.errors import ConfigError
 from bertlab.optim.values import checked_number
 
@@ -159,20 +160,24 @@ def adam_family(
     the parameter groups of every optimizer."""
     if name not in NAMES:
         raise ConfigError(
-            f"optimizer.name={name!r} is unknown; valid: {', '.join(NAMES)} (the Adam family's names); "
-            "another optimizer is another optimizer yaml with its own optimizer._target_"
+            f"{full_key('optimizer.name')}={name!r} is unknown; valid: {', '.join(NAMES)} (the Adam family's names); "
+            f"another optimizer is another optimizer yaml with its own {full_key('optimizer._target_')}"
         )
     mode = NAMES[name]["weight_decay_mode"] if weight_decay_mode is None else weight_decay_mode
     if mode not in MODES:
-        raise ConfigError(f"optimizer.weight_decay_mode={mode!r} is unknown; valid: {', '.join(MODES)}")
+        raise ConfigError(f"{full_key('optimizer.weight_decay_mode')}={mode!r} is unknown; valid: {', '.join(MODES)}")
     bias_correction = NAMES[name]["bias_correction"] if bias_correction is None else bias_correction
     if not isinstance(bias_correction, bool):
-        raise ConfigError(f"optimizer.bias_correction={bias_correction!r} is invalid; valid: true, false")
+        raise ConfigError(f"{full_key('optimizer.bias_correction')}={bias_correction!r} is invalid; valid: true, false")
     if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
-        raise ConfigError(f"optimizer.betas={betas!r} is invalid; valid: two numbers in [0, 1), e.g. [0.9, 0.999]")
+        raise ConfigError(
+            f"{full_key('optimizer.betas')}={betas!r} is invalid; valid: two numbers in [0, 1), e.g. [0.9, 0.999]"
+        )
     if not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas):
         # the whole pair in the message: the user wrote a list, not one number
-        raise ConfigError(f"optimizer.betas={list(betas)} is invalid; valid: two numbers in [0, 1), e.g. [0.9, 0.999]")
+        raise ConfigError(
+            f"{full_key('optimizer.betas')}={list(betas)} is invalid; valid: two numbers in [0, 1), e.g. [0.9, 0.999]"
+        )
     betas = tuple(float(b) for b in betas)
     eps = checked_number("optimizer.eps", eps, lambda x: 0 < x < math.inf, "a number > 0")
     common = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)

@@ -28,6 +28,7 @@ from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
 from bertlab.callbacks.keep_best import BestWeights
+from bertlab.config.values import keys_under
 from bertlab.core.errors import ConfigError
 from bertlab.core.lines import say
 from bertlab.model.load import resolve_model_path
@@ -39,7 +40,7 @@ from bertlab.pretrain.masking import MaskingSettings
 from bertlab.pretrain.mlm_data import build_mlm_data
 from bertlab.pretrain.model import load_mlm_model, pretrained_pooler, save_stage_model
 from bertlab.pretrain.selective import select_positions, selective_classifier
-from bertlab.pretrain.settings import in_pretrain, stage_settings
+from bertlab.pretrain.settings import stage_settings
 from bertlab.pretrain.snapshots import SaveEveryNSteps, use_saved_step
 from bertlab.run.limits import lightning_trainer
 
@@ -50,11 +51,9 @@ NOT_IN_KEY = ("name", "stages", "corpus", "domain_corpus", "cache_dir", "per_sta
 
 
 def build_stage_optimizer(model: torch.nn.Module, optimizer_cfg, schedule_cfg, total_steps: int):
-    try:
+    with keys_under(PREFIX):  # the builders' messages name pretrain.optimizer.* / pretrain.schedule.*
         optimizer = build_optimizer(model, optimizer_cfg)
         return optimizer, build_scheduler(optimizer, schedule_cfg, total_steps)
-    except ConfigError as err:
-        raise in_pretrain(err) from None
 
 
 class MaskedLM(L.LightningModule):
