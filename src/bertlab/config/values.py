@@ -28,6 +28,11 @@ def is_number(value, finite: bool = False) -> bool:
     return not finite or math.isfinite(value)
 
 
+def is_count(value, minimum: int = 1) -> bool:
+    """An integer (never a bool) >= `minimum`: the test of check_count, for a rule worded otherwise."""
+    return is_integer(value) and value >= minimum
+
+
 def invalid(key: str, value, why: str) -> ConfigError:
     """The message of every rule below: `{key}={value} is invalid: {why}.`"""
     return ConfigError(f"{key}={value} is invalid: {why}.")
@@ -53,7 +58,7 @@ def check_count(value, key: str, what: str = "", minimum: int = 1, allow=(), why
     says `it must be an integer >= {minimum} ({what})` unless `why` words it otherwise."""
     if value in allow and not isinstance(value, bool):
         return value
-    if not is_integer(value) or value < minimum:
+    if not is_count(value, minimum):
         if why is None:
             why = f"it must be an integer >= {minimum}" + (f" ({what})" if what else "")
         raise invalid(key, value, why)

@@ -32,6 +32,7 @@ import random
 
 from omegaconf import DictConfig
 
+from bertlab.config.values import check_count
 from bertlab.core.errors import ConfigError, DataError
 from bertlab.data.k_shot import k_shot_splits
 from bertlab.data.readers import Example
@@ -138,11 +139,7 @@ def _checked(splits: dict, task: DictConfig, pools: dict, n_train, n_val, rng) -
 
 
 def _count(value, key: str, null_means: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{key}={value} is invalid: it must be a positive integer or null ({null_means}).")
-    return value
+    return check_count(value, key, allow=(None,), why=f"it must be a positive integer or null ({null_means})")
 
 
 def _groups(pool: list[Example], task: DictConfig) -> list[list[int]]:

@@ -23,7 +23,7 @@ import math
 
 import torch
 
-from bertlab.config.values import full_key
+from bertlab.config.values import full_key, is_number
 from bertlab.core.errors import ConfigError
 from bertlab.optim.values import checked_number
 
@@ -173,7 +173,7 @@ def adam_family(
         raise ConfigError(
             f"{full_key('optimizer.betas')}={betas!r} is invalid; valid: two numbers in [0, 1), e.g. [0.9, 0.999]"
         )
-    if not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas):
+    if not all(is_number(b) and 0 <= b < 1 for b in betas):
         # the whole pair in the message: the user wrote a list, not one number
         raise ConfigError(
             f"{full_key('optimizer.betas')}={list(betas)} is invalid; valid: two numbers in [0, 1), e.g. [0.9, 0.999]"

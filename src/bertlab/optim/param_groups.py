@@ -18,7 +18,7 @@ parameters are grouped: under peft= (methods/peft_tuning.py) an adapter of block
 
 import torch
 
-from bertlab.config.values import full_key
+from bertlab.config.values import full_key, is_number
 from bertlab.core.errors import ConfigError, ModelError
 from bertlab.model.anatomy import anatomy
 
@@ -37,7 +37,7 @@ def no_decay_ids(model: torch.nn.Module) -> set[int]:
 
 def check_llrd(llrd) -> None:
     """The rule for `llrd`, for the config check and for `param_groups` alike."""
-    if isinstance(llrd, bool) or not isinstance(llrd, (int, float)) or not 0 < llrd <= 1:
+    if not is_number(llrd) or not 0 < llrd <= 1:
         raise ConfigError(f"llrd={llrd!r} is invalid: layer-wise lr decay must be in (0, 1] (1.0 = off).")
 
 

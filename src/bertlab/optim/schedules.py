@@ -21,7 +21,7 @@ from transformers import (
     get_polynomial_decay_schedule_with_warmup,
 )
 
-from bertlab.config.values import full_key
+from bertlab.config.values import full_key, is_count, is_number
 from bertlab.core.errors import ConfigError
 from bertlab.optim.target import call, locate, target_kwargs, with_target
 
@@ -60,12 +60,12 @@ def warmup_steps(sched: Mapping, total_steps: int) -> int:
     """The number of warmup steps `sched` asks for out of `total_steps` optimizer steps."""
     steps, ratio = sched.get("warmup_steps"), sched.get("warmup_ratio", 0.0)
     if steps is not None:
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        if not is_count(steps, minimum=0):
             raise ConfigError(
                 f"{full_key('schedule.warmup_steps')}={steps!r} is invalid; valid: an integer >= 0, or null"
             )
         return steps
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
+    if not is_number(ratio) or not 0 <= ratio <= 1:
         raise ConfigError(f"{full_key('schedule.warmup_ratio')}={ratio!r} is invalid; valid: a number in [0, 1]")
     rounding = sched.get("warmup_rounding", "ceil")
     if rounding not in WARMUP_ROUNDING:
@@ -86,7 +86,7 @@ def build_scheduler(
     function = locate("schedule", cfg, WHAT)
     if isinstance(total_steps, float) and total_steps.is_integer():
         total_steps = int(total_steps)  # Lightning's estimate may come as a float
-    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
+    if not is_count(total_steps):
         raise ConfigError(
             f"total_steps={total_steps!r} is invalid; set trainer.max_steps or max_epochs "
             "so that training has a finite number (>= 1) of optimizer steps"
@@ -141,7 +141,7 @@ def _check_arguments(function, kwargs: dict, optimizer: torch.optim.Optimizer) -
     defaults = {k: p.default for k, p in inspect.signature(function).parameters.items()}
     for key, rule in rules.items():
         value = kwargs.get(key, defaults[key])
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        if not is_number(value, finite=True) or value < 0:
             raise ConfigError(f"{full_key('schedule')}.{key}={value!r} is invalid; valid: {_NUMBER}")
         problem = rule(value, optimizer)
         if problem:
