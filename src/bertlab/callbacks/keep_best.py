@@ -20,7 +20,8 @@ class BestWeights:
     The one copy of keep-the-best: fine-tuning's KeepBestWeights (the highest validation metric) and
     the further pre-training stage's MaskedLM (pretrain/stage.py: the lowest held-out loss, starting
     from `score=inf` so that a NaN loss is never kept) both keep theirs here. A strict comparison
-    keeps the earliest of equal scores; NaN never beats a score."""
+    keeps the earliest of equal scores; NaN never beats a score. It lives here, beside the callback,
+    because pretrain/ may import callbacks/ (the stage's own callbacks come from Lightning and here)."""
 
     def __init__(self, mode: str = "max", score: float | None = None):
         if mode not in ("max", "min"):

@@ -111,7 +111,12 @@ AUTO_ORDER = ("tpu", "mps", "cuda")
 
 def resolve_accelerator(value) -> str:
     """The accelerator Lightning will use for trainer.accelerator (`auto` and `gpu` resolved as
-    Lightning resolves them), or a ConfigError when this machine does not have it."""
+    Lightning resolves them), or a ConfigError when this machine does not have it.
+
+    The one resolver: the check here, the fine-tuning Trainer (TRAINER_RULES' accelerator row,
+    run/trainer.py), the pre-training stage's Trainer (pretrain/stage.py) and the record's device
+    (run/trainer.py accelerator) all call it, so `auto` is resolved the same way each time. It lives
+    here, not in run/, because the check runs first and config/ does not import run/'s Trainer code."""
     from lightning.pytorch.accelerators import AcceleratorRegistry
 
     here = accelerators_here()
