@@ -283,3 +283,17 @@ def test_a_bad_target_or_argument_is_one_config_error(change, fragments):
         build_optimizer(_ParamList([torch.nn.Parameter(torch.ones(2))]), {**SGD, **change})
     for fragment in fragments:
         assert fragment in str(err.value), (fragment, str(err.value))
+
+
+def test_one_bias_correction_formula_for_the_factor_and_the_diagnostics():
+    """optim/adam.py moment_debias is the formula the factor and the diagnostics' update sizes read."""
+    from bertlab.callbacks.diagnostics import bias_correction_in_force
+    from bertlab.optim.adam import moment_debias
+
+    betas = (0.9, 0.999)
+    assert moment_debias(betas, 1) == (1 - 0.9, 1 - 0.999)
+    c1, c2 = bias_correction_in_force({"betas": betas}, 3.0)
+    first, second = moment_debias(betas, 3.0)
+    assert (c1, c2) == (1 / first, 1 / math.sqrt(second))
+    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.ones(2))], betas=betas)
+    assert bias_correction_factor(optimizer) == math.sqrt(moment_debias(betas, 1.0)[1]) / moment_debias(betas, 1.0)[0]

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from bertlab.model.anatomy import block_order, blocks_by_param
-from bertlab.optim.adam import bias_correction_factor
+from bertlab.optim.adam import bias_correction_factor, moment_debias
 
 EARLY_STEPS = (1, 2, 4, 8, 16)  # always logged: where bias correction matters most (paper Fig. 2-3)
 
@@ -45,8 +45,8 @@ def bias_correction_in_force(group: dict, step: float) -> tuple[float, float]:
     """(c1, c2) of a step t: 1/(1-b1^t), 1/sqrt(1-b2^t) with bias correction, else (1, 1)."""
     if not group.get("bias_correction", True) or step < 1:
         return 1.0, 1.0
-    beta1, beta2 = group["betas"]
-    return 1 / (1 - beta1**step), 1 / math.sqrt(1 - beta2**step)
+    first, second = moment_debias(group["betas"], step)
+    return 1 / first, 1 / math.sqrt(second)
 
 
 @torch.no_grad()

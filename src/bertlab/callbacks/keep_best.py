@@ -14,12 +14,48 @@ import lightning as L
 import torch
 
 
+class BestWeights:
+    """The best-scoring weights so far, as a CPU copy, and the score and step they had.
+
+    The one copy of keep-the-best: fine-tuning's KeepBestWeights (the highest validation metric) and
+    the further pre-training stage's MaskedLM (pretrain/stage.py: the lowest held-out loss, starting
+    from `score=inf` so that a NaN loss is never kept) both keep theirs here. A strict comparison
+    keeps the earliest of equal scores; NaN never beats a score. It lives here, beside the callback,
+    because pretrain/ may import callbacks/ (the stage's own callbacks come from Lightning and here)."""
+
+    def __init__(self, mode: str = "max", score: float | None = None):
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode={mode!r}: max or min")
+        self.mode = mode
+        self.score = score
+        self.step: int | None = None
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def improves(self, score: float) -> bool:
+        if self.score is None:
+            return True
+        return score > self.score if self.mode == "max" else score < self.score
+
+    def offer(self, score: float, step: int, module: torch.nn.Module) -> bool:
+        """Keep `module`'s weights when `score` improves on the best so far; whether it did."""
+        if not self.improves(score):
+            return False
+        self.score, self.step = score, step
+        self.state = {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+        return True
+
+    def restore(self, module: torch.nn.Module) -> bool:
+        """Load the best weights into `module`; False when none was kept."""
+        if self.state is None:
+            return False
+        module.load_state_dict(self.state)
+        return True
+
+
 class KeepBestWeights(L.Callback):
     def __init__(self, monitor: str):
         self.monitor = monitor
-        self.best_score: float | None = None
-        self.best_step: int | None = None
-        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best = BestWeights("max")
         self.best_metrics: dict[str, float] = {}
         self.validations = 0  # how many validations ran (result.json)
         self.validated_step: int | None = None  # the step of the latest validation
@@ -39,20 +75,26 @@ class KeepBestWeights(L.Callback):
         score = trainer.callback_metrics.get(self.monitor)
         if score is None:
             return
-        score = float(score)
         # ">" keeps the earliest of equal scores; NaN never counts as an improvement.
-        if self.best_score is None or score > self.best_score:
-            self.best_score = score
-            self.best_step = trainer.global_step
-            self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+        if self.best.offer(float(score), trainer.global_step, module):
             self.best_metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+
+    # the best's score, step and weights, by the names result.json, the console and resume read
+    @property
+    def best_score(self) -> float | None:
+        return self.best.score
+
+    @property
+    def best_step(self) -> int | None:
+        return self.best.step
+
+    @property
+    def best_state(self) -> dict[str, torch.Tensor] | None:
+        return self.best.state
 
     def restore(self, module: L.LightningModule) -> bool:
         """Load the best weights into `module`; False when no validation ever ran."""
-        if self.best_state is None:
-            return False
-        module.load_state_dict(self.best_state)
-        return True
+        return self.best.restore(module)
 
     def state_dict(self) -> dict:
         # Saved in resume checkpoints so a resumed run still knows its best so far.
@@ -66,9 +108,7 @@ class KeepBestWeights(L.Callback):
         }
 
     def load_state_dict(self, state: dict) -> None:
-        self.best_score = state["best_score"]
-        self.best_step = state["best_step"]
-        self.best_state = state["best_state"]
+        self.best.score, self.best.step, self.best.state = state["best_score"], state["best_step"], state["best_state"]
         self.best_metrics = state["best_metrics"]
         self.validations = state.get("validations", 0)
         self.validated_step = state.get("validated_step")

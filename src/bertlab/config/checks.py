@@ -9,14 +9,13 @@ range raises mid-run), so each key of conf/trainer/default.yaml has its rule in 
 """
 
 import importlib.util
-import math
 import os
 import typing
 
 import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from bertlab.config.values import is_integer
+from bertlab.config.values import MAX_SEED, check_count, check_flag, check_number, check_seed, invalid, is_integer
 from bertlab.core.errors import ConfigError
 from bertlab.core.paths import CONF_DIR
 from bertlab.data.augment import check_augment
@@ -37,11 +36,6 @@ from bertlab.optim.schedules import check_schedule
 from bertlab.pretrain.settings import check_pretrain
 from bertlab.problems.registry import problem_of
 from bertlab.run.limits import check_limits
-
-
-def _positive(value, key: str, kind=(int, float)) -> None:
-    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
-        raise ConfigError(f"{key}={value} is invalid: it must be a positive number.")
 
 
 def _missing_keys(node, prefix: str = "") -> list[str]:
@@ -93,21 +87,6 @@ def check_missing(cfg: DictConfig) -> None:
         )
 
 
-MAX_SEED = 2**32 - 1  # numpy's seed range, which Lightning's seed_everything enforces
-
-
-def _flag(value, key: str, also=()) -> None:
-    """Booleans only: `resume=no` would be the string "no", and a non-empty string is true."""
-    if not isinstance(value, bool) and value not in also:
-        valid = ", ".join(["true", "false", *map(str, also)])
-        raise ConfigError(f"{key}={value} is invalid; valid: {valid}.")
-
-
-def _count(value, key: str, what: str) -> None:
-    if not is_integer(value) or value < 1:
-        raise ConfigError(f"{key}={value} is invalid: it must be an integer >= 1 ({what}).")
-
-
 def accelerators_here() -> dict[str, type]:
     """Lightning's accelerators that this machine has, by name."""
     from lightning.pytorch.accelerators import AcceleratorRegistry
@@ -132,7 +111,12 @@ AUTO_ORDER = ("tpu", "mps", "cuda")
 
 def resolve_accelerator(value) -> str:
     """The accelerator Lightning will use for trainer.accelerator (`auto` and `gpu` resolved as
-    Lightning resolves them), or a ConfigError when this machine does not have it."""
+    Lightning resolves them), or a ConfigError when this machine does not have it.
+
+    The one resolver: the check here, the fine-tuning Trainer (TRAINER_RULES' accelerator row,
+    run/trainer.py), the pre-training stage's Trainer (pretrain/stage.py) and the record's device
+    (run/trainer.py accelerator) all call it, so `auto` is resolved the same way each time. It lives
+    here, not in run/, because the check runs first and config/ does not import run/'s Trainer code."""
     from lightning.pytorch.accelerators import AcceleratorRegistry
 
     here = accelerators_here()
@@ -252,17 +236,16 @@ def _check_limit(value, key: str, what: str) -> None:
     # Lightning's rule (a fraction or a number of batches), less 0, which would skip the split
     if isinstance(value, float) and 0 < value <= 1 or is_integer(value) and value >= 1:
         return
-    raise ConfigError(
-        f"{key}={value} is invalid: it must be a fraction in (0, 1] or a number of batches >= 1 (0 would skip {what})."
-    )
+    raise invalid(key, value, f"it must be a fraction in (0, 1] or a number of batches >= 1 (0 would skip {what})")
 
 
 def _check_clip(value, key: str) -> None:
-    if value is None or not isinstance(value, bool) and isinstance(value, (int, float)) and 0 <= value < math.inf:
-        return
-    raise ConfigError(
-        f"{key}={value} is invalid: it must be a number >= 0 (0 or null = no clipping); "
-        "Lightning would silently train without clipping."
+    check_number(
+        value,
+        key,
+        "it must be a number >= 0 (0 or null = no clipping); Lightning would silently train without clipping",
+        low=0,
+        allow=(None,),
     )
 
 
@@ -279,65 +262,132 @@ def _check_compile(value, key: str) -> None:
 
 
 def _max_steps(value, key: str) -> None:
-    if value not in (None, -1) and (not is_integer(value) or value < 1):
-        raise ConfigError(
-            f"{key}={value} is invalid: it must be an integer >= 1 (optimizer steps), "
-            "or -1 to train for trainer.max_epochs."
-        )
+    check_count(
+        value,
+        key,
+        allow=(None, -1),
+        why="it must be an integer >= 1 (optimizer steps), or -1 to train for trainer.max_epochs",
+    )
 
 
-# key of conf/trainer/default.yaml -> its rule (value, key); those that depend on the accelerator
-# are in check_trainer. A test checks that every key of the trainer config has a rule.
-TRAINER_RULES = {
-    "max_epochs": lambda v, k: None,  # checked with max_steps in check_config: only one of them is used
-    "max_steps": _max_steps,
-    "accumulate_grad_batches": lambda v, k: _count(v, k, "batches per optimizer step"),
-    "gradient_clip_val": _check_clip,
-    "num_evals": lambda v, k: _count(v, k, "validations during training"),
-    "limit_val_batches": lambda v, k: _check_limit(v, k, "validation, and with it the choice of the best weights"),
-    "limit_test_batches": lambda v, k: _check_limit(v, k, "the test set, leaving the run without test scores"),
-    "compile": _check_compile,
-    "deterministic": lambda v, k: _flag(v, k, also=("warn",)),
-    "gradient_checkpointing": _flag,
-    "log_every_n_steps": lambda v, k: _count(v, k, "optimizer steps between logged rows"),
-    "diagnostics_every_n_steps": lambda v, k: _count(v, k, "optimizer steps between diagnostics"),
-    "enable_progress_bar": _flag,
+def resolve_precision(configured) -> str:
+    """What the Trainer gets for trainer.precision: `auto` is bf16 mixed precision on GPUs that
+    support it, full precision elsewhere."""
+    if configured != "auto":
+        return configured
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    return "32-true"
+
+
+def _max_epochs_argument(value, t) -> dict:
+    # Lightning stops at whichever limit comes first; a step budget must not be cut by max_epochs
+    return {"max_epochs": -1 if t.max_steps not in (None, -1) else value}
+
+
+class TrainerKey(typing.NamedTuple):
+    """One key of conf/trainer/default.yaml: its rule and what `lightning.Trainer(...)` gets from it.
+
+    check(value, key, accelerator): raises the key's ConfigError; `accelerator` is the resolved one
+    (devices and precision depend on it). to_trainer: SAME (the Trainer's argument of the same name,
+    the value as it is), a function (value, the trainer node) -> the Trainer's arguments, or None:
+    not a Trainer argument; `read_by` then names the code that reads it."""
+
+    check: typing.Callable
+    to_trainer: typing.Callable | str | None = "same"
+    read_by: str = ""
+
+
+SAME = "same"
+
+
+def _rule(rule):  # a rule that does not depend on the accelerator
+    return lambda value, key, accelerator: rule(value, key)
+
+
+# The one table of trainer keys: a new key is its line in conf/trainer/default.yaml and one row here
+# (its rule, and whether and how it reaches lightning.Trainer); config checks every row before any
+# data or model loads, run/trainer.py's build_trainer passes the rows' arguments (trainer_arguments).
+# It lives here, not in run/, because the check runs first and config/ must not import run/.
+# A test checks that the rows and the YAML's keys are the same.
+TRAINER_RULES: dict[str, TrainerKey] = {
+    "accelerator": TrainerKey(
+        lambda value, key, accelerator: None,  # resolved first, in check_trainer (resolve_accelerator)
+        lambda value, t: {"accelerator": resolve_accelerator(value)},
+    ),
+    "devices": TrainerKey(lambda value, key, accelerator: _check_devices(value, key, accelerator)),
+    "precision": TrainerKey(
+        lambda value, key, accelerator: _check_precision(value, key, accelerator),
+        lambda value, t: {"precision": resolve_precision(value)},
+    ),
+    # checked with max_steps in check_config: only one of them is used
+    "max_epochs": TrainerKey(lambda value, key, accelerator: None, _max_epochs_argument),
+    "max_steps": TrainerKey(_rule(_max_steps), lambda value, t: {"max_steps": -1 if value is None else value}),
+    "accumulate_grad_batches": TrainerKey(_rule(lambda v, k: check_count(v, k, "batches per optimizer step"))),
+    "gradient_clip_val": TrainerKey(_rule(_check_clip)),
+    "num_evals": TrainerKey(
+        _rule(lambda v, k: check_count(v, k, "validations during training")),
+        None,
+        "run/trainer.py validation_interval (the Trainer's val_check_interval)",
+    ),
+    "limit_val_batches": TrainerKey(
+        _rule(lambda v, k: _check_limit(v, k, "validation, and with it the choice of the best weights"))
+    ),
+    "limit_test_batches": TrainerKey(
+        _rule(lambda v, k: _check_limit(v, k, "the test set, leaving the run without test scores"))
+    ),
+    "compile": TrainerKey(_rule(_check_compile), None, "run/fit.py (torch.compile of the model)"),
+    "gradient_checkpointing": TrainerKey(_rule(check_flag), None, "model/gradient_checkpointing.py"),
+    "deterministic": TrainerKey(_rule(lambda v, k: check_flag(v, k, also=("warn",)))),
+    "log_every_n_steps": TrainerKey(_rule(lambda v, k: check_count(v, k, "optimizer steps between logged rows"))),
+    "diagnostics_every_n_steps": TrainerKey(
+        _rule(lambda v, k: check_count(v, k, "optimizer steps between diagnostics")),
+        None,
+        "callbacks/diagnostics.py",
+    ),
+    "enable_progress_bar": TrainerKey(_rule(check_flag)),
 }
 MACHINE_KEYS = ("accelerator", "devices", "precision")  # valid values depend on this machine
 
 
 def check_trainer(cfg: DictConfig) -> None:
     accelerator = resolve_accelerator(cfg.trainer.accelerator)
-    _check_devices(cfg.trainer.devices, "trainer.devices", accelerator)
-    _check_precision(cfg.trainer.precision, "trainer.precision", accelerator)
+    for key in MACHINE_KEYS:  # in this order: devices and precision name the resolved accelerator
+        TRAINER_RULES[key].check(cfg.trainer[key], f"trainer.{key}", accelerator)
     for key, value in cfg.trainer.items():
         if key not in MACHINE_KEYS:
-            TRAINER_RULES[key](value, f"trainer.{key}")
+            TRAINER_RULES[key].check(value, f"trainer.{key}", accelerator)
+
+
+def trainer_arguments(t: DictConfig) -> dict:
+    """`lightning.Trainer`'s arguments from the trainer node, row by row of TRAINER_RULES (build_trainer)."""
+    kwargs = {}
+    for key, value in t.items():
+        row = TRAINER_RULES[key]
+        if row.to_trainer == SAME:
+            kwargs[key] = value
+        elif row.to_trainer is not None:
+            kwargs |= row.to_trainer(value, t)
+    return kwargs
 
 
 def check_config(cfg: DictConfig) -> None:
     check_complete(cfg)
     check_missing(cfg)
     for key in ("seed", "init_seed", "order_seed"):  # the last two follow seed unless set apart
-        if not is_integer(cfg[key]) or not 0 <= cfg[key] <= MAX_SEED:
-            raise ConfigError(
-                f"{key}={cfg[key]} is invalid: it must be an integer from 0 to 2**32 - 1 = {MAX_SEED} "
-                "(numpy's seed range; 0 is a seed)."
-            )
+        check_seed(
+            cfg[key], key, f"it must be an integer from 0 to 2**32 - 1 = {MAX_SEED} (numpy's seed range; 0 is a seed)"
+        )
     if not is_integer(cfg.task.data_seed):
-        raise ConfigError(f"task.data_seed={cfg.task.data_seed} is invalid: it must be an integer.")
+        raise invalid("task.data_seed", cfg.task.data_seed, "it must be an integer")
     check_k_shot(cfg.task)  # LM-BFF's K-shot draw (data/k_shot.py)
     for key in ("reinit_pooler", "save_weights", "resume"):
-        _flag(cfg[key], key)
-    _flag(cfg.data.group_by_length, "data.group_by_length")
-    if not is_integer(cfg.data.num_workers) or cfg.data.num_workers < 0:
-        raise ConfigError(
-            f"data.num_workers={cfg.data.num_workers} is invalid: it must be an integer >= 0 "
-            "(0 = load in the main process)."
-        )
-    every = cfg.resume_every_s
-    if isinstance(every, bool) or not isinstance(every, (int, float)) or not 0 <= every < math.inf:
-        raise ConfigError(f"resume_every_s={every} is invalid: it must be a number of seconds >= 0.")
+        check_flag(cfg[key], key)
+    check_flag(cfg.data.group_by_length, "data.group_by_length")
+    check_count(cfg.data.num_workers, "data.num_workers", "0 = load in the main process", minimum=0)
+    check_number(cfg.resume_every_s, "resume_every_s", "it must be a number of seconds >= 0", low=0)
     check_trainer(cfg)
     check_limits(cfg.get("limits"))
     check_logger(cfg.logger)
@@ -355,12 +405,11 @@ def check_config(cfg: DictConfig) -> None:
     if "aux" in cfg:  # a saved run of an older bertlab has no aux or features group
         check_aux(cfg)
     check_feature_keys(cfg)
-    _positive(cfg.data.batch_size, "data.batch_size", int)
-    _positive(cfg.data.eval_batch_size, "data.eval_batch_size", int)
-    _positive(cfg.task.max_length, "task.max_length", int)
+    for key in ("data.batch_size", "data.eval_batch_size", "task.max_length"):
+        check_count(OmegaConf.select(cfg, key), key, why="it must be a positive number")
     unique_labels(cfg.task.get("labels"))  # every problem's: a duplicate class is never a target
     if cfg.trainer.max_steps in (None, -1):
-        _positive(cfg.trainer.max_epochs, "trainer.max_epochs", int)
+        check_count(cfg.trainer.max_epochs, "trainer.max_epochs", why="it must be a positive number")
     problem_of(cfg.task).check(cfg)  # task.problem is known, and its own keys' rules (problems/)
     # the approach's own rules (approach=prompt: template, label words, demonstrations); imported
     # here, not above: run/approach.py brings each approach's model code

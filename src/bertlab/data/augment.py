@@ -16,7 +16,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, ListConfig
 
-from bertlab.config.values import is_number
+from bertlab.config.values import check_count, check_probability
 from bertlab.core.errors import ConfigError
 from bertlab.data.eda import NEEDS_SYNONYMS, OPERATIONS, eda
 from bertlab.data.readers import Example
@@ -62,21 +62,15 @@ def check_augment(augment: DictConfig) -> None:
             f"{', '.join(OPERATIONS)}, e.g. augment.operations=[swap,deletion]."
         )
     for key in ALPHAS:
-        value = augment[key]
-        if not is_number(value) or not 0 <= value <= 1:
-            raise ConfigError(
-                f"augment.{key}={value} is invalid: it must be a number in [0, 1] (0 turns the operation off)."
-            )
+        check_probability(
+            augment[key], f"augment.{key}", "it must be a number in [0, 1] (0 turns the operation off)", high_open=False
+        )
     if not _active(augment):
         raise ConfigError(
             f"augment.operations={list(ops)} with their rates all 0 leaves EDA nothing to do; set a rate > 0 "
             "(augment.alpha_sr, alpha_ri, alpha_rs, p_rd) or use augment=none."
         )
-    num_aug = augment.num_aug
-    if not isinstance(num_aug, int) or isinstance(num_aug, bool) or num_aug < 1:
-        raise ConfigError(
-            f"augment.num_aug={num_aug} is invalid: it must be an integer >= 1 (augmented copies per example)."
-        )
+    check_count(augment.num_aug, "augment.num_aug", "augmented copies per example")
     for key in ("wordnet_dir", "synonyms_file"):
         if augment[key] is not None and not isinstance(augment[key], str):
             raise ConfigError(f"augment.{key}={augment[key]} is invalid: it must be a path or null.")

@@ -39,6 +39,7 @@ from __future__ import annotations
 import numpy as np
 from omegaconf import DictConfig
 
+from bertlab.config.values import check_count
 from bertlab.core.errors import ConfigError, DataError
 from bertlab.core.lines import say
 from bertlab.data.readers import Example
@@ -54,11 +55,9 @@ def check_k_shot(task: DictConfig) -> None:
     k = task.get("k_shot")
     if k is None:
         return
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ConfigError(
-            f"task.k_shot={k} is invalid: it must be a positive integer (examples per class; "
-            f"LM-BFF uses {LMBFF_K}) or null (off)."
-        )
+    check_count(
+        k, "task.k_shot", why=f"it must be a positive integer (examples per class; LM-BFF uses {LMBFF_K}) or null (off)"
+    )
     if task.problem not in PROBLEMS:
         raise ConfigError(
             f"task.k_shot={k} draws K examples per class, and task.problem={task.problem} ('{task.name}') has no "

@@ -32,6 +32,7 @@ import random
 
 from omegaconf import DictConfig
 
+from bertlab.config.values import check_count
 from bertlab.core.errors import ConfigError, DataError
 from bertlab.data.k_shot import k_shot_splits
 from bertlab.data.readers import Example
@@ -44,8 +45,18 @@ def make_splits(pools: dict[str, list[Example]], task: DictConfig, data_seed: in
         # its test set is the same for every data split, and so is an n_test subset of it (a fixed
         # RNG, not data_seed's): the split-vs-seed variance must not mix in a test set per split
         return _checked(k_shot_splits(pools, task, data_seed), task, pools, None, None, random.Random(0))
-    n_train = _count(task.n_train, "task.n_train", "null = the whole training pool")
-    n_val = _count(task.n_val, "task.n_val", "null = val/test are the halves of the dev set")
+    n_train = check_count(
+        task.n_train,
+        "task.n_train",
+        allow=(None,),
+        why="it must be a positive integer or null (null = the whole training pool)",
+    )
+    n_val = check_count(
+        task.n_val,
+        "task.n_val",
+        allow=(None,),
+        why="it must be a positive integer or null (null = val/test are the halves of the dev set)",
+    )
     sampling = task.sampling
     if sampling not in SAMPLING:
         raise ConfigError(f"task.sampling={sampling!r} is invalid; valid: {', '.join(SAMPLING)}.")
@@ -123,7 +134,12 @@ def _own_test_splits(pools: dict, task: DictConfig, n_train: int | None, n_val: 
 def _checked(splits: dict, task: DictConfig, pools: dict, n_train, n_val, rng) -> dict[str, list[Example]]:
     """The n_test subset, and no split empty."""
     available, dev_pool = len(pools["train"]), pools["dev"]
-    n_test = _count(task.n_test, "task.n_test", "null = the whole test split")
+    n_test = check_count(
+        task.n_test,
+        "task.n_test",
+        allow=(None,),
+        why="it must be a positive integer or null (null = the whole test split)",
+    )
     if n_test is not None and n_test < len(splits["test"]):
         # a class-balanced subset, for quick runs (debug=fast): the baseline stays comparable
         test = splits["test"]
@@ -135,14 +151,6 @@ def _checked(splits: dict, task: DictConfig, pools: dict, n_train, n_val, rng) -
                 f"{len(dev_pool)}, task.n_train={n_train}, task.n_val={n_val})."
             )
     return splits
-
-
-def _count(value, key: str, null_means: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{key}={value} is invalid: it must be a positive integer or null ({null_means}).")
-    return value
 
 
 def _groups(pool: list[Example], task: DictConfig) -> list[list[int]]:

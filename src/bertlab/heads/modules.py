@@ -15,6 +15,7 @@ encoder is: model/anatomy.py), so they get the head's lr and are never mixed out
 import torch
 from torch import nn
 
+from bertlab.config.values import is_count, is_number
 from bertlab.core.errors import ConfigError
 from bertlab.model.anatomy import HEAD_DROPOUT_KEYS
 from bertlab.model.init import init_module_
@@ -27,7 +28,7 @@ CLASSIFIER_DROPOUT_KEYS = (*HEAD_DROPOUT_KEYS, "hidden_dropout_prob", "dropout")
 def classifier_dropout(config, dropout: float | None) -> float:
     """`head.dropout`, or (null) the probability the family's own classifier would use."""
     if dropout is not None:
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        if not is_number(dropout) or not 0 <= dropout < 1:
             raise ConfigError(
                 f"head.dropout={dropout!r} is invalid; valid: a probability in [0, 1), or null (the model's "
                 "own classifier dropout)"
@@ -41,7 +42,7 @@ def classifier_dropout(config, dropout: float | None) -> float:
 
 
 def _positive_int(value, key: str, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not is_count(value):  # the shared test; this group's messages are worded "; valid: ..."
         raise ConfigError(f"head.{key}={value!r} is invalid; valid: an integer >= 1 ({what})")
     return value
 

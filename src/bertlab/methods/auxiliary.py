@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bertlab.config.values import is_number
+from bertlab.config.values import check_number, check_positive, check_probability
 from bertlab.core.errors import ConfigError
 from bertlab.core.lines import say
 
@@ -52,8 +52,7 @@ def check_aux(cfg) -> None:
         raise ConfigError(f"aux={name} is unknown; valid: {', '.join(AUX_OPTIONS)}.")
     if name == "none":
         return
-    if not is_number(aux.weight, finite=True) or aux.weight < 0:
-        raise ConfigError(f"aux.weight={aux.weight} is invalid: it must be a number >= 0 (0 = the task loss alone).")
+    check_number(aux.weight, "aux.weight", "it must be a number >= 0 (0 = the task loss alone)", low=0)
     if task.problem not in ("classification", "regression"):
         raise ConfigError(
             f"aux={name} is for sequence tasks (classification, regression); task.problem={task.problem} does not "
@@ -61,8 +60,7 @@ def check_aux(cfg) -> None:
         )
     if name == "mlm":
         for key in ("mlm_probability", "mask_replace_prob", "random_replace_prob"):
-            if not is_number(aux[key], finite=True) or not 0 <= aux[key] <= 1:
-                raise ConfigError(f"aux.{key}={aux[key]} is invalid: it must be a number from 0 to 1.")
+            check_probability(aux[key], f"aux.{key}", "it must be a number from 0 to 1", high_open=False)
         if aux.mlm_probability == 0:
             raise ConfigError("aux.mlm_probability=0 masks nothing, so the auxiliary loss is empty; the usual is 0.15.")
         if aux.mask_replace_prob + aux.random_replace_prob > 1:
@@ -75,8 +73,7 @@ def check_aux(cfg) -> None:
             raise ConfigError(
                 "aux=label_similarity needs classes to describe; task.problem=regression has none: use aux=mlm or aux=none."
             )
-        if not is_number(aux.temperature, finite=True) or aux.temperature <= 0:
-            raise ConfigError(f"aux.temperature={aux.temperature} is invalid: it must be a number > 0 (e.g. 0.05).")
+        check_positive(aux.temperature, "aux.temperature", "it must be a number > 0 (e.g. 0.05)")
         if task.get("labels") is not None:  # a csv task's labels may be inferred later: label_descriptions() again
             label_descriptions(task)
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from bertlab.config.values import is_number
+from bertlab.config.values import check_positive, check_probability
 from bertlab.core.errors import ConfigError
 from bertlab.data.fingerprint import FINGERPRINT_KEY, SPLITS
 
@@ -82,13 +82,13 @@ def check_distill(distill) -> None:
     if name == "none":
         return
     alpha, t, teacher = distill.alpha, distill.temperature, distill.teacher
-    if not is_number(alpha, finite=True) or not 0 <= alpha <= 1:
-        raise ConfigError(
-            f"distill.alpha={alpha} is invalid: it must be a number in [0, 1] (the soft labels' weight; "
-            "0 = a standard run)."
-        )
-    if not is_number(t, finite=True) or t <= 0:
-        raise ConfigError(f"distill.temperature={t} is invalid: it must be a number > 0 (1 = no softening).")
+    check_probability(
+        alpha,
+        "distill.alpha",
+        "it must be a number in [0, 1] (the soft labels' weight; 0 = a standard run)",
+        high_open=False,
+    )
+    check_positive(t, "distill.temperature", "it must be a number > 0 (1 = no softening)")
     if teacher is not None:
         teacher_model_dir(teacher)
 

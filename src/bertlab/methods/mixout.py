@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bertlab.config.values import is_number
 from bertlab.core.errors import ConfigError
 from bertlab.model.anatomy import DROPOUT_KEYS, HEAD_DROPOUT_KEYS, anatomy
 
@@ -68,7 +69,7 @@ class MixLinear(nn.Linear):
 
 def check_mixout(p) -> None:
     """The rule for `mixout`, for the config check and for `apply_mixout` alike."""
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+    if not is_number(p) or not 0 <= p < 1:  # worded with repr: the value's type is the usual mistake
         raise ConfigError(f"mixout={p!r} is invalid: the mix probability must be in [0, 1) (0 = off).")
 
 

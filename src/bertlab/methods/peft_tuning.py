@@ -33,7 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from bertlab.config.values import is_integer, is_number
+from bertlab.config.values import check_count, check_flag, check_positive, check_probability
 from bertlab.core.errors import ConfigError, ModelError
 from bertlab.methods.bitfit import apply_bitfit
 from bertlab.model.anatomy import anatomy
@@ -58,12 +58,9 @@ def peft_method(cfg: DictConfig):
 def _check_keys(p) -> None:
     name = p.name
     if name == "lora":
-        if not is_integer(p.r) or p.r < 1:
-            raise ConfigError(f"peft.r={p.r} is invalid: LoRA's rank must be an integer >= 1 (e.g. 8).")
-        if not is_number(p.alpha) or p.alpha <= 0:
-            raise ConfigError(f"peft.alpha={p.alpha} is invalid: LoRA's alpha must be a number > 0 (scale alpha/r).")
-        if not is_number(p.dropout) or not 0 <= p.dropout < 1:
-            raise ConfigError(f"peft.dropout={p.dropout} is invalid: it must be in [0, 1) (LoRA's input dropout).")
+        check_count(p.r, "peft.r", why="LoRA's rank must be an integer >= 1 (e.g. 8)")
+        check_positive(p.alpha, "peft.alpha", "LoRA's alpha must be a number > 0 (scale alpha/r)", finite=False)
+        check_probability(p.dropout, "peft.dropout", "it must be in [0, 1) (LoRA's input dropout)")
         targets = p.targets
         is_list = not isinstance(targets, str) and hasattr(targets, "__iter__")
         if not (targets in TARGET_SETS or is_list and list(targets) and all(isinstance(t, str) for t in targets)):
@@ -72,12 +69,8 @@ def _check_keys(p) -> None:
                 "named relative to a block, e.g. peft.targets=[attention.self.query,attention.self.value]."
             )
     if name == "prefix":
-        if not is_integer(p.num_virtual_tokens) or p.num_virtual_tokens < 1:
-            raise ConfigError(
-                f"peft.num_virtual_tokens={p.num_virtual_tokens} is invalid: an integer >= 1 (prefix length, e.g. 20)."
-            )
-        if not isinstance(p.projection, bool):
-            raise ConfigError(f"peft.projection={p.projection} is invalid; valid: true, false.")
+        check_count(p.num_virtual_tokens, "peft.num_virtual_tokens", why="an integer >= 1 (prefix length, e.g. 20)")
+        check_flag(p.projection, "peft.projection")
 
 
 def check_peft(cfg: DictConfig) -> None:

@@ -19,12 +19,11 @@ the gradients are ready and before the optimizer's update, once per optimizer st
 gradient accumulation), with any optimizer; the group lr in force is read there.
 """
 
-import math
-
 import lightning as L
 import torch
 from torch import nn
 
+from bertlab.config.values import is_number
 from bertlab.core.errors import ConfigError
 from bertlab.model.anatomy import anatomy
 from bertlab.optim.param_groups import no_decay_ids
@@ -39,7 +38,7 @@ def pretrained_parameters(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def check_prior_wd(strength) -> None:
     """The rule for `prior_wd`, for the config check and for `PriorWeightDecay` alike."""
-    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength < math.inf:
+    if not is_number(strength, finite=True) or strength < 0:  # worded with repr, as mixout's
         raise ConfigError(
             f"prior_wd={strength!r} is invalid: pre-trained weight decay must be a number >= 0 (0 = off)."
         )

@@ -23,6 +23,7 @@ import math
 
 import torch
 
+from bertlab.config.values import full_key, is_number
 from bertlab.core.errors import ConfigError
 from bertlab.optim.values import checked_number
 
@@ -106,12 +107,22 @@ class AdamFamily(torch.optim.Optimizer):
             if group["bias_correction"]:
                 # Per tensor, as torch does: a parameter may have joined the group later.
                 t = [s.item() for s in steps]
-                torch._foreach_div_(denom, [math.sqrt(1 - beta2**k) for k in t])
+                debias = [moment_debias((beta1, beta2), k) for k in t]
+                torch._foreach_div_(denom, [math.sqrt(d2) for _, d2 in debias])
                 torch._foreach_add_(denom, eps)
-                torch._foreach_addcdiv_(ps, exp_avgs, denom, [-lr / (1 - beta1**k) for k in t])
+                torch._foreach_addcdiv_(ps, exp_avgs, denom, [-lr / d1 for d1, _ in debias])
             else:
                 torch._foreach_add_(denom, eps)
                 torch._foreach_addcdiv_(ps, exp_avgs, denom, -lr)
+
+
+def moment_debias(betas, step: float) -> tuple[float, float]:
+    """(1 - b1^t, 1 - b2^t) at step t: Adam's first moment is divided by the first, its second by the
+    second (the square root of it in the step). The one copy of the bias-correction formula: the
+    update (AdamFamily), the factor in force (bias_correction_factor) and the diagnostics' debiased
+    update sizes (callbacks/diagnostics.py) all read it here, beside the optimizer it belongs to."""
+    beta1, beta2 = betas
+    return 1 - beta1**step, 1 - beta2**step
 
 
 def bias_correction_factor(optimizer: torch.optim.Optimizer) -> float:
@@ -122,12 +133,12 @@ def bias_correction_factor(optimizer: torch.optim.Optimizer) -> float:
     group = optimizer.param_groups[0]
     if not group.get("bias_correction", True):
         return 1.0
-    beta1, beta2 = group["betas"]
     t = max(
         (float(optimizer.state[p]["step"]) for p in group["params"] if "step" in optimizer.state.get(p, {})),
         default=1.0,
     )
-    return math.sqrt(1 - beta2**t) / (1 - beta1**t)
+    first, second = moment_debias(group["betas"], t)
+    return math.sqrt(second) / first
 
 
 def adam_family(
@@ -149,20 +160,24 @@ def adam_family(
     the parameter groups of every optimizer."""
     if name not in NAMES:
         raise ConfigError(
-            f"optimizer.name={name!r} is unknown; valid: {', '.join(NAMES)} (the Adam family's names); "
-            "another optimizer is another optimizer yaml with its own optimizer._target_"
+            f"{full_key('optimizer.name')}={name!r} is unknown; valid: {', '.join(NAMES)} (the Adam family's names); "
+            f"another optimizer is another optimizer yaml with its own {full_key('optimizer._target_')}"
         )
     mode = NAMES[name]["weight_decay_mode"] if weight_decay_mode is None else weight_decay_mode
     if mode not in MODES:
-        raise ConfigError(f"optimizer.weight_decay_mode={mode!r} is unknown; valid: {', '.join(MODES)}")
+        raise ConfigError(f"{full_key('optimizer.weight_decay_mode')}={mode!r} is unknown; valid: {', '.join(MODES)}")
     bias_correction = NAMES[name]["bias_correction"] if bias_correction is None else bias_correction
     if not isinstance(bias_correction, bool):
-        raise ConfigError(f"optimizer.bias_correction={bias_correction!r} is invalid; valid: true, false")
+        raise ConfigError(f"{full_key('optimizer.bias_correction')}={bias_correction!r} is invalid; valid: true, false")
     if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
-        raise ConfigError(f"optimizer.betas={betas!r} is invalid; valid: two numbers in [0, 1), e.g. [0.9, 0.999]")
-    if not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas):
+        raise ConfigError(
+            f"{full_key('optimizer.betas')}={betas!r} is invalid; valid: two numbers in [0, 1), e.g. [0.9, 0.999]"
+        )
+    if not all(is_number(b) and 0 <= b < 1 for b in betas):
         # the whole pair in the message: the user wrote a list, not one number
-        raise ConfigError(f"optimizer.betas={list(betas)} is invalid; valid: two numbers in [0, 1), e.g. [0.9, 0.999]")
+        raise ConfigError(
+            f"{full_key('optimizer.betas')}={list(betas)} is invalid; valid: two numbers in [0, 1), e.g. [0.9, 0.999]"
+        )
     betas = tuple(float(b) for b in betas)
     eps = checked_number("optimizer.eps", eps, lambda x: 0 < x < math.inf, "a number > 0")
     common = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import torch
 
+from bertlab.config.values import full_key
 from bertlab.optim.param_groups import param_groups
 from bertlab.optim.target import call, locate, plain, target_kwargs, with_target
 from bertlab.optim.values import checked_number
@@ -35,7 +36,7 @@ def optimizer_arguments(opt: Mapping) -> tuple[dict, dict]:
         "optimizer.head_lr_mult",
         head_lr_mult,
         lambda x: 0 < x < math.inf,
-        "a positive number (the head's lr = head_lr_mult * optimizer.lr; 1.0 = the same lr)",
+        f"a positive number (the head's lr = head_lr_mult * {full_key('optimizer.lr')}; 1.0 = the same lr)",
     )
     return cfg, kwargs
 

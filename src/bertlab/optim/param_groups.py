@@ -18,6 +18,7 @@ parameters are grouped: under peft= (methods/peft_tuning.py) an adapter of block
 
 import torch
 
+from bertlab.config.values import full_key, is_number
 from bertlab.core.errors import ConfigError, ModelError
 from bertlab.model.anatomy import anatomy
 
@@ -36,7 +37,7 @@ def no_decay_ids(model: torch.nn.Module) -> set[int]:
 
 def check_llrd(llrd) -> None:
     """The rule for `llrd`, for the config check and for `param_groups` alike."""
-    if isinstance(llrd, bool) or not isinstance(llrd, (int, float)) or not 0 < llrd <= 1:
+    if not is_number(llrd) or not 0 < llrd <= 1:
         raise ConfigError(f"llrd={llrd!r} is invalid: layer-wise lr decay must be in (0, 1] (1.0 = off).")
 
 
@@ -61,10 +62,10 @@ def param_groups(
         try:
             parts = anatomy(model)
         except (AttributeError, ModelError) as err:  # not a HF classifier, or no single list of blocks
-            key = f"llrd={llrd}" if llrd != 1 else f"optimizer.head_lr_mult={head_lr_mult}"
+            key = f"llrd={llrd}" if llrd != 1 else f"{full_key('optimizer.head_lr_mult')}={head_lr_mult}"
             raise ConfigError(
                 f"{key} needs the model's encoder blocks and head, but {type(model).__name__} "
-                f"has none that bertlab can find ({err}); use llrd=1 and optimizer.head_lr_mult=1.0 for this model"
+                f"has none that bertlab can find ({err}); use llrd=1 and {full_key('optimizer.head_lr_mult')}=1.0 for this model"
             ) from None
         lr_of = {"head": lr * head_lr_mult}
         if llrd == 1:

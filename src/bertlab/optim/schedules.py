@@ -21,6 +21,7 @@ from transformers import (
     get_polynomial_decay_schedule_with_warmup,
 )
 
+from bertlab.config.values import full_key, is_count, is_number
 from bertlab.core.errors import ConfigError
 from bertlab.optim.target import call, locate, target_kwargs, with_target
 
@@ -35,12 +36,14 @@ RULES = {
     get_polynomial_decay_schedule_with_warmup: {
         "power": lambda v, o: None if v > 0 else "a number > 0",
         # transformers measures lr_end against the optimizer's default lr (the head's under LLRD).
-        "lr_end": lambda v, o: None if v < o.defaults["lr"] else f"0 <= lr_end < optimizer.lr ({o.defaults['lr']})",
+        "lr_end": lambda v, o: (
+            None if v < o.defaults["lr"] else f"0 <= lr_end < {full_key('optimizer.lr')} ({o.defaults['lr']})"
+        ),
     },
 }
 WARMUP_KEYS = {"name", "warmup_ratio", "warmup_steps", "warmup_rounding"}  # read here, not by the function
 SUPPLIED = {
-    "num_warmup_steps": "from schedule.warmup_ratio or schedule.warmup_steps",
+    "num_warmup_steps": "from {schedule}.warmup_ratio or {schedule}.warmup_steps",  # {schedule}: full_key
     "num_training_steps": "the run's optimizer steps, from trainer.max_steps or max_epochs",
 }
 WHAT = (
@@ -57,14 +60,18 @@ def warmup_steps(sched: Mapping, total_steps: int) -> int:
     """The number of warmup steps `sched` asks for out of `total_steps` optimizer steps."""
     steps, ratio = sched.get("warmup_steps"), sched.get("warmup_ratio", 0.0)
     if steps is not None:
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise ConfigError(f"schedule.warmup_steps={steps!r} is invalid; valid: an integer >= 0, or null")
+        if not is_count(steps, minimum=0):
+            raise ConfigError(
+                f"{full_key('schedule.warmup_steps')}={steps!r} is invalid; valid: an integer >= 0, or null"
+            )
         return steps
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
-        raise ConfigError(f"schedule.warmup_ratio={ratio!r} is invalid; valid: a number in [0, 1]")
+    if not is_number(ratio) or not 0 <= ratio <= 1:
+        raise ConfigError(f"{full_key('schedule.warmup_ratio')}={ratio!r} is invalid; valid: a number in [0, 1]")
     rounding = sched.get("warmup_rounding", "ceil")
     if rounding not in WARMUP_ROUNDING:
-        raise ConfigError(f"schedule.warmup_rounding={rounding!r} is invalid; valid: {', '.join(WARMUP_ROUNDING)}")
+        raise ConfigError(
+            f"{full_key('schedule.warmup_rounding')}={rounding!r} is invalid; valid: {', '.join(WARMUP_ROUNDING)}"
+        )
     return WARMUP_ROUNDING[rounding](ratio * total_steps)
 
 
@@ -79,13 +86,14 @@ def build_scheduler(
     function = locate("schedule", cfg, WHAT)
     if isinstance(total_steps, float) and total_steps.is_integer():
         total_steps = int(total_steps)  # Lightning's estimate may come as a float
-    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
+    if not is_count(total_steps):
         raise ConfigError(
             f"total_steps={total_steps!r} is invalid; set trainer.max_steps or max_epochs "
             "so that training has a finite number (>= 1) of optimizer steps"
         )
     own = {k: v for k, v in cfg.items() if k not in WARMUP_KEYS - {"name"}}
-    kwargs = target_kwargs("schedule", own, function, SUPPLIED, read_here=sorted(WARMUP_KEYS - {"name"}))
+    supplied = {k: v.format(schedule=full_key("schedule")) for k, v in SUPPLIED.items()}
+    kwargs = target_kwargs("schedule", own, function, supplied, read_here=sorted(WARMUP_KEYS - {"name"}))
     warmup = warmup_steps(cfg, total_steps)
     _check_arguments(function, kwargs, optimizer)
 
@@ -95,8 +103,8 @@ def build_scheduler(
         steps["num_warmup_steps"] = warmup
     elif warmup:
         raise ConfigError(
-            f"schedule={name} has no warmup but asks for {warmup} warmup steps; "
-            "use schedule=constant_warmup, or warmup_ratio=0"
+            f"{full_key('schedule')}={name} has no warmup but asks for {warmup} warmup steps; "
+            f"use {full_key('schedule')}=constant_warmup, or warmup_ratio=0"
         )
     if "num_training_steps" in takes:
         steps["num_training_steps"] = total_steps
@@ -133,8 +141,8 @@ def _check_arguments(function, kwargs: dict, optimizer: torch.optim.Optimizer) -
     defaults = {k: p.default for k, p in inspect.signature(function).parameters.items()}
     for key, rule in rules.items():
         value = kwargs.get(key, defaults[key])
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
-            raise ConfigError(f"schedule.{key}={value!r} is invalid; valid: {_NUMBER}")
+        if not is_number(value, finite=True) or value < 0:
+            raise ConfigError(f"{full_key('schedule')}.{key}={value!r} is invalid; valid: {_NUMBER}")
         problem = rule(value, optimizer)
         if problem:
-            raise ConfigError(f"schedule.{key}={value!r} is invalid; valid: {problem}")
+            raise ConfigError(f"{full_key('schedule')}.{key}={value!r} is invalid; valid: {problem}")

@@ -25,6 +25,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from bertlab.config.values import full_key
 from bertlab.core.errors import ConfigError
 from bertlab.core.paths import CONF_DIR
 
@@ -58,7 +59,7 @@ def with_target(group: str, cfg: Mapping, builder_keys: set[str], example: str) 
     name = cfg.get("name")
     if not isinstance(name, str) or not name:
         raise ConfigError(
-            f"{group}.name={name!r} is invalid; valid: a non-empty label such as {example} "
+            f"{full_key(group)}.name={name!r} is invalid; valid: a non-empty label such as {example} "
             "(it names the run in result.json and the W&B tags)"
         )
     return cfg
@@ -70,8 +71,8 @@ def _packaged_target(group: str, cfg: dict, builder_keys: set[str]) -> dict:
     if option is None or "_target_" not in option:
         shipped = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
         raise ConfigError(
-            f"{group}.name={name!r} is unknown; valid: {', '.join(shipped)} (the options in conf/{group}/), "
-            f"or give {group}._target_ (a class or function to call) in your own {group} yaml"
+            f"{full_key(group)}.name={name!r} is unknown; valid: {', '.join(shipped)} (the options in conf/{group}/), "
+            f"or give {full_key(group)}._target_ (a class or function to call) in your own {group} yaml"
         )
     defaults = {k: v for k, v in option.items() if k not in builder_keys}
     return {**defaults, **cfg}
@@ -92,21 +93,23 @@ def locate(group: str, cfg: Mapping, what: str) -> Callable:
     """The object `cfg._target_` names; `what` says what it should be, for the message."""
     path = cfg.get("_target_")
     if not isinstance(path, str) or not path:
-        raise ConfigError(f"{group}._target_={path!r} is invalid; valid: the dotted import path of {what}")
+        raise ConfigError(f"{full_key(group)}._target_={path!r} is invalid; valid: the dotted import path of {what}")
     try:
         target = _get_object(path)
     except Exception as err:  # ImportError, AttributeError, or whatever the module raises on import
         reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
         raise ConfigError(
-            f"{group}._target_={path!r} cannot be imported ({reason}); valid: the dotted import path of "
+            f"{full_key(group)}._target_={path!r} cannot be imported ({reason}); valid: the dotted import path of "
             f"{what}; check the spelling and that its package is installed"
         ) from None
     if not callable(target):
-        raise ConfigError(f"{group}._target_={path!r} is a {type(target).__name__}, not callable; valid: {what}")
+        raise ConfigError(
+            f"{full_key(group)}._target_={path!r} is a {type(target).__name__}, not callable; valid: {what}"
+        )
     partial = cfg.get("_partial_", True)
     if partial is not True:
         raise ConfigError(
-            f"{group}._partial_={partial!r} is invalid; valid: true (bertlab calls the target at fit time, "
+            f"{full_key(group)}._partial_={partial!r} is invalid; valid: true (bertlab calls the target at fit time, "
             "when the first argument exists)"
         )
     return target
@@ -126,7 +129,7 @@ def target_kwargs(group: str, cfg: Mapping, target: Callable, supplied: dict[str
     if clash:
         key = clash[0]
         raise ConfigError(
-            f"{group}.{key}={kwargs[key]!r} cannot be set: bertlab passes {key} itself ({supplied[key]}); drop it"
+            f"{full_key(group)}.{key}={kwargs[key]!r} cannot be set: bertlab passes {key} itself ({supplied[key]}); drop it"
         )
     if "name" in parameters:
         kwargs["name"] = cfg.get("name")
@@ -141,11 +144,11 @@ def target_kwargs(group: str, cfg: Mapping, target: Callable, supplied: dict[str
     unknown = sorted(kwargs.keys() - {"name", *takes})
     if unknown:
         valid = ["name", *sorted([*read_here, *takes])]
-        given = ", ".join(f"{group}.{k}={kwargs[k]!r}" for k in unknown)
+        given = ", ".join(f"{full_key(group)}.{k}={kwargs[k]!r}" for k in unknown)
         near = [m for k in unknown for m in difflib.get_close_matches(k, valid, n=1, cutoff=0.6)]
-        hint = f"did you mean {', '.join(f'{group}.{m}' for m in near)}? " if near else ""
+        hint = f"did you mean {', '.join(f'{full_key(group)}.{m}' for m in near)}? " if near else ""
         raise ConfigError(
-            f"{group} has unknown key(s) {unknown} ({given}): {group}._target_={cfg['_target_']} takes no such "
+            f"{group} has unknown key(s) {unknown} ({given}): {full_key(group)}._target_={cfg['_target_']} takes no such "
             f"argument; valid: {', '.join(valid)}; {hint}fix the spelling or drop the key"
         )
     return kwargs
@@ -162,6 +165,6 @@ def call(group: str, cfg: Mapping, kwargs: dict, *args, **supplied):
     except (InstantiationException, TypeError, ValueError) as err:
         given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items() if k != "name")
         raise ConfigError(
-            f"{group}._target_={cfg['_target_']} refused its arguments ({given}): {type(err).__name__}: {err}; "
+            f"{full_key(group)}._target_={cfg['_target_']} refused its arguments ({given}): {type(err).__name__}: {err}; "
             f"fix the value it names in the {group} config"
         ) from None

@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from transformers import DataCollatorForLanguageModeling
 
+from bertlab.config.values import check_choice, check_count, check_probability, invalid
 from bertlab.core.errors import ConfigError
 
 LONG_DOCUMENTS = ("chunk", "truncate")
@@ -150,9 +151,7 @@ class MaskingSettings:
 
     def check(self) -> None:
         for key in ("mlm_probability", "mask_replace_prob", "random_replace_prob"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-                raise ConfigError(f"pretrain.{key}={value} is invalid: it must be a number from 0 to 1.")
+            check_probability(getattr(self, key), f"pretrain.{key}", "it must be a number from 0 to 1", high_open=False)
         if self.mlm_probability == 0:
             raise ConfigError(
                 "pretrain.mlm_probability=0 masks nothing, so there is nothing to learn; the usual is 0.15."
@@ -163,15 +162,10 @@ class MaskingSettings:
                 f"{self.random_replace_prob} is more than 1; they are shares of the masked tokens (the rest stays "
                 "unchanged), e.g. 0.8 and 0.1."
             )
-        if self.masking not in MASKINGS:
-            raise ConfigError(f"pretrain.masking={self.masking} is invalid; valid: {', '.join(MASKINGS)}.")
-        copies = self.static_copies
-        if isinstance(copies, bool) or not isinstance(copies, int) or copies < 1:
-            raise ConfigError(
-                f"pretrain.static_copies={copies} is invalid: it must be a positive integer (BERT used 10)."
-            )
+        check_choice(self.masking, "pretrain.masking", MASKINGS)
+        check_count(self.static_copies, "pretrain.static_copies", why="it must be a positive integer (BERT used 10)")
         if not isinstance(self.whole_word_mask, bool):
-            raise ConfigError(f"pretrain.whole_word_mask={self.whole_word_mask} is invalid: true or false.")
+            raise invalid("pretrain.whole_word_mask", self.whole_word_mask, "true or false")
         if self.masking == "selective" and self.whole_word_mask:
             raise ConfigError(
                 "pretrain.masking=selective chooses single tokens (the token classifier's), so it does not combine "

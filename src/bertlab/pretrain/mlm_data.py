@@ -19,6 +19,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from bertlab.config.values import check_number
 from bertlab.core.errors import ConfigError
 from bertlab.data.resumable_loader import EpochShuffle, ResumableDataLoader
 from bertlab.pretrain.masking import HELD_OUT_STREAM, MaskingSettings, build_masker, make_blocks
@@ -108,11 +109,15 @@ class MlmData(L.LightningDataModule):
 def split_documents(texts: list[str], held_out: float, seed: int) -> tuple[list[str], list[str]]:
     """(training, held-out) documents: round(held_out * n) of them, at least one, drawn with
     random.Random(seed), each part in corpus order."""
-    if isinstance(held_out, bool) or not isinstance(held_out, (int, float)) or not 0 < held_out < 1:
-        raise ConfigError(
-            f"pretrain.held_out={held_out} is invalid: the share of documents held out for the MLM validation "
-            "loss, a number above 0 and below 1 (e.g. 0.1)."
-        )
+    check_number(
+        held_out,
+        "pretrain.held_out",
+        "the share of documents held out for the MLM validation loss, a number above 0 and below 1 (e.g. 0.1)",
+        low=0,
+        high=1,
+        low_open=True,
+        high_open=True,
+    )
     n = len(texts)
     if n < 2:
         raise ConfigError(

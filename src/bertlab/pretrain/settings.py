@@ -8,13 +8,18 @@ builders', with their messages' keys put under `pretrain.`.
 
 from __future__ import annotations
 
-import math
-import re
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from bertlab.config.values import is_integer
+from bertlab.config.values import (
+    check_choice,
+    check_count,
+    check_number,
+    check_positive,
+    check_seed,
+    keys_under,
+)
 from bertlab.core.errors import ConfigError
 from bertlab.optim.optimizer import check_optimizer
 from bertlab.optim.schedules import check_schedule
@@ -25,7 +30,6 @@ STAGES = ("tapt", "dapt")
 OBJECTIVES = ("mlm", "mlm_nsp")
 # keys a stage cannot have on its own (pretrain.per_stage.<stage>.<key>): they are the run's, not a stage's
 NOT_PER_STAGE = ("name", "stages", "per_stage", "use_step", "cache_dir")
-MAX_SEED = 2**32 - 1
 MASKING_KEYS = (
     "mlm_probability",
     "mask_replace_prob",
@@ -36,17 +40,8 @@ MASKING_KEYS = (
 )
 
 
-def in_pretrain(err: ConfigError) -> ConfigError:
-    """The optim/ builders name their keys optimizer.* / schedule.*: for the stage they are pretrain.*'s."""
-    return ConfigError(re.sub(r"(?<![\w.])(optimizer|schedule)(?=[.=])", r"pretrain.\1", str(err)))
-
-
-def _at_least(low: int, what: str):
-    def rule(value, key):
-        if not is_integer(value) or value < low:
-            raise ConfigError(f"{key}={value} is invalid: it must be an integer >= {low} ({what}).")
-
-    return rule
+def _at_least(low: int, what: str, allow=()):
+    return lambda value, key: check_count(value, key, what, minimum=low, allow=allow)
 
 
 def _stages(value, key):
@@ -59,11 +54,7 @@ def _stages(value, key):
 
 
 def _one_of(valid):
-    def rule(value, key):
-        if value not in valid:
-            raise ConfigError(f"{key}={value} is invalid; valid: {', '.join(valid)}.")
-
-    return rule
+    return lambda value, key: check_choice(value, key, valid)
 
 
 def _optional_path(value, key):
@@ -71,36 +62,24 @@ def _optional_path(value, key):
         raise ConfigError(f"{key}={value} is invalid: a path, or null.")
 
 
-def _positive_number(value, key):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-        raise ConfigError(f"{key}={value} is invalid: it must be a positive number.")
-
-
 def _max_steps(value, key):
-    if value not in (None, -1) and (not is_integer(value) or value < 1):
-        raise ConfigError(
-            f"{key}={value} is invalid: an integer >= 1 (optimizer steps), or -1 for pretrain.max_epochs."
-        )
-
-
-def _seed(value, key):
-    if not is_integer(value) or not 0 <= value <= MAX_SEED:
-        raise ConfigError(f"{key}={value} is invalid: it must be an integer from 0 to 2**32 - 1.")
+    check_count(value, key, allow=(None, -1), why="an integer >= 1 (optimizer steps), or -1 for pretrain.max_epochs")
 
 
 def _fraction(value, key):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-        raise ConfigError(
-            f"{key}={value} is invalid: the fraction of the documents held out for the MLM validation loss, "
-            "strictly between 0 and 1 (e.g. 0.1)."
-        )
+    check_number(
+        value,
+        key,
+        "the fraction of the documents held out for the MLM validation loss, strictly between 0 and 1 (e.g. 0.1)",
+        low=0,
+        high=1,
+        low_open=True,
+        high_open=True,
+    )
 
 
 def _clip(value, key):
-    if value is not None and (
-        isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf
-    ):
-        raise ConfigError(f"{key}={value} is invalid: a number >= 0 (0 or null = no clipping).")
+    check_number(value, key, "a number >= 0 (0 or null = no clipping)", low=0, allow=(None,))
 
 
 def _name(value, key):
@@ -128,22 +107,22 @@ def _selective(value, key):
     for name, v in value.items():
         if name not in SELECTIVE:
             raise ConfigError(f"{key}.{name} is not a key of {key}; valid: {', '.join(SELECTIVE)}.")
-        number = not isinstance(v, bool) and isinstance(v, (int, float))
-        ok = {
-            "threshold": number and 0 < v < 1,
-            "scorer_lr": number and 0 < v < math.inf,
-            "classifier_lr": number and 0 < v < math.inf,
-        }.get(name, is_integer(v) and v >= 1)
-        if not ok:
-            raise ConfigError(f"{key}.{name}={v} is invalid: {SELECTIVE[name]}.")
+        why = SELECTIVE[name]
+        if name == "threshold":
+            check_number(v, f"{key}.{name}", why, low=0, high=1, low_open=True, high_open=True)
+        elif name in ("scorer_lr", "classifier_lr"):
+            check_positive(v, f"{key}.{name}", why)
+        else:
+            check_count(v, f"{key}.{name}", why=why)
 
 
 def _optional_step(value, key):
-    if value is not None and (not is_integer(value) or value < 1):
-        raise ConfigError(
-            f"{key}={value} is invalid: a step the stage saved (a multiple of pretrain.save_every_n_steps), or null "
-            "for the stage's result."
-        )
+    check_count(
+        value,
+        key,
+        allow=(None,),
+        why="a step the stage saved (a multiple of pretrain.save_every_n_steps), or null for the stage's result",
+    )
 
 
 def _per_stage(value, key):
@@ -171,14 +150,14 @@ RULES = {
     "stages": _stages,
     "corpus": _one_of(CORPORA),
     "domain_corpus": _optional_path,
-    "lr": _positive_number,
+    "lr": check_positive,
     "batch_size": _at_least(1, "blocks per optimizer step"),
     "eval_batch_size": _at_least(1, "held-out blocks per forward pass"),
     "max_epochs": lambda v, k: None,  # with max_steps below: only one of them is used
     "max_steps": _max_steps,
     "patience": _at_least(0, "validations without improvement before stopping; 0 = never stop early"),
     "num_evals_per_epoch": _at_least(1, "held-out validations per epoch"),
-    "seed": _seed,
+    "seed": check_seed,
     "max_length": _at_least(3, "tokens per block, the special tokens included"),
     "long_documents": _one_of(LONG_DOCUMENTS),
     "held_out": _fraction,
@@ -235,10 +214,8 @@ def check_pretrain(p: DictConfig, stage: str | None = None, problem: str | None 
     if p.max_steps in (None, -1):
         _at_least(1, "passes over the training blocks, when pretrain.max_steps=-1")(p.max_epochs, "pretrain.max_epochs")
     MaskingSettings.from_config(p)
-    try:
+    with keys_under("pretrain"):  # the builders' messages name pretrain.optimizer.* / pretrain.schedule.*
         check_schedule(p.schedule, check_optimizer(p.optimizer))
-    except ConfigError as err:
-        raise in_pretrain(err) from None
     if stage is None:
         _check_use_step(p)
     if "dapt" in p.stages and p.domain_corpus is not None:

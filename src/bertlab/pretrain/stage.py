@@ -27,6 +27,8 @@ from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
+from bertlab.callbacks.keep_best import BestWeights
+from bertlab.config.values import keys_under
 from bertlab.core.errors import ConfigError
 from bertlab.core.lines import say
 from bertlab.model.load import resolve_model_path
@@ -38,7 +40,7 @@ from bertlab.pretrain.masking import MaskingSettings
 from bertlab.pretrain.mlm_data import build_mlm_data
 from bertlab.pretrain.model import load_mlm_model, pretrained_pooler, save_stage_model
 from bertlab.pretrain.selective import select_positions, selective_classifier
-from bertlab.pretrain.settings import in_pretrain, stage_settings
+from bertlab.pretrain.settings import stage_settings
 from bertlab.pretrain.snapshots import SaveEveryNSteps, use_saved_step
 from bertlab.run.limits import lightning_trainer
 
@@ -49,11 +51,9 @@ NOT_IN_KEY = ("name", "stages", "corpus", "domain_corpus", "cache_dir", "per_sta
 
 
 def build_stage_optimizer(model: torch.nn.Module, optimizer_cfg, schedule_cfg, total_steps: int):
-    try:
+    with keys_under(PREFIX):  # the builders' messages name pretrain.optimizer.* / pretrain.schedule.*
         optimizer = build_optimizer(model, optimizer_cfg)
         return optimizer, build_scheduler(optimizer, schedule_cfg, total_steps)
-    except ConfigError as err:
-        raise in_pretrain(err) from None
 
 
 class MaskedLM(L.LightningModule):
@@ -63,9 +63,9 @@ class MaskedLM(L.LightningModule):
         super().__init__()
         self.model = model
         self.optimizer_cfg, self.schedule_cfg = optimizer_cfg, schedule_cfg
-        self.best_loss = math.inf
-        self.best_step: int | None = None
-        self.best_state: dict | None = None
+        # the weights of the lowest held-out loss, in memory (a copy per improvement): fine-tuning's
+        # keep-best (callbacks/keep_best.py), from inf so that the step-0 loss is the first kept
+        self.best = BestWeights("min", score=math.inf)
         self.history: list[dict] = []  # one row per held-out validation
         # loss sum, correct, masked tokens; NSP loss sum, correct, pairs (objective=mlm_nsp)
         self._sums = torch.zeros(6, dtype=torch.float64)
@@ -150,13 +150,10 @@ class MaskedLM(L.LightningModule):
         self.log_dict(
             {**{f"{PREFIX}/val_{k}": float(v) for k, v in row.items() if k != "step"}, "step": float(row["step"])}
         )
-        if loss < self.best_loss:  # the weights of the lowest held-out loss, in memory (a copy per improvement)
-            self.best_loss, self.best_step = loss, self.global_step
-            self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        self.best.offer(loss, self.global_step, self.model)
 
     def restore_best(self) -> None:
-        if self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
+        self.best.restore(self.model)
 
     def configure_optimizers(self):
         total = int(self.trainer.estimated_stepping_batches)
@@ -168,10 +165,12 @@ def stage_trainer(
     p: DictConfig, trainer_cfg: DictConfig, precision: str, folder: Path, loggers, callbacks, limits=None
 ):
     """The stage's Trainer; `limits`: the job's caps (debug=fast, run/limits.py)."""
+    from bertlab.config.checks import resolve_accelerator  # the rule fine-tuning's Trainer uses too
+
     max_steps = p.max_steps if p.max_steps not in (None, -1) else -1
     return lightning_trainer(
         limits,
-        accelerator=trainer_cfg.accelerator,
+        accelerator=resolve_accelerator(trainer_cfg.accelerator),
         devices=1,  # the stage is small and shared: one device, whatever fine-tuning uses
         precision=precision,
         max_epochs=-1 if max_steps > 0 else p.max_epochs,

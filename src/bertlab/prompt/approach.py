@@ -8,6 +8,7 @@ from omegaconf import DictConfig
 from transformers import AutoModelForMaskedLM
 
 from bertlab.config.model_checks import check_before_weights
+from bertlab.config.values import check_count, check_probability
 from bertlab.core.errors import ConfigError
 from bertlab.model.load import load_config, load_tokenizer
 from bertlab.prompt.aux_mlm import AuxiliaryMLM, unlabeled_pool
@@ -50,15 +51,12 @@ def check_prompt(cfg: DictConfig) -> None:
         raise ConfigError(
             f"approach.demonstrations={approach.demonstrations} is invalid; valid: {', '.join(DEMONSTRATIONS)}."
         )
-    weight = approach.aux_mlm_weight
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < 1:
-        raise ConfigError(
-            f"approach.aux_mlm_weight={weight} is invalid: a number in [0, 1), the share of PET's auxiliary "
-            "masked-LM loss (PET: 1e-4; 0 = off)."
-        )
-    size = approach.aux_pool_size
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ConfigError(f"approach.aux_pool_size={size} is invalid: a positive integer (unlabeled examples).")
+    check_probability(
+        approach.aux_mlm_weight,
+        "approach.aux_mlm_weight",
+        "a number in [0, 1), the share of PET's auxiliary masked-LM loss (PET: 1e-4; 0 = off)",
+    )
+    check_count(approach.aux_pool_size, "approach.aux_pool_size", why="a positive integer (unlabeled examples)")
 
 
 def bounds(task: DictConfig) -> tuple[float, float] | None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from bertlab.config.values import check_count
 from bertlab.core.errors import ConfigError
 from bertlab.core.lines import say
 
@@ -43,8 +44,7 @@ def check_limits(limits: Mapping | None) -> None:
     for key, value in limits.items():
         if key not in KEYS:
             raise ConfigError(f"limits.{key} is not a key of limits; valid: {', '.join(KEYS)}.")
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"limits.{key}={value} is invalid: an integer >= 1 ({KEYS[key]}).")
+        check_count(value, f"limits.{key}", why=f"an integer >= 1 ({KEYS[key]})")
 
 
 def _cap(limits: Mapping | None, key: str) -> int | None:

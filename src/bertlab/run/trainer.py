@@ -8,28 +8,21 @@ import math
 from pathlib import Path
 
 import lightning as L
-import torch
 from omegaconf import DictConfig
 
 from bertlab.callbacks.resume import RunFolderCheckpointIO
+from bertlab.config.checks import resolve_accelerator, resolve_precision, trainer_arguments
 from bertlab.run.limits import capped_trainer_kwargs, lightning_trainer
 
-
-def precision(configured: str) -> str:
-    """`auto`: bf16 mixed precision on GPUs that support it, full precision elsewhere."""
-    if configured != "auto":
-        return configured
-    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return "bf16-mixed"
-    return "32-true"
+# trainer.precision and trainer.accelerator are resolved once, by config/checks.py's rules (the
+# Trainer gets what the check approved): these names are theirs, kept for the callers here.
+precision = resolve_precision
 
 
-def accelerator(configured: str) -> str:
-    """What the Trainer runs on: `auto` is a GPU when one is visible (result.json `devices`, the
-    console's device line)."""
-    if configured != "auto":
-        return str(configured)
-    return "cuda" if torch.cuda.is_available() else "cpu"
+def accelerator(configured) -> str:
+    """What the Trainer runs on (result.json `devices`, the console's device line): `auto` and `gpu`
+    resolved as Lightning resolves them, by the check's own resolver."""
+    return resolve_accelerator(configured)
 
 
 def validation_interval(n_train: int, cfg: DictConfig) -> int:
@@ -57,27 +50,15 @@ def compiled_graphs() -> int:
 
 
 def build_trainer(cfg: DictConfig, run_dir: Path, n_train: int, loggers, callbacks) -> L.Trainer:
-    t = cfg.trainer
-    max_steps = t.max_steps if t.max_steps is not None else -1
+    """The run's Trainer: every trainer.* key's argument as its row of TRAINER_RULES says
+    (config/checks.py), and the settings that are not keys (ours, fixed)."""
     return lightning_trainer(
         cfg.get("limits"),  # debug=fast's caps (run/limits.py)
-        accelerator=t.accelerator,
-        devices=t.devices,
-        precision=precision(t.precision),
-        # Lightning stops at whichever limit comes first; a step budget must not be cut by max_epochs
-        max_epochs=-1 if max_steps > 0 else t.max_epochs,
-        max_steps=max_steps,
-        accumulate_grad_batches=t.accumulate_grad_batches,
-        gradient_clip_val=t.gradient_clip_val,
-        # count validation intervals in batches across epochs, not per epoch
+        **trainer_arguments(cfg.trainer),
+        # count validation intervals in batches across epochs, not per epoch (from trainer.num_evals)
         val_check_interval=validation_interval(n_train, cfg),
         check_val_every_n_epoch=None,
         num_sanity_val_steps=0,
-        limit_val_batches=t.limit_val_batches,
-        limit_test_batches=t.limit_test_batches,
-        deterministic=t.deterministic,
-        log_every_n_steps=t.log_every_n_steps,
-        enable_progress_bar=t.enable_progress_bar,
         enable_checkpointing=False,
         plugins=[RunFolderCheckpointIO()],  # the resume checkpoint, written in the run folder (not /tmp)
         enable_model_summary=False,

@@ -34,6 +34,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from bertlab.config.extras import require
+from bertlab.config.values import check_count, check_number, check_positive, invalid
 from bertlab.core.errors import ConfigError
 from bertlab.core.lines import say
 from bertlab.problems.registry import problem_of
@@ -62,16 +63,6 @@ FINETUNE_ONLY = {
 def is_setfit(cfg: DictConfig) -> bool:
     """A run (or a saved run's config) of approach=setfit; a config without the group is finetune."""
     return OmegaConf.select(cfg, "approach.name", default="finetune") == "setfit"
-
-
-def _integer(value, key: str, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{key}={value} is invalid: it must be an integer >= {low}.")
-
-
-def _positive(value, key: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigError(f"{key}={value} is invalid: it must be a number > 0.")
 
 
 def check_setfit(cfg: DictConfig) -> None:
@@ -105,21 +96,24 @@ def check_setfit(cfg: DictConfig) -> None:
         raise ConfigError(
             f"approach.sampling_strategy={a.sampling_strategy} is invalid; valid: {', '.join(SAMPLING_STRATEGIES)}."
         )
-    if a.num_iterations is not None:
-        _integer(a.num_iterations, "approach.num_iterations", 1)
+    check_count(a.num_iterations, "approach.num_iterations", allow=(None,))
     if a.max_steps != -1:
-        _integer(a.max_steps, "approach.max_steps", 1)
+        check_count(a.max_steps, "approach.max_steps")
     for key in ("num_epochs", "batch_size", "head_epochs", "head_batch_size"):
-        _integer(a[key], f"approach.{key}", 1)
+        check_count(a[key], f"approach.{key}")
     for key in ("body_learning_rate", "head_learning_rate", "body_head_learning_rate"):
-        _positive(a[key], f"approach.{key}")
-    w = a.warmup_proportion
-    if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w <= 1:
-        raise ConfigError(f"approach.warmup_proportion={w} is invalid: a fraction of the steps in [0, 1].")
-    if isinstance(a.l2_weight, bool) or not isinstance(a.l2_weight, (int, float)) or a.l2_weight < 0:
-        raise ConfigError(f"approach.l2_weight={a.l2_weight} is invalid: a weight decay >= 0.")
+        check_positive(a[key], f"approach.{key}", "it must be a number > 0", finite=False)  # inf passes, as before
+    check_number(
+        a.warmup_proportion,
+        "approach.warmup_proportion",
+        "a fraction of the steps in [0, 1]",
+        low=0,
+        high=1,
+        finite=False,
+    )
+    check_number(a.l2_weight, "approach.l2_weight", "a weight decay >= 0", low=0, finite=False)
     if not isinstance(a.end_to_end, bool):
-        raise ConfigError(f"approach.end_to_end={a.end_to_end} is invalid: true or false.")
+        raise invalid("approach.end_to_end", a.end_to_end, "true or false")
     if a.end_to_end and a.head != "differentiable":
         raise ConfigError(
             "approach.end_to_end=true trains the encoder through the head, which needs approach.head=differentiable "

@@ -27,6 +27,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from bertlab.config.values import is_count
 from bertlab.core.atomic import write_text_atomic
 from bertlab.core.errors import ConfigError
 from bertlab.core.record import read_result
@@ -176,7 +177,7 @@ def check_settings(direction: str, n_trials: Any, n_jobs: Any) -> None:
     if direction not in DIRECTIONS:
         raise ConfigError(f"hydra.sweeper.direction={direction}: use maximize or minimize.")
     for key, value in (("n_trials", n_trials), ("n_jobs", n_jobs)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not is_count(value):
             raise ConfigError(f"hydra.sweeper.{key}={value}: needs an integer >= 1.")
 
 
