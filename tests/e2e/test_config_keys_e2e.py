@@ -29,7 +29,7 @@ UNKNOWN_KEYS = {
         "schedule.power=2",
         ["'schedule.power'", "It is a key of schedule=polynomial, not of schedule=linear"],
     ),
-    "logger": ("logger.project=x", ["It is a key of logger=wandb, not of logger=csv"]),  # debug=fast: csv
+    "logger": ("logger.wandb.project=x", ["It is a key of logger=wandb, not of logger=csv"]),  # debug=fast: csv
     "removed": (
         "~trainer.gradient_clip_val",
         ["removing a config key is not supported", "trainer.gradient_clip_val=<value>"],

@@ -5,7 +5,9 @@ returns None when the callback is off for this run (prior_wd = 0, no logger, res
 
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
+
+from bertlab.core.errors import ConfigError
 
 # What a `_partial_: true` entry of `callbacks` may ask for by argument name, given at build time
 # (after re-init, before fit and before a resume loads any weights).
@@ -18,6 +20,40 @@ CONTEXT = {
     "loggers": "the run's Lightning loggers",
     "best": "the keep-best callback",
 }
+
+
+# the entries build_callbacks needs by name: keep_best (result.json's metrics and best_step) cannot
+# be dropped; resume is built last whatever the order given (see conf/callbacks/default.yaml)
+KEEP_BEST, RESUME = "keep_best", "resume"
+CALLBACK_WHAT = "a Lightning callback class, or a function returning callbacks"
+
+
+def callback_entries(cfg: DictConfig) -> dict:
+    """The `callbacks` entries that are on, in build order: as given, `resume` moved last (a fork's
+    entries run after ours and before it: its saves hold what they recorded). Raises ConfigError
+    when keep_best is dropped."""
+    from bertlab.config.entries import entries
+
+    on = entries(cfg.get("callbacks"))
+    if KEEP_BEST not in on:
+        raise ConfigError(
+            f"callbacks.{KEEP_BEST} cannot be dropped: its best weights and validation metrics are result.json's "
+            f"(metrics, best_step); restore it (remove ~callbacks.{KEEP_BEST} / callbacks.{KEEP_BEST}=null), or "
+            f"replace its target: callbacks.{KEEP_BEST}._target_=<a KeepBestWeights subclass or factory>"
+        )
+    if RESUME in on:
+        on[RESUME] = on.pop(RESUME)
+    return on
+
+
+def check_callbacks(cfg: DictConfig) -> None:
+    """Every `callbacks` entry, before data or model load (config/entries.py)."""
+    from bertlab.config.entries import check_entries
+
+    if "callbacks" not in cfg:  # a run saved by an older bertlab (bertlab evaluate): no callbacks to check
+        return
+    check_entries("callbacks", cfg.get("callbacks"), CONTEXT, CALLBACK_WHAT)
+    callback_entries(cfg)
 
 
 def keep_best(select: str):

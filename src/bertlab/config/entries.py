@@ -25,10 +25,12 @@ optim/target.py).
 import inspect
 from collections.abc import Callable, Mapping
 
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from bertlab.core.errors import ConfigError
-from bertlab.optim.target import call, locate, plain, target_kwargs
+from bertlab.optim.target import locate, plain, target_kwargs
 
 
 def entries(node) -> dict:
@@ -102,7 +104,18 @@ def check_entries(section: str, node, context: Mapping[str, str], what: str) -> 
 def build_entry(key: str, entry, context: Mapping, context_doc: Mapping[str, str], what: str) -> list:
     """The objects the entry at `key` builds: a list (empty when its factory returns None)."""
     target, kwargs, partial = check_entry(key, entry, context_doc, what)
-    built = call(key, entry, kwargs, **(accepted(target, context) if partial else {}))
+    supplied = accepted(target, context) if partial else {}
+    try:  # as optim/target.py `call`, whose `cfg` argument would clash with the context's
+        factory = instantiate({"_target_": entry["_target_"], "_partial_": True, **kwargs}, _convert_="all")
+        built = factory(**supplied)
+    except ConfigError:
+        raise
+    except (InstantiationException, TypeError, ValueError) as err:
+        given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        raise ConfigError(
+            f"{key}._target_={entry['_target_']} refused its arguments ({given}): {type(err).__name__}: {err}; "
+            f"fix the value it names in {key}"
+        ) from None
     if built is None:
         return []
     return list(built) if isinstance(built, (list, tuple)) else [built]

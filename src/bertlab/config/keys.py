@@ -54,7 +54,7 @@ class Composition(NamedTuple):
 
     mode: object  # hydra.mode: RUN, MULTIRUN or None, as Hydra.get_mode reads it
     config: dict  # without Hydra's node, unresolved, without the key overrides
-    key_overrides: list[str]  # their keys (`logger.name`, ...), as written less +, ++ and ~
+    key_overrides: list[str]  # their keys (`logger.wandb.mode`, ...), as written less +, ++ and ~
 
 
 # dicts of named `_target_` entries (config/entries.py): a command line may add an entry of its own

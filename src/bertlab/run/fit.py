@@ -13,6 +13,7 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from bertlab.callbacks.diagnostics import TrainingDiagnostics
+from bertlab.callbacks.entries import CALLBACK_WHAT, CONTEXT, KEEP_BEST, RESUME, callback_entries
 from bertlab.callbacks.keep_best import KeepBestWeights
 from bertlab.callbacks.resume import metrics_rows, resume_checkpoint
 from bertlab.callbacks.throughput import TrainThroughput
@@ -99,39 +100,6 @@ def data_and_module(
     return datamodule, module
 
 
-# the entries build_callbacks needs by name: keep_best (result.json's metrics and best_step) cannot
-# be dropped; resume is built last whatever the order given (see conf/callbacks/default.yaml)
-KEEP_BEST, RESUME = "keep_best", "resume"
-CALLBACK_WHAT = "a Lightning callback class, or a function returning callbacks"
-
-
-def callback_entries(cfg: DictConfig) -> dict:
-    """The `callbacks` entries that are on, in build order: as given, `resume` moved last (a fork's
-    entries run after ours and before it: its saves hold what they recorded). Raises ConfigError
-    when keep_best is dropped."""
-    from bertlab.config.entries import entries
-
-    on = entries(cfg.get("callbacks"))
-    if KEEP_BEST not in on:
-        raise ConfigError(
-            f"callbacks.{KEEP_BEST} cannot be dropped: its best weights and validation metrics are result.json's "
-            f"(metrics, best_step); restore it (remove ~callbacks.{KEEP_BEST} / callbacks.{KEEP_BEST}=null), or "
-            f"replace its target: callbacks.{KEEP_BEST}._target_=<a KeepBestWeights subclass or factory>"
-        )
-    if RESUME in on:
-        on[RESUME] = on.pop(RESUME)
-    return on
-
-
-def check_callbacks(cfg: DictConfig) -> None:
-    """Every `callbacks` entry, before data or model load (config/entries.py)."""
-    from bertlab.callbacks.entries import CONTEXT
-    from bertlab.config.entries import check_entries
-
-    check_entries("callbacks", cfg.get("callbacks"), CONTEXT, CALLBACK_WHAT)
-    callback_entries(cfg)
-
-
 def build_callbacks(cfg: DictConfig, model, run_dir: Path, overrides: list[str] | None, select: str, loggers):
     """The run's callbacks: conf/callbacks/default.yaml's entries (its comments say why each sits
     where it does) and a fork's, in the order Lightning calls them (its own, like the progress bar,
@@ -140,7 +108,6 @@ def build_callbacks(cfg: DictConfig, model, run_dir: Path, overrides: list[str] 
     A `_partial_: true` entry gets the run's things it asks for by name (callbacks/entries.py CONTEXT).
     Returns the callbacks, and the keep-best, throughput and diagnostics callbacks that result.json
     reads (the last two None when their entry is dropped)."""
-    from bertlab.callbacks.entries import CONTEXT
     from bertlab.config.entries import build_entry
 
     context = {"cfg": cfg, "model": model, "run_dir": run_dir, "overrides": overrides, "select": select}
@@ -210,7 +177,6 @@ def fit_and_test(
     overrides: list[str] | None = None,
 ) -> dict:
     check_config(cfg)
-    check_callbacks(cfg)  # every callbacks entry's target and keys (a fork's too), before data and model load
     data = task_splits(cfg)
     if is_setfit(cfg):  # approach=setfit: setfit's two stages, not a Lightning fit (bertlab/setfit/)
         record = fit_setfit(cfg, data, run_dir)
