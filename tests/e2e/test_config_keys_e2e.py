@@ -17,7 +17,11 @@ UNKNOWN_KEYS = {
     "root_set": ("reinitt=3", ["reinitt=3: unknown config key 'reinitt'", "Use reinit=3."]),
     "root_no_near_key": (
         "+foo=1",
-        ["'foo'", "nothing reads it", "Valid keys at the top level: approach, augment, aux, callbacks, data, distill, features"],
+        [
+            "'foo'",
+            "nothing reads it",
+            "Valid keys at the top level: approach, augment, aux, callbacks, data, distill, features",
+        ],
     ),
     "trainer": ("+trainer.max_epoch=5", ["Use trainer.max_epochs=5."]),
     "data": ("+data.batchsize=8", ["Use data.batch_size=8."]),

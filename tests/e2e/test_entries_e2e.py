@@ -185,3 +185,26 @@ def test_the_key_check_still_refuses_typos(arguments, fragment):
     with pytest.raises(ConfigError) as err:
         check_overrides(arguments, CONF_DIR)
     assert fragment in str(err.value)
+
+
+def test_a_saved_run_of_the_former_logger_shape_still_checks_and_reports(tmp_path):
+    """`.hydra/config.yaml` of a run saved before the entries: `logger.name` beside every logger's
+    keys. `bertlab evaluate` re-checks it (check_config's check_logger); `bertlab report --wandb`
+    reads its project and entity; the new shape's are read from logger.wandb."""
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+
+    from bertlab.loggers.choice import check_logger, logger_names
+    from bertlab.report.wandb_run import _logger_settings
+
+    former = {"name": ["wandb", "mlflow"], "project": "p", "entity": "e", "mode": None}
+    former |= {"experiment": "bertlab", "tracking_uri": None}
+    check_logger(OmegaConf.create(former))
+    assert logger_names(OmegaConf.create(former)) == ["wandb", "mlflow"]
+    for shape, expected in [(former, ("p", "e")), ({"wandb": {"project": "q", "entity": None}}, ("q", None))]:
+        run = tmp_path / str(len(expected[0])) / expected[0]
+        (run / ".hydra").mkdir(parents=True)
+        OmegaConf.save(OmegaConf.create({"logger": shape}), run / ".hydra" / "config.yaml")
+        report = SimpleNamespace(tasks=[SimpleNamespace(runs=[SimpleNamespace(path=str(run))])])
+        assert _logger_settings(report) == expected
