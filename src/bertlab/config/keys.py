@@ -17,6 +17,13 @@ refused, and so is deleting one it has (the code reads every key of the config).
 `hydra/...` overrides are Hydra's own and left to Hydra, as are overrides it cannot parse or
 group options it cannot find (its messages for those are clear).
 
+`callbacks` and `logger` are dicts of named `_target_` entries (config/entries.py): there `+` may add
+an entry (`+callbacks.early_stop._target_=...`) or an argument of one (`+callbacks.early_stop.patience=3`,
+also under an entry the config has), and `~callbacks.throughput` drops an entry; what is added is
+checked against the entry's target before the run starts (a key it does not take is refused there,
+naming its valid keys). A key of an entry set without `+`, or an entry name set without `+`, is
+checked here as any other (`callbacks.throughpt=null`: did you mean callbacks.throughput?).
+
 The composition is not thrown away (`Composition`): its `hydra.mode` is what Hydra composes the
 whole config a second time for, and its logger says whether W&B is imported first (run/entry.py;
 start-up, docs/speed.md). So the command line's group choices are composed even without a key
