@@ -17,9 +17,9 @@ def test_logger_names_one_or_a_list(compose_train):
     many = compose_train("logger=many").logger
     assert logger_names(many) == ["wandb", "tensorboard", "mlflow"]
     # the keys of each logger, from its own file
-    assert many.project == "bertlab" and many.experiment == "bertlab" and many.tracking_uri is None
-    subset = compose_train("logger=many", "logger.name=[csv,mlflow,mlflow]").logger
-    assert logger_names(subset) == ["csv", "mlflow"]
+    assert many.wandb.project == "bertlab" and many.mlflow.experiment == "bertlab" and many.mlflow.tracking_uri is None
+    subset = compose_train("logger=many", "~logger.wandb", "~logger.tensorboard").logger
+    assert logger_names(subset) == ["mlflow"]
 
 
 @pytest.mark.parametrize(
@@ -46,8 +46,8 @@ def test_an_unreachable_tracking_server_is_an_error_before_the_run(monkeypatch):
     # port 9 (discard) on the loopback: nothing listens, the connection is refused at once
     with pytest.raises(ConfigError) as err:
         check_tracking_uri("http://127.0.0.1:9", "bertlab")
-    assert "logger.tracking_uri=http://127.0.0.1:9: the MLflow tracking server is unreachable" in str(err.value)
-    assert "logger.tracking_uri=null" in str(err.value)
+    assert "logger.mlflow.tracking_uri=http://127.0.0.1:9: the MLflow tracking server is unreachable" in str(err.value)
+    assert "logger.mlflow.tracking_uri=null" in str(err.value)
 
 
 def test_a_file_is_no_file_store(tmp_path):
@@ -77,10 +77,10 @@ def test_mlflow_tags_are_wandbs_group_job_type_and_tags():
 @pytest.mark.slow
 def test_several_loggers_leave_their_files(tmp_path):
     run_dir = tmp_path / "run"
-    proc = run_train(*TINY, "logger=many", "logger.name=[tensorboard,mlflow]", "seed=3", f"hydra.run.dir={run_dir}")
+    proc = run_train(*TINY, "logger=many", "~logger.wandb", "seed=3", f"hydra.run.dir={run_dir}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = results_under(tmp_path)["run"]["metrics"]
-    run_name = "logger=many,logger.name=[tensorboard,mlflow],seed=3"  # model=tiny,... come first
+    run_name = "logger=many,~logger.wandb,seed=3"  # model=tiny,... come first
     (tb_dir,) = (run_dir / "tensorboard").iterdir()
     assert tb_dir.name.endswith(run_name)
     scalars = tensorboard_scalars(tb_dir)

@@ -71,7 +71,7 @@ def test_wandb_malformed_key_is_one_message(tmp_path):
             *TINY, "logger=wandb", f"hydra.run.dir={tmp_path / 'run'}", env=wandb_env(tmp_path, url, key="not-a-key")
         )
     assert_one_clear_message(
-        proc, "WANDB_API_KEY invalid", "40+ characters", "wandb login --relogin", "logger.mode=offline"
+        proc, "WANDB_API_KEY invalid", "40+ characters", "wandb login --relogin", "logger.wandb.mode=offline"
     )
     assert_nothing_half_written(tmp_path / "run")
 
@@ -88,11 +88,15 @@ def test_wandb_malformed_key_from_netrc_names_the_file(tmp_path):
 BAD_WANDB_SETUPS = {
     # case: (overrides, environment, fragments of the one message)
     "online_without_key": (
-        ["logger.mode=online"],
+        ["logger.wandb.mode=online"],
         {"WANDB_API_KEY": None},
-        ["logger.mode=online needs a W&B API key", "wandb login", "logger.mode=offline"],
+        ["logger.wandb.mode=online needs a W&B API key", "wandb login", "logger.wandb.mode=offline"],
     ),
-    "unknown_mode": (["logger.mode=offine"], {}, ["logger.mode=offine is unknown", "valid: online, offline, disabled"]),
+    "unknown_mode": (
+        ["logger.wandb.mode=offine"],
+        {},
+        ["logger.wandb.mode=offine is unknown", "valid: online, offline, disabled"],
+    ),
     "unknown_mode_from_env": ([], {"WANDB_MODE": "offine"}, ["WANDB_MODE=offine is unknown"]),
     "base_url_not_a_url": (
         [],

@@ -30,7 +30,7 @@ def pip_command(extra: str) -> str:
     [
         (["logger=tensorboard"], "tensorboard", "logger=tensorboard", "loggers"),
         (["-m", "logger=csv,mlflow"], "mlflow", "logger=mlflow", "loggers"),
-        (["logger=many", "logger.name=[csv,mlflow]"], "mlflow", "logger=mlflow", "loggers"),
+        (["logger=many", "~logger.tensorboard"], "mlflow", "logger=mlflow", "loggers"),
         (["hparams_search=lr_warmup"], "optuna", "hparams_search=lr_warmup", "search"),
         (["hydra/launcher=gpus"], "ray", "hydra/launcher=gpus", "sweeps"),
         (["hydra/launcher=slurm"], "submitit", "hydra/launcher=slurm", "sweeps"),

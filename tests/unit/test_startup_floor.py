@@ -138,8 +138,8 @@ def test_no_mode_is_handed_over_when_the_check_composed_nothing_or_elsewhere():
         (["logger=csv"], {}, False),
         (["logger=many"], {}, True),  # wandb among its names
         (["logger=wandb"], {"WANDB_MODE": "disabled"}, False),
-        (["logger=wandb", "logger.mode=offline"], {}, False),  # a logger key override: nothing early
-        (["logger=many", "logger.name=[csv]"], {}, False),
+        (["logger=wandb", "logger.wandb.mode=offline"], {}, False),  # a logger key override: nothing early
+        (["logger=many", "~logger.wandb"], {}, False),
     ],
 )
 def test_which_runs_import_wandb_first(monkeypatch, arguments, environment, expected):

@@ -15,6 +15,7 @@ import typing
 import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from bertlab.callbacks.entries import check_callbacks
 from bertlab.config.values import MAX_SEED, check_count, check_flag, check_number, check_seed, invalid, is_integer
 from bertlab.core.errors import ConfigError
 from bertlab.core.paths import CONF_DIR
@@ -391,6 +392,7 @@ def check_config(cfg: DictConfig) -> None:
     check_trainer(cfg)
     check_limits(cfg.get("limits"))
     check_logger(cfg.logger)
+    check_callbacks(cfg)  # every callbacks entry's target and keys (a fork's too; callbacks/entries.py)
     # The methods' rules live beside the code they protect, which calls them too when used as a
     # library; here they run before any data or model loads (reinit's upper bound needs the
     # model's structure: model/load.py checks it before the weights load).

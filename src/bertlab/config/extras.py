@@ -33,6 +33,9 @@ EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+MANY_LOGGERS = ("wandb", "tensorboard", "mlflow")  # conf/logger/many.yaml's entries
+
+
 def _installed(module: str) -> bool:
     try:
         return importlib.util.find_spec(module) is not None
@@ -67,16 +70,21 @@ def command_line_options(overrides) -> list[str]:
     """EXTRAS' options that parsed command-line overrides choose. The packaged configs choose none
     of them (their defaults install with bertlab), so the command line is where they are chosen."""
     options = []
+    # logger=many's loggers, less those the command line drops (`~logger.wandb`)
+    dropped = {o.key_or_group.lstrip("~").removeprefix("logger.") for o in overrides if o.is_delete()}
     for override in overrides:
         key = override.key_or_group.lstrip("+~")
         if override.is_delete():
             continue
+        if key == "logger":
+            many = [f"logger={n}" for n in MANY_LOGGERS if n not in dropped]
+            options += [o for v in _values(override) for o in (many if v == "many" else [f"logger={v}"])]
+            continue
         values = _values(override)
         if key == "hparams_search":
             options += [f"hparams_search={v}" for v in values if v not in ("null", "None")]
-        elif key in ("hydra/launcher", "logger", "augment", "logger.name", "peft", "approach"):
-            group = "logger" if key == "logger.name" else key
-            options += [f"{group}={v}" for v in values]
+        elif key in ("hydra/launcher", "augment", "peft", "approach"):
+            options += [f"{key}={v}" for v in values]
     return options
 
 

@@ -17,6 +17,13 @@ refused, and so is deleting one it has (the code reads every key of the config).
 `hydra/...` overrides are Hydra's own and left to Hydra, as are overrides it cannot parse or
 group options it cannot find (its messages for those are clear).
 
+`callbacks` and `logger` are dicts of named `_target_` entries (config/entries.py): there `+` may add
+an entry (`+callbacks.early_stop._target_=...`) or an argument of one (`+callbacks.early_stop.patience=3`,
+also under an entry the config has), and `~callbacks.throughput` drops an entry; what is added is
+checked against the entry's target before the run starts (a key it does not take is refused there,
+naming its valid keys). A key of an entry set without `+`, or an entry name set without `+`, is
+checked here as any other (`callbacks.throughpt=null`: did you mean callbacks.throughput?).
+
 The composition is not thrown away (`Composition`): its `hydra.mode` is what Hydra composes the
 whole config a second time for, and its logger says whether W&B is imported first (run/entry.py;
 start-up, docs/speed.md). So the command line's group choices are composed even without a key
@@ -54,7 +61,31 @@ class Composition(NamedTuple):
 
     mode: object  # hydra.mode: RUN, MULTIRUN or None, as Hydra.get_mode reads it
     config: dict  # without Hydra's node, unresolved, without the key overrides
-    key_overrides: list[str]  # their keys (`logger.name`, ...), as written less +, ++ and ~
+    key_overrides: list[str]  # their keys (`logger.wandb.mode`, ...), as written less +, ++ and ~
+
+
+# dicts of named `_target_` entries (config/entries.py): a command line may add an entry of its own
+ENTRY_SECTIONS = ("callbacks", "logger")
+
+
+def _entry_override(override, key: str, config: dict) -> bool:
+    """Whether `override` adds a named entry or an argument of one, with + or ++
+    (`+callbacks.early_stop._target_=...`, `+callbacks.early_stop.patience=5`), or drops an
+    entry (`~callbacks.throughput`). What is added is checked against the entry's target before the
+    run (config/entries.py: a key its target does not take is a ConfigError there): importing the
+    targets here would cost the check seconds. Setting an entry's key without + is checked here
+    like any other key (a typo is refused), and so is removing a key inside an entry."""
+    section, _, rest = key.partition(".")
+    if section not in ENTRY_SECTIONS or not rest or not isinstance(config.get(section, {}), (dict, type(None))):
+        return False
+    name = rest.split(".")[0]
+    if override.is_delete():
+        return rest == name and _lookup(config, f"{section}.{name}") is not _ABSENT
+    entry = _lookup(config, f"{section}.{name}")
+    adding = override.is_add() or override.is_force_add()
+    return adding and (
+        entry is _ABSENT or (rest != name and isinstance(entry, dict) and _lookup(config, key) is _ABSENT)
+    )
 
 
 def _is_hydras(key: str) -> bool:
@@ -105,6 +136,27 @@ def _message(override, key: str, config: dict, chosen: str, config_loader, group
                 f"{head} It is a key of {group}={'/'.join(others)}, not of {group}={groups[group]}: "
                 f"add {group}={others[0]} or drop {key}{value}."
             )
+    if group in ENTRY_SECTIONS and rest and _lookup(config, f"{group}.{rest.split('.')[0]}") is _ABSENT:
+        entry = f"{group}.{rest.split('.')[0]}"
+        present = _lookup(config, group)
+        known = [str(k) for k in present] if isinstance(present, dict) else []
+        near = difflib.get_close_matches(rest.split(".")[0], known, n=1, cutoff=0.6)
+        hint = f"Did you mean {group}.{near[0]}? " if near else ""
+        return (
+            f"{written}: {entry} is no {group} entry{chosen} (its entries: {', '.join(sorted(known)) or 'none'}). "
+            f"{hint}A new entry is added with +: +{key}{value} (and +{entry}._target_=... naming its class)."
+        )
+    if (
+        group in ENTRY_SECTIONS
+        and len(key.split(".")) == 3
+        and isinstance(_lookup(config, key.rsplit(".", 1)[0]), dict)
+    ):
+        entry = key.rsplit(".", 1)[0]
+        valid = ", ".join(sorted(str(k) for k in _lookup(config, entry)))
+        return (
+            f"{head} {entry}'s keys: {valid}. An argument its _target_ takes that its config does not set "
+            f"is added with +: +{key}{value}."
+        )
     # the deepest part of the key that exists, and the first name under it that does not
     parts = key.split(".")
     depth = 0
@@ -187,6 +239,8 @@ def check_overrides(arguments: list[str], config_dir: Path, config_name: str = "
         for override in key_overrides:
             key = override.key_or_group
             for config, groups, chosen in configs:
+                if _entry_override(override, key, config):
+                    continue
                 if override.is_delete() or _lookup(config, key) is _ABSENT:
                     problems.append(_message(override, key, config, chosen, config_loader, groups))
                     break

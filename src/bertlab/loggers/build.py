@@ -1,5 +1,6 @@
-"""Experiment loggers: Weights & Biases (default), TensorBoard, MLflow, several at once (choice.py),
-a local CSV of every logged metric, or none. Each library is imported only when its logger is on.
+"""Experiment loggers: Weights & Biases (default), TensorBoard, MLflow, several at once, a fork's own
+(the `logger` entries, conf/logger/ and choice.py), a local CSV of every logged metric, or none.
+Each library is imported only when its logger is on.
 
 `metrics.csv` in the run directory is what the sweep report reads for its curves, so it is
 written whenever a logger is on. W&B never blocks a run: with no API key, or when its server
@@ -16,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from bertlab.core.errors import ConfigError
 from bertlab.core.lines import say
 from bertlab.core.network import unreachable
-from bertlab.loggers.choice import logger_names
+from bertlab.loggers.choice import logger_entries
 from bertlab.loggers.console import wandb_settings
 from bertlab.loggers.dashboards import (
     mlflow_held,
@@ -33,6 +34,9 @@ OFFLINE_MODES = ("offline", "dryrun", "disabled")  # dryrun: wandb's old name fo
 SYNC_HINT = "sync later with `wandb sync <run_dir>/wandb/offline-run-*` (or `wandb sync --sync-all` in that folder)."
 
 
+MODE_KEY = "logger.wandb.mode"
+
+
 def wandb_mode(configured: str | None) -> str:
     """online / offline / disabled: the config wins, then WANDB_MODE, then the key's presence.
 
@@ -43,17 +47,17 @@ def wandb_mode(configured: str | None) -> str:
     """
     mode = configured or os.environ.get("WANDB_MODE")
     if mode and mode not in WANDB_MODES:
-        key = "logger.mode" if configured else "WANDB_MODE"
+        key = MODE_KEY if configured else "WANDB_MODE"
         raise ConfigError(f"{key}={mode} is unknown; valid: {', '.join(WANDB_MODES)}.")
     if mode in OFFLINE_MODES:
         return mode
     base_url = wandb_base_url()
     if not wandb_api_key_configured(base_url):
         if mode:
-            key = "logger.mode" if configured else "WANDB_MODE"
+            key = MODE_KEY if configured else "WANDB_MODE"
             raise ConfigError(
                 f"{key}={mode} needs a W&B API key for {base_url}: run `wandb login` (or set "
-                "WANDB_API_KEY), or log without one: logger.mode=offline."
+                "WANDB_API_KEY), or log without one: logger.wandb.mode=offline."
             )
         say(f"W&B: no API key configured, logging offline; {SYNC_HINT}")
         return "offline"
@@ -108,7 +112,7 @@ def wandb_api_key_configured(base_url: str) -> bool:
         where = "" if os.environ.get("WANDB_API_KEY") else f"the W&B API key in {netrc_path()}: "
         raise ConfigError(
             f"{where}{err} Fix it with `wandb login --relogin` (or WANDB_API_KEY=<the key from "
-            f"https://wandb.ai/authorize>), or log without it: logger.mode=offline."
+            f"https://wandb.ai/authorize>), or log without it: logger.wandb.mode=offline."
         ) from None
     return auth is not None
 
@@ -126,28 +130,29 @@ def build_loggers(
     keep_rows: int = 0,
     resumed: bool = False,
 ) -> list[Logger]:
-    """The run's loggers: metrics.csv whenever any is on, then those `logger.name` lists, each with
-    the same run name, group (the sweep) and tags. keep_rows: metrics.csv's rows a resumed run
-    continues (run_csv.py). `resumed`: the run continues from its checkpoint, so each dashboard
-    continues its run (dashboards.py) and leaves out the values the attempt before sent."""
-    names = logger_names(cfg.logger)
-    if not names:
+    """The run's loggers: the `logger` entries (conf/logger/; a fork's too), each `_partial_: true`
+    one given what it asks for of the run folder, run name, group (the sweep), tags, keep_rows and
+    resumed flag (loggers/entries.py CONTEXT); and metrics.csv first whenever any entry is on (the
+    report reads it). keep_rows: metrics.csv's rows a resumed run continues (run_csv.py). `resumed`:
+    the run continues from its checkpoint, so each dashboard continues its run (dashboards.py) and
+    leaves out the values the attempt before sent."""
+    from bertlab.config.entries import build_entry
+    from bertlab.loggers.entries import CONTEXT, LOGGER_WHAT
+
+    context = {"cfg": cfg, "run_dir": run_dir, "run_name": run_name, "group": group, "tags": tags}
+    context.update(keep_rows=keep_rows, resumed=resumed)
+    built: list[Logger] = []
+    for name, entry in logger_entries(cfg.logger).items():
+        built += build_entry(f"logger.{name}", entry, context, CONTEXT, LOGGER_WHAT)
+    if not built:
         return []
-    # metrics.csv directly in the run directory
-    loggers: list[Logger] = [RunFolderCSVLogger(str(run_dir), keep_rows)]
+    # metrics.csv directly in the run directory, first (logger=csv's entry, or added)
+    csv = [lg for lg in built if isinstance(lg, RunFolderCSVLogger)][:1] or [
+        RunFolderCSVLogger(str(run_dir), keep_rows)
+    ]
     # its readers find it by METRICS_FILE: a Lightning that renamed the file would leave them without curves
     assert ExperimentWriter.NAME_METRICS_FILE == METRICS_FILE, ExperimentWriter.NAME_METRICS_FILE
-    dashboards: list[Logger] = []
-    if "wandb" in names:
-        dashboards.append(wandb_logger(cfg, run_dir, run_name, group, tags))
-    if "tensorboard" in names:
-        from bertlab.loggers.tensorboard_dir import tensorboard_logger
-
-        dashboards.append(tensorboard_logger(cfg, run_dir, run_name, group, tags, resumed))
-    if "mlflow" in names:
-        from bertlab.loggers.mlflow_store import mlflow_logger
-
-        dashboards.append(mlflow_logger(cfg, run_dir, run_name, group, tags, resumed))
+    dashboards = [lg for lg in built if not isinstance(lg, RunFolderCSVLogger)]
     if resumed:
         # The resumed run re-trains from its checkpoint to where the attempt before was killed, with
         # the same numbers. TensorBoard and MLflow leave out what their own files already hold, read
@@ -164,19 +169,29 @@ def build_loggers(
                 sent = send_wandb_missing(logger, run_dir, keep_rows)
                 if sent:
                     say(f"wandb: {sent} rows of metrics.csv that the attempts before had not written sent again")
-    return loggers + dashboards
+    return csv + dashboards
 
 
-def wandb_logger(cfg: DictConfig, run_dir: Path, run_name: str, group: str | None, tags: list[str]) -> WandbLogger:
+def wandb_logger(
+    cfg: DictConfig,
+    run_dir: Path,
+    run_name: str,
+    group: str | None,
+    tags: list[str],
+    project: str = "bertlab",
+    entity: str | None = None,
+    mode: str | None = None,
+) -> WandbLogger:
     """Lightning's WandbLogger around a run we start with wandb.init (public), so that every argument
     is ours: Lightning's own init passes a deprecated `anonymous` that wandb warns about. The id is
-    the run folder's (dashboards.py) and `resume="allow"`: a restarted run continues its W&B run."""
+    the run folder's (dashboards.py) and `resume="allow"`: a restarted run continues its W&B run.
+    project, entity, mode: logger.wandb's keys."""
     import wandb
 
-    mode = wandb_mode(cfg.logger.mode)
+    mode = wandb_mode(mode)
     run = wandb.init(
-        project=cfg.logger.project,
-        entity=cfg.logger.entity,
+        project=project,
+        entity=entity,
         name=run_name,
         group=group,
         job_type=cfg.task.name,
@@ -192,7 +207,7 @@ def wandb_logger(cfg: DictConfig, run_dir: Path, run_name: str, group: str | Non
     # trainer/global_step), as Lightning's own init defines it
     run.define_metric("trainer/global_step")
     run.define_metric("*", step_metric="trainer/global_step", step_sync=True)
-    return WandbLogger(experiment=run, project=cfg.logger.project, save_dir=str(run_dir))
+    return WandbLogger(experiment=run, project=project, save_dir=str(run_dir))
 
 
 def finish_wandb(exit_code: int = 0) -> None:

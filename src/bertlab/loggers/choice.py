@@ -1,11 +1,15 @@
-"""Which loggers a run uses: `logger.name`, one name or a list of them, checked before anything loads.
+"""Which loggers a run uses: the entries of `logger`, checked before anything loads.
 
-`logger=wandb|csv|tensorboard|mlflow|none` picks one; `logger=many` (conf/logger/many.yaml) sets
-`logger.name` to a list and carries the keys of every logger in it, so several log at once and
-`logger=many logger.name=[tensorboard,mlflow]` picks a subset. A list, not one group option per
-combination: the keys of each logger are written once (its own YAML), and the choice sweeps like
-any other key. The CSV log (`metrics.csv`, which the report reads) is written whenever any logger
-is on, so `csv` in a list changes nothing.
+`logger` is a dict of named entries, each a `_target_` and its arguments (config/entries.py), filled
+by a config group option: `logger=wandb|csv|tensorboard|mlflow|none` picks one, `logger=many`
+(conf/logger/many.yaml) carries wandb's, tensorboard's and mlflow's entries, each from its own file,
+so several log at once; `logger=many ~logger.wandb` leaves one out. A fork adds its own logger with
+`+logger.aim._target_=aim.pytorch_lightning.AimLogger` or a yaml in its own config folder. The CSV
+log (`metrics.csv`, which the report reads) is written whenever any entry is on.
+
+A run saved by an older bertlab has the former shape, `logger.name` (one name or a list) beside
+the keys of every logger it names: `bertlab evaluate` re-checks such a saved config
+(legacy_logger_names), and nothing builds its loggers.
 """
 
 from omegaconf import DictConfig, ListConfig
@@ -14,13 +18,40 @@ from bertlab.config.extras import require
 from bertlab.core.errors import ConfigError
 
 LOGGERS = ("wandb", "csv", "tensorboard", "mlflow", "none")
-# the keys each logger reads besides `name`, for the message when a list names one whose keys are absent
+# the keys each logger reads besides `name` (the former shape), for the message when a list names one whose keys are absent
 LOGGER_KEYS = {"wandb": ("project", "entity", "mode"), "mlflow": ("experiment", "tracking_uri")}
+# bertlab's own entries (conf/logger/<name>.yaml): the extra each needs, by the group option's name
+OWN_TARGETS = {f"bertlab.loggers.entries.{name}": name for name in ("wandb", "csv", "tensorboard", "mlflow")}
 
 
-def logger_names(logger: DictConfig) -> list[str]:
-    """The loggers `logger.name` asks for, in order, without repeats; [] for none. Raises
-    ConfigError for an unknown name, an empty list, `none` in a list, or keys a named logger needs."""
+def is_legacy(logger) -> bool:
+    """Whether `logger` has the former shape: `name` a logger's name or a list of them, not an entry."""
+    return logger is not None and "name" in logger and not isinstance(logger.get("name"), (DictConfig, dict))
+
+
+def logger_entries(logger) -> dict:
+    """The `logger` entries that are on, in order ({} for logger=none)."""
+    from bertlab.config.entries import entries
+
+    if is_legacy(logger):
+        raise ConfigError(
+            f"logger.name={logger.get('name')} is the former shape of the logger config (a run saved by an older "
+            "bertlab); a run now picks its loggers with logger=wandb|csv|tensorboard|mlflow|many|none"
+        )
+    return entries(logger)
+
+
+def logger_names(logger) -> list[str]:
+    """The names of the loggers that are on, in order, without repeats; [] for none. Raises
+    ConfigError for a logger config of the former shape (`logger.name`) that names an unknown logger."""
+    if is_legacy(logger):
+        return legacy_logger_names(logger)
+    return list(logger_entries(logger))
+
+
+def legacy_logger_names(logger: DictConfig) -> list[str]:
+    """The loggers `logger.name` asks for in the former shape, in order, without repeats; [] for none.
+    Raises ConfigError for an unknown name, an empty list, `none` in a list, or keys a named logger needs."""
     name = logger.name
     names = list(name) if isinstance(name, (ListConfig, list, tuple)) else [name]
     written = f"[{','.join(map(str, names))}]" if isinstance(name, (ListConfig, list, tuple)) else str(name)
@@ -29,7 +60,7 @@ def logger_names(logger: DictConfig) -> list[str]:
         what = f"{unknown[0]} is unknown" if unknown else "an empty list names no logger"
         raise ConfigError(
             f"logger.name={written}: {what}; valid: {', '.join(LOGGERS)}, or a list of them "
-            "(logger=many logger.name=[tensorboard,mlflow])."
+            "(a config of the former shape; now: logger=many ~logger.wandb)."
         )
     if len(names) > 1 and "none" in names:
         raise ConfigError(f"logger.name={written}: `none` cannot be combined with other loggers; use logger=none.")
@@ -44,12 +75,26 @@ def logger_names(logger: DictConfig) -> list[str]:
     return [] if names == ["none"] else names
 
 
-def check_logger(logger: DictConfig) -> None:
-    """The logger keys, before data or model load: the names, and MLflow's tracking URI."""
-    names = logger_names(logger)
-    for name in names:  # tensorboard and mlflow are an extra (config/extras.py)
-        require(f"logger={name}")
-    if "mlflow" in names:
-        from bertlab.loggers.mlflow_store import check_tracking_uri
+def check_logger(logger) -> None:
+    """The logger config, before data or model load: every entry's target and keys (a fork's too),
+    the extras bertlab's own loggers need, and MLflow's tracking URI."""
+    from bertlab.config.entries import check_entries
+    from bertlab.loggers.entries import CONTEXT, LOGGER_WHAT
+    from bertlab.loggers.mlflow_store import check_tracking_uri
 
-        check_tracking_uri(logger.tracking_uri, logger.experiment)
+    if is_legacy(logger):  # a run saved by an older bertlab (bertlab evaluate)
+        names = legacy_logger_names(logger)
+        for name in names:  # tensorboard and mlflow are an extra (config/extras.py)
+            require(f"logger={name}")
+        if "mlflow" in names:
+            check_tracking_uri(logger.tracking_uri, logger.experiment, keys="logger")
+        return
+    on = logger_entries(logger)
+    for entry in on.values():  # before importing the targets: tensorboard and mlflow are an extra
+        own = OWN_TARGETS.get(str(entry.get("_target_"))) if isinstance(entry, DictConfig) else None
+        if own is not None:
+            require(f"logger={own}")
+    check_entries("logger", logger, CONTEXT, LOGGER_WHAT)
+    for name, entry in on.items():
+        if entry.get("_target_") == "bertlab.loggers.entries.mlflow":
+            check_tracking_uri(entry.get("tracking_uri"), entry.get("experiment", "bertlab"), keys=f"logger.{name}")

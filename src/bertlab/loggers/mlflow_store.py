@@ -1,4 +1,4 @@
-"""MLflow: where a run is logged (`logger.tracking_uri`), checked before the run starts, and its logger.
+"""MLflow: where a run is logged (`logger.mlflow.tracking_uri`), checked before the run starts, and its logger.
 
 By default a local file store beside the run's files: `<sweep folder>/mlruns` in a multirun (all
 jobs of the sweep in one store, so the MLflow UI compares them), `<run folder>/mlruns` for a single
@@ -23,7 +23,7 @@ STORE_DIR = "mlruns"  # MLflow's own name for a file store
 SERVER_SCHEMES = ("http", "https")
 DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")  # SQLAlchemy's, with an optional +driver
 OTHER_SCHEMES = ("databricks", "databricks-uc")
-LOCAL_HINT = "or log to a local file store: logger.tracking_uri=null (beside the run) or a folder"
+LOCAL_HINT = "or log to a local file store: logger.mlflow.tracking_uri=null (beside the run) or a folder"
 
 
 def _scheme(uri: str) -> str:
@@ -31,41 +31,43 @@ def _scheme(uri: str) -> str:
     return "" if len(scheme) <= 1 else scheme.split("+", 1)[0]  # C:\\... is a Windows path, not a scheme
 
 
-def check_tracking_uri(uri, experiment) -> None:
-    """One ConfigError for a tracking URI this run could not log to, or an empty experiment name."""
+def check_tracking_uri(uri, experiment, keys: str = "logger.mlflow") -> None:
+    """One ConfigError for a tracking URI this run could not log to, or an empty experiment name;
+    `keys`: where the two keys are (`logger` in a run saved by an older bertlab)."""
+    hint = LOCAL_HINT.replace("logger.mlflow.", f"{keys}.")
     if not isinstance(experiment, str) or not experiment.strip():
-        raise ConfigError(f"logger.experiment={experiment!r} is invalid: give the MLflow experiment's name.")
+        raise ConfigError(f"{keys}.experiment={experiment!r} is invalid: give the MLflow experiment's name.")
     if uri is None:
         return
     if not isinstance(uri, str) or not uri.strip():
         raise ConfigError(
-            f"logger.tracking_uri={uri!r} is invalid: give a folder, a file:, sqlite:/// or http(s):// URI, "
+            f"{keys}.tracking_uri={uri!r} is invalid: give a folder, a file:, sqlite:/// or http(s):// URI, "
             "or null (a file store beside the run)."
         )
     scheme = _scheme(uri)
     if scheme in ("", "file"):
         path = local_path(uri)
         if path.exists() and not path.is_dir():
-            raise ConfigError(f"logger.tracking_uri={uri}: {path} is a file, not a folder for MLflow's file store.")
+            raise ConfigError(f"{keys}.tracking_uri={uri}: {path} is a file, not a folder for MLflow's file store.")
     elif scheme in SERVER_SCHEMES:
         from bertlab.core.network import unreachable
 
         why = unreachable(uri)
         if why is not None:
             raise ConfigError(
-                f"logger.tracking_uri={uri}: the MLflow tracking server is unreachable ({why}); start it or fix "
-                f"the URI, {LOCAL_HINT}."
+                f"{keys}.tracking_uri={uri}: the MLflow tracking server is unreachable ({why}); start it or fix "
+                f"the URI, {hint}."
             )
     elif scheme in DATABASE_SCHEMES:
         lacking = [m for m in ("sqlalchemy", "alembic") if importlib.util.find_spec(m) is None]
         if lacking:
             raise ConfigError(
-                f"logger.tracking_uri={uri}: a database store needs {' and '.join(lacking)} "
-                f"(`pip install {' '.join(lacking)}`), {LOCAL_HINT}."
+                f"{keys}.tracking_uri={uri}: a database store needs {' and '.join(lacking)} "
+                f"(`pip install {' '.join(lacking)}`), {hint}."
             )
     elif scheme not in OTHER_SCHEMES:
         valid = ", ".join(f"{s}:" for s in ("file", *SERVER_SCHEMES, *DATABASE_SCHEMES, *OTHER_SCHEMES))
-        raise ConfigError(f"logger.tracking_uri={uri}: unknown scheme '{scheme}:'; valid: a folder, {valid}")
+        raise ConfigError(f"{keys}.tracking_uri={uri}: unknown scheme '{scheme}:'; valid: a folder, {valid}")
 
 
 def local_path(uri: str) -> Path:
@@ -137,31 +139,40 @@ def damaged_store(uri: str, err: Exception) -> Exception:
     return ConfigError(
         f"the MLflow store {uri} has a damaged file, {where} (cut by a run killed while MLflow wrote it): "
         f"move its experiment folder ({Path(where).parent}) out of the store and run again (MLflow creates it "
-        f"anew), or log to another store: logger.tracking_uri=<folder>."
+        f"anew), or log to another store: logger.mlflow.tracking_uri=<folder>."
     )
 
 
 RUN_ID_FILE = "mlflow_run_id"  # in the run folder: the MLflow run a restarted run continues
 
 
-def mlflow_logger(cfg: DictConfig, run_dir: Path, run_name: str, group: str | None, tags: list[str], resumed: bool):
-    """Lightning's MLFlowLogger; `resumed`: continue the MLflow run the attempt before started (its
+def mlflow_logger(
+    cfg: DictConfig,
+    run_dir: Path,
+    run_name: str,
+    group: str | None,
+    tags: list[str],
+    resumed: bool,
+    experiment: str = "bertlab",
+    tracking_uri_: str | None = None,
+):
+    """Lightning's MLFlowLogger in `experiment` at `tracking_uri_` (logger.mlflow's keys); `resumed`: continue the MLflow run the attempt before started (its
     id kept in the run folder: MLflow makes run ids, so none can be derived from the folder)."""
     from lightning.pytorch.loggers import MLFlowLogger
 
     from bertlab.core.atomic import write_text_atomic
 
-    uri = tracking_uri(cfg.logger.tracking_uri, default_store_dir(run_dir))
+    uri = tracking_uri(tracking_uri_, default_store_dir(run_dir))
     if uri.startswith("file:"):
         # MLflow 3 refuses its file store unless asked for (it would like a database); the file store
         # is what a sweep of parallel jobs needs: each run its own folder, no database lock.
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-    create_experiment(uri, cfg.logger.experiment)
+    create_experiment(uri, experiment)
     id_file = Path(run_dir) / RUN_ID_FILE
     earlier = id_file.read_text().strip() if id_file.is_file() else None
     run_id = earlier if resumed else None
     logger = MLFlowLogger(
-        experiment_name=cfg.logger.experiment,
+        experiment_name=experiment,
         run_name=run_name,
         tracking_uri=uri,
         tags=mlflow_tags(group, cfg.task.name, tags),

@@ -89,8 +89,10 @@ def _get_object(path: str):
         hydra_log.disabled = disabled
 
 
-def locate(group: str, cfg: Mapping, what: str) -> Callable:
-    """The object `cfg._target_` names; `what` says what it should be, for the message."""
+def locate(group: str, cfg: Mapping, what: str, partial_only: bool = True) -> Callable:
+    """The object `cfg._target_` names; `what` says what it should be, for the message.
+    `partial_only`: `_partial_` must be true (the optimizer and schedule groups); otherwise a
+    boolean (the callbacks and logger entries, config/entries.py)."""
     path = cfg.get("_target_")
     if not isinstance(path, str) or not path:
         raise ConfigError(f"{full_key(group)}._target_={path!r} is invalid; valid: the dotted import path of {what}")
@@ -107,6 +109,8 @@ def locate(group: str, cfg: Mapping, what: str) -> Callable:
             f"{full_key(group)}._target_={path!r} is a {type(target).__name__}, not callable; valid: {what}"
         )
     partial = cfg.get("_partial_", True)
+    if not partial_only and isinstance(partial, bool):
+        return target
     if partial is not True:
         raise ConfigError(
             f"{full_key(group)}._partial_={partial!r} is invalid; valid: true (bertlab calls the target at fit time, "
@@ -115,11 +119,15 @@ def locate(group: str, cfg: Mapping, what: str) -> Callable:
     return target
 
 
-def target_kwargs(group: str, cfg: Mapping, target: Callable, supplied: dict[str, str], read_here=()) -> dict:
+def target_kwargs(
+    group: str, cfg: Mapping, target: Callable, supplied: dict[str, str], read_here=(), first_supplied: bool = True
+) -> dict:
     """The keyword arguments `cfg` gives its target: every key but `_target_`, `_partial_` and
     `name` (passed too when the target has a `name` argument). `supplied`: the arguments the
     builder fills in itself, each with where it comes from; `read_here`: the group's keys that the
-    builder reads instead of the target (left out of `cfg`; named among the valid keys)."""
+    builder reads instead of the target (left out of `cfg`; named among the valid keys).
+    `first_supplied`: the target's first argument is given at fit time (the parameters, the
+    optimizer), not by a key."""
     kwargs = {k: v for k, v in cfg.items() if k not in (*INSTANTIATE_KEYS, "name")}
     try:
         parameters = inspect.signature(target).parameters
@@ -135,7 +143,7 @@ def target_kwargs(group: str, cfg: Mapping, target: Callable, supplied: dict[str
         kwargs["name"] = cfg.get("name")
     if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
         return kwargs
-    first = next(iter(parameters), None)  # the parameters / the optimizer, given at fit time
+    first = next(iter(parameters), None) if first_supplied else None  # the parameters / the optimizer
     takes = [
         k
         for k, p in parameters.items()

@@ -9,6 +9,7 @@ without network) it is written under `<out>/wandb/` and synced later with `wandb
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -16,7 +17,7 @@ from omegaconf import OmegaConf
 from bertlab.report.build import runs_table
 from bertlab.report.model import Report
 
-DEFAULT_PROJECT = "bertlab"  # conf/logger/wandb.yaml's
+DEFAULT_PROJECT = "bertlab"  # conf/logger/wandb.yaml's logger.wandb.project
 
 
 def _logger_settings(report: Report) -> tuple[str, str | None]:
@@ -26,7 +27,9 @@ def _logger_settings(report: Report) -> tuple[str, str | None]:
             saved = Path(run.path) / ".hydra" / "config.yaml"
             if saved.is_file():
                 logger = OmegaConf.load(saved).get("logger") or {}
-                return str(logger.get("project") or DEFAULT_PROJECT), logger.get("entity")
+                # the logger.wandb entry; a run saved by an older bertlab: logger.project, logger.entity
+                wandb = logger.get("wandb") if isinstance(logger.get("wandb"), Mapping) else logger
+                return str(wandb.get("project") or DEFAULT_PROJECT), wandb.get("entity")
     return DEFAULT_PROJECT, None
 
 

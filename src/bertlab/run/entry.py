@@ -18,15 +18,15 @@ WANDB_INIT_IMPORTS = "wandb.sdk.launch.inputs.internal"
 
 
 def logs_to_wandb(composition) -> bool:
-    """Whether the run will start a W&B run, as far as the check's composition tells: W&B among
-    `logger.name`, not disabled (logger.mode, else WANDB_MODE), and no `logger.*` key override
-    (the composition lacks those: when one is given, nothing is imported early)."""
+    """Whether the run will start a W&B run, as far as the check's composition tells: a `logger.wandb`
+    entry of bertlab's (conf/logger/wandb.yaml), not disabled (its mode, else WANDB_MODE), and no
+    `logger.*` key override (the composition lacks those: when one is given, nothing is imported early)."""
     if composition is NOT_COMPOSED or any(k == "logger" or k.startswith("logger.") for k in composition.key_overrides):
         return False
-    logger = composition.config.get("logger") or {}
-    names = logger.get("name")
-    names = names if isinstance(names, list) else [names]
-    return "wandb" in names and (logger.get("mode") or os.environ.get("WANDB_MODE")) != "disabled"
+    wandb = (composition.config.get("logger") or {}).get("wandb")
+    if not isinstance(wandb, dict) or wandb.get("_target_") != "bertlab.loggers.entries.wandb":
+        return False
+    return (wandb.get("mode") or os.environ.get("WANDB_MODE")) != "disabled"
 
 
 def import_wandb_first(composition) -> None:

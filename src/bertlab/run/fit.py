@@ -10,15 +10,16 @@ from pathlib import Path
 from typing import NamedTuple
 
 import lightning as L
-from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
 from bertlab.callbacks.diagnostics import TrainingDiagnostics
+from bertlab.callbacks.entries import CALLBACK_WHAT, CONTEXT, KEEP_BEST, RESUME, callback_entries
 from bertlab.callbacks.keep_best import KeepBestWeights
-from bertlab.callbacks.resume import ResumeCheckpoint, metrics_rows, resume_checkpoint
+from bertlab.callbacks.resume import metrics_rows, resume_checkpoint
 from bertlab.callbacks.throughput import TrainThroughput
 from bertlab.config.checks import check_config
 from bertlab.core.atomic import follow_umask
+from bertlab.core.errors import ConfigError
 from bertlab.core.lines import say
 from bertlab.data.augment import augment_train
 from bertlab.data.datamodule import FewSampleDataModule
@@ -27,11 +28,9 @@ from bertlab.data.fingerprint import FINGERPRINT_KEY, data_fingerprint
 from bertlab.data.sampling import make_splits
 from bertlab.heads.fusion import fusion_of
 from bertlab.loggers.build import build_loggers
-from bertlab.loggers.console import console_callbacks
 from bertlab.loggers.dashboards import final_numbers, log_final_numbers
 from bertlab.methods.auxiliary import INDEX_KEY, aux_of
 from bertlab.methods.peft_tuning import parameter_counts
-from bertlab.methods.prior_wd import PriorWeightDecay
 from bertlab.pretrain.stage import further_pretrain
 from bertlab.problems.registry import problem_of
 from bertlab.run.approach import approach_of, build_model
@@ -102,36 +101,31 @@ def data_and_module(
 
 
 def build_callbacks(cfg: DictConfig, model, run_dir: Path, overrides: list[str] | None, select: str, loggers):
-    """The run's callbacks, in the order Lightning calls them (its own, like the progress bar, come
-    after). Built here, after re-init and before fit (and before a resume loads any weights), so
-    the starting weights that TrainingDiagnostics and PriorWeightDecay copy are the run's own.
+    """The run's callbacks: conf/callbacks/default.yaml's entries (its comments say why each sits
+    where it does) and a fork's, in the order Lightning calls them (its own, like the progress bar,
+    come after). Built here, after re-init and before fit (and before a resume loads any weights),
+    so the starting weights that TrainingDiagnostics and PriorWeightDecay copy are the run's own.
+    A `_partial_: true` entry gets the run's things it asks for by name (callbacks/entries.py CONTEXT).
+    Returns the callbacks, and the keep-best, throughput and diagnostics callbacks that result.json
+    reads (the last two None when their entry is dropped)."""
+    from bertlab.config.entries import build_entry
 
-    1. KeepBestWeights: its on_validation_end takes the best weights before ResumeCheckpoint
-       saves; its on_train_batch_end asks for the validation at the last step.
-    2. TrainThroughput: times each batch from its on_train_batch_start to its on_train_batch_end,
-       which runs before the diagnostics' pass and a SIGTERM save: those are not training time.
-    3. TrainingDiagnostics: on_before_optimizer_step reads the gradients (before Lightning clips
-       them) and the group lrs; on_train_batch_end the update sizes after the step.
-    3b. the console (loggers/console.py): a line per validation, after 1 has taken the best
-       weights (it says "best so far"), and the progress bar.
-    4. PriorWeightDecay (prior_wd > 0): on_before_optimizer_step pulls weights toward the start.
-       Its order against 3 is free: it moves weights, the diagnostics read gradients and lrs.
-    5. LearningRateMonitor (a logger is on): logs each group's lr at on_train_batch_start; keeps no state.
-    6. ResumeCheckpoint (resume): last, so that a save (after a validation, or at on_train_batch_end
-       on SIGTERM) holds what every callback above has recorded by then: the best weights,
-       the diagnostics of this step.
-    """
-    best = KeepBestWeights(monitor=f"val/{select}")
-    throughput = TrainThroughput()
-    diagnostics = TrainingDiagnostics(model, every_n_steps=cfg.trainer.diagnostics_every_n_steps)
-    callbacks = [best, throughput, diagnostics, *console_callbacks(cfg.trainer, best)]
-    if cfg.prior_wd > 0:
-        callbacks.append(PriorWeightDecay(model, cfg.prior_wd))
-    if loggers:  # lr of each parameter group, named by param_groups (`lr/layer_3/decay`, ...)
-        callbacks.append(LearningRateMonitor(logging_interval="step"))
-    if cfg.resume:  # kill and resume (resume.py)
-        callbacks.append(ResumeCheckpoint(run_dir, every_s=cfg.resume_every_s, overrides=overrides))
-    return callbacks, best, throughput, diagnostics
+    context = {"cfg": cfg, "model": model, "run_dir": run_dir, "overrides": overrides, "select": select}
+    context["loggers"] = loggers
+    callbacks: list[L.Callback] = []
+    for name, entry in callback_entries(cfg).items():
+        built = build_entry(f"callbacks.{name}", entry, context, CONTEXT, CALLBACK_WHAT)
+        callbacks += built
+        if name == KEEP_BEST:
+            context["best"] = next((c for c in built if isinstance(c, KeepBestWeights)), None)
+            if context["best"] is None:
+                raise ConfigError(
+                    f"callbacks.{KEEP_BEST}._target_={entry['_target_']} built no KeepBestWeights, which "
+                    "result.json reads; point it at bertlab.callbacks.entries.keep_best or a KeepBestWeights subclass"
+                )
+    throughput = next((c for c in callbacks if isinstance(c, TrainThroughput)), None)
+    diagnostics = next((c for c in callbacks if isinstance(c, TrainingDiagnostics)), None)
+    return callbacks, context["best"], throughput, diagnostics
 
 
 def run_test(trainer: L.Trainer, module: FineTuner, datamodule, prefix: str) -> dict[str, float]:
@@ -221,7 +215,9 @@ def train_and_test(
     select = selection_metric(list(task.metrics), task.main_metric, task.select_metric)
     splits = data.splits
     num_labels = problem.num_labels(task)
-    ckpt_path = resume_checkpoint(run_dir, overrides) if cfg.resume else None
+    # callbacks.resume=null: no resume checkpoint is saved, nor read
+    resumable = cfg.resume and RESUME in callback_entries(cfg)
+    ckpt_path = resume_checkpoint(run_dir, overrides) if resumable else None
     keep_rows = 0  # of metrics.csv: a fresh run starts it afresh
     if ckpt_path is not None:  # a previous attempt was killed: continue it (resume.py)
         say(f"resuming from {ckpt_path}")
@@ -254,7 +250,7 @@ def train_and_test(
     # so two runs with one init_seed start from the same weights whatever their order_seed
     L.seed_everything(cfg.order_seed, workers=True, verbose=False)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-    if not diagnostics.train_ended:
+    if diagnostics is not None and not diagnostics.train_ended:
         # resumed from a checkpoint of the last step (killed after its last save, e.g. while testing):
         # Lightning then skips the whole training loop, its on_train_end included, and the weights'
         # relative change (metrics.csv's last diag row, result.json's diagnostics) would be missing
@@ -280,18 +276,19 @@ def train_and_test(
         ),
         "split_sizes": {name: len(examples) for name, examples in splits.items()},
         FINGERPRINT_KEY: data.fingerprint,  # which examples, whatever the files' names (a saved teacher's check)
-        "train_samples_per_s": throughput.samples_per_s,
-        "padding_efficiency": throughput.padding_efficiency,  # real / processed training tokens
-        "startup_s": throughput.startup_s,  # process start (the command) -> first training batch
-        "model_tflops_per_s": throughput.model_tflops_per_s,
-        "mfu": throughput.mfu,  # model FLOPs utilisation (GPUs Lightning knows; None on CPU)
-        "first_step_at": throughput.first_step_at,  # unix time (scripts/bench.py)
+        # the throughput callback's (None when ~callbacks.throughput dropped it)
+        "train_samples_per_s": throughput and throughput.samples_per_s,
+        "padding_efficiency": throughput and throughput.padding_efficiency,  # real / processed training tokens
+        "startup_s": throughput and throughput.startup_s,  # process start (the command) -> first training batch
+        "model_tflops_per_s": throughput and throughput.model_tflops_per_s,
+        "mfu": throughput and throughput.mfu,  # model FLOPs utilisation (GPUs Lightning knows; None on CPU)
+        "first_step_at": throughput and throughput.first_step_at,  # unix time (scripts/bench.py)
         "token_cache_hits": datamodule.cache_hits,
         "global_steps": trainer.global_step,
         "world_size": trainer.world_size,  # processes that trained (config/checks.py refuses more than one)
         # graphs torch.compile built (trainer.compile); 0 when off. Recompiles show up here.
         "compiled_graphs": compiled_graphs(),
-        "diagnostics": diagnostics.summary(),
+        "diagnostics": diagnostics and diagnostics.summary(),  # None when ~callbacks.diagnostics
         # what training actually ran in: float32 master weights, and the Trainer's precision
         "param_dtype": str(next(module.model.parameters()).dtype).removeprefix("torch."),
         "precision": str(trainer.precision),
