@@ -3,6 +3,7 @@
 `python train.py` (in-process, tests/helpers/inprocess.py) and counted: how many files the recipe
 wrote, and that it wrote none in the repository."""
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -111,3 +112,63 @@ def test_a_head_is_one_module_and_one_yaml(fork, tmp_path):
     assert record["diagnostics"]["relative_change"]["classifier"] > 0
     assert len(files) == 2
     _repo_untouched()
+
+
+def test_a_fine_tuning_method_is_one_module_and_one_yaml(fork, tmp_path):
+    """A method that acts during training is a Lightning callback of the fork's own, picked as one
+    `method=` option (a column beside the paper's, swept as they are): gradient noise (Neelakantan
+    et al. 2015) adds N(0, std^2) to every gradient before each optimizer step."""
+    files = _write(
+        fork,
+        {
+            "code/fork_methods.py": """
+            import json
+
+            import torch
+            from lightning.pytorch.callbacks import Callback
+
+
+            class GradientNoise(Callback):
+                def __init__(self, std, run_dir):
+                    self.std, self.run_dir, self.steps, self.added = std, run_dir, 0, 0.0
+
+                def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+                    for p in pl_module.parameters():
+                        if p.grad is not None:
+                            noise = torch.randn_like(p.grad) * self.std
+                            p.grad.add_(noise)
+                            self.added += float(noise.square().sum())
+                    self.steps += 1
+
+                def on_train_end(self, trainer, pl_module):
+                    (self.run_dir / "grad_noise.json").write_text(json.dumps({"steps": self.steps, "added": self.added}))
+            """,
+            "conf/method/grad_noise.yaml": """
+            # @package _global_
+            defaults:
+              - standard
+            callbacks:
+              grad_noise:
+                _target_: fork_methods.GradientNoise
+                _partial_: true
+                std: 0.01
+            """,
+        },
+    )
+    run_dir = tmp_path / "run"
+    proc = run_train(*TINY, _searchpath(fork), "method=grad_noise", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = proc.record
+    assert record["status"] == "ok"
+    noised = json.loads((run_dir / "grad_noise.json").read_text())
+    assert noised["steps"] == record["global_steps"] > 0
+    assert noised["added"] > 0
+    assert record["settings"]["reinit"] == 0  # the preset's base (method/standard.yaml) came with it
+    assert len(files) == 2
+    _repo_untouched()
+
+    # a key of the fork's method is refused before the run, with the keys its class takes
+    proc = run_train(*TINY, _searchpath(fork), "method=grad_noise", "+callbacks.grad_noise.sdt=0.1")
+    assert proc.returncode == 1
+    assert "callbacks.grad_noise" in proc.stderr and "sdt" in proc.stderr
+    assert "Traceback" not in proc.stderr
