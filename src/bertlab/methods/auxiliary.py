@@ -38,6 +38,7 @@ from torch import nn
 from bertlab.config.values import is_number
 from bertlab.core.errors import ConfigError
 from bertlab.core.lines import say
+from bertlab.problems.registry import problem_of
 
 AUX_OPTIONS = ("none", "mlm", "label_similarity")
 ATTRIBUTE = "aux_objective"
@@ -54,7 +55,8 @@ def check_aux(cfg) -> None:
         return
     if not is_number(aux.weight, finite=True) or aux.weight < 0:
         raise ConfigError(f"aux.weight={aux.weight} is invalid: it must be a number >= 0 (0 = the task loss alone).")
-    if task.problem not in ("classification", "regression"):
+    problem = problem_of(task)
+    if not problem.sequence:
         raise ConfigError(
             f"aux={name} is for sequence tasks (classification, regression); task.problem={task.problem} does not "
             "support it: drop aux= (the default, aux=none)."
@@ -71,9 +73,10 @@ def check_aux(cfg) -> None:
                 "is more than 1; they are shares of the masked tokens (the rest stay unchanged), e.g. 0.8 and 0.1."
             )
     if name == "label_similarity":
-        if task.problem != "classification":
+        if not problem.classifies_texts:
             raise ConfigError(
-                "aux=label_similarity needs classes to describe; task.problem=regression has none: use aux=mlm or aux=none."
+                f"aux=label_similarity needs classes to describe; task.problem={task.problem} has none: use aux=mlm "
+                "or aux=none."
             )
         if not is_number(aux.temperature, finite=True) or aux.temperature <= 0:
             raise ConfigError(f"aux.temperature={aux.temperature} is invalid: it must be a number > 0 (e.g. 0.05).")
