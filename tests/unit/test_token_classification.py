@@ -14,8 +14,8 @@ from bertlab.core.errors import ConfigError, DataError
 from bertlab.data import token_cache
 from bertlab.data.sampling import make_splits
 from bertlab.problems.token_classification.encoder import IGNORE, TagEncoder, align_labels, continuation_tags
-from bertlab.problems.token_classification.reader import infer_labels, read_tagged
 from bertlab.problems.token_classification.metrics import build_tag_metrics, seqeval_scores, tag_baseline
+from bertlab.problems.token_classification.reader import infer_labels, read_tagged
 from tests.helpers.families import ENCODER_FAMILIES
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
