@@ -63,9 +63,9 @@ def problem_named(problem: str) -> Problem:
         ) from err
     found = getattr(module, attr, None)
     if not isinstance(found, Problem):
-        what = "does not define it" if found is None else f"is a {type(found).__name__}"
+        what = f"defines no {attr}" if found is None else f"has {attr}, a {type(found).__name__}, not a Problem"
         raise ConfigError(
-            f"task.problem={problem}: {module_name}.{attr} {what}; the module must define {attr} = "
+            f"task.problem={problem}: module {module_name} {what}; it must define {attr} = "
             "bertlab.problems.problem.Problem(...) (docs/extending.md, 'A task')."
         )
     return found
