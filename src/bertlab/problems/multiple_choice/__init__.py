@@ -1,6 +1,6 @@
 """Multiple choice (SWAG, the user's own files): pick the right one of N endings (task=swag, task=choices).
 
-Reader problems/multiple_choice/reader.py, pairs and batches problems/multiple_choice/encoder.py (transformers'
+Here: the reader (reader.py), pairs and batches (encoder.py: transformers'
 DataCollatorForMultipleChoice); the head is AutoModelForMultipleChoice (BertForMultipleChoice: the
 pooled vector of each (context, ending) pair through a dropout and a Linear to one score, the N
 scores softmaxed), which model/anatomy.py sees as the `classifier` block after the pooler: re-init,

@@ -1,8 +1,8 @@
 """Extractive question answering (SQuAD v1.1): the answer is a span of the context (task=squad, task=qa).
 
-Reader problems/question_answering/reader.py, windows and batches problems/question_answering/encoder.py, post-processing and exact match / F1
-problems/question_answering/metrics.py; the head is AutoModelForQuestionAnswering (BertForQuestionAnswering: a
-Linear giving a start and an end logit per token, no pooler), which model/anatomy.py sees as the
+Here: the reader (reader.py), windows and batches (encoder.py), post-processing and exact match /
+F1 (metrics.py); the head is AutoModelForQuestionAnswering (BertForQuestionAnswering: a Linear
+giving a start and an end logit per token, no pooler), which model/anatomy.py sees as the
 `classifier` block like a sequence head: re-init, LLRD, mixout and prior WD treat it as the head.
 """
 

@@ -10,7 +10,7 @@ truncated to task.max_length and continued in further windows that overlap by `d
   answer is labelled at [CLS] (index 0 of the window), as run_qa.py does.
 - Evaluation items: every window, with an integer `feature_index` (its position in the split);
   the window -> example map and the offset mapping of the context tokens stay here, per split
-  (`windows[split]`), for the post-processing of problems/question_answering/metrics.py. They are stored in the
+  (`windows[split]`), for the post-processing of metrics.py. They are stored in the
   items too (so a token cache hit has them) and taken out by `remember`, before any batch.
 
 Fast tokenizers only (the offset mapping and sequence_ids exist on those).

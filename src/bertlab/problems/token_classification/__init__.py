@@ -1,8 +1,8 @@
 """Token classification (NER, chunking, POS): one tag per word (task=conll2003, task=tokens).
 
-Reader problems/token_classification/reader.py, sub-word labels and batches problems/token_classification/encoder.py, metrics (seqeval)
-problems/token_classification/metrics.py; the head is AutoModelForTokenClassification (BertForTokenClassification:
-a dropout and a Linear on every token, no pooler), which model/anatomy.py sees as the
+Here: the reader (reader.py), sub-word labels and batches (encoder.py), metrics (metrics.py:
+seqeval); the head is AutoModelForTokenClassification (BertForTokenClassification: a dropout and a
+Linear on every token, no pooler), which model/anatomy.py sees as the
 `classifier` block like a sequence head: re-init, LLRD, mixout and prior WD treat it as the head.
 """
 

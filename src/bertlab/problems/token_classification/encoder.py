@@ -5,7 +5,7 @@ transformers' run_ner.py, the tokenizer's `word_ids` say which word each piece c
 first piece of a word carries its tag, the others -100 (ignored by the loss and by the metrics).
 With `task.label_all_pieces` every piece of a training sentence is labelled, a continuation piece
 of a `B-X` word with `I-X`. Validation and test sentences are always labelled on first pieces
-only, so that they are scored once per word (problems/token_classification/metrics.py maps those positions back to
+only, so that they are scored once per word (metrics.py maps those positions back to
 the words). Words cut off by task.max_length are not scored (as in run_ner.py).
 """
 
