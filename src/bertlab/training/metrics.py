@@ -4,6 +4,7 @@ Every metric here is "higher is better", so model selection always maximises its
 (`selection_metric`: the main metric unless `task.select_metric` says otherwise).
 """
 
+import functools
 from collections import Counter
 
 import torch
@@ -105,13 +106,13 @@ def predictions(logits: torch.Tensor, kind: str) -> torch.Tensor:
 def evaluate_logits(kind: str):
     """(model, batch, metrics): an evaluation batch's predictions (`predictions`) against its labels,
     the evaluation of every problem whose metrics compare logits with labels (FineTuner's default:
-    a classifier's)."""
+    a classifier's). A partial, not a closure: the LightningModule that holds it stays picklable."""
+    return functools.partial(_evaluate_logits, kind=kind)
 
-    def evaluate(model, batch, metrics) -> None:
-        labels = batch.pop("labels")
-        metrics.update(predictions(model(**batch).logits, kind), labels)
 
-    return evaluate
+def _evaluate_logits(model, batch, metrics, kind: str) -> None:
+    labels = batch.pop("labels")
+    metrics.update(predictions(model(**batch).logits, kind), labels)
 
 
 def baseline_scores(
