@@ -59,7 +59,7 @@ def batch(problem: str, length: int, vocab: int, gen: torch.Generator) -> tuple[
 
 def model_for(problem: str, name_or_path: str):
     num_labels = {"classification": 2, "token_classification": NUM_TAGS}.get(problem, 2)
-    config = load_config(name_or_path, num_labels, problem)
+    config = load_config(name_or_path, num_labels, problem_named(problem).kind)
     model = load_model(name_or_path, config, auto_class=problem_named(problem).auto_class)[1]
     model.train()
     return model

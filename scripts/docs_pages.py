@@ -38,9 +38,11 @@ def _cell(text: str) -> str:
 
 
 def layout() -> str:
-    """One table per package of src/bertlab (and the Hydra plugins, scripts/): module -> docstring summary."""
+    """One table per package of src/bertlab, sub-packages included (and the Hydra plugins, scripts/):
+    module -> docstring summary."""
     out = []
-    folders = [PACKAGE] + sorted(p for p in PACKAGE.iterdir() if (p / "__init__.py").exists())
+    # every package, a sub-package after its parent (problems/ then problems/<kind>/)
+    folders = [PACKAGE] + sorted((p.parent for p in PACKAGE.rglob("*/__init__.py")), key=lambda p: p.parts)
     folders += [REPO / "src" / "hydra_plugins" / "bertlab_launchers", REPO / "scripts"]
     for folder in folders:
         rel = folder.relative_to(REPO).as_posix()

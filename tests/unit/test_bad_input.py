@@ -13,7 +13,7 @@ import pytest
 
 from bertlab.config.checks import check_config
 from bertlab.core.errors import BertlabError, ConfigError, DataError
-from bertlab.data.squad import QAExample
+from bertlab.problems.question_answering.reader import QAExample
 from bertlab.problems.registry import problem_of
 
 # ---------------------------------------------------------------- one small, valid task per reader
@@ -307,7 +307,7 @@ def test_an_answer_that_maps_to_no_token_is_named(context, answer, start, fragme
     from transformers import AutoTokenizer
 
     from bertlab.core.paths import minilm_dir
-    from bertlab.data.qa_windows import QAEncoder
+    from bertlab.problems.question_answering.encoder import QAEncoder
 
     encoder = QAEncoder(AutoTokenizer.from_pretrained(str(minilm_dir())), 64, None)
     with pytest.raises(DataError, match=f"question id q7: .*{fragment}"):

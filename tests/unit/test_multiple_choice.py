@@ -13,9 +13,9 @@ from omegaconf import open_dict
 
 from bertlab.core.errors import ConfigError, DataError
 from bertlab.data import token_cache
-from bertlab.data.choice_encoding import ChoiceEncoder
-from bertlab.data.choices import ChoiceExample, read_choices
 from bertlab.data.sampling import make_splits
+from bertlab.problems.multiple_choice.encoder import ChoiceEncoder
+from bertlab.problems.multiple_choice.reader import ChoiceExample, read_choices
 from tests.helpers.families import ENCODER_FAMILIES
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

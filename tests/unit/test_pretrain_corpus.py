@@ -224,7 +224,7 @@ def test_corpus_fingerprint_is_content_and_order():
 
 
 def test_a_token_task_gives_its_sentences_as_documents():
-    from bertlab.data.tagged import TaggedSentence
+    from bertlab.problems.token_classification.reader import TaggedSentence
 
     splits = {
         "train": [TaggedSentence(("EU", "rejects", "German", "call"), (1, 0, 2, 0))],

@@ -14,10 +14,10 @@ import torch
 
 from bertlab.core.errors import ConfigError, DataError, ModelError
 from bertlab.data import token_cache
-from bertlab.data.qa_windows import QAEncoder
 from bertlab.data.sampling import make_splits
-from bertlab.data.squad import QAExample, read_squad
-from bertlab.training.qa_metrics import best_answer, build_qa_metrics, qa_baseline, squad_scores
+from bertlab.problems.question_answering.encoder import QAEncoder
+from bertlab.problems.question_answering.metrics import best_answer, build_qa_metrics, qa_baseline, squad_scores
+from bertlab.problems.question_answering.reader import QAExample, read_squad
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SQUAD = FIXTURES / "squad"

@@ -26,11 +26,11 @@ LAZY = (
     "bertlab.problems.token_classification",
     "bertlab.problems.multiple_choice",
     "bertlab.problems.question_answering",
-    "bertlab.data.tagged",
-    "bertlab.data.choices",
-    "bertlab.data.qa_windows",
-    "bertlab.training.qa_metrics",
-    "bertlab.training.tag_metrics",
+    "bertlab.problems.token_classification.reader",
+    "bertlab.problems.multiple_choice.reader",
+    "bertlab.problems.question_answering.encoder",
+    "bertlab.problems.question_answering.metrics",
+    "bertlab.problems.token_classification.metrics",
 )
 
 # `python train.py ARGS` up to the first training batch, recording each composition of the config

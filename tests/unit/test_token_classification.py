@@ -13,9 +13,9 @@ from seqeval.scheme import IOB1, IOB2
 from bertlab.core.errors import ConfigError, DataError
 from bertlab.data import token_cache
 from bertlab.data.sampling import make_splits
-from bertlab.data.tag_alignment import IGNORE, TagEncoder, align_labels, continuation_tags
-from bertlab.data.tagged import infer_labels, read_tagged
-from bertlab.training.tag_metrics import build_tag_metrics, seqeval_scores, tag_baseline
+from bertlab.problems.token_classification.encoder import IGNORE, TagEncoder, align_labels, continuation_tags
+from bertlab.problems.token_classification.metrics import build_tag_metrics, seqeval_scores, tag_baseline
+from bertlab.problems.token_classification.reader import infer_labels, read_tagged
 from tests.helpers.families import ENCODER_FAMILIES
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -134,7 +134,7 @@ def test_label_all_pieces_needs_the_inside_tag():
 def test_encoder_labels_first_pieces_and_all_pieces_on_train_only(tiny_bert_dir):
     from transformers import AutoTokenizer
 
-    from bertlab.data.tagged import TaggedSentence
+    from bertlab.problems.token_classification.reader import TaggedSentence
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert_dir)
     words = ("Grobbelaar", "met", "Kaliningrad")
@@ -158,7 +158,7 @@ def test_encoder_labels_first_pieces_and_all_pieces_on_train_only(tiny_bert_dir)
 def test_truncation_drops_the_words_beyond_max_length(tiny_bert_dir):
     from transformers import AutoTokenizer
 
-    from bertlab.data.tagged import TaggedSentence
+    from bertlab.problems.token_classification.reader import TaggedSentence
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert_dir)
     row = TagEncoder(tokenizer, 5, NER, False).encode([TaggedSentence(("a",) * 10, (0,) * 10)], "val")[0]
@@ -168,7 +168,7 @@ def test_truncation_drops_the_words_beyond_max_length(tiny_bert_dir):
 def test_collator_pads_labels_with_ignore(tiny_bert_dir):
     from transformers import AutoTokenizer
 
-    from bertlab.data.tagged import TaggedSentence
+    from bertlab.problems.token_classification.reader import TaggedSentence
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert_dir)
     encoder = TagEncoder(tokenizer, 64, NER, False)

@@ -383,7 +383,8 @@ def check_config(cfg: DictConfig) -> None:
         )
     if not is_integer(cfg.task.data_seed):
         raise invalid("task.data_seed", cfg.task.data_seed, "it must be an integer")
-    check_k_shot(cfg.task)  # LM-BFF's K-shot draw (data/k_shot.py)
+    # LM-BFF's K-shot draw (data/k_shot.py), by the kind of the task's labels (its Problem's)
+    check_k_shot(cfg.task, problem_of(cfg.task).kind if cfg.task.get("k_shot") is not None else None)
     for key in ("reinit_pooler", "save_weights", "resume"):
         check_flag(cfg[key], key)
     check_flag(cfg.data.group_by_length, "data.group_by_length")
@@ -412,7 +413,8 @@ def check_config(cfg: DictConfig) -> None:
     unique_labels(cfg.task.get("labels"))  # every problem's: a duplicate class is never a target
     if cfg.trainer.max_steps in (None, -1):
         check_count(cfg.trainer.max_epochs, "trainer.max_epochs", why="it must be a positive number")
-    problem_of(cfg.task).check(cfg)  # task.problem is known, and its own keys' rules (problems/)
+    problem = problem_of(cfg.task)
+    problem.check(cfg)  # task.problem is known, and its own keys' rules (problems/)
     # the approach's own rules (approach=prompt: template, label words, demonstrations); imported
     # here, not above: run/approach.py brings each approach's model code
     from bertlab.run.approach import check_approach
@@ -420,10 +422,8 @@ def check_config(cfg: DictConfig) -> None:
     check_approach(cfg)
     # the optimizer's and schedule's own checks (optimizer.lr's too), run now rather than after the model has loaded
     check_schedule(cfg.schedule, check_optimizer(cfg.optimizer))
-    check_head(
-        cfg.head, cfg.task.problem
-    )  # its target and keys; head.layers against the model's depth: before its weights load
+    check_head(cfg.head, problem)  # its target and keys; head.layers against the model's depth: before its weights load
     # the further pre-training stages' own keys (pretrain/settings.py); pretrain=none reads none of
     # them (its pretrain.max_length follows task.max_length, whose own check names the right key)
     if "pretrain" in cfg and cfg.pretrain.stages:
-        check_pretrain(cfg.pretrain, problem=cfg.task.problem, task=cfg.task.name)
+        check_pretrain(cfg.pretrain, problem=problem.kind, task=cfg.task.name)

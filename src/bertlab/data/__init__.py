@@ -1,1 +1,1 @@
-"""From files to batches: task readers, the paper's splits, tokenisation with its cache, length grouping and resumable loading."""
+"""From files to batches, for every problem: the sequence readers, the rules and files each problem's reader shares (problems/<kind>/), the paper's splits, the encoder interface, tokenisation with its cache, length grouping and resumable loading."""

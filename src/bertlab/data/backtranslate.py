@@ -31,14 +31,14 @@ from omegaconf import DictConfig, OmegaConf
 from bertlab.config.extras import require
 from bertlab.core.errors import ConfigError, DataError, ModelError
 from bertlab.data import fields
-from bertlab.data.readers import Example
+from bertlab.data.readers import Example, label_kind
 
 DEFAULT_MODELS = ("Helsinki-NLP/opus-mt-en-de", "Helsinki-NLP/opus-mt-de-en")
 
 
 def label_value(label, task: DictConfig):
     """How the file writes an example's label: its name, or the regression score."""
-    return float(label) if task.problem == "regression" else str(task.labels[label])
+    return float(label) if label_kind(task) == "regression" else str(task.labels[label])
 
 
 def _key(text_a: str, text_b: str | None, label) -> tuple:

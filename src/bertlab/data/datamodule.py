@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 from transformers import DataCollatorWithPadding
 
 from bertlab.data import token_cache
+from bertlab.data.encoder import Encoder
 from bertlab.data.length_grouping import LengthGroupedShuffle
 from bertlab.data.readers import Example
 from bertlab.data.resumable_loader import ResumableDataLoader
@@ -27,16 +28,12 @@ def tokenize(examples: list[Example], tokenizer, max_length: int, regression: bo
     ]
 
 
-class SequenceEncoder:
-    """Sequence classification and regression: one label per example (`tokenize`). The interface
-    FewSampleDataModule asks of every problem's encoder (data/tag_alignment.py: TagEncoder)."""
+class SequenceEncoder(Encoder):
+    """Sequence classification and regression: one label per example (`tokenize`)."""
 
     def __init__(self, tokenizer, max_length: int, regression: bool):
         self.tokenizer, self.max_length, self.regression = tokenizer, max_length, regression
         self.collate = DataCollatorWithPadding(tokenizer)
-
-    def cache_tag(self, split: str) -> str:
-        return ""  # the label type is in the cache key already
 
     def encode(self, examples: list[Example], split: str) -> list[dict]:
         return tokenize(examples, self.tokenizer, self.max_length, self.regression)
@@ -72,11 +69,11 @@ class FewSampleDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.num_workers = num_workers
-        # tokenisation, labels and batches of the task's problem (problems/); default: sequence labels
+        # tokenisation, labels and batches of the task's problem (problems/<kind>/encoder.py: an
+        # Encoder); None, for those building a datamodule by hand: one label per sequence
         self.encoder = encoder or SequenceEncoder(tokenizer, max_length, regression)
         self.collate = self.encoder.collate
-        # an item's padded length (multiple choice: its longest choice); default: its one sequence
-        self.length = getattr(self.encoder, "length", lambda item: len(item["input_ids"]))
+        self.length = self.encoder.length  # an item's padded length (multiple choice: its longest choice)
         self.encoded: dict[str, list[dict]] = {}
         # distillation (run/distill.py): the teacher's logits, one row per training example in
         # split order; each row goes into its example's item, so it follows it through any shuffle
@@ -97,9 +94,8 @@ class FewSampleDataModule(L.LightningDataModule):
                     key,
                     lambda examples=examples, name=name: self.encoder.encode(examples, name),
                 )
-                remember = getattr(self.encoder, "remember", None)  # state kept beside the items (QA windows)
-                if remember is not None:
-                    self.encoded[name] = remember(name, examples, self.encoded[name])
+                # state kept beside the items (question answering's windows)
+                self.encoded[name] = self.encoder.remember(name, examples, self.encoded[name])
             # below, new dicts: the token cache's entries (text only) stay as they are
             if self.soft_labels is not None:
                 rows = self.soft_labels.tolist()

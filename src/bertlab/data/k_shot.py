@@ -42,23 +42,24 @@ from omegaconf import DictConfig
 from bertlab.config.values import check_count
 from bertlab.core.errors import ConfigError, DataError
 from bertlab.core.lines import say
-from bertlab.data.readers import Example
+from bertlab.data.readers import Example, label_kind
 
 # the five data seeds of LM-BFF's published splits (generate_k_shot_data.py --seed; conf/protocol/lmbff.yaml)
 LMBFF_SEEDS = (13, 21, 42, 87, 100)
 LMBFF_K = 16
-PROBLEMS = ("classification", "regression")
+KINDS = ("classification", "regression")  # the label kinds a K-shot draw balances over
 
 
-def check_k_shot(task: DictConfig) -> None:
-    """task.k_shot: null, or K >= 1 on a classification or regression task (config/checks.py)."""
+def check_k_shot(task: DictConfig, kind: str | None = None) -> None:
+    """task.k_shot: null, or K >= 1 on a classification or regression task (config/checks.py).
+    `kind`: the task's Problem's (data/readers.py label_kind); None: task.problem's."""
     k = task.get("k_shot")
     if k is None:
         return
     check_count(
         k, "task.k_shot", why=f"it must be a positive integer (examples per class; LM-BFF uses {LMBFF_K}) or null (off)"
     )
-    if task.problem not in PROBLEMS:
+    if label_kind(task, kind) not in KINDS:
         raise ConfigError(
             f"task.k_shot={k} draws K examples per class, and task.problem={task.problem} ('{task.name}') has no "
             "class per example; use task.n_train and task.n_val for a few-sample draw, or task.k_shot=null."
@@ -75,25 +76,28 @@ def regression_threshold(scores: list[float]) -> float:
     return (min(scores) + max(scores)) / 2
 
 
-def _class_of(task: DictConfig, pool: list[Example]):
+def _class_of(task: DictConfig, pool: list[Example], kind: str):
     """example -> the class LM-BFF balances on, and how a class is named in a message."""
-    if task.problem == "regression":
+    if kind == "regression":
         edge = regression_threshold([e.label for e in pool])
         return (lambda e: 0 if e.label < edge else 1), (lambda c: f"scores {'below' if c == 0 else 'from'} {edge:g}")
     labels = list(task.labels) if task.get("labels") else None
     return (lambda e: e.label), (lambda c: repr(labels[c]) if labels and c < len(labels) else repr(c))
 
 
-def k_shot_indices(pool: list[Example], task: DictConfig, k: int, data_seed: int) -> tuple[list[int], list[int]]:
+def k_shot_indices(
+    pool: list[Example], task: DictConfig, k: int, data_seed: int, kind: str | None = None
+) -> tuple[list[int], list[int]]:
     """LM-BFF's draw: (train, val) indices into the training pool, label by label in order of
     first appearance in the shuffled pool, each label's in shuffled order."""
-    class_of, name = _class_of(task, pool)
+    kind = label_kind(task, kind)
+    class_of, name = _class_of(task, pool, kind)
     # = np.random.seed(data_seed); np.random.shuffle(lines): the same swaps (module docstring)
     order = np.random.RandomState(data_seed).permutation(len(pool)).tolist()
     by_class: dict = {}
     for i in order:
         by_class.setdefault(class_of(pool[i]), []).append(i)
-    expected = range(len(task.labels)) if task.problem == "classification" else range(2)
+    expected = range(len(task.labels)) if kind == "classification" else range(2)
     short = {c: len(by_class.get(c, [])) for c in expected if len(by_class.get(c, [])) < 2 * k}
     if short:
         counts = ", ".join(f"{name(c)}: {n}" for c, n in short.items())
@@ -108,15 +112,17 @@ def k_shot_indices(pool: list[Example], task: DictConfig, k: int, data_seed: int
     return train, val
 
 
-def k_shot_splits(pools: dict[str, list[Example]], task: DictConfig, data_seed: int) -> dict[str, list[Example]]:
+def k_shot_splits(
+    pools: dict[str, list[Example]], task: DictConfig, data_seed: int, kind: str | None = None
+) -> dict[str, list[Example]]:
     """train and val: K per class from the training pool (k_shot_indices); test: the whole dev
     pool, or the task's own test pool where it has one. task.n_train / n_val are not read."""
-    check_k_shot(task)
+    check_k_shot(task, kind)
     k = task.k_shot
     unused = [f"task.{key}={task.get(key)}" for key in ("n_train", "n_val") if task.get(key) is not None]
     if unused:  # the default task and debug=fast set them; said, never silently dropped
         say(f"task.k_shot={k}: {k} training and {k} validation examples per class; {' and '.join(unused)} not used")
     train_pool = pools["train"]
-    train, val = k_shot_indices(train_pool, task, k, data_seed)
+    train, val = k_shot_indices(train_pool, task, k, data_seed, kind)
     test = pools["test"] if "test" in pools else pools["dev"]
     return {"train": [train_pool[i] for i in train], "val": [train_pool[i] for i in val], "test": list(test)}

@@ -66,7 +66,7 @@ def download_model(name: str, out: Path) -> Path:
 def download_task(name: str, out: Path) -> Path:
     """The hub copy, written as the original GLUE files, so `readers.read_local` reads it like
     a `glue_data/` download (same file names, columns, label names; CoLA without header)."""
-    from bertlab.data.readers import GLUE_DIRS, read_hub
+    from bertlab.data.readers import GLUE_DIRS, label_kind, read_hub
 
     task = task_config(name)
     pools = read_hub(task)  # the same label mapping a hub run uses
@@ -77,7 +77,7 @@ def download_task(name: str, out: Path) -> Path:
     for pool, key in (("train", "train_file"), ("dev", "dev_file")):
         lines = [] if columns else [header]  # CoLA's files have no header row: the config names its columns
         for example in pools[pool]:
-            label = example.label if task.problem == "regression" else task.labels[example.label]
+            label = example.label if label_kind(task) == "regression" else task.labels[example.label]
             # GLUE TSV has no quoting: tabs and line breaks inside a text would split the row
             texts = [" ".join(t.split()) for t in (example.text_a, example.text_b) if t is not None]
             row = {**dict(zip(task.text_fields, texts)), task.label_field: label}

@@ -43,16 +43,19 @@ class Example:
         return f"Example(text_a={self.text_a!r}, text_b={self.text_b!r}, label={self.label!r}{extra})"
 
 
-def read_task(task: DictConfig) -> dict[str, list[Example]]:
+def read_task(task: DictConfig, kind: str | None = None) -> dict[str, list[Example]]:
     """Read the labelled pools. For classification with `task.labels: null` (csv task), the labels
     are inferred from the training file and written back into `task.labels`, so read before
-    anything that needs the number of labels."""
+    anything that needs the number of labels. `kind`: the labels' kind, "classification" (a class
+    per text) or "regression" (a number), as the task's Problem says (problems/sequence/, a fork's
+    problem reusing this reader); None: task.problem's, one of those two names."""
+    kind = label_kind(task, kind)
     if task.source == "bbcnews":
-        return read_bbcnews(task)
+        return read_bbcnews(task, kind)
     if task.source == "glue" and task.data_dir is None:
-        return read_hub(task)
+        return read_hub(task, kind)
     if task.source in ("glue", "csv"):
-        return read_local(task)
+        return read_local(task, kind)
     raise ConfigError(f"task.source={task.source} is unknown; valid: glue, bbcnews, csv.")
 
 
@@ -61,12 +64,17 @@ class LabelRule(NamedTuple):
     OmegaConf lookup costs ~10 us, which per row and key was half the reading of the BBC corpus
     (2,225 files) and grows with a GLUE file's rows (docs/speed.md)."""
 
-    problem: str
+    kind: str  # the labels' kind: "classification" or "regression" (label_kind)
     label_field: str
 
 
-def label_rule(task: DictConfig) -> LabelRule:
-    return LabelRule(task.problem, task.label_field)
+def label_kind(task: DictConfig, kind: str | None = None) -> str:
+    """`kind` as given (the Problem's `kind`), or, None, the task's own problem name."""
+    return task.problem if kind is None else kind
+
+
+def label_rule(task: DictConfig, kind: str | None = None) -> LabelRule:
+    return LabelRule(label_kind(task, kind), task.label_field)
 
 
 def make_example(
@@ -76,7 +84,7 @@ def make_example(
     `side`: its raw side features (data/features.py), or None."""
     check_texts(texts, where)
     check_label_present(raw_label, where, rule)
-    if rule.problem == "regression":
+    if rule.kind == "regression":
         label = fields.score(raw_label, where, rule.label_field)
     else:
         label = label_index.get(fields.class_label(raw_label, where, rule.label_field))
@@ -96,7 +104,7 @@ def check_texts(texts: dict, where: str) -> None:
 
 def check_label_present(raw_label, where: str, rule: LabelRule) -> None:
     # Before labels are inferred or mapped: an empty cell (or JSON null, true, 1.5) would become a class of its own.
-    if rule.problem == "classification":
+    if rule.kind == "classification":
         fields.class_label(raw_label, where, rule.label_field)
     elif raw_label is None or isinstance(raw_label, str) and not raw_label.strip():
         fields.class_label(raw_label, where, rule.label_field)  # regression: a score is parsed later
@@ -112,10 +120,10 @@ def _label_index(task: DictConfig) -> dict[str, int]:
     return {label_key(label): i for i, label in enumerate(task.labels or [])}
 
 
-def check_two_classes(train: list[Example], task: DictConfig, where: str) -> None:
+def check_two_classes(train: list[Example], task: DictConfig, where: str, kind: str | None = None) -> None:
     """A classifier trained on one class learns nothing, and the metrics fail deep inside
     torchmetrics: say so where the training examples come from."""
-    if task.problem != "classification":
+    if label_kind(task, kind) != "classification":
         return
     present = sorted({e.label for e in train})
     if len(present) < 2:
@@ -130,7 +138,8 @@ def check_two_classes(train: list[Example], task: DictConfig, where: str) -> Non
 # ---------------------------------------------------------------- local files (glue and csv)
 
 
-def read_local(task: DictConfig) -> dict[str, list[Example]]:
+def read_local(task: DictConfig, kind: str | None = None) -> dict[str, list[Example]]:
+    kind = label_kind(task, kind)
     if len(task.text_fields) not in (1, 2):
         raise ConfigError(
             f"task.text_fields={list(task.text_fields)} is invalid: give one column (single text) or two (pairs)."
@@ -142,29 +151,29 @@ def read_local(task: DictConfig) -> dict[str, list[Example]]:
     vectors = features.FeatureFile(task.feature_file) if task.get("feature_file") is not None else None
     for pool, key in keys:
         path = paths[pool]
-        raw[pool] = list(_read_fields(path, task, encoding, vectors))
+        raw[pool] = list(_read_fields(path, task, encoding, vectors, kind))
         if not raw[pool]:  # else the split sizes would be blamed (task.n_train, an empty val split)
             what = "is empty" if path.stat().st_size == 0 else "has no example rows (only a header or blank lines)"
             raise DataError(f"{path} {what}; task.{key} must name a file with at least one example.")
-    if task.problem == "classification" and task.labels is None:
+    if kind == "classification" and task.labels is None:
         inferred = _natural_sort({label_key(label) for _, _, label, _ in raw["train"]})
         with open_dict(task):
             task.labels = inferred
-    label_index, rule = _label_index(task), label_rule(task)
+    label_index, rule = _label_index(task), label_rule(task, kind)
     pools = {}
     for pool, rows in raw.items():  # train first: one class there explains a dev label it lacks
         pools[pool] = [make_example(texts, label, where, rule, label_index, side) for where, texts, label, side in rows]
         if pool == "train":
-            check_two_classes(pools[pool], task, str(paths[pool]))
+            check_two_classes(pools[pool], task, str(paths[pool]), kind)
     return pools
 
 
 def _read_fields(
-    path: Path, task: DictConfig, encoding: str, vectors: features.FeatureFile | None = None
+    path: Path, task: DictConfig, encoding: str, vectors: features.FeatureFile | None = None, kind: str | None = None
 ) -> Iterator[tuple[str, dict, object, tuple | None]]:
     """(where, texts, raw label, raw features or None) per row; only the needed columns are kept
     (MNLI rows carry parses). `vectors`: task.feature_file's, looked up by the row's task.id_field."""
-    rule, text_fields = label_rule(task), list(task.text_fields)  # read once, not per row (LabelRule)
+    rule, text_fields = label_rule(task, kind), list(task.text_fields)  # read once, not per row (LabelRule)
     needed = [*text_fields, rule.label_field]
     spec = features.feature_fields(task)
     for line, row in _read_rows(path, task.columns, encoding):
@@ -295,35 +304,35 @@ GLUE_DIRS = {
 }
 
 
-def read_hub(task: DictConfig) -> dict[str, list[Example]]:
+def read_hub(task: DictConfig, kind: str | None = None) -> dict[str, list[Example]]:
     folder = GLUE_DIRS.get(task.hub_config, task.hub_config)
     splits = load_hub(task, f"the GLUE files in their original format, e.g. task.data_dir=/path/to/glue_data/{folder}")
     dev_split = "validation_matched" if "validation_matched" in splits else "validation"  # MNLI
     return {
-        "train": _hub_examples(splits["train"], "train", task),
-        "dev": _hub_examples(splits[dev_split], dev_split, task),
+        "train": _hub_examples(splits["train"], "train", task, label_kind(task, kind)),
+        "dev": _hub_examples(splits[dev_split], dev_split, task, label_kind(task, kind)),
     }
 
 
-def _hub_examples(dataset, split: str, task: DictConfig) -> list[Example]:
+def _hub_examples(dataset, split: str, task: DictConfig, kind: str) -> list[Example]:
     columns = HUB_TEXT_COLUMNS.get(task.hub_config, list(task.text_fields))
     texts = {c: list(dataset[c]) for c in columns}
     raw = list(dataset["label"])
-    if task.problem == "classification":
+    if kind == "classification":
         # The hub stores class indices. Where its class names are those of the GLUE files (RTE,
         # QNLI, MNLI), map by name: MNLI's hub order differs from the file order. Where the files
         # hold 0/1 (MRPC, QQP, CoLA, SST-2), the hub index is that digit.
         names = getattr(dataset.features["label"], "names", None)
         by_name = names is not None and set(names) <= set(map(str, task.labels))
         raw = [names[y] if by_name and y >= 0 else y for y in raw]
-    label_index, rule = _label_index(task), label_rule(task)
+    label_index, rule = _label_index(task), label_rule(task, kind)
     where = f"{task.hub_name}/{task.hub_config} {split}, row"
     examples = [
         make_example({c: t[i] for c, t in texts.items()}, y, f"{where} {i}", rule, label_index)
         for i, y in enumerate(raw)
     ]
     if split == "train":
-        check_two_classes(examples, task, f"{task.hub_name}/{task.hub_config} {split}")
+        check_two_classes(examples, task, f"{task.hub_name}/{task.hub_config} {split}", kind)
     return examples
 
 
@@ -334,10 +343,10 @@ BBC_DEV_FRACTION = 0.2
 BBC_DEV_SEED = 2021
 
 
-def read_bbcnews(task: DictConfig) -> dict[str, list[Example]]:
+def read_bbcnews(task: DictConfig, kind: str | None = None) -> dict[str, list[Example]]:
     """Whole articles (title line + body) of data/<class>/<n>.txt. The corpus has no dev set, so a
     fixed 20% per class is held out as the "dev" pool."""
-    label_index, rule = _label_index(task), label_rule(task)
+    label_index, rule = _label_index(task), label_rule(task, kind)
     by_label: dict[int, list[Example]] = {}
     seen: set[str] = set()
     # Sorted: the filesystem order differs between machines.

@@ -35,16 +35,22 @@ from omegaconf import DictConfig
 from bertlab.config.values import check_count
 from bertlab.core.errors import ConfigError, DataError
 from bertlab.data.k_shot import k_shot_splits
-from bertlab.data.readers import Example
+from bertlab.data.readers import Example, label_kind
 
 SAMPLING = ("balanced", "paper")
 
 
-def make_splits(pools: dict[str, list[Example]], task: DictConfig, data_seed: int) -> dict[str, list[Example]]:
+def make_splits(
+    pools: dict[str, list[Example]], task: DictConfig, data_seed: int, kind: str | None = None
+) -> dict[str, list[Example]]:
+    """train/val/test drawn from the pools. `kind`: the labels' kind as the task's Problem says (its
+    `kind`: "classification" draws balanced over the classes, "regression" by its own rule, anything
+    else at random); None: task.problem's (data/readers.py label_kind)."""
+    kind = label_kind(task, kind)
     if task.get("k_shot") is not None:  # LM-BFF's protocol (data/k_shot.py); n_test still applies
         # its test set is the same for every data split, and so is an n_test subset of it (a fixed
         # RNG, not data_seed's): the split-vs-seed variance must not mix in a test set per split
-        return _checked(k_shot_splits(pools, task, data_seed), task, pools, None, None, random.Random(0))
+        return _checked(k_shot_splits(pools, task, data_seed, kind), task, pools, None, None, random.Random(0), kind)
     n_train = check_count(
         task.n_train,
         "task.n_train",
@@ -62,10 +68,12 @@ def make_splits(pools: dict[str, list[Example]], task: DictConfig, data_seed: in
         raise ConfigError(f"task.sampling={sampling!r} is invalid; valid: {', '.join(SAMPLING)}.")
     rng = random.Random(data_seed)
     train_pool, dev_pool = pools["train"], pools["dev"]
-    groups = _groups(train_pool, task)
+    groups = _groups(train_pool, kind)
     available = len(train_pool)
     if "test" in pools:
-        return _checked(_own_test_splits(pools, task, n_train, n_val, rng), task, pools, n_train, n_val, rng)
+        return _checked(
+            _own_test_splits(pools, task, n_train, n_val, rng, kind), task, pools, n_train, n_val, rng, kind
+        )
 
     if n_train is not None:
         if n_train > available:
@@ -84,12 +92,12 @@ def make_splits(pools: dict[str, list[Example]], task: DictConfig, data_seed: in
                 f"in the training pool of '{task.name}'; both are drawn from it, disjoint."
             )
         if sampling == "paper":
-            train, val = paper_draw(train_pool, task, n_train, n_val, data_seed)
+            train, val = paper_draw(train_pool, task, n_train, n_val, data_seed, kind)
         else:
             train, groups = _draw(groups, n_train, rng)
             val = _draw(groups, n_val, rng)[0] if n_val is not None else None
     elif n_val is not None and sampling == "paper":
-        train, val = paper_draw(train_pool, task, None, n_val, data_seed)
+        train, val = paper_draw(train_pool, task, None, n_val, data_seed, kind)
     elif n_val is not None:
         if n_val >= available:
             raise ConfigError(
@@ -105,14 +113,14 @@ def make_splits(pools: dict[str, list[Example]], task: DictConfig, data_seed: in
         if sampling == "paper":
             val_dev, test_dev = paper_halves(dev_pool, data_seed)
         else:
-            val_dev, test_dev = _halves(_groups(dev_pool, task), rng)
+            val_dev, test_dev = _halves(_groups(dev_pool, kind), rng)
         splits = {"train": _pick(train_pool, train), "val": _pick(dev_pool, val_dev), "test": _pick(dev_pool, test_dev)}
     else:
         splits = {"train": _pick(train_pool, train), "val": _pick(train_pool, val), "test": list(dev_pool)}
-    return _checked(splits, task, pools, n_train, n_val, rng)
+    return _checked(splits, task, pools, n_train, n_val, rng, kind)
 
 
-def _own_test_splits(pools: dict, task: DictConfig, n_train: int | None, n_val: int | None, rng) -> dict:
+def _own_test_splits(pools: dict, task: DictConfig, n_train: int | None, n_val: int | None, rng, kind: str) -> dict:
     if task.sampling == "paper":
         raise ConfigError(
             f"task.sampling=paper reproduces the official code's GLUE draws; '{task.name}' has its own test set: "
@@ -126,12 +134,12 @@ def _own_test_splits(pools: dict, task: DictConfig, n_train: int | None, n_val: 
                 f"task.{key}={n} is more than the {len(examples)} examples in the {pool} pool of '{task.name}'; "
                 f"valid: 1 to {len(examples)}, or null for all of them."
             )
-        splits[name] = list(examples) if n is None else _pick(examples, _draw(_groups(examples, task), n, rng)[0])
+        splits[name] = list(examples) if n is None else _pick(examples, _draw(_groups(examples, kind), n, rng)[0])
     splits["test"] = list(pools["test"])
     return splits
 
 
-def _checked(splits: dict, task: DictConfig, pools: dict, n_train, n_val, rng) -> dict[str, list[Example]]:
+def _checked(splits: dict, task: DictConfig, pools: dict, n_train, n_val, rng, kind: str) -> dict[str, list[Example]]:
     """The n_test subset, and no split empty."""
     available, dev_pool = len(pools["train"]), pools["dev"]
     n_test = check_count(
@@ -143,7 +151,7 @@ def _checked(splits: dict, task: DictConfig, pools: dict, n_train, n_val, rng) -
     if n_test is not None and n_test < len(splits["test"]):
         # a class-balanced subset, for quick runs (debug=fast): the baseline stays comparable
         test = splits["test"]
-        splits["test"] = _pick(test, _draw(_groups(test, task), n_test, rng)[0])
+        splits["test"] = _pick(test, _draw(_groups(test, kind), n_test, rng)[0])
     for name, examples in splits.items():
         if not examples:
             raise DataError(
@@ -153,10 +161,10 @@ def _checked(splits: dict, task: DictConfig, pools: dict, n_train, n_val, rng) -
     return splits
 
 
-def _groups(pool: list[Example], task: DictConfig) -> list[list[int]]:
+def _groups(pool: list[Example], kind: str) -> list[list[int]]:
     """Indices into the pool, one ascending list per label present (regression, token
     classification: one list)."""
-    if task.problem != "classification":
+    if kind != "classification":
         return [list(range(len(pool)))] if pool else []
     by_label: dict[int, list[int]] = {}
     for i, example in enumerate(pool):
@@ -231,7 +239,12 @@ def paper_halves(dev_pool: list[Example], data_seed: int) -> tuple[list[int], li
 
 
 def paper_draw(
-    train_pool: list[Example], task: DictConfig, n_train: int | None, n_val: int | None, data_seed: int
+    train_pool: list[Example],
+    task: DictConfig,
+    n_train: int | None,
+    n_val: int | None,
+    data_seed: int,
+    kind: str | None = None,
 ) -> tuple[list[int], list[int] | None]:
     """`--downsample_trainset n_train --resplit_val n_val`: numpy's global RNG seeded with 0 (here
     data_seed), each label's indices shuffled in turn (labels in order of first appearance);
@@ -242,7 +255,7 @@ def paper_draw(
     import numpy as np
     import torch
 
-    if task.problem == "regression":
+    if label_kind(task, kind) == "regression":
         order = torch.randperm(len(train_pool), generator=torch.Generator().manual_seed(data_seed)).tolist()
         groups, per_train, per_val = [order], n_train, n_val
     else:

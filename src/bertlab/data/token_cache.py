@@ -71,7 +71,7 @@ def _state_without_call_settings(backend) -> str:
 
 
 def examples_fingerprint(examples: list[Example]) -> str:
-    """Also of tagged sentences (data/tagged.py), whose text_a and label are tuples (their repr)."""
+    """Also of tagged sentences (problems/token_classification/reader.py), whose text_a and label are tuples (their repr)."""
     h = hashlib.sha256()
     for e in examples:
         # \x00 / \x01 separate fields and examples, so ("ab", None) and ("a", "b") differ

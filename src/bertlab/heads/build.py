@@ -38,22 +38,15 @@ def make_head(head: Mapping, config):
     return call("head", cfg, kwargs, config)
 
 
-SEQUENCE_PROBLEMS = ("classification", "regression")  # the heads here read one vector per example
-OWN_HEADS = {
-    "token_classification": "one prediction per token",
-    "multiple_choice": "one score per choice",
-    "question_answering": "a start and an end score per token",
-}
-
-
-def check_head(head: Mapping, problem: str = "classification") -> None:
-    """Every check of the head config that needs no model (the head built for a stand-in encoder)."""
+def check_head(head: Mapping, problem=None) -> None:
+    """Every check of the head config that needs no model (the head built for a stand-in encoder).
+    `problem`: the task's Problem (problems/problem.py); None: a sequence task's. The heads here read
+    one vector per example, so they need a problem whose `sequence` is true."""
     cfg = head_config(head)
-    if not is_family_head(cfg) and problem not in SEQUENCE_PROBLEMS:
+    if not is_family_head(cfg) and problem is not None and not problem.sequence:
         raise ConfigError(
-            f"head={cfg['name']} reads one vector per example, for sequence tasks; task.problem={problem} "
-            f"has its own head ({OWN_HEADS.get(problem, 'its AutoModelFor* class')}): drop head= (the default, "
-            "head=pooler)"
+            f"head={cfg['name']} reads one vector per example, for sequence tasks; task.problem={problem.name} "
+            f"has its own head ({problem.outputs}): drop head= (the default, head=pooler)"
         )
     if is_family_head(cfg):
         extra = sorted(k for k in cfg if k not in (*INSTANTIATE_KEYS, "name"))

@@ -38,6 +38,7 @@ from torch import nn
 from bertlab.config.values import check_number, check_positive, check_probability
 from bertlab.core.errors import ConfigError
 from bertlab.core.lines import say
+from bertlab.problems.registry import problem_of
 
 AUX_OPTIONS = ("none", "mlm", "label_similarity")
 ATTRIBUTE = "aux_objective"
@@ -53,7 +54,8 @@ def check_aux(cfg) -> None:
     if name == "none":
         return
     check_number(aux.weight, "aux.weight", "it must be a number >= 0 (0 = the task loss alone)", low=0)
-    if task.problem not in ("classification", "regression"):
+    problem = problem_of(task)
+    if not problem.sequence:
         raise ConfigError(
             f"aux={name} is for sequence tasks (classification, regression); task.problem={task.problem} does not "
             "support it: drop aux= (the default, aux=none)."
@@ -69,9 +71,10 @@ def check_aux(cfg) -> None:
                 "is more than 1; they are shares of the masked tokens (the rest stay unchanged), e.g. 0.8 and 0.1."
             )
     if name == "label_similarity":
-        if task.problem != "classification":
+        if not problem.classifies_texts:
             raise ConfigError(
-                "aux=label_similarity needs classes to describe; task.problem=regression has none: use aux=mlm or aux=none."
+                f"aux=label_similarity needs classes to describe; task.problem={task.problem} has none: use aux=mlm "
+                "or aux=none."
             )
         check_positive(aux.temperature, "aux.temperature", "it must be a number > 0 (e.g. 0.05)")
         if task.get("labels") is not None:  # a csv task's labels may be inferred later: label_descriptions() again

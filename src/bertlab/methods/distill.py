@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 from bertlab.config.values import check_positive, check_probability
 from bertlab.core.errors import ConfigError
 from bertlab.data.fingerprint import FINGERPRINT_KEY, SPLITS
+from bertlab.problems.registry import problem_of
 
 DISTILL_OPTIONS = ("none", "self")
 # what transformers' save_pretrained writes (one file, or an index of shards)
@@ -131,7 +132,7 @@ def check_teacher_run(teacher: str, record: dict | None, teacher_task, task, fin
             f"distill.teacher={teacher}: it is a task.problem={teacher_task.problem} run, this run is "
             f"task.problem={task.problem}; use a teacher run of this task."
         )
-    if task.problem != "regression":
+    if not problem_of(task).regression:
         theirs, ours = [str(x) for x in teacher_task.labels], [str(x) for x in task.labels]
         if len(theirs) != len(ours):
             raise ConfigError(

@@ -38,6 +38,7 @@ from bertlab.core.errors import ConfigError, ModelError
 from bertlab.methods.bitfit import apply_bitfit
 from bertlab.model.anatomy import anatomy
 from bertlab.model.targets import TARGET_SETS, blocks_regex, ia3_targets, target_names
+from bertlab.problems.registry import problem_of
 
 PEFT_OPTIONS = ("none", "lora", "ia3", "prefix", "bitfit")
 FROM_PEFT = ("lora", "ia3", "prefix")  # the peft package's; bitfit is ours
@@ -112,7 +113,7 @@ def check_peft(cfg: DictConfig) -> None:
                 f"head={head} with peft=prefix: peft's prefix tuning feeds the prefix through the family's own "
                 "classifier (head=pooler); use head=pooler, or peft=lora / ia3 / bitfit with this head."
             )
-        if cfg.task.problem not in ("classification", "regression"):
+        if not problem_of(cfg.task).sequence:
             raise ConfigError(
                 f"peft=prefix with task.problem={cfg.task.problem}: bertlab runs peft's prefix tuning for sequence "
                 "classification and regression; use peft=lora, ia3 or bitfit for this task."

@@ -42,10 +42,11 @@ def resolve_model_path(name_or_path: str) -> str:
     return name_or_path
 
 
-def load_config(name_or_path: str, num_labels: int, problem: str, dropout: float | None = None):
-    """The model's config only (seconds): lets every config error surface before the weights load."""
+def load_config(name_or_path: str, num_labels: int, kind: str, dropout: float | None = None):
+    """The model's config only (seconds): lets every config error surface before the weights load.
+    `kind`: the task's Problem's (problems/problem.py): "regression" is an MSE head, any other a classifier."""
     path = resolve_model_path(name_or_path)
-    problem_type = "regression" if problem == "regression" else "single_label_classification"
+    problem_type = "regression" if kind == "regression" else "single_label_classification"
     try:
         with _quiet_transformers():  # its warning on a saved head of another label count: load_model says it
             config = AutoConfig.from_pretrained(path, num_labels=num_labels, problem_type=problem_type)

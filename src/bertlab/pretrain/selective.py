@@ -46,6 +46,7 @@ from bertlab.core.errors import ConfigError
 from bertlab.core.lines import say
 from bertlab.model.load import _quiet_transformers, resolve_model_path
 from bertlab.pretrain.nsp_data import split_sentences
+from bertlab.problems.registry import problem_named
 from bertlab.run.limits import lightning_trainer
 
 IMPORTANCE_FILE = "importance.tsv"
@@ -197,7 +198,9 @@ def fit(model, items: list, collate, s, epochs: int, lr: float, trainer_cfg, lim
 
 
 def check_task(task_cfg, train: list) -> None:
-    if task_cfg.get("problem") != "classification" or not train or not isinstance(train[0].text_a, str):
+    problem = task_cfg.get("problem")
+    classifies = problem is not None and problem_named(problem).classifies_texts
+    if not classifies or not train or not isinstance(train[0].text_a, str):
         raise ConfigError(
             f"pretrain.masking=selective scores tokens by how much they move the probability of the example's "
             f"label, so it needs a sequence classification task; task '{task_cfg.name}' is not one "

@@ -1,1 +1,2 @@
-"""Task problems: what `task.problem` changes in a run, in one place per problem (registry.py)."""
+"""Task problems: one folder per kind of task (its reader, encoder, metrics and `Problem`), the
+interface they implement (problem.py) and the names `task.problem` takes (registry.py)."""

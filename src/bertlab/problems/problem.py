@@ -1,9 +1,10 @@
-"""What a task problem supplies to a run: its reader, its tokenisation and batches, its
-AutoModelFor* class, its metrics and baseline, and the rules for its own task keys.
+"""What a task problem supplies to a run: the interface every kind of task implements, written once.
 
-run/fit.py asks the problem of `task.problem` (registry.py) for each of these instead of testing
-the problem name itself, so a new problem (multiple choice, question answering) is one module
-here plus its pieces in data/ and training/.
+A kind of task is one folder, problems/<kind>/: its reader (reader.py), its encoder (encoder.py:
+tokenisation, labels and batches, a data/encoder.py `Encoder`), its metrics (metrics.py) and, in its
+`__init__.py`, the `Problem` below that ties them together. `task.problem` names it (registry.py: a
+packaged name, or a fork's module). Code outside problems/ asks the Problem (`problem_of(task)`)
+what it needs to know (`sequence`, `regression`, ...) rather than testing the problem's name.
 """
 
 from __future__ import annotations
@@ -18,20 +19,67 @@ from bertlab.core.errors import ConfigError
 
 @dataclass(frozen=True)
 class Problem:
+    """One kind of task: every field is read by the generic code (run/fit.py, config/checks.py,
+    the methods and approaches), none of which tests `task.problem` itself."""
+
     name: str
-    auto_class: type  # transformers' AutoModelFor* class of the head
-    read: Callable[[DictConfig], dict]  # task -> {"train", "dev"[, "test"]} pools of examples
-    encoder: Callable[[DictConfig, object], object | None]  # (task, tokenizer) -> FewSampleDataModule's encoder
-    # (task, num_labels, encoder) -> prefix -> MetricCollection; None: FineTuner's default (GLUE's). The
-    # encoder is there for metrics that read its per-split state (question answering: which window is
-    # of which question)
-    metrics: Callable[[DictConfig, int, object], Callable | None]
-    baseline: Callable[[DictConfig, int, list, list], dict]  # (task, num_labels, train labels, test labels)
-    check: Callable[[DictConfig], None]  # the rules of the problem's own keys (config/checks.py calls it)
-    num_labels: Callable[[DictConfig], int]  # once read_task has filled task.labels
-    # (model, batch, metrics): how an evaluation batch updates the metrics, for problems whose
-    # evaluation is not logits vs labels (question answering); None: FineTuner's default
-    evaluate: Callable | None = None
+    """The problem's name, for messages (a packaged one is its `task.problem` value)."""
+
+    auto_class: type
+    """transformers' AutoModelFor* class of its head, e.g. AutoModelForTokenClassification."""
+
+    read: Callable[[DictConfig], dict]
+    """task -> {"train", "dev"[, "test"]} pools of examples; may fill task.labels where they are inferred."""
+
+    encoder: Callable[[DictConfig, object], object]
+    """(task, tokenizer) -> the data/encoder.py `Encoder` FewSampleDataModule tokenises and batches with."""
+
+    metrics: Callable[[DictConfig, int, object], Callable]
+    """(task, num_labels, encoder) -> (prefix -> MetricCollection logging `<prefix>/<name>`). The encoder
+    is there for metrics that read its per-split state (question answering: which window is of which question)."""
+
+    evaluate: Callable | None
+    """(model, batch, metrics): how an evaluation batch updates the metrics; None: the logits' argmax
+    against the labels (training/metrics.py `evaluate_logits`)."""
+
+    baseline: Callable[[DictConfig, int, list, list], dict]
+    """(task, num_labels, train labels, test labels) -> result.json's `baseline`: the trivial predictor's scores."""
+
+    check: Callable[[DictConfig], None]
+    """cfg -> None or a ConfigError: the rules of the problem's own task keys (config/checks.py calls it)."""
+
+    num_labels: Callable[[DictConfig], int]
+    """task -> the head's number of outputs (once `read` has filled task.labels)."""
+
+    metric_names: tuple[str, ...]
+    """The metrics task.metrics may name (training/metric_names.py)."""
+
+    sequence: bool = False
+    """One label per text (classification, regression): the heads, methods and approaches built for
+    one vector per example (head=, aux=, peft=prefix, approach=prompt|setfit, predict) apply."""
+
+    regression: bool = False
+    """The label is a number, not a class: MSE loss, the output squeezed, no classes to draw by."""
+
+    outputs: str = "one label per text"
+    """What its head predicts, in words: messages that say why a sequence head does not fit."""
+
+    pipeline_tag: str | None = None
+    """The Hugging Face pipeline of a saved model (its model card); None: none fits."""
+
+    @property
+    def kind(self) -> str:
+        """What the helpers below problems/ that are keyed by a kind of label take (model/load.py
+        load_config, training/metrics.py, prompt/, pretrain/settings.py check_pretrain): "regression"
+        (one number per text), "classification" (one class per text), else the problem's name."""
+        if self.sequence:
+            return "regression" if self.regression else "classification"
+        return self.name
+
+    @property
+    def classifies_texts(self) -> bool:
+        """One class per text (sequence classification): label names, class-balanced draws, SetFit."""
+        return self.sequence and not self.regression
 
 
 def check_task_beyond_sequences(cfg: DictConfig, keys: tuple, start_from: str, samples: str, pooler: bool) -> None:

@@ -11,13 +11,13 @@ from bertlab.config.model_checks import check_before_weights
 from bertlab.config.values import check_count, check_probability
 from bertlab.core.errors import ConfigError
 from bertlab.model.load import load_config, load_tokenizer
+from bertlab.problems.registry import problem_of
 from bertlab.prompt.aux_mlm import AuxiliaryMLM, unlabeled_pool
 from bertlab.prompt.demonstrations import DEMONSTRATIONS, sentence_embedder
 from bertlab.prompt.encoder import PromptEncoder
 from bertlab.prompt.model import load_prompt_model, load_saved_prompt_model
 from bertlab.prompt.template import PromptFormat, label_word_ids, label_word_list, parse_template
 
-SEQUENCE_PROBLEMS = ("classification", "regression")
 # methods that replace the model's head or its training objective: one message each
 REFUSED = {
     "head": ("pooler", "the class scores come from the masked-LM head at the mask, not from a classifier head"),
@@ -32,7 +32,8 @@ def _pair(task: DictConfig) -> bool:
 def check_prompt(cfg: DictConfig) -> None:
     """Every rule of approach=prompt that needs no model (config/checks.py calls it)."""
     task, approach = cfg.task, cfg.approach
-    if task.problem not in SEQUENCE_PROBLEMS:
+    problem = problem_of(task)
+    if not problem.sequence:
         raise ConfigError(
             f"approach=prompt scores one mask per example: it is for sequence classification and regression; "
             f"task.problem={task.problem} is not one: use approach=finetune."
@@ -42,10 +43,10 @@ def check_prompt(cfg: DictConfig) -> None:
             raise ConfigError(f"{group}={cfg[group].name} does not apply to approach=prompt ({why}): drop {group}=.")
     parse_template(task.get("template"), _pair(task))
     labels = task.get("labels")
-    if task.problem == "classification" and labels is not None:
-        label_word_list(task.get("label_words"), labels, task.problem)
-    elif task.problem == "regression":
-        label_word_list(task.get("label_words"), None, task.problem)
+    if problem.classifies_texts and labels is not None:
+        label_word_list(task.get("label_words"), labels, problem.kind)
+    elif problem.regression:
+        label_word_list(task.get("label_words"), None, problem.kind)
         bounds(task)
     if approach.demonstrations not in DEMONSTRATIONS:
         raise ConfigError(
@@ -61,7 +62,7 @@ def check_prompt(cfg: DictConfig) -> None:
 
 def bounds(task: DictConfig) -> tuple[float, float] | None:
     """A regression task's score range (task.score_range, e.g. STS-B's [0, 5]): the two poles' values."""
-    if task.problem != "regression":
+    if not problem_of(task).regression:
         return None
     value = task.get("score_range")
     ok = value is not None and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)
@@ -76,7 +77,7 @@ def bounds(task: DictConfig) -> tuple[float, float] | None:
 def prompt_format(cfg: DictConfig, tokenizer) -> PromptFormat:
     task = cfg.task
     parts = parse_template(task.template, _pair(task))
-    words = label_word_list(task.label_words, task.get("labels"), task.problem)
+    words = label_word_list(task.label_words, task.get("labels"), problem_of(task).kind)
     return PromptFormat(parts, label_word_ids(words, tokenizer), tokenizer, task.max_length)
 
 
@@ -85,12 +86,11 @@ def load_model(cfg: DictConfig, pair: bool, num_labels: int, name_or_path: str):
     task = cfg.task
     tokenizer = load_tokenizer(name_or_path)
     word_ids = prompt_format(cfg, tokenizer).word_ids  # a label word of several pieces: refused here
-    config = load_config(name_or_path, num_labels, task.problem, cfg.model.dropout)
+    kind = problem_of(task).kind
+    config = load_config(name_or_path, num_labels, kind, cfg.model.dropout)
     # the rendered input is one sequence, whatever the task's number of texts
     check_before_weights(name_or_path, config, tokenizer, task.max_length, False, cfg.reinit, AutoModelForMaskedLM)
-    model = load_prompt_model(
-        name_or_path, num_labels, task.problem, cfg.model.dropout, word_ids, bounds(task), tokenizer
-    )
+    model = load_prompt_model(name_or_path, num_labels, kind, cfg.model.dropout, word_ids, bounds(task), tokenizer)
     return tokenizer, model
 
 
@@ -104,14 +104,14 @@ def encoder(cfg: DictConfig, tokenizer, train: list | None) -> PromptEncoder:
     approach = cfg.approach
     if train is None and approach.demonstrations != "none":
         from bertlab.data.sampling import make_splits
-        from bertlab.problems.registry import problem_of
 
-        train = make_splits(problem_of(cfg.task).read(cfg.task), cfg.task, cfg.task.data_seed)["train"]
+        problem = problem_of(cfg.task)
+        train = make_splits(problem.read(cfg.task), cfg.task, cfg.task.data_seed, problem.kind)["train"]
     embed = sentence_embedder(approach.similarity_model) if approach.demonstrations == "similar" else None
     return PromptEncoder(
         prompt_format(cfg, tokenizer),
         train or [],
-        cfg.task.problem,
+        problem_of(cfg.task).kind,
         approach.demonstrations,
         cfg.seed,
         embed,

@@ -27,9 +27,9 @@ from collections.abc import Callable, Sequence
 DEMONSTRATIONS = ("none", "random", "similar")
 
 
-def demo_classes(train: Sequence, problem: str, bounds: tuple[float, float] | None = None) -> list[int]:
-    """The class of each training example, as demonstrations group them (regression: the pole)."""
-    if problem != "regression":
+def demo_classes(train: Sequence, kind: str, bounds: tuple[float, float] | None = None) -> list[int]:
+    """The class of each training example, as demonstrations group them (`kind` regression: the pole)."""
+    if kind != "regression":
         return [int(e.label) for e in train]
     middle = (bounds[0] + bounds[1]) / 2
     return [int(float(e.label) > middle) for e in train]

@@ -1,6 +1,6 @@
 """approach=prompt's encoder for FewSampleDataModule: each example rendered through the template
-(with its demonstrations), its mask position and its label (the interface of data/datamodule.py's
-SequenceEncoder: cache_tag, encode, collate)."""
+(with its demonstrations), its mask position and its label (an Encoder, data/encoder.py:
+cache_tag, encode, collate)."""
 
 from __future__ import annotations
 
@@ -9,22 +9,24 @@ import json
 
 from transformers import DataCollatorWithPadding
 
+from bertlab.data.encoder import Encoder
 from bertlab.prompt import demonstrations
 from bertlab.prompt.template import PromptFormat
 
 
-class PromptEncoder:
-    def __init__(self, prompt: PromptFormat, train: list, problem: str, how: str, seed: int, embed=None, bounds=None):
-        self.prompt, self.train, self.problem, self.how, self.seed, self.embed = (
+class PromptEncoder(Encoder):
+    def __init__(self, prompt: PromptFormat, train: list, kind: str, how: str, seed: int, embed=None, bounds=None):
+        # kind: the task's Problem's (problems/problem.py): "regression" labels are numbers
+        self.prompt, self.train, self.kind, self.how, self.seed, self.embed = (
             prompt,
             train,
-            problem,
+            kind,
             how,
             seed,
             embed,
         )
         # a regression's demonstrations: the pole each is nearer (bounds: task.score_range)
-        self.classes = demonstrations.demo_classes(train, problem, bounds) if how != "none" else []
+        self.classes = demonstrations.demo_classes(train, kind, bounds) if how != "none" else []
         self.collate = DataCollatorWithPadding(prompt.tokenizer)
         self.token_types = "token_type_ids" in prompt.tokenizer.model_input_names
 
@@ -44,7 +46,7 @@ class PromptEncoder:
 
     def encode(self, examples: list, split: str) -> list[dict]:
         chosen = demonstrations.choose(examples, self.train, self.classes, self.how, self.seed, split, self.embed)
-        label_type = float if self.problem == "regression" else int
+        label_type = float if self.kind == "regression" else int
         items = []
         for example, demo_ids in zip(examples, chosen):
             rendered = self.prompt.render(

@@ -113,13 +113,11 @@ def as_prompt_model(model, word_ids: list[int], bounds: tuple[float, float] | No
     return model
 
 
-def load_prompt_model(
-    name_or_path: str, num_labels: int, problem: str, dropout, word_ids: list[int], bounds, tokenizer
-):
+def load_prompt_model(name_or_path: str, num_labels: int, kind: str, dropout, word_ids: list[int], bounds, tokenizer):
     """The family's masked-LM model with the prompt forward, float32, training mode; says in one
     line whether the checkpoint had a masked-LM head (the packaged MiniLM has none: a fresh one,
     its decoder tied to the input embeddings) -> (model, that line)."""
-    config = load_config(name_or_path, num_labels, problem, dropout)
+    config = load_config(name_or_path, num_labels, kind, dropout)
     check_has_mlm_head(config, name_or_path)
     if tokenizer.mask_token_id is None:
         raise ModelError(

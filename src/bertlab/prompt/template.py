@@ -113,10 +113,10 @@ def _move_spaces(parts: list[Part]) -> tuple[Part, ...]:
     return tuple(moved)
 
 
-def label_word_list(label_words, labels: Sequence | None, problem: str, key: str = "task.label_words") -> list[str]:
+def label_word_list(label_words, labels: Sequence | None, kind: str, key: str = "task.label_words") -> list[str]:
     """The label words in class order: a list (task.labels' order), or a mapping label -> word.
-    Regression: two words, the low pole then the high pole (LM-BFF's STS-B: No, Yes)."""
-    if problem == "regression":
+    Regression (`kind`, the task's Problem's): two words, the low pole then the high pole (LM-BFF's STS-B: No, Yes)."""
+    if kind == "regression":
         names, count = ["low", "high"], 2
     else:
         names, count = [str(label) for label in labels or []], len(labels or [])
@@ -138,7 +138,7 @@ def label_word_list(label_words, labels: Sequence | None, problem: str, key: str
             f"task.labels' order or a mapping label: word (regression: [low_word, high_word], e.g. [No, Yes])."
         )
     if len(words) != count:
-        what = "2 (the low and the high pole, e.g. [No, Yes])" if problem == "regression" else f"{count} ({names})"
+        what = "2 (the low and the high pole, e.g. [No, Yes])" if kind == "regression" else f"{count} ({names})"
         raise ConfigError(f"{key}={words} has {len(words)} words; this task needs {what}.")
     bad = [w for w in words if not isinstance(w, str) or not w.strip()]
     if bad:

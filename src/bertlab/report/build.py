@@ -32,9 +32,9 @@ def _threshold_note(task: str, metric: str, frame: pd.DataFrame, threshold: floa
     predictor = (
         "constant"
         if metric in REGRESSION_METRICS
-        else "majority-tag"  # every word tagged with the most common training tag (training/tag_metrics.py)
+        else "majority-tag"  # every word tagged with the most common training tag (problems/token_classification/metrics.py)
         if metric in TOKEN_CLASSIFICATION_METRICS
-        else "first-k-words"  # the context's first k words, k the median training answer (training/qa_metrics.py)
+        else "first-k-words"  # the context's first k words, k the median training answer (problems/question_answering/metrics.py)
         if metric in QUESTION_ANSWERING_METRICS
         else "majority-class"
     )

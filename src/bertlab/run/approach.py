@@ -41,8 +41,9 @@ from bertlab.setfit.train import check_setfit
 
 def _classifier(cfg: DictConfig, pair: bool, num_labels: int, name_or_path: str):
     task = cfg.task
-    auto_class = problem_of(task).auto_class  # the head: sequence or token classifier
-    model_config = load_config(name_or_path, num_labels, task.problem, cfg.model.dropout)
+    problem = problem_of(task)
+    auto_class = problem.auto_class  # the head: sequence or token classifier
+    model_config = load_config(name_or_path, num_labels, problem.kind, cfg.model.dropout)
     tokenizer = load_tokenizer(name_or_path)
     check_before_weights(
         name_or_path, model_config, tokenizer, task.max_length, pair, cfg.reinit, auto_class, peft=peft_method(cfg)

@@ -36,6 +36,7 @@ from bertlab.data.token_cache import examples_fingerprint
 from bertlab.heads.fusion import fusion_of
 from bertlab.loggers.build import finish_wandb
 from bertlab.methods.distill import check_teacher_run, distillation_loss, teacher_logits
+from bertlab.problems.registry import problem_of
 from bertlab.run.fit import load_trained_model, task_splits, train_and_test
 from bertlab.run.saved_run import SavedRunError, load_saved_config, saved_model_dir
 from bertlab.run.trainer import accelerator
@@ -55,7 +56,7 @@ def fit_with_distillation(
     """fit_and_test's counterpart for distill=self: the student's record, plus `distill`."""
     check_config(cfg)
     data = task_splits(cfg)  # the teacher and the student see the same augmented split
-    regression = cfg.task.problem == "regression"
+    regression = problem_of(cfg.task).regression
     d = cfg.distill
     start = time.time()
     if d.teacher is None:
@@ -134,7 +135,8 @@ def saved_teacher(cfg, data) -> dict:
     check_teacher_run(teacher, record, teacher_cfg.task, cfg.task, data.fingerprint)
     say(f"teacher: the saved run {run} ({teacher_cfg.head.name} head), checked against this run's examples")
     tokenizer, model = load_trained_model(teacher_cfg, model_dir)
-    items = tokenize(data.splits["train"], tokenizer, teacher_cfg.task.max_length, cfg.task.problem == "regression")
+    regression = problem_of(cfg.task).regression
+    items = tokenize(data.splits["train"], tokenizer, teacher_cfg.task.max_length, regression)
     fusion = fusion_of(model)
     if fusion is not None:  # a teacher trained with side features reads them, scaled by its own statistics
         items = [{**item, **fusion.scaler.transform(e.features)} for item, e in zip(items, data.splits["train"])]

@@ -47,7 +47,7 @@ def evaluate(run_dir: Path, overrides: list[str] | None = None) -> dict[str, flo
     quiet_libraries()
     task = cfg.task
     problem = problem_of(task)  # the run's own reader, encoding and metrics (problems/)
-    splits = make_splits(problem.read(task), task, task.data_seed)
+    splits = make_splits(problem.read(task), task, task.data_seed, problem.kind)
     if is_setfit(cfg):  # approach=setfit: its saved model scored as its run scored it (setfit/train.py)
         from bertlab.setfit.model import load_setfit_model, probabilities
         from bertlab.setfit.train import scores

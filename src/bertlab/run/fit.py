@@ -71,7 +71,7 @@ def data_and_module(
         splits,
         tokenizer,
         task.max_length,
-        task.problem == "regression",
+        problem.regression,
         cfg.data.batch_size,
         cfg.data.eval_batch_size,
         cfg.data.num_workers,
@@ -89,7 +89,7 @@ def data_and_module(
         cfg.optimizer,
         cfg.schedule,
         list(task.metrics),
-        task.problem,
+        problem.kind,  # the default evaluation's predictions; the problem's own `evaluate` is passed below
         llrd=cfg.llrd,
         distill=distill,
         metrics_factory=problem.metrics(task, problem.num_labels(task), encoder),
@@ -158,12 +158,13 @@ def task_splits(cfg: DictConfig) -> TaskData:
     """The task's train/val/test examples, after the metric checks (seconds, before any model),
     the training split augmented as cfg.augment says; and result.json's `augment` record."""
     task = cfg.task
-    check_metrics(list(task.metrics), task.main_metric, task.problem)
+    problem = problem_of(task)
+    check_metrics(list(task.metrics), task.main_metric, problem.name, problem.metric_names)
     selection_metric(list(task.metrics), task.main_metric, task.select_metric)
     # The data sample depends on task.data_seed only, never on the training seed.
     # (problem.read fills task.labels when a csv or tokens task leaves them to be inferred.)
-    pools = problem_of(task).read(task)
-    drawn = make_splits(pools, task, task.data_seed)
+    pools = problem.read(task)
+    drawn = make_splits(pools, task, task.data_seed, problem.kind)
     splits, augmented = augment_train(drawn, cfg.augment, task)  # the training split only (data/augment.py)
     return TaskData(splits, augmented, drawn, pools, data_fingerprint(drawn, task.get("labels")))
 

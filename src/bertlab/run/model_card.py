@@ -49,13 +49,7 @@ def model_card(record: dict, saved_config=None) -> str:
     cfg = saved_config if saved_config is not None else OmegaConf.create({})
     name_or_path = OmegaConf.select(cfg, "model.name_or_path", default=None)
     problem = OmegaConf.select(cfg, "task.problem", default=None)
-    pipeline = {
-        "classification": "text-classification",
-        "regression": "text-classification",
-        "token_classification": "token-classification",
-        "question_answering": "question-answering",
-        "multiple_choice": None,
-    }.get(problem)
+    pipeline = _pipeline_tag(problem)
     data = ModelCardData(
         library_name="transformers",
         base_model=_base_model(name_or_path),
@@ -125,3 +119,17 @@ def write_model_card(model_dir: Path, record: dict) -> Path:
     path = model_dir / CARD_FILE
     write_text_atomic(path, model_card(record, saved))
     return path
+
+
+def _pipeline_tag(problem: str | None) -> str | None:
+    """The Hugging Face pipeline of a task.problem's models (its Problem's pipeline_tag); None where
+    none fits, or the saved config names no problem this install knows."""
+    from bertlab.core.errors import ConfigError
+    from bertlab.problems.registry import problem_named
+
+    if problem is None:
+        return None
+    try:
+        return problem_named(problem).pipeline_tag
+    except ConfigError:
+        return None

@@ -21,6 +21,7 @@ from pathlib import Path
 from bertlab.core.errors import ConfigError, DataError
 from bertlab.data.features import FeatureFile, feature_fields, row_features, wants_features
 from bertlab.data.readers import Example, check_texts, read_unlabelled
+from bertlab.problems.registry import problem_of
 from bertlab.run.saved_run import SavedRunError, load_saved_config, saved_model_dir
 from bertlab.setfit.train import is_setfit
 
@@ -51,7 +52,7 @@ def predict(run_dir: Path, input_path: Path, out: str | None = None, encoding: s
     rows = read_unlabelled(input_path, list(cfg.task.text_fields), encoding, key="--encoding", side=side_reader(cfg))
     with redirect_stdout(sys.stderr):  # the model's load line; stdout may carry the predictions
         records = predicted(run_dir, cfg, rows)
-    labels = [str(label) for label in cfg.task.labels] if cfg.task.problem == "classification" else None
+    labels = class_names(cfg)
     if out_path is None:
         write_records(records, sys.stdout, out_format, labels)
     else:
@@ -111,7 +112,7 @@ def text_row(text, fields: list[str], i: int) -> tuple[dict, Example]:
 def predicting_config(run_dir: Path):
     """The saved run's config, for a task whose predictions are one per row of text."""
     cfg = load_saved_config(saved_model_dir(run_dir))
-    if cfg.task.problem not in ("classification", "regression"):
+    if not problem_of(cfg.task).sequence:
         raise SavedRunError(
             f"{run_dir} is a task.problem={cfg.task.problem} run; `bertlab predict` writes one prediction per row "
             "of text (classification, regression); test it with `bertlab evaluate RUN_DIR` instead."
@@ -119,10 +120,15 @@ def predicting_config(run_dir: Path):
     return cfg
 
 
+def class_names(cfg) -> list[str] | None:
+    """The run's class names, in label-index order; None where its labels are numbers (regression)."""
+    return [str(label) for label in cfg.task.labels] if problem_of(cfg.task).classifies_texts else None
+
+
 def predicted(run_dir: Path, cfg, rows: list[tuple[dict, Example]]) -> list[dict]:
     """The saved model's prediction record for each (row, example)."""
     outputs = model_outputs(cfg, saved_model_dir(run_dir), [e for _, e in rows])
-    labels = [str(label) for label in cfg.task.labels] if cfg.task.problem == "classification" else None
+    labels = class_names(cfg)
     return [prediction_record(row, output, labels) for (row, _), output in zip(rows, outputs)]
 
 

@@ -17,6 +17,7 @@ from bertlab.heads.fusion import save_fusion
 from bertlab.heads.model import save_config
 from bertlab.methods.peft_tuning import peft_method, save_adapter
 from bertlab.model.anatomy import inner_model
+from bertlab.problems.registry import problem_of
 
 TRAINING_EXTRAS = ("aux_objective", "feature_fusion")  # modules on the model that save_pretrained must not write
 MODEL_DIR = "model"
@@ -32,7 +33,7 @@ def save_run_model(cfg: DictConfig, model, tokenizer, run_dir: Path, base: str |
     """`base`: where the run's pretrained weights came from (model.name_or_path, or a further
     pre-trained model's folder); a peft= run saves its adapter and head only, and names it."""
     folder = Path(run_dir) / MODEL_DIR
-    if cfg.task.problem == "classification":  # the names in the HF config too, for those loading it alone
+    if problem_of(cfg.task).classifies_texts:  # the names in the HF config too, for those loading it alone
         model.config.id2label = {i: str(label) for i, label in enumerate(cfg.task.labels)}
         model.config.label2id = {str(label): i for i, label in enumerate(cfg.task.labels)}
     # the classifier alone: the auxiliary objective only trained (methods/auxiliary.py), and the side

@@ -70,15 +70,15 @@ def check_setfit(cfg: DictConfig) -> None:
     # the command line's approach=setfit is checked before Hydra starts (config/keys.py); this one
     # also covers the option set in a config file (an experiment preset) or a saved run's config
     require("approach=setfit")
-    problem = cfg.task.problem
-    if problem == "regression":
+    problem = problem_of(cfg.task)
+    if problem.regression:
         raise ConfigError(
             f"approach=setfit does not do regression (task={cfg.task.name} is task.problem=regression): setfit's "
             "heads are classifiers and its pairs need labels that match or not; use approach=finetune."
         )
-    if problem != "classification":
+    if not problem.classifies_texts:
         raise ConfigError(
-            f"approach=setfit classifies whole texts; task={cfg.task.name} is task.problem={problem}, which it "
+            f"approach=setfit classifies whole texts; task={cfg.task.name} is task.problem={cfg.task.problem}, which it "
             "does not support: use approach=finetune."
         )
     for key, default in FINETUNE_ONLY.items():

@@ -49,7 +49,7 @@ from omegaconf import DictConfig
 from bertlab.methods.auxiliary import INDEX_KEY, aux_of
 from bertlab.optim.optimizer import build_optimizer
 from bertlab.optim.schedules import build_scheduler
-from bertlab.training.metrics import build_metrics, predictions
+from bertlab.training.metrics import build_metrics, evaluate_logits
 
 
 class DivergedError(RuntimeError):
@@ -67,7 +67,7 @@ class FineTuner(L.LightningModule):
         optimizer: DictConfig,
         schedule: DictConfig,
         metrics: list[str],
-        problem: str,
+        problem: str,  # the task Problem's kind (problems/problem.py): the default evaluation's predictions
         llrd: float = 1.0,
         distill=None,
         metrics_factory=None,
@@ -83,8 +83,9 @@ class FineTuner(L.LightningModule):
         self.problem = problem
         # distillation (methods/distill.py): (logits, teacher_logits, task_loss) -> the loss; None = off
         self.distill = distill
-        # (model, batch, metrics): the task problem's own evaluation step (question answering); None: logits vs labels
-        self.evaluate_batch = evaluate_batch
+        # (model, batch, metrics): the task problem's own evaluation step (problems/: its Problem's
+        # `evaluate`); None, for those building a FineTuner by hand: `problem`'s predictions vs the labels
+        self.evaluate_batch = evaluate_batch or evaluate_logits(problem)
         # (model, loss, global step) -> the loss with the approach's own term (approach=prompt's
         # auxiliary masked-LM loss, prompt/aux_mlm.py); None = the task loss alone
         self.extra_loss = extra_loss
@@ -120,12 +121,7 @@ class FineTuner(L.LightningModule):
         return loss
 
     def _evaluate(self, batch, metrics):
-        if self.evaluate_batch is not None:
-            self.evaluate_batch(self.model, batch, metrics)
-            return
-        labels = batch.pop("labels")
-        logits = self.model(**batch).logits
-        metrics.update(predictions(logits, self.problem), labels)
+        self.evaluate_batch(self.model, batch, metrics)
 
     def validation_step(self, batch, batch_idx):
         self._evaluate(batch, self.val_metrics)

@@ -6,9 +6,9 @@ Names only, no torch: the report imports this and stays light.
 
 CLASSIFICATION_METRICS = ("accuracy", "f1", "mcc")
 REGRESSION_METRICS = ("pearson", "spearman")
-# entity-level scores (seqeval) and word accuracy: training/tag_metrics.py
+# entity-level scores (seqeval) and word accuracy: problems/token_classification/metrics.py
 TOKEN_CLASSIFICATION_METRICS = ("entity_f1", "entity_precision", "entity_recall", "token_accuracy")
-# SQuAD exact match and the F1 of the answer's words (training/qa_metrics.py); not "f1", which is the
+# SQuAD exact match and the F1 of the answer's words (problems/question_answering/metrics.py); not "f1", which is the
 # positive class's F1 of classification: W&B keys and the report's labels stay unambiguous across tasks
 QUESTION_ANSWERING_METRICS = ("exact_match", "answer_f1")
 # accuracy over the N choices' scores (training/metrics.py with N classes)

@@ -4,6 +4,7 @@ Every metric here is "higher is better", so model selection always maximises its
 (`selection_metric`: the main metric unless `task.select_metric` says otherwise).
 """
 
+import functools
 from collections import Counter
 
 import torch
@@ -59,8 +60,10 @@ def _metric(name: str, num_labels: int):
     )
 
 
-def check_metrics(names: list[str], main_metric: str, problem: str) -> None:
-    valid = METRICS_BY_PROBLEM[problem]
+def check_metrics(names: list[str], main_metric: str, problem: str, valid: tuple[str, ...] | None = None) -> None:
+    """task.metrics against `valid`, the metrics of the task's problem (its Problem's metric_names;
+    None: the packaged problem named `problem`'s, training/metric_names.py)."""
+    valid = METRICS_BY_PROBLEM[problem] if valid is None else valid
     for name in names:
         if name not in valid:
             raise ConfigError(f"task.metrics: '{name}' does not apply to {problem}; valid: {', '.join(valid)}.")
@@ -94,14 +97,26 @@ def build_metrics(names: list[str], num_labels: int, prefix: str) -> MetricColle
     return MetricCollection({name: _metric(name, num_labels) for name in names}, prefix=f"{prefix}/")
 
 
-def predictions(logits: torch.Tensor, problem: str) -> torch.Tensor:
+def predictions(logits: torch.Tensor, kind: str) -> torch.Tensor:
     """What the metrics compare with the labels: class indices (per token for token
-    classification), or the regression output."""
-    return logits.squeeze(-1).float() if problem == "regression" else logits.argmax(dim=-1)
+    classification), or the regression output. `kind`: a Problem's (problems/problem.py)."""
+    return logits.squeeze(-1).float() if kind == "regression" else logits.argmax(dim=-1)
+
+
+def evaluate_logits(kind: str):
+    """(model, batch, metrics): an evaluation batch's predictions (`predictions`) against its labels,
+    the evaluation of every problem whose metrics compare logits with labels (FineTuner's default:
+    a classifier's). A partial, not a closure: the LightningModule that holds it stays picklable."""
+    return functools.partial(_evaluate_logits, kind=kind)
+
+
+def _evaluate_logits(model, batch, metrics, kind: str) -> None:
+    labels = batch.pop("labels")
+    metrics.update(predictions(model(**batch).logits, kind), labels)
 
 
 def baseline_scores(
-    names: list[str], num_labels: int, problem: str, train_labels: list, test_labels: list
+    names: list[str], num_labels: int, kind: str, train_labels: list, test_labels: list
 ) -> dict[str, float]:
     """Scores of the trivial predictor fitted on the training labels, on the test labels.
 
@@ -109,7 +124,7 @@ def baseline_scores(
     its correlations are undefined (zero variance), reported as 0.0 (no correlation).
     The report calls a run failed when it does no better than this.
     """
-    if problem == "regression":
+    if kind == "regression":
         return {f"test/{name}": 0.0 for name in names}
     majority = Counter(train_labels).most_common(1)[0][0]
     target = torch.tensor(test_labels)

@@ -5,7 +5,7 @@ transformers' run_ner.py, the tokenizer's `word_ids` say which word each piece c
 first piece of a word carries its tag, the others -100 (ignored by the loss and by the metrics).
 With `task.label_all_pieces` every piece of a training sentence is labelled, a continuation piece
 of a `B-X` word with `I-X`. Validation and test sentences are always labelled on first pieces
-only, so that they are scored once per word (training/tag_metrics.py maps those positions back to
+only, so that they are scored once per word (metrics.py maps those positions back to
 the words). Words cut off by task.max_length are not scored (as in run_ner.py).
 """
 
@@ -14,7 +14,8 @@ from __future__ import annotations
 from transformers import DataCollatorForTokenClassification
 
 from bertlab.core.errors import ConfigError, ModelError
-from bertlab.data.tagged import TaggedSentence
+from bertlab.data.encoder import Encoder
+from bertlab.problems.token_classification.reader import TaggedSentence
 
 IGNORE = -100  # torch's CrossEntropyLoss ignore_index, and the collator's label padding
 
@@ -54,7 +55,7 @@ def align_labels(
     return labels
 
 
-class TagEncoder:
+class TagEncoder(Encoder):
     """Tokenises tagged sentences for FewSampleDataModule: `encode(examples, split)`, the
     `cache_tag(split)` that keys what changes the labels, and the batch `collate`."""
 

@@ -2,7 +2,7 @@
 (word) accuracy; the main metric is entity F1.
 
 Only the labelled positions are scored: in validation and test batches those are the first piece
-of each word (data/tag_alignment.py), so the predictions at those positions, in order, are the
+of each word (encoder.py), so the predictions at those positions, in order, are the
 word-level tag sequence of the sentence, which is what seqeval scores (as transformers'
 run_ner.py does). seqeval, not our own chunking: it is the well-kept reference implementation of
 conlleval's entity rule and of the strict IOB1/IOB2 schemes.

@@ -48,7 +48,7 @@ class QAExample:
 
     @property
     def label(self) -> QAExample:
-        # the gold answers with the context they index into: the baseline (training/qa_metrics.py)
+        # the gold answers with the context they index into: the baseline (metrics.py)
         # answers from the context, and Problem.baseline receives the labels only
         return self
 

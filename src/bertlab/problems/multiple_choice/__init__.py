@@ -1,6 +1,6 @@
 """Multiple choice (SWAG, the user's own files): pick the right one of N endings (task=swag, task=choices).
 
-Reader data/choices.py, pairs and batches data/choice_encoding.py (transformers'
+Here: the reader (reader.py), pairs and batches (encoder.py: transformers'
 DataCollatorForMultipleChoice); the head is AutoModelForMultipleChoice (BertForMultipleChoice: the
 pooled vector of each (context, ending) pair through a dropout and a Linear to one score, the N
 scores softmaxed), which model/anatomy.py sees as the `classifier` block after the pooler: re-init,
@@ -17,9 +17,10 @@ from omegaconf import DictConfig, ListConfig
 from transformers import AutoModelForMultipleChoice
 
 from bertlab.core.errors import ConfigError
-from bertlab.data.choice_encoding import ChoiceEncoder
-from bertlab.data.choices import read_choices
+from bertlab.problems.multiple_choice.encoder import ChoiceEncoder
+from bertlab.problems.multiple_choice.reader import read_choices
 from bertlab.problems.problem import Problem, check_task_beyond_sequences
+from bertlab.training.metric_names import MULTIPLE_CHOICE_METRICS
 from bertlab.training.metrics import baseline_scores, build_metrics
 
 KEYS = ("ending_fields", "num_choices", "test_file", "encoding")
@@ -64,9 +65,13 @@ MULTIPLE_CHOICE = Problem(
     metrics=lambda task, num_labels, encoder: (
         lambda prefix: build_metrics(list(task.metrics), task.num_choices, prefix)
     ),
+    evaluate=None,  # the argmax of the N scores against the answer's index
     baseline=lambda task, num_labels, train, test: baseline_scores(
         list(task.metrics), task.num_choices, "classification", train, test
     ),
     check=check,
     num_labels=lambda task: task.num_choices,
+    metric_names=MULTIPLE_CHOICE_METRICS,
+    outputs="one score per choice",
+    pipeline_tag=None,  # transformers has no multiple-choice pipeline
 )

@@ -65,7 +65,7 @@ class SquadScores(Metric):
     (MetricCollection logs each as `<prefix>/<name>`). One metric for all of them: the n-best
     post-processing of every question runs once per validation, not once per score. States: each
     window's feature index, its token count and its start/end logits (flattened); compute() groups
-    the windows by question with the encoder's `windows[split]` (data/qa_windows.py)."""
+    the windows by question with the encoder's `windows[split]` (encoder.py)."""
 
     full_state_update = False
 

@@ -1,8 +1,8 @@
 """Token classification (NER, chunking, POS): one tag per word (task=conll2003, task=tokens).
 
-Reader data/tagged.py, sub-word labels and batches data/tag_alignment.py, metrics (seqeval)
-training/tag_metrics.py; the head is AutoModelForTokenClassification (BertForTokenClassification:
-a dropout and a Linear on every token, no pooler), which model/anatomy.py sees as the
+Here: the reader (reader.py), sub-word labels and batches (encoder.py), metrics (metrics.py:
+seqeval); the head is AutoModelForTokenClassification (BertForTokenClassification: a dropout and a
+Linear on every token, no pooler), which model/anatomy.py sees as the
 `classifier` block like a sequence head: re-init, LLRD, mixout and prior WD treat it as the head.
 """
 
@@ -10,10 +10,11 @@ from omegaconf import DictConfig, ListConfig
 from transformers import AutoModelForTokenClassification
 
 from bertlab.core.errors import ConfigError
-from bertlab.data.tag_alignment import TagEncoder
-from bertlab.data.tagged import SCHEMES, read_tagged
 from bertlab.problems.problem import Problem, check_task_beyond_sequences
-from bertlab.training.tag_metrics import build_tag_metrics, tag_baseline
+from bertlab.problems.token_classification.encoder import TagEncoder
+from bertlab.problems.token_classification.metrics import build_tag_metrics, tag_baseline
+from bertlab.problems.token_classification.reader import SCHEMES, read_tagged
+from bertlab.training.metric_names import TOKEN_CLASSIFICATION_METRICS
 
 KEYS = ("tag_column", "tag_scheme", "label_all_pieces", "test_file", "encoding")
 
@@ -52,6 +53,10 @@ TOKEN_CLASSIFICATION = Problem(
     baseline=lambda task, num_labels, train, test: tag_baseline(
         list(task.metrics), list(task.labels), task.tag_scheme, train, test
     ),
+    evaluate=None,  # the argmax per token against its tag (the metrics skip the ignored positions)
     check=check,
     num_labels=lambda task: len(task.labels),
+    metric_names=TOKEN_CLASSIFICATION_METRICS,
+    outputs="one prediction per token",
+    pipeline_tag="token-classification",
 )

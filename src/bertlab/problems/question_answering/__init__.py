@@ -1,8 +1,8 @@
 """Extractive question answering (SQuAD v1.1): the answer is a span of the context (task=squad, task=qa).
 
-Reader data/squad.py, windows and batches data/qa_windows.py, post-processing and exact match / F1
-training/qa_metrics.py; the head is AutoModelForQuestionAnswering (BertForQuestionAnswering: a
-Linear giving a start and an end logit per token, no pooler), which model/anatomy.py sees as the
+Here: the reader (reader.py), windows and batches (encoder.py), post-processing and exact match /
+F1 (metrics.py); the head is AutoModelForQuestionAnswering (BertForQuestionAnswering: a Linear
+giving a start and an end logit per token, no pooler), which model/anatomy.py sees as the
 `classifier` block like a sequence head: re-init, LLRD, mixout and prior WD treat it as the head.
 """
 
@@ -10,10 +10,11 @@ from omegaconf import DictConfig
 from transformers import AutoModelForQuestionAnswering
 
 from bertlab.core.errors import ConfigError
-from bertlab.data.qa_windows import QAEncoder, doc_stride
-from bertlab.data.squad import read_squad
 from bertlab.problems.problem import Problem, check_task_beyond_sequences
-from bertlab.training.qa_metrics import build_qa_metrics, evaluate_batch, qa_baseline
+from bertlab.problems.question_answering.encoder import QAEncoder, doc_stride
+from bertlab.problems.question_answering.metrics import build_qa_metrics, evaluate_batch, qa_baseline
+from bertlab.problems.question_answering.reader import read_squad
+from bertlab.training.metric_names import QUESTION_ANSWERING_METRICS
 
 KEYS = ("doc_stride", "max_answer_length", "n_best_size", "encoding")
 
@@ -55,4 +56,7 @@ QUESTION_ANSWERING = Problem(
     check=check,
     num_labels=lambda task: 2,  # a start and an end logit per token (transformers' QA config)
     evaluate=evaluate_batch,
+    metric_names=QUESTION_ANSWERING_METRICS,
+    outputs="a start and an end score per token",
+    pipeline_tag="question-answering",
 )

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from transformers import DataCollatorForMultipleChoice
 
-from bertlab.data.choices import ChoiceExample
+from bertlab.data.encoder import Encoder
+from bertlab.problems.multiple_choice.reader import ChoiceExample
 
 
-class ChoiceEncoder:
+class ChoiceEncoder(Encoder):
     """Tokenises multiple-choice examples for FewSampleDataModule: `encode(examples, split)`,
     `cache_tag(split)`, the batch `collate` and an item's `length` (its longest choice)."""
 

@@ -10,7 +10,7 @@ truncated to task.max_length and continued in further windows that overlap by `d
   answer is labelled at [CLS] (index 0 of the window), as run_qa.py does.
 - Evaluation items: every window, with an integer `feature_index` (its position in the split);
   the window -> example map and the offset mapping of the context tokens stay here, per split
-  (`windows[split]`), for the post-processing of training/qa_metrics.py. They are stored in the
+  (`windows[split]`), for the post-processing of metrics.py. They are stored in the
   items too (so a token cache hit has them) and taken out by `remember`, before any batch.
 
 Fast tokenizers only (the offset mapping and sequence_ids exist on those).
@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from transformers import DataCollatorWithPadding
 
 from bertlab.core.errors import DataError, ModelError
-from bertlab.data.squad import QAExample
+from bertlab.data.encoder import Encoder
+from bertlab.problems.question_answering.reader import QAExample
 
 STATE = ("example_index", "offset_mapping")  # per window, kept here rather than in the batches
 
@@ -43,7 +44,7 @@ def doc_stride(max_length: int, stride: int | None) -> int:
     return max_length // 3 if stride is None else stride
 
 
-class QAEncoder:
+class QAEncoder(Encoder):
     """Tokenises questions and contexts into windows for FewSampleDataModule: `encode(examples,
     split)`, `cache_tag(split)`, `remember(split, examples, items)` and the batch `collate`."""
 
