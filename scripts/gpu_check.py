@@ -10,7 +10,7 @@ on one H100; not yet run on one), printed as markdown tables and written as JSON
    at jobs_per_gpu 1, 2, 4, 8 (scripts/sweeps/jobs_per_gpu.sh), on the real GLUE RTE files given
    with --glue, else on an RTE-shaped stand-in written from the packaged BBC corpus (premise: an
    article's first lines; hypothesis: its own title, or another article's: entailment or not).
-No DDP figure: a run trains on one device (config/checks.py refuses several: DDP's padded
+No DDP figure: a run trains on one device (run/checks.py refuses several: DDP's padded
 shards would repeat test examples); several GPUs are used by sweeping one job per GPU (item 2).
 
     python -m scripts.gpu_check                      # everything (a GPU)

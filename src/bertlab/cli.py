@@ -276,12 +276,12 @@ def run_pretrain(args: argparse.Namespace) -> int:
     same corpus (the task's drawn splits), the same cache; prints the override that fine-tunes from it."""
     from hydra import compose, initialize_config_dir
 
-    from bertlab.config.checks import check_config
     from bertlab.config.keys import check_overrides
     from bertlab.core.errors import BertlabError
     from bertlab.core.paths import CONF_DIR
     from bertlab.loggers.console import quiet_libraries
     from bertlab.pretrain.stage import further_pretrain
+    from bertlab.run.checks import check_config
     from bertlab.run.fit import task_splits
     from bertlab.run.trainer import precision
 

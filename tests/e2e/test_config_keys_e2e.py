@@ -142,7 +142,7 @@ def test_an_own_config_that_leaves_out_a_key_is_one_message(compose_train, group
     later, when the code first reads it)."""
     from omegaconf import open_dict
 
-    from bertlab.config.checks import check_config
+    from bertlab.run.checks import check_config
 
     cfg = compose_train("task=rte", "task.data_dir=/nowhere")
     with open_dict(cfg):

@@ -1,4 +1,4 @@
-"""Callbacks and loggers as named `_target_` entries (conf/callbacks/, conf/logger/, config/entries.py):
+"""Callbacks and loggers as named `_target_` entries (conf/callbacks/, conf/logger/, core/entries.py):
 a fork adds one with one YAML in its own config folder, or on the command line, without touching
 src/ or conf/; a bad entry is one message before anything loads; keep_best cannot be dropped and
 resume is built last."""

@@ -5,9 +5,9 @@ import math
 
 import pytest
 
-from bertlab.config.checks import check_config
 from bertlab.core.errors import ConfigError
 from bertlab.core.paths import CONF_DIR
+from bertlab.run.checks import check_config
 from tests.helpers.e2e import results_under
 from tests.helpers.e2e import run_train as run_process
 from tests.helpers.inprocess import run_train

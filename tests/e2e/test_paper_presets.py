@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from bertlab.config.checks import check_config
 from bertlab.data.readers import read_task
 from bertlab.data.sampling import make_splits
 from bertlab.optim.schedules import warmup_steps
-from bertlab.training.metrics import selection_metric
+from bertlab.problems.metrics import selection_metric
+from bertlab.run.checks import check_config
 from tests.helpers.e2e import REPO, results_under, run_train
 
 # config path -> (the official value, where it comes from)

@@ -80,7 +80,7 @@ def sampler_kill(at: str, trial: int, param: str | None = None) -> list[str]:
 def test_a_search_killed_at_four_points_resumes_to_the_trials_of_an_uninterrupted_one(tmp_path, tiny):
     """The sampler was seeded once per process: resumed, its RNG started over and the 3rd trial
     proposed the 1st's parameters. Now every draw is seeded by (seed, trial, parameter)."""
-    # 4 trials: one more than debug=fast's cap on a search (limits.max_trials, run/limits.py)
+    # 4 trials: one more than debug=fast's cap on a search (limits.max_trials, core/limits.py)
     search = ["hparams_search=lr_warmup", *tiny, "hydra.sweeper.n_trials=4", "limits.max_trials=4"]
     whole = run_train(*search, f"hydra.sweep.dir={tmp_path / 'whole'}", timeout=900)
     assert whole.returncode == 0, whole.stderr[-3000:]

@@ -81,7 +81,7 @@ def test_dynamic_padding_and_length_grouping_match_full_padding(tiny_pair, pairs
 
 def test_evaluation_batches_are_sorted_by_length_and_score_as_the_dataset_order(tiny_pair):
     """Val/test loaders run longest first (little padding); every example once, same metrics."""
-    from bertlab.training.metrics import build_metrics, predictions
+    from bertlab.problems.metrics import build_metrics, predictions
 
     tokenizer, model = tiny_pair
     examples = make_examples(45, pairs=True, seed=1)

@@ -115,8 +115,8 @@ def test_the_keys_every_option_sets_match_omegaconfs_reading(group):
     the same keys OmegaConf.load finds."""
     from omegaconf import OmegaConf
 
-    from bertlab.config.checks import _keys_every_option_sets
     from bertlab.core.paths import CONF_DIR
+    from bertlab.run.checks import _keys_every_option_sets
 
     options = sorted((CONF_DIR / group).glob("*.yaml"))
     reference = set.intersection(*(set(OmegaConf.load(p).keys()) - {"defaults"} for p in options))

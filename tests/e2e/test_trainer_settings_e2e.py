@@ -6,9 +6,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from bertlab.config import checks
+from bertlab.core import devices
 from bertlab.core.errors import ConfigError
 from bertlab.core.paths import CONF_DIR
+from bertlab.run import checks
 from tests.helpers.bad_input import assert_nothing_half_written, assert_one_clear_message
 from tests.helpers.e2e import TINY
 from tests.helpers.inprocess import run_train
@@ -79,7 +80,7 @@ E2E_CASES = ["clip_negative", "seed_beyond_numpy", "precision_unknown", "devices
 
 @pytest.mark.parametrize("case", sorted(TRAINER_CASES))
 def test_every_bad_trainer_setting_fails_the_config_check(case, compose_train):
-    from bertlab.config.checks import check_config
+    from bertlab.run.checks import check_config
 
     overrides, fragments = TRAINER_CASES[case]
     cfg = compose_train(*TINY, *overrides)
@@ -124,7 +125,7 @@ class FakeCuda:
 def fake_gpu(monkeypatch):
     from lightning.pytorch.accelerators import CPUAccelerator
 
-    monkeypatch.setattr(checks, "accelerators_here", lambda: {"cpu": CPUAccelerator, "cuda": FakeCuda})
+    monkeypatch.setattr(devices, "accelerators_here", lambda: {"cpu": CPUAccelerator, "cuda": FakeCuda})
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
 
 
@@ -193,4 +194,4 @@ def test_auto_accelerator_is_lightnings_choice():
     """Our public-API resolution of `auto` agrees with Lightning's own (private) rule on this machine."""
     from lightning.pytorch.trainer.connectors.accelerator_connector import _AcceleratorConnector
 
-    assert checks.resolve_accelerator("auto") == _AcceleratorConnector._choose_auto_accelerator()
+    assert devices.resolve_accelerator("auto") == _AcceleratorConnector._choose_auto_accelerator()

@@ -221,8 +221,8 @@ def test_bad_eda_values_get_one_message(overrides, match):
 
 
 def test_augment_keys_belong_to_their_option(compose_train):
-    from bertlab.config.checks import check_config
     from bertlab.config.keys import check_overrides
+    from bertlab.run.checks import check_config
 
     with pytest.raises(ConfigError, match="It is a key of augment=eda"):
         check_overrides(["augment.num_aug=4"], CONF_DIR)

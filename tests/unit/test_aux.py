@@ -11,7 +11,6 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 from transformers import AutoModelForMaskedLM
 
-from bertlab.config.checks import check_config
 from bertlab.core.errors import ConfigError
 from bertlab.heads.build import load_classifier
 from bertlab.methods.auxiliary import (
@@ -26,6 +25,7 @@ from bertlab.methods.auxiliary import (
 from bertlab.model.load import load_config
 from bertlab.pretrain.masking import Masker, MaskingSettings
 from bertlab.pretrain.model import load_mlm_model
+from bertlab.run.checks import check_config
 from tests.helpers.families import ENCODER_FAMILIES
 
 TEXTS = ["the market fell sharply today", "a film wins the award", "the team won the cup final again"]

@@ -11,10 +11,10 @@ import re
 
 import pytest
 
-from bertlab.config.checks import check_config
 from bertlab.core.errors import BertlabError, ConfigError, DataError
 from bertlab.problems.question_answering.reader import QAExample
 from bertlab.problems.registry import problem_of
+from bertlab.run.checks import check_config
 
 # ---------------------------------------------------------------- one small, valid task per reader
 # reader -> (task overrides, {file: rows}); a row is a dict (JSON line / JSON question), a list of

@@ -1,14 +1,16 @@
-"""The shared rule primitives (config/values.py): each raises its exact message, a bool is never an
+"""The shared rule primitives (core/values.py): each raises its exact message, a bool is never an
 integer or a number, nan and inf are refused where the rules refuse them; the trainer keys' one table
-(config/checks.py TRAINER_RULES) matches conf/trainer/default.yaml and is what build_trainer passes."""
+(run/checks.py TRAINER_RULES) matches conf/trainer/default.yaml and is what build_trainer passes."""
 
 import math
 
 import pytest
 from omegaconf import OmegaConf
 
-from bertlab.config import checks
-from bertlab.config.values import (
+from bertlab.core import devices
+from bertlab.core.errors import ConfigError
+from bertlab.core.paths import CONF_DIR
+from bertlab.core.values import (
     MAX_SEED,
     check_choice,
     check_count,
@@ -23,8 +25,7 @@ from bertlab.config.values import (
     is_number,
     keys_under,
 )
-from bertlab.core.errors import ConfigError
-from bertlab.core.paths import CONF_DIR
+from bertlab.run import checks
 
 
 def message(call) -> str:
@@ -157,8 +158,8 @@ def test_build_trainer_passes_what_the_table_says():
     t.max_steps = 7
     kwargs = checks.trainer_arguments(t)
     assert kwargs["max_steps"] == 7 and kwargs["max_epochs"] == -1  # a step budget is not cut by max_epochs
-    assert kwargs["accelerator"] == checks.resolve_accelerator("auto")
-    assert kwargs["precision"] == checks.resolve_precision("auto")
+    assert kwargs["accelerator"] == devices.resolve_accelerator("auto")
+    assert kwargs["precision"] == devices.resolve_precision("auto")
     for key in ("num_evals", "compile", "gradient_checkpointing", "diagnostics_every_n_steps"):
         assert key not in kwargs
     for key in ("accumulate_grad_batches", "gradient_clip_val", "limit_val_batches", "deterministic"):
@@ -170,5 +171,5 @@ def test_build_trainer_passes_what_the_table_says():
 def test_the_trainer_and_the_record_resolve_the_accelerator_as_the_check_does():
     from bertlab.run.trainer import accelerator, precision
 
-    assert accelerator("auto") == checks.resolve_accelerator("auto")
-    assert precision("auto") == checks.resolve_precision("auto") and precision("16-mixed") == "16-mixed"
+    assert accelerator("auto") == devices.resolve_accelerator("auto")
+    assert precision("auto") == devices.resolve_precision("auto") and precision("16-mixed") == "16-mixed"

@@ -1,4 +1,4 @@
-"""`debug=fast` keeps every stage of every option to a handful of steps (bertlab/run/limits.py):
+"""`debug=fast` keeps every stage of every option to a handful of steps (bertlab/core/limits.py):
 every option of every config group composed under debug=fast, each stage's real Trainer built
 from it; one pre-training run in-process on the tiny model; the rule's arithmetic."""
 
@@ -10,8 +10,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from bertlab.core.errors import ConfigError
+from bertlab.core.limits import capped_trainer_kwargs, capped_trials, check_limits
 from bertlab.core.paths import CONF_DIR
-from bertlab.run.limits import capped_trainer_kwargs, capped_trials, check_limits
 from tests.helpers.e2e import REPO
 
 HANDFUL = 8  # more optimizer steps (or search trials) than this in any stage of a debug=fast job fails
@@ -25,15 +25,15 @@ def _calls_trainer(node) -> bool:
 
 def test_every_trainer_of_the_package_is_built_where_the_limits_apply():
     """A stage added later is capped without edits only if it builds its Trainer through
-    run/limits.lightning_trainer: any other Lightning Trainer in src/ fails here."""
+    core/limits.lightning_trainer: any other Lightning Trainer in src/ fails here."""
     others = [
         f"{path.relative_to(REPO)}:{node.lineno}"
         for path in sorted((REPO / "src").rglob("*.py"))
-        if path != REPO / "src" / "bertlab" / "run" / "limits.py"
+        if path != REPO / "src" / "bertlab" / "core" / "limits.py"
         for node in ast.walk(ast.parse(path.read_text()))
         if isinstance(node, ast.Call) and _calls_trainer(node)
     ]
-    assert not others, f"build these with bertlab.run.limits.lightning_trainer: {others}"
+    assert not others, f"build these with bertlab.core.limits.lightning_trainer: {others}"
 
 
 def _options() -> list[tuple[str, str]]:

@@ -15,7 +15,6 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 from transformers import AutoTokenizer
 
-from bertlab.config.checks import check_config
 from bertlab.config.keys import check_overrides
 from bertlab.core.errors import ConfigError
 from bertlab.core.paths import CONF_DIR
@@ -27,6 +26,7 @@ from bertlab.methods.distill import check_teacher_run, distillation_loss
 from bertlab.model.tiny import write_tiny
 from bertlab.problems.registry import problem_of
 from bertlab.run import distill as run_distill
+from bertlab.run.checks import check_config
 from bertlab.run.fit import build_model, task_splits
 from bertlab.run.saved_run import save_run_model
 

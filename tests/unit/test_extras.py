@@ -1,4 +1,4 @@
-"""Options whose packages are an extra (config/extras.py): with the extra missing (its module hidden
+"""Options whose packages are an extra (core/extras.py): with the extra missing (its module hidden
 in-process), choosing the option stops before any work with one message naming the pip command;
 the table agrees with pyproject.toml's extras."""
 
@@ -8,9 +8,9 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
-from bertlab.config.extras import EXTRAS, HUB_TASK, check_extras, require
 from bertlab.config.keys import check_overrides
 from bertlab.core.errors import ConfigError
+from bertlab.core.extras import EXTRAS, HUB_TASK, check_extras, require
 from bertlab.core.paths import CONF_DIR
 from tests.helpers.e2e import REPO, TINY
 

@@ -12,7 +12,6 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from bertlab.config.checks import check_config
 from bertlab.core.errors import ConfigError, DataError, ModelError
 from bertlab.data.features import CATEGORICAL_KEY, NUMERIC_KEY, FeatureFile, FeatureScaler
 from bertlab.data.readers import Example, read_task
@@ -20,6 +19,7 @@ from bertlab.data.sampling import make_splits
 from bertlab.heads.build import load_classifier
 from bertlab.heads.fusion import attach_fusion, fusion_of, load_fusion, save_fusion
 from bertlab.model.load import load_config
+from bertlab.run.checks import check_config
 from tests.helpers.families import ENCODER_FAMILIES
 
 TEXTS = ["the market fell sharply today", "a film wins the award", "the team won the cup"]

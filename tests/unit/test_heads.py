@@ -6,7 +6,6 @@ import torch
 from torch import nn
 from transformers import PretrainedConfig
 
-from bertlab.config.checks import check_config
 from bertlab.core.errors import ConfigError
 from bertlab.heads import modules
 from bertlab.heads.build import check_head, load_classifier, load_head_model
@@ -16,6 +15,7 @@ from bertlab.methods.reinit import reinit_top_layers
 from bertlab.model.anatomy import anatomy, blocks_by_param
 from bertlab.model.load import load_config, load_model
 from bertlab.optim.param_groups import param_groups
+from bertlab.run.checks import check_config
 from tests.helpers.families import ENCODER_FAMILIES
 
 HEADS = ("cls", "mean", "max", "concat_last4", "layers_cnn", "scalar_mix")

@@ -5,7 +5,7 @@ from scipy import stats
 from sklearn.metrics import f1_score, matthews_corrcoef
 
 from bertlab.core.errors import ConfigError
-from bertlab.training.metrics import baseline_scores, build_metrics, check_metrics, predictions
+from bertlab.problems.metrics import baseline_scores, build_metrics, check_metrics, predictions
 
 rng = np.random.default_rng(0)
 

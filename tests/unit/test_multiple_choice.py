@@ -317,8 +317,8 @@ def test_the_datamodule_orders_evaluation_by_the_longest_choice(tokenizer):
 def test_accuracy_over_the_choices_is_torchmetrics_and_by_hand():
     from torchmetrics.functional.classification import multiclass_accuracy
 
+    from bertlab.problems.metrics import predictions
     from bertlab.problems.multiple_choice import MULTIPLE_CHOICE
-    from bertlab.training.metrics import predictions
 
     t = OmegaConfTask(num_choices=4, metrics=["accuracy"])
     collection = MULTIPLE_CHOICE.metrics(t, 4, None)("val")
@@ -434,8 +434,8 @@ def test_every_family_has_a_choice_head_the_methods_find(tiny_family_dirs):
     ],
 )
 def test_bad_values_are_one_message(compose_train, overrides, message):
-    from bertlab.config.checks import check_config
-    from bertlab.training.metrics import check_metrics
+    from bertlab.problems.metrics import check_metrics
+    from bertlab.run.checks import check_config
 
     cfg = compose_train("task=swag", f"task.data_dir={SWAG}", *overrides)
     with pytest.raises(ConfigError, match=message):
@@ -444,7 +444,7 @@ def test_bad_values_are_one_message(compose_train, overrides, message):
 
 
 def test_choice_problem_on_a_sequence_task_names_the_missing_keys(compose_train):
-    from bertlab.config.checks import check_config
+    from bertlab.run.checks import check_config
 
     cfg = compose_train("task=rte", "task.problem=multiple_choice")
     with pytest.raises(ConfigError, match="needs task.ending_fields, task.num_choices.*start from task=choices"):
@@ -452,7 +452,7 @@ def test_choice_problem_on_a_sequence_task_names_the_missing_keys(compose_train)
 
 
 def test_the_choices_task_asks_for_its_files_and_fields(compose_train):
-    from bertlab.config.checks import check_config
+    from bertlab.run.checks import check_config
 
     cfg = compose_train("task=choices")
     with pytest.raises(ConfigError, match="task.data_dir, task.dev_file, task.ending_fields, task.num_choices"):

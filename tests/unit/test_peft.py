@@ -314,7 +314,7 @@ def test_head_lr_mult_without_llrd(tiny_family_dirs):
 
 
 def test_head_lr_mult_is_checked(compose_train):
-    from bertlab.config.checks import check_config
+    from bertlab.run.checks import check_config
 
     for bad in ("0", "-1", "true", "abc"):
         with pytest.raises(
@@ -369,7 +369,7 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny_family_dirs):
     ],
 )
 def test_what_cannot_apply_is_refused_before_anything_loads(compose_train, overrides, message):
-    from bertlab.config.checks import check_config
+    from bertlab.run.checks import check_config
 
     with pytest.raises(ConfigError, match=message):
         check_config(compose_train("model=tiny", *overrides))
@@ -382,7 +382,7 @@ def test_an_unknown_peft_option_is_refused():
 
 
 def test_reinit_pooler_alone_is_allowed_with_peft(compose_train):
-    from bertlab.config.checks import check_config
+    from bertlab.run.checks import check_config
 
     check_config(compose_train("model=tiny", "peft=lora", "reinit_pooler=true"))
 

@@ -11,7 +11,6 @@ import transformers
 from omegaconf import OmegaConf
 from transformers import AutoTokenizer
 
-from bertlab.config.checks import check_config
 from bertlab.core.errors import ConfigError
 from bertlab.core.paths import minilm_dir
 from bertlab.data.readers import Example
@@ -21,6 +20,7 @@ from bertlab.prompt.aux_mlm import AuxiliaryMLM, unlabeled_pool
 from bertlab.prompt.encoder import PromptEncoder
 from bertlab.prompt.model import as_prompt_model
 from bertlab.prompt.template import PromptFormat, label_word_ids, label_word_list, parse_template
+from bertlab.run.checks import check_config
 
 RTE = "{text_a|drop_last}?{mask}, {text_b|lower_first}"
 

@@ -369,8 +369,8 @@ def test_baseline_is_the_first_k_context_words():
     ],
 )
 def test_bad_values_are_one_message(compose_train, override, message):
-    from bertlab.config.checks import check_config
-    from bertlab.training.metrics import check_metrics
+    from bertlab.problems.metrics import check_metrics
+    from bertlab.run.checks import check_config
 
     cfg = compose_train("task=squad", "task.data_dir=x", override)
     with pytest.raises(ConfigError, match=message):
@@ -379,7 +379,7 @@ def test_bad_values_are_one_message(compose_train, override, message):
 
 
 def test_qa_problem_on_a_sequence_task_names_the_missing_keys(compose_train):
-    from bertlab.config.checks import check_config
+    from bertlab.run.checks import check_config
 
     cfg = compose_train("task=rte", "task.problem=question_answering")
     with pytest.raises(ConfigError, match="needs task.doc_stride.*start from task=qa"):

@@ -4,8 +4,8 @@ the keys added since; each gets the value that leaves the run as it was (run/sav
 import pytest
 from omegaconf import OmegaConf, open_dict
 
-from bertlab.config.checks import check_config
 from bertlab.core.errors import ConfigError
+from bertlab.run.checks import check_config
 from bertlab.run.evaluate import without_training_stages
 from bertlab.run.saved_run import SAVED_CONFIG, load_saved_config
 

@@ -7,9 +7,9 @@ import lightning as L
 import pytest
 import torch
 
-from bertlab.config.checks import check_config
 from bertlab.core.errors import ConfigError
 from bertlab.core.record import settings
+from bertlab.run.checks import check_config
 from bertlab.run.fit import task_splits, train_and_test
 
 

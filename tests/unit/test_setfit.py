@@ -10,9 +10,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf, open_dict
 
-from bertlab.config.checks import check_config
 from bertlab.core.errors import ConfigError
 from bertlab.data.readers import Example
+from bertlab.run.checks import check_config
 from bertlab.setfit.model import (
     build_setfit_model,
     load_setfit_model,
@@ -87,7 +87,7 @@ def test_debug_fast_caps_stage_1_and_the_differentiable_heads_epochs(compose_tra
     assert stage1_steps(cfg) == cfg.limits.max_steps == 4
     assert training_arguments(cfg, tmp_path).classifier_num_epochs == 1
     own = compose_train("approach=setfit", "debug=fast", "approach.max_steps=6")
-    assert stage1_steps(own) == 6  # a step count of its own is kept (run/limits.py's rule)
+    assert stage1_steps(own) == 6  # a step count of its own is kept (core/limits.py's rule)
     assert stage1_steps(compose_train("approach=setfit")) == -1  # no cap: num_epochs over the pairs
 
 

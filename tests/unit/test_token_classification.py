@@ -281,8 +281,8 @@ def test_cache_key_changes_with_the_alignment(task):
     ],
 )
 def test_bad_values_are_one_message(compose_train, override, message):
-    from bertlab.config.checks import check_config
-    from bertlab.training.metrics import check_metrics
+    from bertlab.problems.metrics import check_metrics
+    from bertlab.run.checks import check_config
 
     cfg = compose_train("task=conll2003", "task.data_dir=x", override)
     with pytest.raises(ConfigError, match=message):
@@ -291,7 +291,7 @@ def test_bad_values_are_one_message(compose_train, override, message):
 
 
 def test_token_problem_on_a_sequence_task_names_the_missing_keys(compose_train):
-    from bertlab.config.checks import check_config
+    from bertlab.run.checks import check_config
 
     cfg = compose_train("task=rte", "task.problem=token_classification")
     with pytest.raises(ConfigError, match="needs task.tag_column.*start from task=tokens"):
@@ -389,7 +389,7 @@ def test_every_family_has_a_token_head_the_methods_find(tiny_family_dirs):
     ],
 )
 def test_sequence_only_choices_are_refused_for_token_tasks(compose_train, overrides, message):
-    from bertlab.config.checks import check_config
+    from bertlab.run.checks import check_config
 
     cfg = compose_train("task=conll2003", f"task.data_dir={FIXTURES / 'conll2003'}", *overrides)
     with pytest.raises(ConfigError, match=message):

@@ -32,7 +32,7 @@ def callback_entries(cfg: DictConfig) -> dict:
     """The `callbacks` entries that are on, in build order: as given, `resume` moved last (a fork's
     entries run after ours and before it: its saves hold what they recorded). Raises ConfigError
     when keep_best is dropped."""
-    from bertlab.config.entries import entries
+    from bertlab.core.entries import entries
 
     on = entries(cfg.get("callbacks"))
     if KEEP_BEST not in on:
@@ -47,8 +47,8 @@ def callback_entries(cfg: DictConfig) -> dict:
 
 
 def check_callbacks(cfg: DictConfig) -> None:
-    """Every `callbacks` entry, before data or model load (config/entries.py)."""
-    from bertlab.config.entries import check_entries
+    """Every `callbacks` entry, before data or model load (core/entries.py)."""
+    from bertlab.core.entries import check_entries
 
     if "callbacks" not in cfg:  # a run saved by an older bertlab (bertlab evaluate): no callbacks to check
         return
@@ -81,15 +81,6 @@ def console(best, progress_bar: bool):
     from bertlab.loggers.console import console_callbacks
 
     return console_callbacks(OmegaConf.create({"enable_progress_bar": progress_bar}), best)
-
-
-def prior_wd(model, strength: float):
-    """PriorWeightDecay toward the weights after re-init; None when `strength` (prior_wd) is 0."""
-    if strength <= 0:
-        return None
-    from bertlab.methods.prior_wd import PriorWeightDecay
-
-    return PriorWeightDecay(model, strength)
 
 
 def lr_monitor(loggers, logging_interval: str = "step"):

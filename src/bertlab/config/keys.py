@@ -17,7 +17,7 @@ refused, and so is deleting one it has (the code reads every key of the config).
 `hydra/...` overrides are Hydra's own and left to Hydra, as are overrides it cannot parse or
 group options it cannot find (its messages for those are clear).
 
-`callbacks` and `logger` are dicts of named `_target_` entries (config/entries.py): there `+` may add
+`callbacks` and `logger` are dicts of named `_target_` entries (core/entries.py): there `+` may add
 an entry (`+callbacks.early_stop._target_=...`) or an argument of one (`+callbacks.early_stop.patience=3`,
 also under an entry the config has), and `~callbacks.throughput` drops an entry; what is added is
 checked against the entry's target before the run starts (a key it does not take is refused there,
@@ -47,8 +47,8 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from bertlab.config.extras import check_extras, command_line_options
 from bertlab.core.errors import ConfigError
+from bertlab.core.extras import check_extras, command_line_options
 
 _ABSENT = object()
 # check_overrides' answer when it composed nothing (Hydra will report the command line itself):
@@ -64,7 +64,7 @@ class Composition(NamedTuple):
     key_overrides: list[str]  # their keys (`logger.wandb.mode`, ...), as written less +, ++ and ~
 
 
-# dicts of named `_target_` entries (config/entries.py): a command line may add an entry of its own
+# dicts of named `_target_` entries (core/entries.py): a command line may add an entry of its own
 ENTRY_SECTIONS = ("callbacks", "logger")
 
 
@@ -72,7 +72,7 @@ def _entry_override(override, key: str, config: dict) -> bool:
     """Whether `override` adds a named entry or an argument of one, with + or ++
     (`+callbacks.early_stop._target_=...`, `+callbacks.early_stop.patience=5`), or drops an
     entry (`~callbacks.throughput`). What is added is checked against the entry's target before the
-    run (config/entries.py: a key its target does not take is a ConfigError there): importing the
+    run (core/entries.py: a key its target does not take is a ConfigError there): importing the
     targets here would cost the check seconds. Setting an entry's key without + is checked here
     like any other key (a typo is refused), and so is removing a key inside an entry."""
     section, _, rest = key.partition(".")

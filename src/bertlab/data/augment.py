@@ -16,8 +16,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, ListConfig
 
-from bertlab.config.values import check_count, check_probability
 from bertlab.core.errors import ConfigError
+from bertlab.core.values import check_count, check_probability
 from bertlab.data.eda import NEEDS_SYNONYMS, OPERATIONS, eda
 from bertlab.data.readers import Example
 
@@ -33,7 +33,7 @@ def _active(augment: DictConfig) -> list[str]:
 
 
 def check_augment(augment: DictConfig) -> None:
-    """Every augment key's rule, before any data loads (config/checks.py calls it)."""
+    """Every augment key's rule, before any data loads (run/checks.py calls it)."""
     from bertlab.data.synonyms import wordnet_help
 
     if augment.name not in METHODS:

@@ -28,8 +28,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from bertlab.config.extras import require
 from bertlab.core.errors import ConfigError, DataError, ModelError
+from bertlab.core.extras import require
 from bertlab.data import fields
 from bertlab.data.readers import Example, label_kind
 
@@ -199,7 +199,7 @@ def write_backtranslations(
 ) -> tuple[Path, int]:
     """`bertlab prepare --backtranslate`: the whole training pool of a conf/task task, back-translated
     into `out` (JSON Lines); the path and the number of lines."""
-    require("bertlab prepare --backtranslate")  # MarianTokenizer's packages, an extra (config/extras.py)
+    require("bertlab prepare --backtranslate")  # MarianTokenizer's packages, an extra (core/extras.py)
     import torch
 
     from bertlab.core.atomic import write_text_atomic

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from bertlab.config.extras import HUB_TASK, require
 from bertlab.core.errors import DataError
+from bertlab.core.extras import HUB_TASK, require
 from bertlab.core.network import use_hub_offline_if_unreachable
 
 
 def load_hub(task: DictConfig, local: str):
     """The DatasetDict of task.hub_name / task.hub_config. `local`: what task.data_dir should hold
     instead, e.g. "a folder holding train.csv and val.csv (SWAG's CSV files)"."""
-    require(HUB_TASK)  # `datasets` is an extra (config/extras.py)
+    require(HUB_TASK)  # `datasets` is an extra (core/extras.py)
     use_hub_offline_if_unreachable()  # fail fast (or use the cache) when offline
     import datasets  # slow to import; only this path needs it
 

@@ -39,9 +39,9 @@ from __future__ import annotations
 import numpy as np
 from omegaconf import DictConfig
 
-from bertlab.config.values import check_count
 from bertlab.core.errors import ConfigError, DataError
 from bertlab.core.lines import say
+from bertlab.core.values import check_count
 from bertlab.data.readers import Example, label_kind
 
 # the five data seeds of LM-BFF's published splits (generate_k_shot_data.py --seed; conf/protocol/lmbff.yaml)
@@ -51,7 +51,7 @@ KINDS = ("classification", "regression")  # the label kinds a K-shot draw balanc
 
 
 def check_k_shot(task: DictConfig, kind: str | None = None) -> None:
-    """task.k_shot: null, or K >= 1 on a classification or regression task (config/checks.py).
+    """task.k_shot: null, or K >= 1 on a classification or regression task (run/checks.py).
     `kind`: the task's Problem's (data/readers.py label_kind); None: task.problem's."""
     k = task.get("k_shot")
     if k is None:

@@ -32,8 +32,8 @@ import random
 
 from omegaconf import DictConfig
 
-from bertlab.config.values import check_count
 from bertlab.core.errors import ConfigError, DataError
+from bertlab.core.values import check_count
 from bertlab.data.k_shot import k_shot_splits
 from bertlab.data.readers import Example, label_kind
 

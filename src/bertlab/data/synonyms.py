@@ -17,8 +17,8 @@ import warnings
 from pathlib import Path
 from typing import Protocol
 
-from bertlab.config.extras import require
 from bertlab.core.errors import ConfigError, DataError
+from bertlab.core.extras import require
 
 
 def wordnet_help(why: str) -> str:
@@ -74,7 +74,7 @@ class WordNetSynonyms:
     """EDA's `get_synonyms`: the lemma names of every synset of the word, cleaned (clean_synonym)."""
 
     def __init__(self, wordnet_dir: str | Path):
-        require("augment.wordnet_dir")  # nltk, an extra (config/extras.py)
+        require("augment.wordnet_dir")  # nltk, an extra (core/extras.py)
         import nltk
         from nltk.corpus.reader.wordnet import WordNetCorpusReader
 

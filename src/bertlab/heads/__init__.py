@@ -2,4 +2,4 @@
 hidden states (modules.py), the encoder + head model and its save / load (model.py), and the
 config -> model step (build.py). `head=pooler`, the default, is the family's own HF head (model/load.py).
 
-Above `optim/` (it picks a head class by `_target_` with optim/target.py's helpers) and `model/`."""
+Above `optim/` (it picks a head class by `_target_` with core/target.py's helpers) and `model/`."""

@@ -1,6 +1,6 @@
 """The `head` config group -> the run's classifier: the family's own HF head (`head=pooler`,
 `_target_: null`) or the encoder + a head class named by `_target_` (heads/modules.py, or a
-fork's own), checked with optim/target.py's rules, so every mistake is one message naming the key."""
+fork's own), checked with core/target.py's rules, so every mistake is one message naming the key."""
 
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,9 +12,9 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, Pretrai
 
 from bertlab.core.errors import ConfigError
 from bertlab.core.lines import say
+from bertlab.core.target import INSTANTIATE_KEYS, call, locate, target_kwargs, with_target
 from bertlab.heads.model import HEAD_WEIGHTS, HeadModel, drop_head_key
 from bertlab.model.load import load_encoder, load_model, load_tokenizer
-from bertlab.optim.target import INSTANTIATE_KEYS, call, locate, target_kwargs, with_target
 
 WHAT = "a head class taking the encoder's HF config first, e.g. bertlab.heads.modules.MeanHead"
 # the model for check_head, before any model is known: deep enough for any head.layers

@@ -15,8 +15,8 @@ encoder is: model/anatomy.py), so they get the head's lr and are never mixed out
 import torch
 from torch import nn
 
-from bertlab.config.values import is_count, is_number
 from bertlab.core.errors import ConfigError
+from bertlab.core.values import is_count, is_number
 from bertlab.model.anatomy import HEAD_DROPOUT_KEYS
 from bertlab.model.init import init_module_
 

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from bertlab.core.errors import ConfigError
 from bertlab.core.lines import say
 from bertlab.core.network import unreachable
-from bertlab.loggers.choice import logger_entries
+from bertlab.loggers.choice import CONTEXT, LOGGER_WHAT, logger_entries
 from bertlab.loggers.console import wandb_settings
 from bertlab.loggers.dashboards import (
     mlflow_held,
@@ -132,12 +132,11 @@ def build_loggers(
 ) -> list[Logger]:
     """The run's loggers: the `logger` entries (conf/logger/; a fork's too), each `_partial_: true`
     one given what it asks for of the run folder, run name, group (the sweep), tags, keep_rows and
-    resumed flag (loggers/entries.py CONTEXT); and metrics.csv first whenever any entry is on (the
+    resumed flag (loggers/choice.py CONTEXT); and metrics.csv first whenever any entry is on (the
     report reads it). keep_rows: metrics.csv's rows a resumed run continues (run_csv.py). `resumed`:
     the run continues from its checkpoint, so each dashboard continues its run (dashboards.py) and
     leaves out the values the attempt before sent."""
-    from bertlab.config.entries import build_entry
-    from bertlab.loggers.entries import CONTEXT, LOGGER_WHAT
+    from bertlab.core.entries import build_entry
 
     context = {"cfg": cfg, "run_dir": run_dir, "run_name": run_name, "group": group, "tags": tags}
     context.update(keep_rows=keep_rows, resumed=resumed)

@@ -1,6 +1,6 @@
 """Which loggers a run uses: the entries of `logger`, checked before anything loads.
 
-`logger` is a dict of named entries, each a `_target_` and its arguments (config/entries.py), filled
+`logger` is a dict of named entries, each a `_target_` and its arguments (core/entries.py), filled
 by a config group option: `logger=wandb|csv|tensorboard|mlflow|none` picks one, `logger=many`
 (conf/logger/many.yaml) carries wandb's, tensorboard's and mlflow's entries, each from its own file,
 so several log at once; `logger=many ~logger.wandb` leaves one out. A fork adds its own logger with
@@ -14,13 +14,25 @@ the keys of every logger it names: `bertlab evaluate` re-checks such a saved con
 
 from omegaconf import DictConfig, ListConfig
 
-from bertlab.config.extras import require
 from bertlab.core.errors import ConfigError
+from bertlab.core.extras import require
 
 LOGGERS = ("wandb", "csv", "tensorboard", "mlflow", "none")
 # the keys each logger reads besides `name` (the former shape), for the message when a list names one whose keys are absent
 LOGGER_KEYS = {"wandb": ("project", "entity", "mode"), "mlflow": ("experiment", "tracking_uri")}
 # bertlab's own entries (conf/logger/<name>.yaml): the extra each needs, by the group option's name
+# What a `_partial_: true` entry of `logger` may ask for by argument name, given at build time.
+CONTEXT = {
+    "cfg": "the run's whole config",
+    "run_dir": "the run folder",
+    "run_name": "the run's name (its overrides)",
+    "group": "the sweep's group, or None",
+    "tags": "the run's tags",
+    "keep_rows": "metrics.csv's rows a resumed run continues",
+    "resumed": "whether the run continues from its resume checkpoint",
+}
+LOGGER_WHAT = "a Lightning logger class, or a function returning loggers"
+
 OWN_TARGETS = {f"bertlab.loggers.entries.{name}": name for name in ("wandb", "csv", "tensorboard", "mlflow")}
 
 
@@ -31,7 +43,7 @@ def is_legacy(logger) -> bool:
 
 def logger_entries(logger) -> dict:
     """The `logger` entries that are on, in order ({} for logger=none)."""
-    from bertlab.config.entries import entries
+    from bertlab.core.entries import entries
 
     if is_legacy(logger):
         raise ConfigError(
@@ -78,13 +90,12 @@ def legacy_logger_names(logger: DictConfig) -> list[str]:
 def check_logger(logger) -> None:
     """The logger config, before data or model load: every entry's target and keys (a fork's too),
     the extras bertlab's own loggers need, and MLflow's tracking URI."""
-    from bertlab.config.entries import check_entries
-    from bertlab.loggers.entries import CONTEXT, LOGGER_WHAT
+    from bertlab.core.entries import check_entries
     from bertlab.loggers.mlflow_store import check_tracking_uri
 
     if is_legacy(logger):  # a run saved by an older bertlab (bertlab evaluate)
         names = legacy_logger_names(logger)
-        for name in names:  # tensorboard and mlflow are an extra (config/extras.py)
+        for name in names:  # tensorboard and mlflow are an extra (core/extras.py)
             require(f"logger={name}")
         if "mlflow" in names:
             check_tracking_uri(logger.tracking_uri, logger.experiment, keys="logger")

@@ -1,24 +1,12 @@
 """The factories conf/logger/*.yaml name: each builds one of bertlab's loggers from the run's things
-it asks for by argument name (loggers/build.py `build_loggers` gives them: CONTEXT) and its entry's
+it asks for by argument name (loggers/build.py `build_loggers` gives them: loggers/choice.py CONTEXT) and its entry's
 keys (logger.wandb.project, logger.mlflow.tracking_uri, ...). A fork's logger needs none of this:
-`+logger.aim._target_=aim.pytorch_lightning.AimLogger` is built with its own keys (config/entries.py).
+`+logger.aim._target_=aim.pytorch_lightning.AimLogger` is built with its own keys (core/entries.py).
 """
 
 from pathlib import Path
 
 from omegaconf import DictConfig
-
-# What a `_partial_: true` entry of `logger` may ask for by argument name, given at build time.
-CONTEXT = {
-    "cfg": "the run's whole config",
-    "run_dir": "the run folder",
-    "run_name": "the run's name (its overrides)",
-    "group": "the sweep's group, or None",
-    "tags": "the run's tags",
-    "keep_rows": "metrics.csv's rows a resumed run continues",
-    "resumed": "whether the run continues from its resume checkpoint",
-}
-LOGGER_WHAT = "a Lightning logger class, or a function returning loggers"
 
 
 def csv(run_dir: Path, keep_rows: int):

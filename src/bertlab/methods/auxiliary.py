@@ -35,9 +35,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bertlab.config.values import check_number, check_positive, check_probability
 from bertlab.core.errors import ConfigError
 from bertlab.core.lines import say
+from bertlab.core.values import check_number, check_positive, check_probability
 from bertlab.problems.registry import problem_of
 
 AUX_OPTIONS = ("none", "mlm", "label_similarity")

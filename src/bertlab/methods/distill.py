@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from bertlab.config.values import check_positive, check_probability
 from bertlab.core.errors import ConfigError
+from bertlab.core.values import check_positive, check_probability
 from bertlab.data.fingerprint import FINGERPRINT_KEY, SPLITS
 from bertlab.problems.registry import problem_of
 

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bertlab.config.values import is_number
 from bertlab.core.errors import ConfigError
+from bertlab.core.values import is_number
 from bertlab.model.anatomy import DROPOUT_KEYS, HEAD_DROPOUT_KEYS, anatomy
 
 

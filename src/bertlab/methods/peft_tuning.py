@@ -33,8 +33,8 @@ from omegaconf import DictConfig, OmegaConf
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from bertlab.config.values import check_count, check_flag, check_positive, check_probability
 from bertlab.core.errors import ConfigError, ModelError
+from bertlab.core.values import check_count, check_flag, check_positive, check_probability
 from bertlab.methods.bitfit import apply_bitfit
 from bertlab.model.anatomy import anatomy
 from bertlab.model.targets import TARGET_SETS, blocks_regex, ia3_targets, target_names

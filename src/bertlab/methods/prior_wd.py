@@ -23,8 +23,8 @@ import lightning as L
 import torch
 from torch import nn
 
-from bertlab.config.values import is_number
 from bertlab.core.errors import ConfigError
+from bertlab.core.values import is_number
 from bertlab.model.anatomy import anatomy
 from bertlab.optim.param_groups import no_decay_ids
 
@@ -71,3 +71,11 @@ class PriorWeightDecay(L.Callback):
             # multi-tensor ops: one pass over the group, no per-parameter Python arithmetic
             diffs = torch._foreach_sub(params, priors)
             torch._foreach_add_(params, diffs, alpha=-group["lr"] * self.strength)
+
+
+def prior_wd_callback(model, strength: float):
+    """conf/callbacks/default.yaml's `prior_wd` entry: PriorWeightDecay toward the weights after
+    re-init (the model the run gives by argument name), or None when `strength` (prior_wd) is 0."""
+    if strength <= 0:
+        return None
+    return PriorWeightDecay(model, strength)

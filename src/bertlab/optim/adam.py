@@ -23,8 +23,8 @@ import math
 
 import torch
 
-from bertlab.config.values import full_key, is_number
 from bertlab.core.errors import ConfigError
+from bertlab.core.values import full_key, is_number
 from bertlab.optim.values import checked_number
 
 # What each name means when its config leaves a switch out.

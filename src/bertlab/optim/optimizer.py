@@ -11,9 +11,9 @@ from collections.abc import Mapping
 
 import torch
 
-from bertlab.config.values import full_key
+from bertlab.core.target import call, locate, plain, target_kwargs, with_target
+from bertlab.core.values import full_key
 from bertlab.optim.param_groups import param_groups
-from bertlab.optim.target import call, locate, plain, target_kwargs, with_target
 from bertlab.optim.values import checked_number
 
 WHAT = "an optimizer class or factory that takes the parameter groups first, e.g. torch.optim.SGD"

@@ -18,8 +18,8 @@ parameters are grouped: under peft= (methods/peft_tuning.py) an adapter of block
 
 import torch
 
-from bertlab.config.values import full_key, is_number
 from bertlab.core.errors import ConfigError, ModelError
+from bertlab.core.values import full_key, is_number
 from bertlab.model.anatomy import anatomy
 
 # IA3's vectors (peft's `ia3_l`) are multiplicative scales that start at 1, as LayerNorm's gains:

@@ -21,9 +21,9 @@ from transformers import (
     get_polynomial_decay_schedule_with_warmup,
 )
 
-from bertlab.config.values import full_key, is_count, is_number
 from bertlab.core.errors import ConfigError
-from bertlab.optim.target import call, locate, target_kwargs, with_target
+from bertlab.core.target import call, locate, target_kwargs, with_target
+from bertlab.core.values import full_key, is_count, is_number
 
 # bertlab's checks of the arguments of the transformers schedules (any `_target_` can be used;
 # these are the ones whose arguments we know): argument -> rule (value, optimizer) -> problem or None

@@ -2,13 +2,13 @@
 
 import math
 
-from bertlab.config.values import full_key
 from bertlab.core.errors import ConfigError
+from bertlab.core.values import full_key
 
 
 def checked_number(key: str, value, ok, valid: str) -> float:
     """`value` as a float when `ok(value)`, else a ConfigError naming `key` (an optimizer key, by its
-    full name: config/values.py full_key), the value and `valid`.
+    full name: core/values.py full_key), the value and `valid`.
     Numbers written as strings count ("2e-5": YAML 1.1 reads `2e-5` without a dot as a string)."""
     try:
         x = float(value)

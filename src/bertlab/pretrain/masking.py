@@ -40,8 +40,8 @@ import numpy as np
 import torch
 from transformers import DataCollatorForLanguageModeling
 
-from bertlab.config.values import check_choice, check_count, check_probability, invalid
 from bertlab.core.errors import ConfigError
+from bertlab.core.values import check_choice, check_count, check_probability, invalid
 
 LONG_DOCUMENTS = ("chunk", "truncate")
 MASKINGS = ("dynamic", "static", "selective")

@@ -19,8 +19,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from bertlab.config.values import check_number
 from bertlab.core.errors import ConfigError
+from bertlab.core.values import check_number
 from bertlab.data.resumable_loader import EpochShuffle, ResumableDataLoader
 from bertlab.pretrain.masking import HELD_OUT_STREAM, MaskingSettings, build_masker, make_blocks
 from bertlab.pretrain.nsp_data import check_sentences, nsp_blocks

@@ -11,7 +11,7 @@ for Task-Guided Pre-Training", as thunlp/SelectiveMasking runs it (scripts/run_a
 
 Steps 1-2 are one cached entry (the scorer's model and importance.tsv), step 3 another (keyed on the
 first), both in pretrain.cache_dir like the stage itself (cache.py), so a sweep over seeds runs them
-once; their Trainers are built by run/limits.py, so debug=fast caps them.
+once; their Trainers are built by core/limits.py, so debug=fast caps them.
 
 The buffer rule (sc_mask_gen.py SC.forward): for a sentence the scorer classifies correctly, with
 P(y | sentence) = origin, the buffer starts with the first token; at each position the buffer (the
@@ -43,11 +43,11 @@ from transformers import AutoModelForSequenceClassification, AutoModelForTokenCl
 
 from bertlab.core.atomic import follow_umask
 from bertlab.core.errors import ConfigError
+from bertlab.core.limits import lightning_trainer
 from bertlab.core.lines import say
 from bertlab.model.load import _quiet_transformers, resolve_model_path
 from bertlab.pretrain.nsp_data import split_sentences
 from bertlab.problems.registry import problem_named
-from bertlab.run.limits import lightning_trainer
 
 IMPORTANCE_FILE = "importance.tsv"
 NOT_A_LABEL = -100

@@ -1,5 +1,5 @@
 """The `pretrain` config node's rules: one message per bad value, naming the key, the value and the
-fix, before any data or model loads (config/checks.py calls `check_pretrain`).
+fix, before any data or model loads (run/checks.py calls `check_pretrain`).
 
 RULES has one rule per key of conf/pretrain/tapt.yaml (a test checks that none is left out); the
 masking keys are masking.py's (MaskingSettings.check), the optimizer and schedule the optim/
@@ -12,7 +12,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from bertlab.config.values import (
+from bertlab.core.errors import ConfigError
+from bertlab.core.values import (
     check_choice,
     check_count,
     check_number,
@@ -20,7 +21,6 @@ from bertlab.config.values import (
     check_seed,
     keys_under,
 )
-from bertlab.core.errors import ConfigError
 from bertlab.optim.optimizer import check_optimizer
 from bertlab.optim.schedules import check_schedule
 from bertlab.pretrain.corpus import CORPORA

@@ -28,9 +28,10 @@ from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
 from bertlab.callbacks.keep_best import BestWeights
-from bertlab.config.values import keys_under
 from bertlab.core.errors import ConfigError
+from bertlab.core.limits import lightning_trainer
 from bertlab.core.lines import say
+from bertlab.core.values import keys_under
 from bertlab.model.load import resolve_model_path
 from bertlab.optim.optimizer import build_optimizer
 from bertlab.optim.schedules import build_scheduler
@@ -42,7 +43,6 @@ from bertlab.pretrain.model import load_mlm_model, pretrained_pooler, save_stage
 from bertlab.pretrain.selective import select_positions, selective_classifier
 from bertlab.pretrain.settings import stage_settings
 from bertlab.pretrain.snapshots import SaveEveryNSteps, use_saved_step
-from bertlab.run.limits import lightning_trainer
 
 PREFIX = "pretrain"
 # keys of the pretrain node that do not change what a stage learns (the corpus keys are covered by
@@ -164,8 +164,8 @@ class MaskedLM(L.LightningModule):
 def stage_trainer(
     p: DictConfig, trainer_cfg: DictConfig, precision: str, folder: Path, loggers, callbacks, limits=None
 ):
-    """The stage's Trainer; `limits`: the job's caps (debug=fast, run/limits.py)."""
-    from bertlab.config.checks import resolve_accelerator  # the rule fine-tuning's Trainer uses too
+    """The stage's Trainer; `limits`: the job's caps (debug=fast, core/limits.py)."""
+    from bertlab.core.devices import resolve_accelerator  # the rule fine-tuning's Trainer uses too
 
     max_steps = p.max_steps if p.max_steps not in (None, -1) else -1
     return lightning_trainer(
@@ -203,7 +203,7 @@ def train_stage(
     selector: str | None = None,
 ) -> dict:
     """Train one stage from `source` on `texts`; save the model into `folder`; its record.
-    `limits`: the job's caps (debug=fast, run/limits.py); `selector`: the token classifier that
+    `limits`: the job's caps (debug=fast, core/limits.py); `selector`: the token classifier that
     chooses the masked positions (masking=selective, selective.py)."""
     start = time.time()
     L.seed_everything(p.seed, workers=True, verbose=False)
@@ -298,7 +298,7 @@ def further_pretrain(
         return cfg.model.name_or_path, {"name": p.name}
     start = time.time()
     settings = OmegaConf.to_container(p, resolve=True)
-    limits = cfg.get("limits")  # debug=fast's caps (run/limits.py)
+    limits = cfg.get("limits")  # debug=fast's caps (core/limits.py)
     source, label = cfg.model.name_or_path, cfg.model.name_or_path
     identity = model_identity(source)
     stages = []

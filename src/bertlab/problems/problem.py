@@ -19,7 +19,7 @@ from bertlab.core.errors import ConfigError
 
 @dataclass(frozen=True)
 class Problem:
-    """One kind of task: every field is read by the generic code (run/fit.py, config/checks.py,
+    """One kind of task: every field is read by the generic code (run/fit.py, run/checks.py,
     the methods and approaches), none of which tests `task.problem` itself."""
 
     name: str
@@ -40,19 +40,19 @@ class Problem:
 
     evaluate: Callable | None
     """(model, batch, metrics): how an evaluation batch updates the metrics; None: the logits' argmax
-    against the labels (training/metrics.py `evaluate_logits`)."""
+    against the labels (problems/metrics.py `evaluate_logits`)."""
 
     baseline: Callable[[DictConfig, int, list, list], dict]
     """(task, num_labels, train labels, test labels) -> result.json's `baseline`: the trivial predictor's scores."""
 
     check: Callable[[DictConfig], None]
-    """cfg -> None or a ConfigError: the rules of the problem's own task keys (config/checks.py calls it)."""
+    """cfg -> None or a ConfigError: the rules of the problem's own task keys (run/checks.py calls it)."""
 
     num_labels: Callable[[DictConfig], int]
     """task -> the head's number of outputs (once `read` has filled task.labels)."""
 
     metric_names: tuple[str, ...]
-    """The metrics task.metrics may name (training/metric_names.py)."""
+    """The metrics task.metrics may name (problems/metric_names.py)."""
 
     sequence: bool = False
     """One label per text (classification, regression): the heads, methods and approaches built for
@@ -70,7 +70,7 @@ class Problem:
     @property
     def kind(self) -> str:
         """What the helpers below problems/ that are keyed by a kind of label take (model/load.py
-        load_config, training/metrics.py, prompt/, pretrain/settings.py check_pretrain): "regression"
+        load_config, problems/metrics.py, prompt/, pretrain/settings.py check_pretrain): "regression"
         (one number per text), "classification" (one class per text), else the problem's name."""
         if self.sequence:
             return "regression" if self.regression else "classification"

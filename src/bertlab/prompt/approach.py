@@ -7,9 +7,9 @@ from __future__ import annotations
 from omegaconf import DictConfig
 from transformers import AutoModelForMaskedLM
 
-from bertlab.config.model_checks import check_before_weights
-from bertlab.config.values import check_count, check_probability
 from bertlab.core.errors import ConfigError
+from bertlab.core.values import check_count, check_probability
+from bertlab.methods.model_checks import check_before_weights
 from bertlab.model.load import load_config, load_tokenizer
 from bertlab.problems.registry import problem_of
 from bertlab.prompt.aux_mlm import AuxiliaryMLM, unlabeled_pool
@@ -30,7 +30,7 @@ def _pair(task: DictConfig) -> bool:
 
 
 def check_prompt(cfg: DictConfig) -> None:
-    """Every rule of approach=prompt that needs no model (config/checks.py calls it)."""
+    """Every rule of approach=prompt that needs no model (run/checks.py calls it)."""
     task, approach = cfg.task, cfg.approach
     problem = problem_of(task)
     if not problem.sequence:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from bertlab.problems.metric_names import QUESTION_ANSWERING_METRICS, REGRESSION_METRICS, TOKEN_CLASSIFICATION_METRICS
 from bertlab.report import expected_max, figures, variance
 from bertlab.report.collect import Run, collect, read_curves
 from bertlab.report.grouping import choose_keys, settings_frame
 from bertlab.report.markdown import render_markdown
 from bertlab.report.model import Report, TaskReport
 from bertlab.report.tables import group_keys, paired_comparisons, run_frame, summary
-from bertlab.training.metric_names import QUESTION_ANSWERING_METRICS, REGRESSION_METRICS, TOKEN_CLASSIFICATION_METRICS
 
 
 class NoRunsError(Exception):

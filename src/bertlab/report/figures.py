@@ -22,9 +22,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from bertlab.problems.metric_names import REGRESSION_METRICS
 from bertlab.report.grouping import label, sort_key
 from bertlab.report.tables import curve_summary
-from bertlab.training.metric_names import REGRESSION_METRICS
 
 METRIC_LABELS = {
     "accuracy": "accuracy (fraction correct, 0-1)",

@@ -22,13 +22,13 @@ from dataclasses import dataclass
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
-from bertlab.config.model_checks import check_before_weights
 from bertlab.core.errors import ConfigError
 from bertlab.data.features import FeatureScaler
 from bertlab.heads.build import load_classifier, load_head_model
 from bertlab.heads.fusion import attach_fusion, load_fusion
 from bertlab.methods.auxiliary import attach_aux
 from bertlab.methods.mixout import apply_mixout
+from bertlab.methods.model_checks import check_before_weights
 from bertlab.methods.peft_tuning import apply_peft, load_adapter, peft_method, saved_method
 from bertlab.methods.reinit import reinit_top_layers
 from bertlab.model.gradient_checkpointing import enable_gradient_checkpointing
@@ -92,7 +92,7 @@ class Approach:
     load_trained: Callable  # (cfg, model_dir) -> (tokenizer, model) of a run saved with save_weights=true
     encoder: Callable = lambda cfg, tokenizer, train: None  # -> FewSampleDataModule's encoder; None: the problem's
     extra_loss: Callable = lambda cfg, tokenizer, data, encoder: None  # -> (model, loss, step) -> loss; or None
-    check: Callable = lambda cfg: None  # the approach's own rules, before any data or model (config/checks.py)
+    check: Callable = lambda cfg: None  # the approach's own rules, before any data or model (run/checks.py)
 
 
 APPROACHES = {

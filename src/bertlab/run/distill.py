@@ -26,7 +26,6 @@ from omegaconf import DictConfig
 from transformers import DataCollatorWithPadding
 
 from bertlab.callbacks.resume import remove_resume_state
-from bertlab.config.checks import check_config
 from bertlab.core.atomic import save_torch_atomic
 from bertlab.core.errors import ConfigError
 from bertlab.core.lines import say
@@ -37,6 +36,7 @@ from bertlab.heads.fusion import fusion_of
 from bertlab.loggers.build import finish_wandb
 from bertlab.methods.distill import check_teacher_run, distillation_loss, teacher_logits
 from bertlab.problems.registry import problem_of
+from bertlab.run.checks import check_config
 from bertlab.run.fit import load_trained_model, task_splits, train_and_test
 from bertlab.run.saved_run import SavedRunError, load_saved_config, saved_model_dir
 from bertlab.run.trainer import accelerator

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, open_dict
 
-from bertlab.config.checks import check_config
+from bertlab.run.checks import check_config
 from bertlab.run.saved_run import load_saved_config, saved_model_dir
 from bertlab.setfit.train import is_setfit
 
@@ -37,11 +37,11 @@ def evaluate(run_dir: Path, overrides: list[str] | None = None) -> dict[str, flo
     cfg = load_saved_config(model_dir, overrides)
     check_config(without_training_stages(cfg))  # train.py's checks: an override is refused as it is there
 
+    from bertlab.core.limits import lightning_trainer
     from bertlab.data.sampling import make_splits
     from bertlab.loggers.console import quiet_libraries
     from bertlab.problems.registry import problem_of
     from bertlab.run.fit import data_and_module, load_trained_model, run_test
-    from bertlab.run.limits import lightning_trainer
     from bertlab.run.trainer import precision
 
     quiet_libraries()
@@ -60,7 +60,7 @@ def evaluate(run_dir: Path, overrides: list[str] | None = None) -> dict[str, flo
     # (the training split is not encoded; approach=prompt draws its demonstrations from it)
     datamodule, module = data_and_module(cfg, {"test": splits["test"]}, tokenizer, model, train=splits["train"])
     trainer = lightning_trainer(
-        None,  # it tests only, and no cap of `limits` touches a test (run/limits.py)
+        None,  # it tests only, and no cap of `limits` touches a test (core/limits.py)
         accelerator=cfg.trainer.accelerator,
         devices=1,  # one process: a test needs no data parallelism
         precision=precision(cfg.trainer.precision),

@@ -17,7 +17,6 @@ from bertlab.callbacks.entries import CALLBACK_WHAT, CONTEXT, KEEP_BEST, RESUME,
 from bertlab.callbacks.keep_best import KeepBestWeights
 from bertlab.callbacks.resume import metrics_rows, resume_checkpoint
 from bertlab.callbacks.throughput import TrainThroughput
-from bertlab.config.checks import check_config
 from bertlab.core.atomic import follow_umask
 from bertlab.core.errors import ConfigError
 from bertlab.core.lines import say
@@ -32,14 +31,15 @@ from bertlab.loggers.dashboards import final_numbers, log_final_numbers
 from bertlab.methods.auxiliary import INDEX_KEY, aux_of
 from bertlab.methods.peft_tuning import parameter_counts
 from bertlab.pretrain.stage import further_pretrain
+from bertlab.problems.metrics import check_metrics, selection_metric
 from bertlab.problems.registry import problem_of
 from bertlab.run.approach import approach_of, build_model
+from bertlab.run.checks import check_config
 from bertlab.run.saved_run import MODEL_DIR, SAVED_CONFIG, save_run_model
 from bertlab.run.trainer import build_trainer, compiled_graphs, precision
 from bertlab.setfit.model import save_setfit_model
 from bertlab.setfit.train import is_setfit, train_setfit
 from bertlab.training.finetuner import FineTuner
-from bertlab.training.metrics import check_metrics, selection_metric
 
 
 def load_trained_model(cfg: DictConfig, model_dir: Path):
@@ -108,7 +108,7 @@ def build_callbacks(cfg: DictConfig, model, run_dir: Path, overrides: list[str] 
     A `_partial_: true` entry gets the run's things it asks for by name (callbacks/entries.py CONTEXT).
     Returns the callbacks, and the keep-best, throughput and diagnostics callbacks that result.json
     reads (the last two None when their entry is dropped)."""
-    from bertlab.config.entries import build_entry
+    from bertlab.core.entries import build_entry
 
     context = {"cfg": cfg, "model": model, "run_dir": run_dir, "overrides": overrides, "select": select}
     context["loggers"] = loggers
@@ -286,7 +286,7 @@ def train_and_test(
         "first_step_at": throughput and throughput.first_step_at,  # unix time (scripts/bench.py)
         "token_cache_hits": datamodule.cache_hits,
         "global_steps": trainer.global_step,
-        "world_size": trainer.world_size,  # processes that trained (config/checks.py refuses more than one)
+        "world_size": trainer.world_size,  # processes that trained (run/checks.py refuses more than one)
         # graphs torch.compile built (trainer.compile); 0 when off. Recompiles show up here.
         "compiled_graphs": compiled_graphs(),
         "diagnostics": diagnostics and diagnostics.summary(),  # None when ~callbacks.diagnostics

@@ -24,6 +24,11 @@ MODEL_DIR = "model"
 SAVED_CONFIG = "bertlab.yaml"
 RERUN = "re-run it with save_weights=true (e.g. `python train.py <its overrides> save_weights=true`)"
 
+# Defaults live only in conf/: a group option of a fork's own (its own task or trainer YAML) must
+# set every key that every packaged option of that group sets; else the run would stop later on
+# OmegaConf's traceback for the first key the code reads.
+COMPLETE_GROUPS = ("task", "trainer")
+
 
 class SavedRunError(BertlabError):
     """A run folder without what predict / evaluate need."""
@@ -119,7 +124,6 @@ def fill_keys_added_since(cfg: DictConfig) -> None:
     check names it."""
     import yaml
 
-    from bertlab.config.checks import COMPLETE_GROUPS
     from bertlab.core.paths import CONF_DIR
 
     with open_dict(cfg):

@@ -11,10 +11,11 @@ import lightning as L
 from omegaconf import DictConfig
 
 from bertlab.callbacks.resume import RunFolderCheckpointIO
-from bertlab.config.checks import resolve_accelerator, resolve_precision, trainer_arguments
-from bertlab.run.limits import capped_trainer_kwargs, lightning_trainer
+from bertlab.core.devices import resolve_accelerator, resolve_precision
+from bertlab.core.limits import capped_trainer_kwargs, lightning_trainer
+from bertlab.run.checks import trainer_arguments
 
-# trainer.precision and trainer.accelerator are resolved once, by config/checks.py's rules (the
+# trainer.precision and trainer.accelerator are resolved once, by run/checks.py's rules (the
 # Trainer gets what the check approved): these names are theirs, kept for the callers here.
 precision = resolve_precision
 
@@ -51,9 +52,9 @@ def compiled_graphs() -> int:
 
 def build_trainer(cfg: DictConfig, run_dir: Path, n_train: int, loggers, callbacks) -> L.Trainer:
     """The run's Trainer: every trainer.* key's argument as its row of TRAINER_RULES says
-    (config/checks.py), and the settings that are not keys (ours, fixed)."""
+    (run/checks.py), and the settings that are not keys (ours, fixed)."""
     return lightning_trainer(
-        cfg.get("limits"),  # debug=fast's caps (run/limits.py)
+        cfg.get("limits"),  # debug=fast's caps (core/limits.py)
         **trainer_arguments(cfg.trainer),
         # count validation intervals in batches across epochs, not per epoch (from trainer.num_evals)
         val_check_interval=validation_interval(n_train, cfg),

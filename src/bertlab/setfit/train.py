@@ -18,7 +18,7 @@ where we depart:
   SetFit run validates once, at the end: `val/<metric>` is the final model's, and `test_best/` equals
   `test_last/` (best_step is the last step). The validation split is never trained on.
 - debug=fast: `limits.max_steps` caps stage 1 (setfit's own max_steps, which also caps the pairs it
-  draws) and the differentiable head to one epoch (run/limits.py's rule: a stage that trains by
+  draws) and the differentiable head to one epoch (core/limits.py's rule: a stage that trains by
   epochs gets the cap; one given its own approach.max_steps keeps it).
 - No Lightning loop: no metrics.csv rows and nothing sent to the dashboards (W&B, TensorBoard)
   during training; no resume of a killed run (it restarts; SetFit runs take minutes). setfit's own
@@ -33,13 +33,13 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from bertlab.config.extras import require
-from bertlab.config.values import check_count, check_number, check_positive, invalid
 from bertlab.core.errors import ConfigError
+from bertlab.core.extras import require
 from bertlab.core.lines import say
+from bertlab.core.values import check_count, check_number, check_positive, invalid
+from bertlab.problems.metrics import build_metrics, selection_metric
 from bertlab.problems.registry import problem_of
 from bertlab.setfit.model import HEADS, build_setfit_model, model_texts, probabilities
-from bertlab.training.metrics import build_metrics, selection_metric
 
 SAMPLING_STRATEGIES = ("oversampling", "undersampling", "unique")
 STAGE1_DIR = "setfit"  # setfit's output_dir (nothing is saved there: save_strategy="no")
@@ -66,7 +66,7 @@ def is_setfit(cfg: DictConfig) -> bool:
 
 
 def check_setfit(cfg: DictConfig) -> None:
-    """approach=setfit's rules, before any data or model loads (config/checks.py calls it)."""
+    """approach=setfit's rules, before any data or model loads (run/checks.py calls it)."""
     # the command line's approach=setfit is checked before Hydra starts (config/keys.py); this one
     # also covers the option set in a config file (an experiment preset) or a saved run's config
     require("approach=setfit")
@@ -167,7 +167,7 @@ def train_setfit(cfg: DictConfig, splits: dict, run_dir: Path) -> tuple[dict, ob
     from datasets import Dataset
 
     # setfit's own trainer, not a Lightning one (tests/test_debug_fast.py asks every Lightning Trainer to
-    # be built by run/limits.py): `limits` caps it through its TrainingArguments (stage1_steps)
+    # be built by core/limits.py): `limits` caps it through its TrainingArguments (stage1_steps)
     from setfit import Trainer as SetFitTrainer
 
     task = cfg.task

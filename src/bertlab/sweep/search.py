@@ -27,10 +27,10 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from bertlab.config.values import is_count
 from bertlab.core.atomic import write_text_atomic
 from bertlab.core.errors import ConfigError
 from bertlab.core.record import read_result
+from bertlab.core.values import is_count
 from bertlab.sweep.folders import job_dirs
 
 DB_FILE = "optuna.db"

@@ -49,7 +49,7 @@ from omegaconf import DictConfig
 from bertlab.methods.auxiliary import INDEX_KEY, aux_of
 from bertlab.optim.optimizer import build_optimizer
 from bertlab.optim.schedules import build_scheduler
-from bertlab.training.metrics import build_metrics, evaluate_logits
+from bertlab.problems.metrics import build_metrics, evaluate_logits
 
 
 class DivergedError(RuntimeError):

@@ -69,7 +69,7 @@ class OptunaSearch(Sweeper):
 
     def sweep(self, arguments: list[str]) -> Any:
         from bertlab.core.errors import ConfigError
-        from bertlab.run.limits import capped_trials
+        from bertlab.core.limits import capped_trials
         from bertlab.sweep import search
         from bertlab.sweep.folders import blocked_places, numbered_folders
         from bertlab.sweep.seeded_sampler import build_sampler
@@ -100,7 +100,7 @@ class OptunaSearch(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         metric = f"val/{OmegaConf.select(self.config, 'task.main_metric', default='main_metric')}"
-        # debug=fast's `limits` caps the trials as it caps every stage's steps (bertlab/run/limits.py)
+        # debug=fast's `limits` caps the trials as it caps every stage's steps (bertlab/core/limits.py)
         n_trials = capped_trials(OmegaConf.select(self.config, "limits"), p["n_trials"])
         if n_trials < p["n_trials"]:
             log.info(f"limits.max_trials={n_trials}: the search runs {n_trials} of its {p['n_trials']} trials")

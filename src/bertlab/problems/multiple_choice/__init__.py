@@ -5,7 +5,7 @@ DataCollatorForMultipleChoice); the head is AutoModelForMultipleChoice (BertForM
 pooled vector of each (context, ending) pair through a dropout and a Linear to one score, the N
 scores softmaxed), which model/anatomy.py sees as the `classifier` block after the pooler: re-init,
 LLRD, mixout and prior WD treat it as the head. Accuracy over the N scores is torchmetrics'
-multiclass accuracy with N classes (training/metrics.py), the baseline always the most common
+multiclass accuracy with N classes (problems/metrics.py), the baseline always the most common
 training answer index.
 
 Sampling: plain random by task.data_seed, not stratified by the answer's index: that index is the
@@ -17,11 +17,11 @@ from omegaconf import DictConfig, ListConfig
 from transformers import AutoModelForMultipleChoice
 
 from bertlab.core.errors import ConfigError
+from bertlab.problems.metric_names import MULTIPLE_CHOICE_METRICS
+from bertlab.problems.metrics import baseline_scores, build_metrics
 from bertlab.problems.multiple_choice.encoder import ChoiceEncoder
 from bertlab.problems.multiple_choice.reader import read_choices
 from bertlab.problems.problem import Problem, check_task_beyond_sequences
-from bertlab.training.metric_names import MULTIPLE_CHOICE_METRICS
-from bertlab.training.metrics import baseline_scores, build_metrics
 
 KEYS = ("ending_fields", "num_choices", "test_file", "encoding")
 

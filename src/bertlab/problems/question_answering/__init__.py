@@ -10,11 +10,11 @@ from omegaconf import DictConfig
 from transformers import AutoModelForQuestionAnswering
 
 from bertlab.core.errors import ConfigError
+from bertlab.problems.metric_names import QUESTION_ANSWERING_METRICS
 from bertlab.problems.problem import Problem, check_task_beyond_sequences
 from bertlab.problems.question_answering.encoder import QAEncoder, doc_stride
 from bertlab.problems.question_answering.metrics import build_qa_metrics, evaluate_batch, qa_baseline
 from bertlab.problems.question_answering.reader import read_squad
-from bertlab.training.metric_names import QUESTION_ANSWERING_METRICS
 
 KEYS = ("doc_stride", "max_answer_length", "n_best_size", "encoding")
 

@@ -26,7 +26,7 @@ from torchmetrics.functional.text import squad
 from torchmetrics.utilities import dim_zero_cat
 
 from bertlab.core.errors import ConfigError
-from bertlab.training.metric_names import QUESTION_ANSWERING_METRICS
+from bertlab.problems.metric_names import QUESTION_ANSWERING_METRICS
 
 
 def best_answer(windows, start_logits, end_logits, offsets, context: str, n_best: int, max_length: int) -> str:

@@ -2,7 +2,7 @@
 
 Reader data/readers.py (shared: pretraining's corpus and `bertlab predict` read with it too),
 tokenisation and batches data/datamodule.py's SequenceEncoder (shared with distillation's teacher
-pass), metrics training/metrics.py (GLUE's: accuracy, F1, MCC; Pearson, Spearman); the head is
+pass), metrics problems/metrics.py (GLUE's: accuracy, F1, MCC; Pearson, Spearman); the head is
 AutoModelForSequenceClassification.
 """
 
@@ -10,9 +10,9 @@ from transformers import AutoModelForSequenceClassification
 
 from bertlab.data.datamodule import SequenceEncoder
 from bertlab.data.readers import read_task
+from bertlab.problems.metric_names import CLASSIFICATION_METRICS, REGRESSION_METRICS
+from bertlab.problems.metrics import baseline_scores, build_metrics, evaluate_logits
 from bertlab.problems.problem import Problem
-from bertlab.training.metric_names import CLASSIFICATION_METRICS, REGRESSION_METRICS
-from bertlab.training.metrics import baseline_scores, build_metrics, evaluate_logits
 
 
 def _problem(name: str, regression: bool) -> Problem:
@@ -26,7 +26,7 @@ def _problem(name: str, regression: bool) -> Problem:
         baseline=lambda task, num_labels, train, test: baseline_scores(
             list(task.metrics), num_labels, name, train, test
         ),
-        check=lambda cfg: None,  # their keys are checked by config/checks.py and the readers
+        check=lambda cfg: None,  # their keys are checked by run/checks.py and the readers
         num_labels=lambda task: 1 if regression else len(task.labels),
         metric_names=REGRESSION_METRICS if regression else CLASSIFICATION_METRICS,
         sequence=True,

@@ -10,11 +10,11 @@ from omegaconf import DictConfig, ListConfig
 from transformers import AutoModelForTokenClassification
 
 from bertlab.core.errors import ConfigError
+from bertlab.problems.metric_names import TOKEN_CLASSIFICATION_METRICS
 from bertlab.problems.problem import Problem, check_task_beyond_sequences
 from bertlab.problems.token_classification.encoder import TagEncoder
 from bertlab.problems.token_classification.metrics import build_tag_metrics, tag_baseline
 from bertlab.problems.token_classification.reader import SCHEMES, read_tagged
-from bertlab.training.metric_names import TOKEN_CLASSIFICATION_METRICS
 
 KEYS = ("tag_column", "tag_scheme", "label_all_pieces", "test_file", "encoding")
 

@@ -21,7 +21,7 @@ from torchmetrics import Metric, MetricCollection
 from torchmetrics.utilities import dim_zero_cat
 
 from bertlab.core.errors import ConfigError
-from bertlab.training.metric_names import TOKEN_CLASSIFICATION_METRICS
+from bertlab.problems.metric_names import TOKEN_CLASSIFICATION_METRICS
 
 IGNORE = -100
 

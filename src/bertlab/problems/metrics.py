@@ -17,7 +17,7 @@ from torchmetrics.classification import (
 from torchmetrics.regression import PearsonCorrCoef, SpearmanCorrCoef
 
 from bertlab.core.errors import ConfigError
-from bertlab.training.metric_names import CLASSIFICATION_METRICS, METRICS_BY_PROBLEM, REGRESSION_METRICS
+from bertlab.problems.metric_names import CLASSIFICATION_METRICS, METRICS_BY_PROBLEM, REGRESSION_METRICS
 
 
 class MatthewsCorrCoef(MulticlassMatthewsCorrCoef):
@@ -62,7 +62,7 @@ def _metric(name: str, num_labels: int):
 
 def check_metrics(names: list[str], main_metric: str, problem: str, valid: tuple[str, ...] | None = None) -> None:
     """task.metrics against `valid`, the metrics of the task's problem (its Problem's metric_names;
-    None: the packaged problem named `problem`'s, training/metric_names.py)."""
+    None: the packaged problem named `problem`'s, problems/metric_names.py)."""
     valid = METRICS_BY_PROBLEM[problem] if valid is None else valid
     for name in names:
         if name not in valid:

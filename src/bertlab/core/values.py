@@ -3,7 +3,7 @@ and the checks built on them that raise the one message shape every rule uses,
 `{key}={value} is invalid: {why}.`
 
 They live here, in config/ beside nothing else, because every package's rules call them (data/,
-heads/, methods/, optim/, pretrain/, setfit/, run/, config/checks.py): this module imports only the
+heads/, methods/, optim/, pretrain/, setfit/, run/, run/checks.py): this module imports only the
 error type, so any of them may import it without a cycle. A YAML `true` is a bool, which Python counts
 as an int: one place says it is neither. A caller that has its own wording passes `why`, so a rule's
 message stays its own while the test of the value is the shared one; `key` is the key's full name
@@ -113,7 +113,7 @@ def check_seed(value, key: str, why: str = "it must be an integer from 0 to 2**3
 # (optim/), each further pre-training stage's (`pretrain.optimizer.lr`): the builders name their keys
 # through full_key, and the stage calls them within keys_under("pretrain"), so that the message
 # names the stage's key where it is raised. A context variable, not an argument, because
-# optim/target.py calls the groups' `_target_` (adam_family, or a user's own) with the config's
+# core/target.py calls the groups' `_target_` (adam_family, or a user's own) with the config's
 # arguments only.
 _UNDER: contextvars.ContextVar[str] = contextvars.ContextVar("bertlab_keys_under", default="")
 

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from bertlab.config.values import check_count
 from bertlab.core.errors import ConfigError
 from bertlab.core.lines import say
+from bertlab.core.values import check_count
 
 KEYS = {
     "max_steps": "optimizer steps of any stage that trains by epochs (pre-training)",
@@ -38,7 +38,7 @@ KEYS = {
 
 
 def check_limits(limits: Mapping | None) -> None:
-    """null (no caps), or every key of KEYS an integer >= 1 (config/checks.py calls it)."""
+    """null (no caps), or every key of KEYS an integer >= 1 (run/checks.py calls it)."""
     if limits is None:
         return
     for key, value in limits.items():

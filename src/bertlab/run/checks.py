@@ -8,7 +8,6 @@ gradient_clip_val turns clipping off, 16-mixed on a CPU becomes bf16-mixed, a se
 range raises mid-run), so each key of conf/trainer/default.yaml has its rule in TRAINER_RULES.
 """
 
-import importlib.util
 import os
 import typing
 
@@ -16,9 +15,11 @@ import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from bertlab.callbacks.entries import check_callbacks
-from bertlab.config.values import MAX_SEED, check_count, check_flag, check_number, check_seed, invalid, is_integer
+from bertlab.core import devices
 from bertlab.core.errors import ConfigError
+from bertlab.core.limits import check_limits
 from bertlab.core.paths import CONF_DIR
+from bertlab.core.values import MAX_SEED, check_count, check_flag, check_number, check_seed, invalid, is_integer
 from bertlab.data.augment import check_augment
 from bertlab.data.features import check_feature_keys
 from bertlab.data.fields import unique_labels
@@ -36,7 +37,7 @@ from bertlab.optim.param_groups import check_llrd
 from bertlab.optim.schedules import check_schedule
 from bertlab.pretrain.settings import check_pretrain
 from bertlab.problems.registry import problem_of
-from bertlab.run.limits import check_limits
+from bertlab.run.saved_run import COMPLETE_GROUPS
 
 
 def _missing_keys(node, prefix: str = "") -> list[str]:
@@ -49,12 +50,6 @@ def _missing_keys(node, prefix: str = "") -> list[str]:
         path = f"{prefix}.{key}" if prefix else str(key)
         found += [path] if value == "???" else _missing_keys(value, path)
     return found
-
-
-# Defaults live only in conf/: a group option of a fork's own (its own task or trainer YAML) must
-# set every key that every packaged option of that group sets; else the run would stop later on
-# OmegaConf's traceback for the first key the code reads.
-COMPLETE_GROUPS = ("task", "trainer")
 
 
 def _keys_every_option_sets(group: str) -> tuple[set[str], str]:
@@ -88,54 +83,6 @@ def check_missing(cfg: DictConfig) -> None:
         )
 
 
-def accelerators_here() -> dict[str, type]:
-    """Lightning's accelerators that this machine has, by name."""
-    from lightning.pytorch.accelerators import AcceleratorRegistry
-
-    here = {}
-    for name in sorted(AcceleratorRegistry.available_accelerators()):
-        cls = AcceleratorRegistry[name]["accelerator"]
-        try:
-            available = cls.is_available()
-        except Exception:  # e.g. tpu without torch_xla: not here
-            available = False
-        if available:
-            here[name] = cls
-    return here
-
-
-# Lightning's order for `accelerator=auto` (its private _select_auto_accelerator), built here from
-# the accelerators' public is_available() so that a Lightning release that renames the private
-# helper does not break the check; tests/e2e/test_trainer_settings_e2e.py compares the two.
-AUTO_ORDER = ("tpu", "mps", "cuda")
-
-
-def resolve_accelerator(value) -> str:
-    """The accelerator Lightning will use for trainer.accelerator (`auto` and `gpu` resolved as
-    Lightning resolves them), or a ConfigError when this machine does not have it.
-
-    The one resolver: the check here, the fine-tuning Trainer (TRAINER_RULES' accelerator row,
-    run/trainer.py), the pre-training stage's Trainer (pretrain/stage.py) and the record's device
-    (run/trainer.py accelerator) all call it, so `auto` is resolved the same way each time. It lives
-    here, not in run/, because the check runs first and config/ does not import run/'s Trainer code."""
-    from lightning.pytorch.accelerators import AcceleratorRegistry
-
-    here = accelerators_here()
-    valid_here = ", ".join(["auto"] + (["gpu"] if {"cuda", "mps"} & set(here) else []) + list(here))
-    known = {"auto", "gpu", *AcceleratorRegistry.available_accelerators()}
-    if not isinstance(value, str) or value not in known:
-        raise ConfigError(f"trainer.accelerator={value} is unknown; valid here: {valid_here}.")
-    if value == "auto":
-        return next((name for name in AUTO_ORDER if name in here), "cpu")
-    resolved = next((n for n in ("cuda", "mps") if n in here), None) if value == "gpu" else value
-    if resolved not in here:
-        what = "GPU (CUDA or MPS)" if value == "gpu" else value
-        raise ConfigError(
-            f"trainer.accelerator={value}: this machine has no {what} that Lightning can use; valid here: {valid_here}."
-        )
-    return resolved
-
-
 # Several devices are refused, not run: under DDP Lightning shards validation and test with a
 # DistributedSampler that repeats examples to even out the shards (metrics over duplicates: silently
 # wrong), every process would print, log and write result.json, and the best weights kept in memory
@@ -157,13 +104,13 @@ def world_size(value, accelerator: str) -> int:
     if value in ("auto", -1, "-1"):
         if accelerator == "cpu":
             return 1 if value == "auto" else os.cpu_count() or 1
-        return accelerators_here()[accelerator].auto_device_count()
+        return devices.accelerators_here()[accelerator].auto_device_count()
     return int(value)
 
 
 def _check_devices(value, key: str, accelerator: str) -> None:
     if value not in ("auto", -1, "-1"):  # else all of them
-        here = accelerators_here()[accelerator]
+        here = devices.accelerators_here()[accelerator]
         count = (os.cpu_count() or 1) if accelerator == "cpu" else here.auto_device_count()
         unit = "CPU processes" if accelerator == "cpu" else f"{accelerator} devices"
         valid = f"valid here: 1, or one index from 0 to {count - 1}" if accelerator != "cpu" else "valid: 1"
@@ -185,43 +132,11 @@ def _check_devices(value, key: str, accelerator: str) -> None:
         raise ConfigError(f"{key}={value} means {processes} processes: {ONE_DEVICE}.")
 
 
-PRECISION_ALIASES = {
-    16: "16-mixed",
-    "16": "16-mixed",
-    32: "32-true",
-    "32": "32-true",
-    64: "64-true",
-    "64": "64-true",
-    "bf16": "bf16-mixed",
-}  # Lightning's legacy names
-
-
-def precisions_here(accelerator: str) -> list[str]:
-    """The precisions (Lightning's names) that run as asked on this accelerator of this machine."""
-    # Private, kept: Lightning's own list of precision names (a Literal type); it has no public one,
-    # and a copy here would go stale when a release adds a precision.
-    from lightning.fabric.connector import _PRECISION_INPUT_STR
-
-    valid = list(typing.get_args(_PRECISION_INPUT_STR))
-    if accelerator != "cuda" or importlib.util.find_spec("transformer_engine") is None:
-        valid = [p for p in valid if not p.startswith("transformer-engine")]
-    if accelerator == "cpu":  # Lightning runs 16-mixed on a CPU as bf16-mixed, with a warning
-        valid.remove("16-mixed")
-    if accelerator == "cuda":
-        import torch
-
-        if not torch.cuda.is_bf16_supported():
-            valid = [p for p in valid if not p.startswith("bf16")]
-    if accelerator == "mps":  # no float64 on Apple GPUs
-        valid.remove("64-true")
-    return valid
-
-
 def _check_precision(value, key: str, accelerator: str) -> None:
     from lightning.fabric.connector import _PRECISION_INPUT_STR
 
-    name = PRECISION_ALIASES.get(value, value)
-    valid = precisions_here(accelerator)
+    name = devices.PRECISION_ALIASES.get(value, value)
+    valid = devices.precisions_here(accelerator)
     if value == "auto" or name in valid:
         return
     if name not in typing.get_args(_PRECISION_INPUT_STR):
@@ -271,18 +186,6 @@ def _max_steps(value, key: str) -> None:
     )
 
 
-def resolve_precision(configured) -> str:
-    """What the Trainer gets for trainer.precision: `auto` is bf16 mixed precision on GPUs that
-    support it, full precision elsewhere."""
-    if configured != "auto":
-        return configured
-    import torch
-
-    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return "bf16-mixed"
-    return "32-true"
-
-
 def _max_epochs_argument(value, t) -> dict:
     # Lightning stops at whichever limit comes first; a step budget must not be cut by max_epochs
     return {"max_epochs": -1 if t.max_steps not in (None, -1) else value}
@@ -316,12 +219,12 @@ def _rule(rule):  # a rule that does not depend on the accelerator
 TRAINER_RULES: dict[str, TrainerKey] = {
     "accelerator": TrainerKey(
         lambda value, key, accelerator: None,  # resolved first, in check_trainer (resolve_accelerator)
-        lambda value, t: {"accelerator": resolve_accelerator(value)},
+        lambda value, t: {"accelerator": devices.resolve_accelerator(value)},
     ),
     "devices": TrainerKey(lambda value, key, accelerator: _check_devices(value, key, accelerator)),
     "precision": TrainerKey(
         lambda value, key, accelerator: _check_precision(value, key, accelerator),
-        lambda value, t: {"precision": resolve_precision(value)},
+        lambda value, t: {"precision": devices.resolve_precision(value)},
     ),
     # checked with max_steps in check_config: only one of them is used
     "max_epochs": TrainerKey(lambda value, key, accelerator: None, _max_epochs_argument),
@@ -354,7 +257,7 @@ MACHINE_KEYS = ("accelerator", "devices", "precision")  # valid values depend on
 
 
 def check_trainer(cfg: DictConfig) -> None:
-    accelerator = resolve_accelerator(cfg.trainer.accelerator)
+    accelerator = devices.resolve_accelerator(cfg.trainer.accelerator)
     for key in MACHINE_KEYS:  # in this order: devices and precision name the resolved accelerator
         TRAINER_RULES[key].check(cfg.trainer[key], f"trainer.{key}", accelerator)
     for key, value in cfg.trainer.items():

@@ -11,7 +11,7 @@ TOKEN_CLASSIFICATION_METRICS = ("entity_f1", "entity_precision", "entity_recall"
 # SQuAD exact match and the F1 of the answer's words (problems/question_answering/metrics.py); not "f1", which is the
 # positive class's F1 of classification: W&B keys and the report's labels stay unambiguous across tasks
 QUESTION_ANSWERING_METRICS = ("exact_match", "answer_f1")
-# accuracy over the N choices' scores (training/metrics.py with N classes)
+# accuracy over the N choices' scores (problems/metrics.py with N classes)
 MULTIPLE_CHOICE_METRICS = ("accuracy",)
 METRICS_BY_PROBLEM = {
     "classification": CLASSIFICATION_METRICS,

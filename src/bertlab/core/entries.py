@@ -19,7 +19,7 @@ e.g. prior weight decay when prior_wd is 0).
 Every entry is checked before data or model load (check_entries): no `_target_`, a `_target_`
 that does not import, a key its target does not take, or an argument it needs that nobody gives
 is one ConfigError naming the key, the value and the fix (the optimizer group's helpers,
-optim/target.py).
+core/target.py).
 """
 
 import inspect
@@ -30,7 +30,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from bertlab.core.errors import ConfigError
-from bertlab.optim.target import locate, plain, target_kwargs
+from bertlab.core.target import locate, plain, target_kwargs
 
 
 def entries(node) -> dict:
@@ -105,7 +105,7 @@ def build_entry(key: str, entry, context: Mapping, context_doc: Mapping[str, str
     """The objects the entry at `key` builds: a list (empty when its factory returns None)."""
     target, kwargs, partial = check_entry(key, entry, context_doc, what)
     supplied = accepted(target, context) if partial else {}
-    try:  # as optim/target.py `call`, whose `cfg` argument would clash with the context's
+    try:  # as core/target.py `call`, whose `cfg` argument would clash with the context's
         factory = instantiate({"_target_": entry["_target_"], "_partial_": True, **kwargs}, _convert_="all")
         built = factory(**supplied)
     except ConfigError:

@@ -25,9 +25,9 @@ from hydra.errors import InstantiationException
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from bertlab.config.values import full_key
 from bertlab.core.errors import ConfigError
 from bertlab.core.paths import CONF_DIR
+from bertlab.core.values import full_key
 
 INSTANTIATE_KEYS = ("_target_", "_partial_")
 
@@ -92,7 +92,7 @@ def _get_object(path: str):
 def locate(group: str, cfg: Mapping, what: str, partial_only: bool = True) -> Callable:
     """The object `cfg._target_` names; `what` says what it should be, for the message.
     `partial_only`: `_partial_` must be true (the optimizer and schedule groups); otherwise a
-    boolean (the callbacks and logger entries, config/entries.py)."""
+    boolean (the callbacks and logger entries, core/entries.py)."""
     path = cfg.get("_target_")
     if not isinstance(path, str) or not path:
         raise ConfigError(f"{full_key(group)}._target_={path!r} is invalid; valid: the dotted import path of {what}")
