@@ -5,7 +5,7 @@ from omegaconf import OmegaConf
 
 from bertlab.core.errors import ConfigError
 from bertlab.loggers.choice import check_logger, logger_names
-from bertlab.loggers.mlflow_store import check_tracking_uri, mlflow_tags, tracking_uri
+from bertlab.loggers.mlflow_store import check_tracking_uri, mlflow_tags, store_uri
 from bertlab.loggers.tensorboard_dir import run_folder_name
 from tests.helpers.e2e import TINY, results_under, run_train
 from tests.helpers.logged import mlflow_runs, tensorboard_scalars
@@ -57,9 +57,9 @@ def test_a_file_is_no_file_store(tmp_path):
 
 
 def test_tracking_uri_defaults_to_a_file_store_beside_the_run(tmp_path):
-    assert tracking_uri(None, tmp_path) == (tmp_path / "mlruns").as_uri()
-    assert tracking_uri(str(tmp_path / "store"), tmp_path / "x") == (tmp_path / "store").as_uri()
-    assert tracking_uri("http://host:5000", tmp_path) == "http://host:5000"
+    assert store_uri(None, tmp_path) == (tmp_path / "mlruns").as_uri()
+    assert store_uri(str(tmp_path / "store"), tmp_path / "x") == (tmp_path / "store").as_uri()
+    assert store_uri("http://host:5000", tmp_path) == "http://host:5000"
 
 
 def test_mlflow_tags_are_wandbs_group_job_type_and_tags():
@@ -114,7 +114,7 @@ def test_an_mlflow_store_torn_by_a_kill_is_one_message_naming_the_file(tmp_path,
     from bertlab.loggers.mlflow_store import create_experiment
 
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
-    uri = tracking_uri(None, tmp_path)
+    uri = store_uri(None, tmp_path)
     create_experiment(uri, "bertlab")
     meta = next(p for p in (tmp_path / "mlruns").glob("*/meta.yaml") if p.parent.name != "0")
     meta.write_bytes(meta.read_bytes()[: len(meta.read_bytes()) // 2])

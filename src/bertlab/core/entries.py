@@ -12,7 +12,7 @@ keyword arguments as keys, as Hydra's `instantiate` reads them (lightning-hydra-
 An entry with `_partial_: true` is called at build time with the run's things it asks for by
 argument name (the `context`: the model, run_dir, the select metric, ... for a callback; the run
 folder, run name, group, tags, ... for a logger); bertlab's own entries are such factories
-(bertlab/callbacks/entries.py, bertlab/loggers/entries.py). An entry set to null (`callbacks.x=null`,
+(bertlab/callbacks/entries.py; bertlab/loggers/choice.py names the loggers'). An entry set to null (`callbacks.x=null`,
 `~callbacks.x`) is dropped. A factory may return one object, a list of them, or None (nothing:
 e.g. prior weight decay when prior_wd is 0).
 

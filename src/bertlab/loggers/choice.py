@@ -33,7 +33,13 @@ CONTEXT = {
 }
 LOGGER_WHAT = "a Lightning logger class, or a function returning loggers"
 
-OWN_TARGETS = {f"bertlab.loggers.entries.{name}": name for name in ("wandb", "csv", "tensorboard", "mlflow")}
+# bertlab's own loggers' builders, the `_target_` of conf/logger/<name>.yaml's entry (imported only when on)
+OWN_TARGETS = {
+    "bertlab.loggers.build.wandb_logger": "wandb",
+    "bertlab.loggers.run_csv.csv_logger": "csv",
+    "bertlab.loggers.tensorboard_dir.tensorboard_logger": "tensorboard",
+    "bertlab.loggers.mlflow_store.mlflow_logger": "mlflow",
+}
 
 
 def is_legacy(logger) -> bool:
@@ -107,5 +113,5 @@ def check_logger(logger) -> None:
             require(f"logger={own}")
     check_entries("logger", logger, CONTEXT, LOGGER_WHAT)
     for name, entry in on.items():
-        if entry.get("_target_") == "bertlab.loggers.entries.mlflow":
+        if entry.get("_target_") == "bertlab.loggers.mlflow_store.mlflow_logger":
             check_tracking_uri(entry.get("tracking_uri"), entry.get("experiment", "bertlab"), keys=f"logger.{name}")

@@ -74,7 +74,7 @@ def local_path(uri: str) -> Path:
     return Path(urlparse(uri).path if _scheme(uri) == "file" else uri).expanduser().resolve()
 
 
-def tracking_uri(configured: str | None, default_dir: Path) -> str:
+def store_uri(configured: str | None, default_dir: Path) -> str:
     """The URI to log to: the configured one, or a file store in `default_dir` (an absolute file: URI)."""
     if configured is None:
         return (Path(default_dir).resolve() / STORE_DIR).as_uri()
@@ -154,15 +154,15 @@ def mlflow_logger(
     tags: list[str],
     resumed: bool,
     experiment: str = "bertlab",
-    tracking_uri_: str | None = None,
+    tracking_uri: str | None = None,
 ):
-    """Lightning's MLFlowLogger in `experiment` at `tracking_uri_` (logger.mlflow's keys); `resumed`: continue the MLflow run the attempt before started (its
+    """Lightning's MLFlowLogger in `experiment` at `tracking_uri` (logger.mlflow's keys); `resumed`: continue the MLflow run the attempt before started (its
     id kept in the run folder: MLflow makes run ids, so none can be derived from the folder)."""
     from lightning.pytorch.loggers import MLFlowLogger
 
     from bertlab.core.atomic import write_text_atomic
 
-    uri = tracking_uri(tracking_uri_, default_store_dir(run_dir))
+    uri = store_uri(tracking_uri, default_store_dir(run_dir))
     if uri.startswith("file:"):
         # MLflow 3 refuses its file store unless asked for (it would like a database); the file store
         # is what a sweep of parallel jobs needs: each run its own folder, no database lock.

@@ -180,3 +180,9 @@ class RunFolderCSVLogger(CSVLogger):
     def flush(self) -> int:
         """Write every row logged so far; the number of rows in the file (ResumeCheckpoint records it)."""
         return self.experiment.flush()
+
+
+def csv_logger(run_dir, keep_rows: int = 0) -> RunFolderCSVLogger:
+    """conf/logger/csv.yaml's entry: metrics.csv in the run folder (the report's curves), continuing
+    the `keep_rows` rows a resumed run logged before (build_loggers adds it beside any logger anyway)."""
+    return RunFolderCSVLogger(str(run_dir), keep_rows)

@@ -24,7 +24,7 @@ def logs_to_wandb(composition) -> bool:
     if composition is NOT_COMPOSED or any(k == "logger" or k.startswith("logger.") for k in composition.key_overrides):
         return False
     wandb = (composition.config.get("logger") or {}).get("wandb")
-    if not isinstance(wandb, dict) or wandb.get("_target_") != "bertlab.loggers.entries.wandb":
+    if not isinstance(wandb, dict) or wandb.get("_target_") != "bertlab.loggers.build.wandb_logger":
         return False
     return (wandb.get("mode") or os.environ.get("WANDB_MODE")) != "disabled"
 
