@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 from transformers import AutoModelForQuestionAnswering
 
 from bertlab.core.errors import ConfigError
+from bertlab.core.values import check_count
 from bertlab.problems.metric_names import QUESTION_ANSWERING_METRICS
 from bertlab.problems.problem import Problem, check_task_beyond_sequences
 from bertlab.problems.question_answering.encoder import QAEncoder, doc_stride
@@ -19,16 +20,16 @@ from bertlab.problems.question_answering.reader import read_squad
 KEYS = ("doc_stride", "max_answer_length", "n_best_size", "encoding")
 
 
-def _count(value, key: str, minimum: int, means: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"task.{key}={value} is invalid: an integer >= {minimum} ({means}).")
+def _task_count(value, key: str, minimum: int, means: str) -> None:
+    """task.<key>, with the QA rules' wording (core/values.py check_count)."""
+    check_count(value, f"task.{key}", minimum=minimum, why=f"an integer >= {minimum} ({means})")
 
 
 def check(cfg: DictConfig) -> None:
     task = cfg.task
     check_task_beyond_sequences(cfg, KEYS, "task=qa (your own files) or task=squad", "questions", pooler=False)
     if task.doc_stride is not None:
-        _count(
+        _task_count(
             task.doc_stride,
             "doc_stride",
             0,
@@ -40,8 +41,8 @@ def check(cfg: DictConfig) -> None:
                 f"by doc_stride tokens and must still move on; use less than {task.max_length // 2}, or null "
                 f"(a third of max_length, {doc_stride(task.max_length, None)})."
             )
-    _count(task.max_answer_length, "max_answer_length", 1, "the longest answer predicted, in tokens; SQuAD: 30")
-    _count(task.n_best_size, "n_best_size", 1, "start and end tokens paired per window; SQuAD: 20")
+    _task_count(task.max_answer_length, "max_answer_length", 1, "the longest answer predicted, in tokens; SQuAD: 30")
+    _task_count(task.n_best_size, "n_best_size", 1, "start and end tokens paired per window; SQuAD: 20")
 
 
 QUESTION_ANSWERING = Problem(
