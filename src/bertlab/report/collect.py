@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from bertlab.core.record import RESULT_FILE
+from bertlab.core.values import is_number
 from bertlab.loggers.metrics_file import METRICS_FILE
 from bertlab.sweep.folders import is_run_dir
 
@@ -77,10 +78,9 @@ def _natural_key(path: Path):
     return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in path.parts]
 
 
-def _number(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return math.nan
-    return float(value)
+def _as_float(value) -> float:
+    """A record's number as a float; nan for anything else (a missing or non-numeric field)."""
+    return float(value) if is_number(value) else math.nan
 
 
 def _parse_overrides(overrides) -> dict[str, str]:
@@ -124,8 +124,8 @@ def read_run(path: Path) -> Run | BadRun:
         swept=[str(k).lstrip("+~") for k in swept] if isinstance(swept, list) else None,
         overrides=_parse_overrides(record.get("overrides")),
         # null is how result.json writes NaN: keep the key, so the run counts as failed, not malformed
-        metrics={str(k): _number(v) for k, v in metrics.items()},
-        baseline={str(k): _number(v) for k, v in baseline.items()},
+        metrics={str(k): _as_float(v) for k, v in metrics.items()},
+        baseline={str(k): _as_float(v) for k, v in baseline.items()},
     )
     if run.status == "ok" and not any(f"{p}/{run.main_metric}" in metrics for p in ("test_best", "test_last")):
         return BadRun(path, f"status ok but no test_best/{run.main_metric} or test_last/{run.main_metric} in metrics")

@@ -36,7 +36,7 @@ def _table(rows: list[tuple], header: tuple) -> str:
     return "\n".join(lines)
 
 
-def _number(value) -> str:
+def _shown(value) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
@@ -102,7 +102,7 @@ Loads with {loads}; the run's resolved config is `bertlab.yaml`.
 `val/` is the best validation; `test_best/` the test score of these weights, `test_last/` that of the last
 weights (not saved); {seeds}.
 
-{_table([(key, _number(value)) for key, value in metrics], ("metric", "value"))}
+{_table([(key, _shown(value)) for key, value in metrics], ("metric", "value"))}
 
 ## Reproduce
 
