@@ -1,5 +1,8 @@
-"""One run, composed in `train(cfg, run)`, which reads top to bottom; its steps, in order, each
-with the file that does it:
+"""One run, composed in one function read top to bottom, `train(cfg, run)`: the checks, the data,
+approach=setfit's own stages (returned), distill=self's teacher, the fit step (model, module,
+callbacks, Trainer, fit, test), the record.
+
+Its steps, in order, each with the file that does it:
 
 1. check: the config's cross-key checks, before anything is read (config/checks.py `check_config`);
 2. data: the task's train/val/test examples, read and drawn by the task's problem
