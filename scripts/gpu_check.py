@@ -93,7 +93,7 @@ def fine_tuning(model_dir: Path, steps: int, batch: int, precision: str, folder:
     record's throughput and the peak GPU memory."""
     import torch
 
-    from bertlab.run.fit import fit_and_test
+    from bertlab.run.fit import Run, train
     from scripts.bench_common import compose_cfg
 
     # the training pool holds 1,701 articles: a longer run takes more than one pass over its sample
@@ -121,7 +121,7 @@ def fine_tuning(model_dir: Path, steps: int, batch: int, precision: str, folder:
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     start = time.time()
-    record = fit_and_test(cfg, folder, "gpu_check", None, [])
+    record = train(cfg, Run(folder, "gpu_check"))
     wall = time.time() - start
     peak = peak_tflops(device_name())
     tflops = record["model_tflops_per_s"]

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from bertlab.run.distill import SOFT_LABELS_FILE, TEACHER_DIR, fit_with_distillation
-from bertlab.run.fit import fit_and_test
+from bertlab.run.distill import SOFT_LABELS_FILE, TEACHER_DIR
+from bertlab.run.fit import Run, train
 from tests.helpers.e2e import TINY, StoppedRun, results_under
 from tests.helpers.inprocess import run_train
 
@@ -44,10 +44,8 @@ def test_distill_self_writes_the_teacher_and_the_student_metrics(tmp_path):
 
 def test_alpha_zero_equals_a_standard_run_bit_for_bit(compose_train, tiny, tmp_path):
     base = [*tiny, "logger=csv", "trainer.enable_progress_bar=false", "trainer.max_steps=6"]
-    standard = fit_and_test(compose_train(*base), tmp_path / "standard", "s", None, [])
-    distilled = fit_with_distillation(
-        compose_train(*base, "distill=self", "distill.alpha=0"), tmp_path / "student", "d", None, []
-    )
+    standard = train(compose_train(*base), Run(tmp_path / "standard", "s"))
+    distilled = train(compose_train(*base, "distill=self", "distill.alpha=0"), Run(tmp_path / "student", "d"))
     assert distilled["metrics"] == standard["metrics"]
     assert distilled["best_step"] == standard["best_step"]
     assert train_losses(tmp_path / "student") == train_losses(tmp_path / "standard")  # every step's loss, as text
@@ -67,7 +65,7 @@ def test_regression_task_distils_to_the_teachers_outputs(compose_train, tiny, tm
         "task.n_test=null",
         "distill=self",
     )
-    result = fit_with_distillation(cfg, tmp_path, "r", None, [])
+    result = train(cfg, Run(tmp_path, "r"))
     for metrics in (result["metrics"], result["distill"]["teacher_metrics"]):
         assert {"val/spearman", "test_best/pearson", "test_last/spearman"} <= set(metrics)
     saved = torch.load(tmp_path / TEACHER_DIR / SOFT_LABELS_FILE, weights_only=True)

@@ -7,9 +7,9 @@ import pytest
 
 from bertlab.core.paths import CONF_DIR
 from bertlab.data.readers import GLUE_DIRS
-from bertlab.run.fit import fit_and_test
+from bertlab.run.fit import Run, train
 
-# every test here trains in-process through fit_and_test (pytest -m "not slow" leaves them out)
+# every test here trains in-process through run/fit.py's train (pytest -m "not slow" leaves them out)
 pytestmark = pytest.mark.slow
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "glue"
@@ -37,7 +37,7 @@ def test_each_glue_task_trains_and_reports_its_metrics(task, compose_run, tmp_pa
         "task.n_val=2",
         "task.n_test=null",
     )
-    outcome = fit_and_test(cfg, tmp_path, "test", None, [])
+    outcome = train(cfg, Run(tmp_path, "test"))
     metrics = outcome["metrics"]
     for name in cfg.task.metrics:
         for prefix in ("val", "test_best", "test_last"):
@@ -58,7 +58,7 @@ def test_real_glue_full_data_split(task, expected_train, shared_glue, compose_ru
         "trainer.limit_val_batches=1",
         "trainer.limit_test_batches=1",
     )
-    outcome = fit_and_test(cfg, tmp_path, "test", None, [])
+    outcome = train(cfg, Run(tmp_path, "test"))
     sizes = outcome["split_sizes"]
     # paper, full data: the whole training set, the dev set halved into validation and test
     assert sizes["train"] == expected_train

@@ -7,7 +7,6 @@ import re
 import shutil
 from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -27,7 +26,7 @@ from bertlab.model.tiny import write_tiny
 from bertlab.problems.registry import problem_of
 from bertlab.run import distill as run_distill
 from bertlab.run.checks import check_config
-from bertlab.run.fit import build_model, task_splits
+from bertlab.run.fit import Run, build_model, task_splits, train_and_test
 from bertlab.run.saved_run import save_run_model
 
 
@@ -172,22 +171,17 @@ class Teacher:
         return torch.cat([self.model(**encode(e.text_a, e.text_b)).logits for e in examples])
 
 
-def student_soft_labels(cfg, run_dir: Path, monkeypatch) -> tuple[torch.Tensor, list]:
-    """The soft labels and training examples fit_with_distillation hands the student (whose fit
-    is not run here)."""
-    seen = {}
-
-    def student(cfg, data, *args, soft_labels=None, distill=None, **kwargs):
-        seen.update(soft=soft_labels, train=data.splits["train"])
-        return SimpleNamespace(record={})
-
-    monkeypatch.setattr(run_distill, "train_and_test", student)
-    run_distill.fit_with_distillation(cfg, run_dir, "student", None, [])
-    return seen["soft"], seen["train"]
+def student_soft_labels(cfg, run_dir: Path) -> tuple[torch.Tensor, list]:
+    """The soft labels and training examples the teacher step hands the student, as run/fit.py's
+    train reaches it: the config checked, the run's data (the student's fit is not run here)."""
+    check_config(cfg)
+    data = task_splits(cfg)
+    teacher = run_distill.teacher_step(cfg, data, Run(run_dir, "student"), train_and_test)
+    return teacher.soft_labels, data.splits["train"]
 
 
 @pytest.mark.parametrize("problem", PROBLEMS)
-def test_a_saved_teacher_teaches_with_its_own_head(compose_train, tiny, tmp_path, monkeypatch, problem):
+def test_a_saved_teacher_teaches_with_its_own_head(compose_train, tiny, tmp_path, problem):
     """For every head option, the soft labels are the teacher's own outputs (a head loaded as a plain
     HF classifier would be a newly drawn one). One student config for all: its own head and
     max_length play no part, the teacher reads its 24 tokens as it was trained to."""
@@ -198,14 +192,14 @@ def test_a_saved_teacher_teaches_with_its_own_head(compose_train, tiny, tmp_path
         shutil.rmtree(folder, ignore_errors=True)
         layers = ["head.layers=2"] if head == "concat_last4" else []  # the tiny model has 2 layers
         saved = Teacher(compose_train(*teacher, f"head={head}", *layers), folder)
-        soft, train = student_soft_labels(student, tmp_path / "student", monkeypatch)
+        soft, train = student_soft_labels(student, tmp_path / "student")
         assert soft.shape == (len(train), 1 if problem == "regression" else 2), head
         torch.testing.assert_close(
             soft, saved.own_logits(train), rtol=1e-5, atol=1e-5, msg=lambda m, head=head: f"head={head}: {m}"
         )
 
 
-def test_a_saved_teacher_of_another_family_reads_with_its_own_tokenizer(compose_train, tiny, tmp_path, monkeypatch):
+def test_a_saved_teacher_of_another_family_reads_with_its_own_tokenizer(compose_train, tiny, tmp_path):
     """A RoBERTa teacher (byte-level BPE, a mean head) for a BERT student (WordPiece): the soft
     labels are the teacher's outputs on its own input ids."""
     roberta = write_tiny("roberta", tmp_path / "roberta")
@@ -214,7 +208,7 @@ def test_a_saved_teacher_of_another_family_reads_with_its_own_tokenizer(compose_
     teacher = compose_train(*tiny, f"model.name_or_path={roberta}", "model.name=roberta", *task, "head=mean")
     saved = Teacher(teacher, folder)
     student = compose_train(*tiny, *task, "distill=self", f"distill.teacher={folder}")
-    soft, train = student_soft_labels(student, tmp_path / "student", monkeypatch)
+    soft, train = student_soft_labels(student, tmp_path / "student")
     torch.testing.assert_close(soft, saved.own_logits(train), rtol=1e-5, atol=1e-5)
 
 

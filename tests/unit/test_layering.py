@@ -46,11 +46,27 @@ def _package(module: str) -> str:
     return parts[1]
 
 
+def _run_time_nodes(tree):
+    """Every node but those under `if TYPE_CHECKING:`: imports for type annotations only, never run."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if (
+                isinstance(child, ast.If)
+                and getattr(child.test, "id", getattr(child.test, "attr", None)) == "TYPE_CHECKING"
+            ):
+                stack.extend(child.orelse)
+                continue
+            stack.append(child)
+
+
 def _imports(modules: dict[str, Path]) -> dict[str, set[str]]:
     """module -> the package's modules it imports (the longest prefix that is a module)."""
     graph = defaultdict(set)
     for module, path in modules.items():
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in _run_time_nodes(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:

@@ -1,4 +1,4 @@
-"""init_seed and order_seed (Dodge et al. 2020), through the run's own composition (run/fit.py
+"""init_seed and order_seed (Dodge et al. 2020), through the run's own fit step (run/fit.py
 train_and_test) up to the moment training starts: init_seed alone decides the starting weights
 (the new head, the re-initialised block), order_seed alone the batch order and the RNG that
 dropout draws from; `seed` sets both; the config check and result.json's settings."""
@@ -10,7 +10,7 @@ import torch
 from bertlab.core.errors import ConfigError
 from bertlab.core.record import settings
 from bertlab.run.checks import check_config
-from bertlab.run.fit import task_splits, train_and_test
+from bertlab.run.fit import Run, task_splits, train_and_test
 
 
 class Started(Exception):
@@ -44,7 +44,7 @@ def at_start(monkeypatch, compose_train, tiny_bert_dir, tmp_path):
         check_config(cfg)
         data = task_splits(cfg)
         with pytest.raises(Started) as started:
-            train_and_test(cfg, data, tmp_path / "_".join(overrides), "run", None, [])
+            train_and_test(cfg, data, Run(tmp_path / "_".join(overrides), "run"))
         return started.value.args[0]
 
     return capture

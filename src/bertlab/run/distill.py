@@ -1,13 +1,16 @@
-"""Self-distillation in one job (`distill=self`): a teacher, its soft labels, then the student.
+"""Self-distillation's teacher (`distill=self`), a step of run/fit.py's `train`: `teacher_step` gives
+the student what it needs, the teacher's soft labels and the distillation loss, and result.json's
+`distill` record; the student is then the run's ordinary fit step.
 
-1. The teacher: an ordinary fit with the run's settings (fit.py's train_and_test), in
+1. The teacher: an ordinary fit with the run's settings (fit.py's fit step, train_and_test), in
    `<run_dir>/teacher/` (its metrics.csv, its resume checkpoint, its weights with
    save_weights=true); or the saved run `distill.teacher=DIR` (methods/distill.py checks it).
    It sees validation labels only to pick its best weights, as every run does.
 2. Its logits on the training split, once, from its best weights by validation, in eval mode
    (no dropout), saved with its metrics in `<run_dir>/teacher/soft_labels.pt`.
-3. The student: a fresh model from the pre-trained weights (build_model seeds it with `init_seed`, as
-   any run), trained on methods/distill.py's loss and scored on the same splits as every run.
+3. The student (fit.py `train`, after this step): a fresh model from the pre-trained weights
+   (build_model seeds it with `init_seed`, as any run), trained on methods/distill.py's loss and
+   scored on the same splits as every run.
    Its fit is the run's: result.json `metrics`; the teacher's go under `distill`.
 
 Resume (resume=true): a job killed while the teacher trains resumes the teacher from its own
@@ -18,8 +21,10 @@ of another job or other data is not used. With resume=false the teacher is alway
 """
 
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 from omegaconf import DictConfig
@@ -36,31 +41,35 @@ from bertlab.heads.fusion import fusion_of
 from bertlab.loggers.build import finish_wandb
 from bertlab.methods.distill import check_teacher_run, distillation_loss, teacher_logits
 from bertlab.problems.registry import problem_of
-from bertlab.run.checks import check_config
-from bertlab.run.fit import load_trained_model, task_splits, train_and_test
+from bertlab.run.approach import approach_of
 from bertlab.run.saved_run import SavedRunError, load_saved_config, saved_model_dir
 from bertlab.run.trainer import accelerator
+
+if TYPE_CHECKING:
+    from bertlab.run.fit import Run, TaskData
 
 TEACHER_DIR = "teacher"
 SOFT_LABELS_FILE = "soft_labels.pt"
 
 
-def fit_with_distillation(
-    cfg: DictConfig,
-    run_dir: Path,
-    run_name: str,
-    group: str | None,
-    tags: list[str],
-    overrides: list[str] | None = None,
-) -> dict:
-    """fit_and_test's counterpart for distill=self: the student's record, plus `distill`."""
-    check_config(cfg)
-    data = task_splits(cfg)  # the teacher and the student see the same augmented split
+class Teacher(NamedTuple):
+    """What the teacher step gives the run: the student's soft labels and loss, and result.json's `distill`."""
+
+    soft_labels: torch.Tensor  # the teacher's logits, one row per training example, in their order
+    loss: partial  # methods/distill.py's distillation_loss with the run's alpha and temperature
+    record: dict  # result.json's `distill`
+
+
+def teacher_step(cfg: DictConfig, data: "TaskData", run: "Run", fit: Callable) -> Teacher:
+    """The teacher of a distill=self run on `data` (the student's own splits): trained now by `fit`
+    (fit.py's fit step, train_and_test, handed in: fit.py imports this module) in
+    `<run_dir>/teacher/`, or the saved run distill.teacher names; its soft labels on the training
+    split, the student's loss, and result.json's `distill`."""
     regression = problem_of(cfg.task).regression
     d = cfg.distill
     start = time.time()
     if d.teacher is None:
-        teacher = trained_teacher(cfg, data, Path(run_dir), run_name, group, tags, overrides)
+        teacher = trained_teacher(cfg, data, run, fit)
     else:
         teacher = saved_teacher(cfg, data)
     teacher_s = round(time.time() - start, 3)
@@ -68,11 +77,7 @@ def fit_with_distillation(
         f"student: fine-tuning from the pre-trained weights on the teacher's soft labels (alpha={d.alpha}, T={d.temperature})"
     )
     loss = partial(distillation_loss, alpha=float(d.alpha), temperature=float(d.temperature), regression=regression)
-    student = train_and_test(
-        cfg, data, run_dir, run_name, group, tags, overrides, soft_labels=teacher["logits"], distill=loss
-    ).record
-    student["augment"] = data.augmented
-    student["distill"] = {
+    record = {
         "alpha": float(d.alpha),
         "temperature": float(d.temperature),
         "teacher": "self" if d.teacher is None else str(Path(d.teacher).expanduser().resolve()),
@@ -82,13 +87,14 @@ def fit_with_distillation(
         # startup_s, from the process start, includes it
         "teacher_s": teacher_s,
     }
-    return student
+    return Teacher(teacher["logits"], loss, record)
 
 
-def trained_teacher(cfg, data, run_dir: Path, run_name, group, tags, overrides) -> dict:
+def trained_teacher(cfg, data: "TaskData", run: "Run", fit: Callable) -> dict:
     """The teacher's soft labels, metrics and best step: trained now, or by an earlier attempt of
     this same job that was killed during the student (soft_labels.pt)."""
-    folder = run_dir / TEACHER_DIR
+    folder = Path(run.run_dir) / TEACHER_DIR
+    overrides = run.overrides
     path = folder / SOFT_LABELS_FILE
     owner = {
         "overrides": None if overrides is None else list(overrides),
@@ -105,7 +111,7 @@ def trained_teacher(cfg, data, run_dir: Path, run_name, group, tags, overrides) 
             return saved
     say(f"teacher: fine-tuning with the run's settings in {folder}")
     folder.mkdir(parents=True, exist_ok=True)
-    fitted = train_and_test(cfg, data, folder, f"{run_name}-teacher", group, tags, overrides)
+    fitted = fit(cfg, data, run._replace(run_dir=folder, run_name=f"{run.run_name}-teacher"))
     finish_wandb()  # the student opens a W&B run of its own
     remove_resume_state(folder)  # the teacher is done: its checkpoint would never be used
     dm = fitted.datamodule
@@ -124,6 +130,7 @@ def saved_teacher(cfg, data) -> dict:
     `bertlab predict` and `evaluate` rebuild it (fit.load_trained_model: its own head, whatever
     head= it trained with; its own tokenizer), reading the text as it was trained to (its
     task.max_length), so the soft labels are the teacher's own outputs on these examples."""
+
     teacher = cfg.distill.teacher
     run = Path(teacher).expanduser()
     try:
@@ -134,7 +141,7 @@ def saved_teacher(cfg, data) -> dict:
     record = read_result(run)
     check_teacher_run(teacher, record, teacher_cfg.task, cfg.task, data.fingerprint)
     say(f"teacher: the saved run {run} ({teacher_cfg.head.name} head), checked against this run's examples")
-    tokenizer, model = load_trained_model(teacher_cfg, model_dir)
+    tokenizer, model = approach_of(teacher_cfg).load_trained(teacher_cfg, model_dir)
     regression = problem_of(cfg.task).regression
     items = tokenize(data.splits["train"], tokenizer, teacher_cfg.task.max_length, regression)
     fusion = fusion_of(model)

@@ -1,9 +1,31 @@
-"""One run's training, composed: task splits -> model of the run's approach (run/approach.py; + re-init,
-mixout, compile) -> LightningModule
--> callbacks -> Trainer.fit -> test the last and the best weights -> the run's part of result.json.
+"""One run, composed in one function read top to bottom, `train(cfg, run)`: the checks, the data,
+approach=setfit's own stages (returned), distill=self's teacher, the fit step (model, module,
+callbacks, Trainer, fit, test), the record.
 
-What happens inside one training step, and which file does each part, is written down in
-training/finetuner.py.
+Its steps, in order, each with the file that does it:
+
+1. check: the config's cross-key checks, before anything is read (config/checks.py `check_config`);
+2. data: the task's train/val/test examples, read and drawn by the task's problem
+   (problems/registry.py, data/sampling.py), the training split augmented (data/augment.py):
+   `task_splits`;
+3. approach=setfit: its own two stages, not a Lightning fit (setfit/train.py); its record is the run's;
+4. distill=self: the teacher, a step of its own (run/distill.py `teacher_step`): trained here with
+   the run's settings in `<run_dir>/teacher/` (the same fit step as the student's, below), or a saved
+   run; it gives the student its soft labels and loss (methods/distill.py), and result.json `distill`;
+5. the fit step (`train_and_test`; the teacher's fit is this step too): the resume checkpoint
+   (callbacks/resume.py), the loggers (loggers/build.py), further pre-training (pretrain/stage.py;
+   pretrain=none: none), the side features' scaler (data/features.py), the model of the run's
+   approach, seeded with init_seed (run/approach.py; + re-init, mixout, compile), the datamodule and
+   the LightningModule (`data_and_module`: data/datamodule.py, training/finetuner.py), the
+   callbacks in their order (`build_callbacks`, callbacks/entries.py), the Trainer
+   (run/trainer.py), order_seed, Trainer.fit, then the test of the last and of the best weights
+   (callbacks/keep_best.py), the weights saved (save_weights: run/saved_run.py);
+6. record: the run's part of result.json (core/record.py lists its keys), with `augment` and, for
+   a student, `distill`; run/job.py writes it.
+
+`Run` carries what names the run and where it writes (its folder, name, W&B group and tags, the
+job's overrides) through every step that writes or logs. What happens inside one training step,
+and which file does each part, is written down in training/finetuner.py.
 """
 
 from pathlib import Path
@@ -35,6 +57,7 @@ from bertlab.problems.metrics import check_metrics, selection_metric
 from bertlab.problems.registry import problem_of
 from bertlab.run.approach import approach_of, build_model
 from bertlab.run.checks import check_config
+from bertlab.run.distill import teacher_step
 from bertlab.run.saved_run import MODEL_DIR, SAVED_CONFIG, save_run_model
 from bertlab.run.trainer import build_trainer, compiled_graphs, precision
 from bertlab.setfit.model import save_setfit_model
@@ -169,21 +192,33 @@ def task_splits(cfg: DictConfig) -> TaskData:
     return TaskData(splits, augmented, drawn, pools, data_fingerprint(drawn, task.get("labels")))
 
 
-def fit_and_test(
-    cfg: DictConfig,
-    run_dir: Path,
-    run_name: str,
-    group: str | None,
-    tags: list[str],
-    overrides: list[str] | None = None,
-) -> dict:
+class Run(NamedTuple):
+    """What names a run and where it writes, for every step of `train` that writes or logs: run/job.py
+    builds it from the job (run/identity.py); a self-distillation teacher's is the run's in
+    `<run_dir>/teacher/`, named `<run_name>-teacher` (run/distill.py)."""
+
+    run_dir: Path  # result.json's folder: metrics.csv, the resume checkpoint, the saved weights
+    run_name: str  # the loggers' run name
+    group: str | None = None  # the W&B group (the sweep); None outside a multirun
+    tags: list[str] | tuple[str, ...] = ()  # the loggers' tags
+    overrides: list[str] | None = None  # the job's: the resume checkpoint's owner (callbacks/resume.py)
+
+
+def train(cfg: DictConfig, run: Run) -> dict:
+    """One run, start to end (the module docstring lists its steps): its part of result.json."""
     check_config(cfg)
-    data = task_splits(cfg)
+    data = task_splits(cfg)  # the teacher and the student see the same augmented split
     if is_setfit(cfg):  # approach=setfit: setfit's two stages, not a Lightning fit (bertlab/setfit/)
-        record = fit_setfit(cfg, data, run_dir)
-    else:
-        record = train_and_test(cfg, data, run_dir, run_name, group, tags, overrides).record
-    return {**record, "augment": data.augmented}  # training-set size before and after augmentation
+        return {**fit_setfit(cfg, data, run.run_dir), "augment": data.augmented}
+    # distill=self: the teacher first (trained now, or a saved run); the student is the ordinary fit
+    # below, on the teacher's soft labels with the distillation loss (run/distill.py)
+    teacher = teacher_step(cfg, data, run, train_and_test) if cfg.distill.name != "none" else None
+    soft_labels, loss = (teacher.soft_labels, teacher.loss) if teacher is not None else (None, None)
+    record = train_and_test(cfg, data, run, soft_labels=soft_labels, distill=loss).record
+    record["augment"] = data.augmented  # training-set size before and after augmentation
+    if teacher is not None:
+        record["distill"] = teacher.record
+    return record
 
 
 def fit_setfit(cfg: DictConfig, data: TaskData, run_dir: Path) -> dict:
@@ -198,19 +233,11 @@ def fit_setfit(cfg: DictConfig, data: TaskData, run_dir: Path) -> dict:
     return {**record, FINGERPRINT_KEY: data.fingerprint}
 
 
-def train_and_test(
-    cfg: DictConfig,
-    data: TaskData,
-    run_dir: Path,
-    run_name: str,
-    group: str | None,
-    tags: list[str],
-    overrides: list[str] | None = None,
-    soft_labels=None,
-    distill=None,
-) -> Fitted:
-    """One fit of a fresh model on `data.splits`, tested with the last and the best weights.
-    soft_labels, distill: a distillation student's (run/distill.py); None for an ordinary run."""
+def train_and_test(cfg: DictConfig, data: TaskData, run: Run, soft_labels=None, distill=None) -> Fitted:
+    """The fit step: one fit of a fresh model on `data.splits`, tested with the last and the best
+    weights, in `run.run_dir`. soft_labels, distill: a distillation student's (run/distill.py
+    `teacher_step`); None for an ordinary run and for a teacher."""
+    run_dir, overrides = run.run_dir, run.overrides
     task = cfg.task
     problem = problem_of(task)  # reader, encoding, head, metrics of task.problem (problems/)
     select = selection_metric(list(task.metrics), task.main_metric, task.select_metric)
@@ -223,7 +250,7 @@ def train_and_test(
     if ckpt_path is not None:  # a previous attempt was killed: continue it (resume.py)
         say(f"resuming from {ckpt_path}")
         keep_rows = metrics_rows(ckpt_path)  # the rows logged before the checkpoint
-    loggers = build_loggers(cfg, run_dir, run_name, group, tags, keep_rows, resumed=ckpt_path is not None)
+    loggers = build_loggers(cfg, run_dir, run.run_name, run.group, run.tags, keep_rows, resumed=ckpt_path is not None)
     # further pre-training (pretrain=tapt|dapt|dapt_tapt; none: the configured model, untouched), on
     # the drawn splits before augmentation: its corpus is the task's own training text (pretrain/corpus.py)
     start_from, pretrain = further_pretrain(

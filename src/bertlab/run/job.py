@@ -1,10 +1,11 @@
 """One Hydra job's record, from start to exit: result.json is written whatever happens.
 
 The record starts as `failed` with what is known before training (record.py lists its keys),
-takes fit.py's results when the run succeeds or outcome.py's status and error when it does not,
-is written in any case, and decides the exit code. In a multirun a failed job is recorded and
-the sweep goes on; a single run exits non-zero with one message. `bertlab.train` (run/inprocess.py)
-runs the same job through `record_job`, which returns the record or raises what ended the run.
+takes the run's results (run/fit.py `train`, the one composition of a run) when it succeeds or
+outcome.py's status and error when it does not, is written in any case, and decides the exit code.
+In a multirun a failed job is recorded and the sweep goes on; a single run exits non-zero with one
+message. `bertlab.train` (run/inprocess.py) runs the same job through `record_job`, which returns
+the record or raises what ended the run.
 """
 
 import os
@@ -22,8 +23,8 @@ from bertlab.core.lines import say
 from bertlab.core.record import RESULT_FILE, settings, write_json_atomic
 from bertlab.loggers.build import finish_wandb
 from bertlab.loggers.console import print_config
-from bertlab.run.distill import TEACHER_DIR, fit_with_distillation
-from bertlab.run.fit import fit_and_test
+from bertlab.run.distill import TEACHER_DIR
+from bertlab.run.fit import Run, train
 from bertlab.run.folder import storage_error, storage_message
 from bertlab.run.identity import JobIdentity, job_identity
 from bertlab.run.model_card import write_model_card
@@ -118,8 +119,7 @@ def run_recorded(cfg: DictConfig, run_dir: Path, job: JobIdentity) -> tuple[dict
     start = time.time()
     record["started_at"] = start  # unix time; with duration_s, when the job ran
     try:
-        fit = fit_with_distillation if cfg.distill.name != "none" else fit_and_test  # a teacher, then the student
-        record.update(fit(cfg, run_dir, job.run_name, job.group, job.tags, job.overrides))
+        record.update(train(cfg, Run(run_dir, job.run_name, job.group, job.tags, job.overrides)))  # run/fit.py
         record["status"] = "ok"
         if cfg.save_weights:  # the saved weights' README.md: what they are, from this record
             write_model_card(run_dir / MODEL_DIR, record)
