@@ -6,7 +6,7 @@ MSE from `config.problem_type`); the optimizer and schedule come from the config
 The order of operations in one training step (one optimizer step, accumulate_grad_batches=1),
 as Lightning 2.6 runs it (loops/training_epoch_loop.py, loops/optimization/automatic.py,
 plugins/precision/precision.py, core/module.py). Callbacks run in the order of the list that
-run/fit.py's build_callbacks builds, each before the LightningModule's hook of the same name.
+conf/callbacks/default.yaml gives (run/fit.py's build_callbacks builds them), each before the LightningModule's hook of the same name.
 
  0. on_train_batch_start: TrainThroughput starts its clock (callbacks/throughput.py),
     LearningRateMonitor logs the lrs, ResumeCheckpoint restores the RNG states on the first
