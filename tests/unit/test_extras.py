@@ -16,7 +16,14 @@ from tests.helpers.e2e import REPO, TINY
 
 
 def hide(monkeypatch, *modules: str) -> None:
-    """As if the packages were not installed: an import (and find_spec) of a module set to None fails."""
+    """As if the packages were not installed: an import (and find_spec) of a module set to None fails.
+
+    Hydra scans its plugins once per process, at the first composition, and registers their configs
+    (hydra/launcher/submitit_slurm, ...) then: scanned while submitit is hidden, this worker's later
+    tests would never see them. So the scan happens first, with everything installed."""
+    from hydra.core.plugins import Plugins
+
+    Plugins.instance()
     for module in modules:
         monkeypatch.setitem(sys.modules, module, None)
 
