@@ -1,11 +1,13 @@
-"""The factories conf/callbacks/default.yaml names: each builds one of the paper's callbacks from the
-run's things it asks for by argument name (run/fit.py `build_callbacks` gives them: CONTEXT), or
-returns None when the callback is off for this run (prior_wd = 0, no logger, resume=false).
+"""The factories conf/callbacks/default.yaml names where a callback's class cannot be named itself:
+each builds one of the paper's callbacks from the run's things it asks for by argument name
+(run/fit.py `build_callbacks` gives them: CONTEXT), or returns None when the callback is off for this
+run (no logger, resume=false). The others are named directly: TrainThroughput, TrainingDiagnostics,
+loggers/console.py `console_callbacks`, methods/prior_wd.py `prior_wd_callback`.
 """
 
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from bertlab.core.errors import ConfigError
 
@@ -61,26 +63,6 @@ def keep_best(select: str):
     from bertlab.callbacks.keep_best import KeepBestWeights
 
     return KeepBestWeights(monitor=f"val/{select}")
-
-
-def throughput():
-    from bertlab.callbacks.throughput import TrainThroughput
-
-    return TrainThroughput()
-
-
-def diagnostics(model, every_n_steps: int):
-    from bertlab.callbacks.diagnostics import TrainingDiagnostics
-
-    return TrainingDiagnostics(model, every_n_steps=every_n_steps)
-
-
-def console(best, progress_bar: bool):
-    """A line per validation (after keep-best: it says "best so far"), and the progress bar when
-    `progress_bar` (trainer.enable_progress_bar: Lightning refuses a progress bar callback otherwise)."""
-    from bertlab.loggers.console import console_callbacks
-
-    return console_callbacks(OmegaConf.create({"enable_progress_bar": progress_bar}), best)
 
 
 def lr_monitor(loggers, logging_interval: str = "step"):

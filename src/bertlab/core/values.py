@@ -2,7 +2,7 @@
 and the checks built on them that raise the one message shape every rule uses,
 `{key}={value} is invalid: {why}.`
 
-They live here, in config/ beside nothing else, because every package's rules call them (data/,
+They live here, in core/, because every package's rules call them (data/,
 heads/, methods/, optim/, pretrain/, setfit/, run/, run/checks.py): this module imports only the
 error type, so any of them may import it without a cycle. A YAML `true` is a bool, which Python counts
 as an int: one place says it is neither. A caller that has its own wording passes `why`, so a rule's

@@ -27,7 +27,7 @@ from bertlab.loggers.dashboards import (
     wandb_run_id,
 )
 from bertlab.loggers.metrics_file import METRICS_FILE
-from bertlab.loggers.run_csv import RunFolderCSVLogger
+from bertlab.loggers.run_csv import RunFolderCSVLogger, csv_logger
 
 WANDB_MODES = ("online", "offline", "disabled", "shared", "dryrun", "run")  # wandb's own (Settings.mode)
 OFFLINE_MODES = ("offline", "dryrun", "disabled")  # dryrun: wandb's old name for offline
@@ -138,17 +138,16 @@ def build_loggers(
     leaves out the values the attempt before sent."""
     from bertlab.core.entries import build_entry
 
-    context = {"cfg": cfg, "run_dir": run_dir, "run_name": run_name, "group": group, "tags": tags}
-    context.update(keep_rows=keep_rows, resumed=resumed)
+    context = dict(
+        cfg=cfg, run_dir=run_dir, run_name=run_name, group=group, tags=tags, keep_rows=keep_rows, resumed=resumed
+    )
     built: list[Logger] = []
     for name, entry in logger_entries(cfg.logger).items():
         built += build_entry(f"logger.{name}", entry, context, CONTEXT, LOGGER_WHAT)
     if not built:
         return []
     # metrics.csv directly in the run directory, first (logger=csv's entry, or added)
-    csv = [lg for lg in built if isinstance(lg, RunFolderCSVLogger)][:1] or [
-        RunFolderCSVLogger(str(run_dir), keep_rows)
-    ]
+    csv = [lg for lg in built if isinstance(lg, RunFolderCSVLogger)][:1] or [csv_logger(run_dir, keep_rows)]
     # its readers find it by METRICS_FILE: a Lightning that renamed the file would leave them without curves
     assert ExperimentWriter.NAME_METRICS_FILE == METRICS_FILE, ExperimentWriter.NAME_METRICS_FILE
     dashboards = [lg for lg in built if not isinstance(lg, RunFolderCSVLogger)]

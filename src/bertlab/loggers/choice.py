@@ -20,7 +20,6 @@ from bertlab.core.extras import require
 LOGGERS = ("wandb", "csv", "tensorboard", "mlflow", "none")
 # the keys each logger reads besides `name` (the former shape), for the message when a list names one whose keys are absent
 LOGGER_KEYS = {"wandb": ("project", "entity", "mode"), "mlflow": ("experiment", "tracking_uri")}
-# bertlab's own entries (conf/logger/<name>.yaml): the extra each needs, by the group option's name
 # What a `_partial_: true` entry of `logger` may ask for by argument name, given at build time.
 CONTEXT = {
     "cfg": "the run's whole config",
@@ -33,7 +32,8 @@ CONTEXT = {
 }
 LOGGER_WHAT = "a Lightning logger class, or a function returning loggers"
 
-# bertlab's own loggers' builders, the `_target_` of conf/logger/<name>.yaml's entry (imported only when on)
+# bertlab's own loggers' builders, the `_target_` of conf/logger/<name>.yaml's entry (imported only when on),
+# and the logger each is: the extra it needs (core/extras.py), MLflow's URI check
 OWN_TARGETS = {
     "bertlab.loggers.build.wandb_logger": "wandb",
     "bertlab.loggers.run_csv.csv_logger": "csv",
@@ -107,11 +107,13 @@ def check_logger(logger) -> None:
             check_tracking_uri(logger.tracking_uri, logger.experiment, keys="logger")
         return
     on = logger_entries(logger)
-    for entry in on.values():  # before importing the targets: tensorboard and mlflow are an extra
-        own = OWN_TARGETS.get(str(entry.get("_target_"))) if isinstance(entry, DictConfig) else None
-        if own is not None:
-            require(f"logger={own}")
+    own = {
+        name: OWN_TARGETS.get(str(e.get("_target_"))) if isinstance(e, DictConfig) else None for name, e in on.items()
+    }
+    for logger_name in own.values():  # before importing the targets: tensorboard and mlflow are an extra
+        if logger_name is not None:
+            require(f"logger={logger_name}")
     check_entries("logger", logger, CONTEXT, LOGGER_WHAT)
     for name, entry in on.items():
-        if entry.get("_target_") == "bertlab.loggers.mlflow_store.mlflow_logger":
+        if own[name] == "mlflow":
             check_tracking_uri(entry.get("tracking_uri"), entry.get("experiment", "bertlab"), keys=f"logger.{name}")

@@ -157,10 +157,11 @@ class StepProgressBar(RichProgressBar):
         return items
 
 
-def console_callbacks(trainer_cfg: DictConfig, best) -> list[L.Callback]:
-    """The Trainer's console callbacks; the bar only when `trainer.enable_progress_bar` (Lightning
-    refuses a progress bar callback otherwise)."""
+def console_callbacks(best, progress_bar: bool) -> list[L.Callback]:
+    """conf/callbacks/default.yaml's `console` entry: a line per validation (after keep-best: it says
+    "best so far"), and the progress bar only when `progress_bar` (trainer.enable_progress_bar:
+    Lightning refuses a progress bar callback otherwise)."""
     callbacks: list[L.Callback] = [ValidationLines(best)]
-    if trainer_cfg.enable_progress_bar:
+    if progress_bar:
         callbacks.append(StepProgressBar())
     return callbacks

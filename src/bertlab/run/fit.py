@@ -40,6 +40,7 @@ from bertlab.callbacks.keep_best import KeepBestWeights
 from bertlab.callbacks.resume import metrics_rows, resume_checkpoint
 from bertlab.callbacks.throughput import TrainThroughput
 from bertlab.core.atomic import follow_umask
+from bertlab.core.devices import resolve_precision
 from bertlab.core.errors import ConfigError
 from bertlab.core.lines import say
 from bertlab.data.augment import augment_train
@@ -59,7 +60,7 @@ from bertlab.run.approach import approach_of, build_model
 from bertlab.run.checks import check_config
 from bertlab.run.distill import teacher_step
 from bertlab.run.saved_run import MODEL_DIR, SAVED_CONFIG, save_run_model
-from bertlab.run.trainer import build_trainer, compiled_graphs, precision
+from bertlab.run.trainer import build_trainer, compiled_graphs
 from bertlab.setfit.model import save_setfit_model
 from bertlab.setfit.train import is_setfit, train_setfit
 from bertlab.training.finetuner import FineTuner
@@ -133,8 +134,14 @@ def build_callbacks(cfg: DictConfig, model, run_dir: Path, overrides: list[str] 
     reads (the last two None when their entry is dropped)."""
     from bertlab.core.entries import build_entry
 
-    context = {"cfg": cfg, "model": model, "run_dir": run_dir, "overrides": overrides, "select": select}
-    context["loggers"] = loggers
+    context = {
+        "cfg": cfg,
+        "model": model,
+        "run_dir": run_dir,
+        "overrides": overrides,
+        "select": select,
+        "loggers": loggers,
+    }
     callbacks: list[L.Callback] = []
     for name, entry in callback_entries(cfg).items():
         built = build_entry(f"callbacks.{name}", entry, context, CONTEXT, CALLBACK_WHAT)
@@ -254,7 +261,7 @@ def train_and_test(cfg: DictConfig, data: TaskData, run: Run, soft_labels=None, 
     # further pre-training (pretrain=tapt|dapt|dapt_tapt; none: the configured model, untouched), on
     # the drawn splits before augmentation: its corpus is the task's own training text (pretrain/corpus.py)
     start_from, pretrain = further_pretrain(
-        cfg, data.drawn, run_dir, loggers, precision(cfg.trainer.precision), data.pools
+        cfg, data.drawn, run_dir, loggers, resolve_precision(cfg.trainer.precision), data.pools
     )
     # side features: scaled by statistics of the drawn training split alone (data/features.py)
     scaler = None
