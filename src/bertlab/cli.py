@@ -277,13 +277,13 @@ def run_pretrain(args: argparse.Namespace) -> int:
     from hydra import compose, initialize_config_dir
 
     from bertlab.config.keys import check_overrides
+    from bertlab.core.devices import resolve_precision
     from bertlab.core.errors import BertlabError
     from bertlab.core.paths import CONF_DIR
     from bertlab.loggers.console import quiet_libraries
     from bertlab.pretrain.stage import further_pretrain
     from bertlab.run.checks import check_config
     from bertlab.run.fit import task_splits
-    from bertlab.run.trainer import precision
 
     overrides = list(args.overrides)
     if not any(o.split("=", 1)[0].lstrip("+~") == "pretrain" for o in overrides):
@@ -300,7 +300,9 @@ def run_pretrain(args: argparse.Namespace) -> int:
         # the run's own examples, read by its task problem's reader: the corpus, so the cache key, a run has
         data = task_splits(cfg)
         run_dir = Path(cfg.pretrain.cache_dir or ".").expanduser()
-        path, record = further_pretrain(cfg, data.drawn, run_dir, [], precision(cfg.trainer.precision), data.pools)
+        path, record = further_pretrain(
+            cfg, data.drawn, run_dir, [], resolve_precision(cfg.trainer.precision), data.pools
+        )
     except BertlabError as err:
         print(f"bertlab pretrain: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -169,7 +169,9 @@ def test_build_trainer_passes_what_the_table_says():
 
 
 def test_the_trainer_and_the_record_resolve_the_accelerator_as_the_check_does():
-    from bertlab.run.trainer import accelerator, precision
+    from bertlab.run import distill, job
 
-    assert accelerator("auto") == devices.resolve_accelerator("auto")
-    assert precision("auto") == devices.resolve_precision("auto") and precision("16-mixed") == "16-mixed"
+    # the record (job.py), the saved teacher's device (distill.py) and the check use the one resolver
+    assert job.resolve_accelerator is distill.resolve_accelerator is devices.resolve_accelerator
+    assert checks.devices is devices
+    assert devices.resolve_precision("16-mixed") == "16-mixed"

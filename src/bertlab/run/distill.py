@@ -32,6 +32,7 @@ from transformers import DataCollatorWithPadding
 
 from bertlab.callbacks.resume import remove_resume_state
 from bertlab.core.atomic import save_torch_atomic
+from bertlab.core.devices import resolve_accelerator
 from bertlab.core.errors import ConfigError
 from bertlab.core.lines import say
 from bertlab.core.record import read_result
@@ -43,7 +44,6 @@ from bertlab.methods.distill import check_teacher_run, distillation_loss, teache
 from bertlab.problems.registry import problem_of
 from bertlab.run.approach import approach_of
 from bertlab.run.saved_run import SavedRunError, load_saved_config, saved_model_dir
-from bertlab.run.trainer import accelerator
 
 if TYPE_CHECKING:
     from bertlab.run.fit import Run, TaskData
@@ -147,6 +147,6 @@ def saved_teacher(cfg, data) -> dict:
     fusion = fusion_of(model)
     if fusion is not None:  # a teacher trained with side features reads them, scaled by its own statistics
         items = [{**item, **fusion.scaler.transform(e.features)} for item, e in zip(items, data.splits["train"])]
-    device = "cuda" if accelerator(cfg.trainer.accelerator) in ("cuda", "gpu") else "cpu"
+    device = "cuda" if resolve_accelerator(cfg.trainer.accelerator) in ("cuda", "gpu") else "cpu"
     logits = teacher_logits(model, items, DataCollatorWithPadding(tokenizer), cfg.data.eval_batch_size, device)
     return {"logits": logits, "metrics": record["metrics"], "best_step": record.get("best_step")}

@@ -37,12 +37,12 @@ def evaluate(run_dir: Path, overrides: list[str] | None = None) -> dict[str, flo
     cfg = load_saved_config(model_dir, overrides)
     check_config(without_training_stages(cfg))  # train.py's checks: an override is refused as it is there
 
+    from bertlab.core.devices import resolve_precision
     from bertlab.core.limits import lightning_trainer
     from bertlab.data.sampling import make_splits
     from bertlab.loggers.console import quiet_libraries
     from bertlab.problems.registry import problem_of
     from bertlab.run.fit import data_and_module, load_trained_model, run_test
-    from bertlab.run.trainer import precision
 
     quiet_libraries()
     task = cfg.task
@@ -63,7 +63,7 @@ def evaluate(run_dir: Path, overrides: list[str] | None = None) -> dict[str, flo
         None,  # it tests only, and no cap of `limits` touches a test (core/limits.py)
         accelerator=cfg.trainer.accelerator,
         devices=1,  # one process: a test needs no data parallelism
-        precision=precision(cfg.trainer.precision),
+        precision=resolve_precision(cfg.trainer.precision),
         limit_test_batches=cfg.trainer.limit_test_batches,
         logger=False,
         enable_progress_bar=False,

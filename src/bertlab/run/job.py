@@ -18,6 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from bertlab.callbacks.resume import remove_resume_state
+from bertlab.core.devices import resolve_accelerator
 from bertlab.core.errors import BertlabError
 from bertlab.core.lines import say
 from bertlab.core.record import RESULT_FILE, settings, write_json_atomic
@@ -30,7 +31,6 @@ from bertlab.run.identity import JobIdentity, job_identity
 from bertlab.run.model_card import write_model_card
 from bertlab.run.outcome import exit_code, outcome
 from bertlab.run.saved_run import MODEL_DIR
-from bertlab.run.trainer import accelerator
 from bertlab.sweep.folders import finished_result, foreign_result
 
 
@@ -48,7 +48,7 @@ def first_record(cfg: DictConfig, run_dir: Path, job: JobIdentity) -> dict:
         "run_dir": str(run_dir),
         "devices": {
             "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES"),
-            "accelerator": accelerator(cfg.trainer.accelerator),
+            "accelerator": resolve_accelerator(cfg.trainer.accelerator),
         },
         "pid": os.getpid(),  # a fresh process per job on the gpus launcher (tested)
     }

@@ -168,11 +168,11 @@ def infer(
     import torch
     from transformers import DataCollatorWithPadding
 
+    from bertlab.core.devices import resolve_accelerator
     from bertlab.data.datamodule import tokenize
     from bertlab.heads.fusion import fusion_of
-    from bertlab.run.trainer import accelerator
 
-    device = torch.device(accelerator("auto"))
+    device = torch.device(resolve_accelerator("auto"))
     model.to(device)
     items = encoder.encode(examples, "predict") if encoder else tokenize(examples, tokenizer, max_length, True)
     encoded = [{k: v for k, v in e.items() if k != "labels"} for e in items]

@@ -11,19 +11,8 @@ import lightning as L
 from omegaconf import DictConfig
 
 from bertlab.callbacks.resume import RunFolderCheckpointIO
-from bertlab.core.devices import resolve_accelerator, resolve_precision
 from bertlab.core.limits import capped_trainer_kwargs, lightning_trainer
 from bertlab.run.checks import trainer_arguments
-
-# trainer.precision and trainer.accelerator are resolved once, by run/checks.py's rules (the
-# Trainer gets what the check approved): these names are theirs, kept for the callers here.
-precision = resolve_precision
-
-
-def accelerator(configured) -> str:
-    """What the Trainer runs on (result.json `devices`, the console's device line): `auto` and `gpu`
-    resolved as Lightning resolves them, by the check's own resolver."""
-    return resolve_accelerator(configured)
 
 
 def validation_interval(n_train: int, cfg: DictConfig) -> int:
