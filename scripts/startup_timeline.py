@@ -29,10 +29,10 @@ STAGES = (
     ("bertlab.run.fit", "task_splits"),  # reading, splitting, augmenting the task's data
     ("bertlab.run.fit", "build_loggers"),
     ("bertlab.run.fit", "further_pretrain"),
-    ("bertlab.run.fit", "load_config"),
-    ("bertlab.run.fit", "load_tokenizer"),
-    ("bertlab.run.fit", "check_before_weights"),
-    ("bertlab.run.fit", "load_classifier"),  # from_pretrained
+    ("bertlab.run.approach", "load_config"),
+    ("bertlab.run.approach", "load_tokenizer"),
+    ("bertlab.run.approach", "check_before_weights"),
+    ("bertlab.run.approach", "load_classifier"),  # from_pretrained
     ("transformers.conversion_mapping", "_build_checkpoint_conversion_mapping"),  # inside from_pretrained
     ("bertlab.run.fit", "data_and_module"),
     ("bertlab.run.fit", "build_callbacks"),

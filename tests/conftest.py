@@ -4,7 +4,11 @@ from pathlib import Path
 
 import pytest
 
+from bertlab.core.hydra_speed import speed_up_hydra
 from tests.helpers.families import ENCODER_FAMILIES
+
+# the tests compose as a run does (a run installs it in its key check, before its first composition)
+speed_up_hydra()
 
 # Tests never touch the network or a W&B account.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -13,12 +13,14 @@ import sys
 import pytest
 
 from tests.helpers.e2e import REPO
+from tests.helpers.installed import needs
 
-pytest.importorskip("accelerate", reason="transformers.Trainer needs accelerate (pip install -e .[bench])")
-pytestmark = pytest.mark.slow  # several minutes on 2 CPU cores: left out of `make test-fast`
-
-# the benchmark trains with Lightning, transformers.Trainer and a bare loop (pytest -m "not slow" leaves it out)
-pytestmark = pytest.mark.slow
+# several minutes on 2 CPU cores: the benchmark trains with Lightning, transformers.Trainer and a
+# bare loop (pytest -m "not slow", `make test-fast`, leaves it out)
+pytestmark = [
+    pytest.mark.slow,
+    needs("accelerate", reason="transformers.Trainer needs accelerate (pip install -e .[bench])"),
+]
 
 
 def test_bench_runs_every_section_on_the_tiny_model(tmp_path):

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from tests.helpers.e2e import TINY, python, run_train
+from tests.helpers.installed import needs
 
-pytest.importorskip("peft")
+pytestmark = needs("peft")
 
 # each option with one more key that composes with it (the head's lr, a re-drawn pooler, gradient
 # checkpointing); the counts themselves are checked per family in test_peft.py

@@ -9,8 +9,9 @@ import subprocess
 import pytest
 
 from tests.helpers.e2e import TINY, python, run_train
+from tests.helpers.installed import needs
 
-pytest.importorskip("setfit")
+pytestmark = needs("setfit")
 
 LABELS = ["contradiction", "entailment", "neutral"]
 

@@ -11,7 +11,8 @@ What differs from a fresh interpreter, and why that is safe here: the modules ab
 before the script starts (the tests that are about start-up and imports start a fresh interpreter:
 tests/e2e/test_startup.py), and the environment is the server's: the helper keeps one server per
 environment, because libraries read some variables when they are imported (huggingface_hub's
-HF_HUB_OFFLINE and HF_ENDPOINT, PYTHONPATH).
+HF_HUB_OFFLINE and HF_ENDPOINT, PYTHONPATH), but for those nothing imported here reads (zygote.RUN_TIME:
+W&B's, MLflow's), which the fork sets.
 
 Protocol, one connection per run on a Unix socket: the client sends one JSON line {argv, cwd, env,
 stdout, stderr}; a supervisor (a fork of the server, so the server itself never waits and stays
@@ -39,6 +40,12 @@ def serve(path: str) -> dict:
     import transformers  # noqa: F401
 
     import bertlab.run.app  # noqa: F401  (Hydra, OmegaConf and the package: the rest of a run's imports)
+
+    # zygote.RUN_TIME: the servers are shared across W&B's and MLflow's variables because neither is
+    # imported here (a run imports them after the fork); a change that imports one early must say so
+    early = sorted({m.split(".")[0] for m in sys.modules} & {"wandb", "mlflow"})
+    if early:
+        raise SystemExit(f"the server imported {early}: their variables must then key the servers (zygote.RUN_TIME)")
 
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)
@@ -80,7 +87,7 @@ def _supervise(conn: socket.socket) -> dict:
 def become(request: dict) -> None:
     """Turn this fork into `python <argv>` in `cwd` with its output in the two files, then run it."""
     os.chdir(request["cwd"])
-    os.environ.clear()  # the server's own, but for the variables no import reads (zygote.VOLATILE)
+    os.environ.clear()  # the server's own, but for the variables no import reads (zygote.RUN_TIME)
     os.environ.update(request["env"])
     for fd, name, flags in (
         (0, os.devnull, os.O_RDONLY),

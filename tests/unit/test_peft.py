@@ -18,8 +18,9 @@ from bertlab.core.errors import ConfigError, ModelError
 from bertlab.methods.peft_tuning import apply_peft, check_peft, check_peft_model, parameter_counts
 from bertlab.model.anatomy import anatomy, skeleton
 from bertlab.optim.param_groups import param_groups
+from tests.helpers.installed import needs
 
-pytest.importorskip("peft")
+pytestmark = needs("peft")
 
 PEFT_FAMILIES = ("bert", "roberta", "distilbert", "electra", "deberta-v2")
 # family -> (block prefix with {i}, query, key, value, feed-forward output (relative to a block),

@@ -24,8 +24,9 @@ from bertlab.setfit.model import (
 )
 from bertlab.setfit.train import scores, stage1_steps, training_arguments
 from tests.helpers.families import ENCODER_FAMILIES
+from tests.helpers.installed import needs
 
-pytest.importorskip("setfit")
+pytestmark = needs("setfit")
 
 # four texts, labels 0 0 1 1: setfit pairs every text with every later one and itself
 # (combinations with replacement: 4 * 5 / 2 = 10), positive when the labels match:

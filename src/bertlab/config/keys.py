@@ -49,6 +49,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from bertlab.core.errors import ConfigError
 from bertlab.core.extras import check_extras, command_line_options
+from bertlab.core.hydra_speed import speed_up_hydra
 
 _ABSENT = object()
 # check_overrides' answer when it composed nothing (Hydra will report the command line itself):
@@ -216,6 +217,7 @@ def _group_configs(
 def check_overrides(arguments: list[str], config_dir: Path, config_name: str = "train"):
     """Raise one ConfigError naming every override whose key the composed config does not have.
     Returns the Composition of the command line's group choices, or NOT_COMPOSED."""
+    speed_up_hydra()  # for every composition of the run, this one first (core/hydra_speed.py)
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         config_loader = GlobalHydra.instance().config_loader()
         try:
