@@ -23,6 +23,7 @@ pytestmark = [
 ]
 
 
+@pytest.mark.long
 def test_bench_runs_every_section_on_the_tiny_model(tmp_path):
     """Every section but start-up, which the test below runs alone (its repeats of fresh processes
     are the slowest part of the quick bench)."""
@@ -89,6 +90,7 @@ def test_bench_problems_times_every_problem_at_equal_tokens_on_the_tiny_model(tm
     assert "vs classification" in proc.stdout
 
 
+@pytest.mark.long
 def test_bench_startup_section_prints_start_up_beside_the_floor(tmp_path):
     out = tmp_path / "bench.json"
     cmd = [sys.executable, "-m", "scripts.bench", "--model", "tiny", "--json", str(out), "--startup-repeats", "1"]

@@ -14,6 +14,8 @@ import pytest
 from tests.helpers.e2e import REPO, TINY
 from tests.helpers.inprocess import run_train
 
+pytestmark = pytest.mark.slow  # each recipe trains, in this process or in train.py's
+
 
 def _write(root: Path, files: dict[str, str]) -> list[Path]:
     """The recipe's files under `root`, as a fork would write them."""

@@ -38,6 +38,7 @@ def test_the_sweep_table_row_is_read():
     assert TABLE_ROW.match("| 4 | 123 | 7.7 |").groups() == ("4", "123", "7.7")
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_smoke_runs_every_path_on_the_cpu(tmp_path):
     out = tmp_path / "gpu_check.json"

@@ -15,6 +15,7 @@ def no_ray_usage_stats(monkeypatch):
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
 
 
+@pytest.mark.long
 def test_two_jobs_per_gpu_run_four_at_once_on_two_logical_gpus(tmp_path, tiny):
     job_log = tmp_path.parent / f"{tmp_path.name}-jobs"
     proc = run_train(

@@ -349,6 +349,7 @@ def dashboard_values(run_dir) -> dict[str, dict[tuple[str, int], list[float]]]:
     return held
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_one_run_killed_at_25_points_with_every_logger_ends_as_the_uninterrupted_run(reference, tmp_path):
     run_dir = tmp_path / "run"

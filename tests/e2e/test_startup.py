@@ -38,6 +38,7 @@ def loaded(modules: list[str], names=HEAVY) -> list[str]:
     return sorted({m.split(".")[0] for m in modules} & set(names))
 
 
+@pytest.mark.slow  # a fresh interpreter: 5-7 s of imports
 def test_the_run_path_imports_no_optional_library():
     """Every module a default run imports before its first step, imported the way train.py does."""
     code = (
@@ -76,6 +77,7 @@ def test_a_default_run_has_imported_no_optional_library_at_its_first_step(tmp_pa
     assert loaded(modules) == []
 
 
+@pytest.mark.slow  # a fresh interpreter: 5-7 s of imports
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the /proc clock is Linux's")
 def test_process_start_time_is_when_the_process_was_launched():
     """startup_s counts from here: /proc/stat's whole-second boot time made it up to 1 s early."""

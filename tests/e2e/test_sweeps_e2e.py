@@ -15,6 +15,7 @@ def no_ray_usage_stats(monkeypatch):
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
 
 
+@pytest.mark.long
 def test_gpus_launcher_pools_2x2x2_over_2_logical_gpus_then_resumes(tmp_path, tiny):
     sweep = ["-m", *tiny, "optimizer=bertadam,adamw", "reinit=0,1", "seed=0,1", f"hydra.sweep.dir={tmp_path}"]
     # each job records the jobs running when it starts; the first two wait for each other

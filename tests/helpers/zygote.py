@@ -26,7 +26,7 @@ import threading
 from pathlib import Path
 
 SERVER = Path(__file__).resolve().parent / "zygote_server.py"
-KEEP = 2  # servers kept at once (one per environment); the oldest is ended first
+KEEP = 3  # servers kept at once (one per environment); the oldest is ended first (each holds ~0.5 GB)
 # Variables no module the server imports reads, so they need no server of their own: the run reads
 # them after the fork has its environment (zygote_server.become). PYTEST_CURRENT_TEST: set by pytest
 # for each test. W&B's, MLflow's and the netrc: W&B and MLflow are imported by the run, never by the

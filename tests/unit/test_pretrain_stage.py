@@ -94,6 +94,7 @@ def _splits(cfg):
     return make_splits(pools, cfg.task, cfg.task.data_seed), pools
 
 
+@pytest.mark.slow  # pre-trains in-process with Lightning
 def test_mlm_loss_falls_on_the_tiny_model(compose_train, tiny_bert_dir, tmp_path):
     cfg = _config(compose_train, tiny_bert_dir, tmp_path, "pretrain.lr=2e-3", "pretrain.max_steps=30")
     splits, pools = _splits(cfg)
@@ -107,6 +108,7 @@ def test_mlm_loss_falls_on_the_tiny_model(compose_train, tiny_bert_dir, tmp_path
     assert path == stage["dir"] and os.path.isfile(os.path.join(path, "config.json"))
 
 
+@pytest.mark.slow  # pre-trains in-process with Lightning
 def test_same_settings_reuse_the_cache_and_a_changed_one_does_not(compose_train, tiny_bert_dir, tmp_path):
     cfg = _config(compose_train, tiny_bert_dir, tmp_path, "pretrain.max_steps=2")
     splits, pools = _splits(cfg)
@@ -270,6 +272,7 @@ def test_the_report_groups_by_the_pretrain_choice(tmp_path):
     assert task.summary["best_mean"].tolist() == pytest.approx([0.61, 0.71])
 
 
+@pytest.mark.slow  # pre-trains in-process with Lightning
 def test_bertlab_pretrain_prints_the_override_and_reuses_the_cache(tiny_bert_dir, tmp_path, capsys):
     from bertlab.cli import main
 
@@ -285,6 +288,7 @@ def test_bertlab_pretrain_prints_the_override_and_reuses_the_cache(tiny_bert_dir
     assert "Did you mean pretrain.lr?" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # pre-trains in-process with Lightning
 @pytest.mark.parametrize("task", ["conll2003", "swag", "squad"])
 def test_bertlab_pretrain_reads_every_problem_as_a_run_does(task, tiny_bert_dir, tmp_path, capsys):
     """The stage's corpus comes from the task problem's own reader (token, choice, QA examples)."""
