@@ -105,7 +105,7 @@ def tiny_family(request, tiny_family_dirs):
 
 
 def pytest_collection_modifyitems(config, items):
-    """The tests marked long (a minute or more each) first, then the other end-to-end tests (marked
+    """The tests marked long (40 s or more each) first, then the other end-to-end tests (marked
     slow: seconds each), the unit tests last (milliseconds). With the tests shared among workers
     (`-n`, `--dist worksteal`: each worker starts on its own part of this order, and one that runs
     out takes the end of another's), a long test started late keeps one worker busy while the

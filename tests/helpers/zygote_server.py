@@ -37,7 +37,6 @@ def serve(path: str) -> dict:
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     import lightning  # noqa: F401
     import torch  # noqa: F401
-    import transformers
 
     # What every run that loads a model pays once per process, done here once per server: BERT's
     # modelling code (0.2 s; the tiny model and MiniLM are BERTs) and the table of weight
@@ -46,14 +45,14 @@ def serve(path: str) -> dict:
     # interpreters (tests/e2e/test_startup.py, scripts/bench.py), never in a fork of this server.
     import transformers.models.bert.modeling_bert  # noqa: F401
 
-    import bertlab.run.app  # noqa: F401  (Hydra, OmegaConf and the package: the rest of a run's imports)
-
     try:
         from transformers.conversion_mapping import get_checkpoint_conversion_mapping
     except ImportError:  # a transformers without the table
         pass
     else:
         get_checkpoint_conversion_mapping("bert")
+
+    import bertlab.run.app  # noqa: F401  (Hydra, OmegaConf and the package: the rest of a run's imports)
 
     # zygote.RUN_TIME: the servers are shared across W&B's and MLflow's variables because neither is
     # imported here (a run imports them after the fork); a change that imports one early must say so

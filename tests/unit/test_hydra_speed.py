@@ -63,7 +63,7 @@ def test_scalars_and_tags_read_the_same(text):
 def test_broken_yaml_fails_at_the_same_line_and_column(text):
     ours, theirs = both(text)
     assert isinstance(theirs, tuple), theirs
-    assert ours[0] == theirs[0] and ours[1:] == theirs[1:], (ours, theirs)
+    assert ours == theirs, (ours, theirs)
 
 
 @libyaml
@@ -82,24 +82,14 @@ def test_a_broken_file_is_named_with_its_line(tmp_path):
 @contextmanager
 def hydras_own():
     """The libraries' own functions, while the block runs (speed_up_hydra is installed in this process)."""
-    import hydra._internal.defaults_list as defaults_list
-    import omegaconf.basecontainer
-    from hydra.core.default_element import InputDefault
-
     hydra_speed.speed_up_hydra()
-    swapped = [
-        (defaults_list, "_create_interpolation_map", hydra_speed.HYDRA_CHOICES_MAP),
-        (InputDefault, "_resolve_interpolation_impl", hydra_speed.HYDRA_RESOLVE),
-        (omegaconf._utils, "get_yaml_loader", omegaconf_loader),
-        (omegaconf.basecontainer, "get_yaml_loader", omegaconf_loader),
-    ]
-    ours = [getattr(owner, name) for owner, name, _ in swapped]
+    ours = [(owner, name, getattr(owner, name)) for owner, name, _ in hydra_speed.SWAPPED]
     try:
-        for owner, name, own in swapped:
+        for owner, name, own in hydra_speed.SWAPPED:
             setattr(owner, name, own)
         yield
     finally:
-        for (owner, name, _), mine in zip(swapped, ours):
+        for owner, name, mine in ours:
             setattr(owner, name, mine)
 
 
@@ -131,6 +121,7 @@ def composed(conf_dir, overrides) -> str:
 def test_packaged_configs_compose_the_same(overrides):
     fast = composed(CONF_DIR, overrides)
     with hydras_own():
+        assert omegaconf._utils.get_yaml_loader().__name__ == "OmegaConfLoader"  # OmegaConf's own in the block
         assert composed(CONF_DIR, overrides) == fast
 
 
@@ -142,7 +133,6 @@ def test_interpolated_defaults_compose_the_same(tmp_path):
         "server/nginx.yaml": "port: 8080\n",
         "db/apache_db.yaml": "name: from_apache\n",
         "db/nginx_db.yaml": "name: from_nginx\n",
-        "bad.yaml": "defaults:\n  - db: ${nothing}_db\n",
     }.items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(text)

@@ -30,10 +30,12 @@ import yaml
 from hydra.core.default_element import InputDefault
 from omegaconf._utils import get_yaml_loader as omegaconf_loader
 
-# the libraries' own, kept before the swap (the tests compose with them too)
+# the libraries' own, kept before the swap
 HYDRA_CHOICES_MAP = defaults_list._create_interpolation_map
 HYDRA_RESOLVE = InputDefault._resolve_interpolation_impl
-_installed = False
+# (owner, attribute, the library's own) of each function speed_up_hydra replaced: empty until it
+# runs; the tests put the libraries' own back from it to compose both ways
+SWAPPED: list[tuple[object, str, object]] = []
 
 
 def _libyaml_loader(base: type) -> type:
@@ -80,15 +82,18 @@ def _resolve_interpolation(self, known_choices, val):
 
 def speed_up_hydra() -> None:
     """Install both fixes in this process (idempotent): before the first composition."""
-    global _installed
-    if _installed:
+    if SWAPPED:
         return
-    _installed = True
+    ours = [
+        (defaults_list, "_create_interpolation_map", lambda *args: _ChoicesWhenRead(HYDRA_CHOICES_MAP, args)),
+        (InputDefault, "_resolve_interpolation_impl", _resolve_interpolation),
+    ]
     if getattr(yaml, "__with_libyaml__", False):  # a PyYAML without libyaml keeps OmegaConf's loader
         import omegaconf._utils
         import omegaconf.basecontainer
 
         loader = _libyaml_loader(omegaconf_loader())
-        omegaconf._utils.get_yaml_loader = omegaconf.basecontainer.get_yaml_loader = lambda: loader
-    defaults_list._create_interpolation_map = lambda *args: _ChoicesWhenRead(HYDRA_CHOICES_MAP, args)
-    InputDefault._resolve_interpolation_impl = _resolve_interpolation
+        ours += [(module, "get_yaml_loader", lambda: loader) for module in (omegaconf._utils, omegaconf.basecontainer)]
+    for owner, name, function in ours:
+        SWAPPED.append((owner, name, getattr(owner, name)))
+        setattr(owner, name, function)

@@ -130,7 +130,6 @@ def saved_teacher(cfg, data) -> dict:
     `bertlab predict` and `evaluate` rebuild it (fit.load_trained_model: its own head, whatever
     head= it trained with; its own tokenizer), reading the text as it was trained to (its
     task.max_length), so the soft labels are the teacher's own outputs on these examples."""
-
     teacher = cfg.distill.teacher
     run = Path(teacher).expanduser()
     try:

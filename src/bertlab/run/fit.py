@@ -4,7 +4,7 @@ callbacks, Trainer, fit, test), the record.
 
 Its steps, in order, each with the file that does it:
 
-1. check: the config's cross-key checks, before anything is read (config/checks.py `check_config`);
+1. check: the config's cross-key checks, before anything is read (run/checks.py `check_config`);
 2. data: the task's train/val/test examples, read and drawn by the task's problem
    (problems/registry.py, data/sampling.py), the training split augmented (data/augment.py):
    `task_splits`;
