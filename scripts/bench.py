@@ -13,7 +13,8 @@ defaults and the limits, side by side in one run (same model, data, batch size, 
 5. Start-up: seconds from the command to the first training step (item 2's runs, and a
    `debug=fast` run of its own) beside the floor, measured in the same run: a fresh process
    that imports torch, Lightning and transformers (and one that also imports BERT's model code,
-   which every run loads with its model), from the command to the end of its imports.
+   which every run loads with its model; and one with the garbage collector off while it imports,
+   as a run imports them), from the command to the end of its imports.
 
 Variants are interleaved (A B C, B C A, ...) and medians over repeats are reported, so that load
 from other processes hits all alike; the ratios are the figures to quote. Writes JSON too.
@@ -331,10 +332,13 @@ def optimizer_bench(quick, tmp):
 
 # The floor: what no run can avoid, torch + Lightning + transformers imported by a fresh process;
 # `+ model code` adds the modules transformers imports to build BERT (every run loads a model).
+# `collector paused`: the same imports with Python's garbage collector off, as a run imports them
+# (src/bertlab/core/gc_pause.py): the floor of a process that skips the ~1 s of collection too.
 FLOOR_CODE = {
     "floor": "import torch, lightning, transformers",
     "floor + model code": "import torch, lightning, transformers; "
     "from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertForSequenceClassification",
+    "floor, collector paused": "import gc; gc.disable(); import torch, lightning, transformers",
 }
 
 
@@ -397,6 +401,7 @@ def startup_bench(model_ovr: list[str], repeats: int, tmp: str, baseline: Path |
         "median_s": med,
         "over_floor_s": ours - floor,
         "over_floor_with_model_code_s": ours - med["floor + model code"],
+        "over_floor_collector_paused_s": ours - med["floor, collector paused"],
         "ratio_to_floor": ours / floor,
     }
     if baseline:  # named by its commit: a path would name a folder of this machine
@@ -474,6 +479,8 @@ def print_table(res):
             f"   this project - floor: {st['over_floor_s']:+.2f} s ({st['ratio_to_floor']:.2f}x the floor; goal: "
             f"within {STARTUP_GOAL_S} s); - (floor + model code): {st['over_floor_with_model_code_s']:+.2f} s"
         )
+        if "over_floor_collector_paused_s" in st:
+            print(f"   this project - (floor, collector paused): {st['over_floor_collector_paused_s']:+.2f} s")
         if "baseline" in st:
             print(f"   baseline: {st['baseline']}, {st['baseline_over_floor_s']:+.2f} s over the floor")
     print("=" * 100)

@@ -3,8 +3,9 @@
     python -m scripts.startup_timeline model=tiny debug=fast logger=csv    # any train.py arguments
 
 Run from the repository root. It imports the floor first (torch, Lightning, transformers: the
-first row), then BERT's modelling code and the app, then runs `train.py ARGS` with each stage
-below timed, and stops at the first training batch. CPU seconds (the process's, threads
+first row) and the app, with the garbage collector paused as a run imports them (core/gc_pause.py),
+then BERT's modelling code, then runs `train.py ARGS` with each stage below timed, and stops at
+the first training batch. CPU seconds (the process's, threads
 included) move less than wall seconds on a loaded machine: compare those between checkouts.
 Because the floor is imported first, what the entry imports early (W&B, docs/speed.md) is counted
 after it here: for a W&B run, measure start-up with `make bench` instead.
@@ -69,9 +70,12 @@ def imported(label: str, *modules: str) -> None:
 
 def main() -> None:
     start = time.time(), time.process_time()
-    imported("import torch, lightning, transformers (the floor)", "torch", "lightning", "transformers")
-    imported("import BERT's modelling code", "transformers.models.bert.modeling_bert")
-    imported("import bertlab.run.app", "bertlab.run.entry", "bertlab.run.app")
+    from bertlab.core.gc_pause import collector_paused
+
+    with collector_paused():  # as the run imports them (run/entry.py): the collector paused, then freezing
+        imported("import torch, lightning, transformers (the floor)", "torch", "lightning", "transformers")
+        imported("import bertlab.run.app", "bertlab.run.entry", "bertlab.run.app")
+    imported("import BERT's modelling code", "transformers.models.bert.modeling_bert")  # the run: in from_pretrained
     for module_name, attribute in STAGES:
         wrap(module_name, attribute)
 

@@ -103,6 +103,10 @@ def test_bench_startup_section_prints_start_up_beside_the_floor(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     st = json.loads(out.read_text())["startup"]
-    assert set(st["median_s"]) == {"floor", "floor + model code", "train.py debug=fast"}
+    assert set(st["median_s"]) == {"floor", "floor + model code", "floor, collector paused", "train.py debug=fast"}
     assert all(v > 0 for v in st["median_s"].values()) and st["ratio_to_floor"] > 0
-    assert "this project - floor" in proc.stdout
+    assert (
+        st["over_floor_collector_paused_s"]
+        == st["median_s"]["train.py debug=fast"] - st["median_s"]["floor, collector paused"]
+    )
+    assert "this project - floor" in proc.stdout and "this project - (floor, collector paused)" in proc.stdout

@@ -72,9 +72,14 @@ def test_a_default_run_has_imported_no_optional_library_at_its_first_step(tmp_pa
         timeout=300,
     )
     assert proc.returncode == 0 and out.exists(), proc.stderr[-3000:]
-    modules = json.loads(out.read_text())
+    at_first_step = json.loads(out.read_text())
+    modules = at_first_step["modules"]
     assert "bertlab.training.finetuner" in modules  # the hook really ran inside a training run
     assert loaded(modules) == []
+    # the collector was paused for the imports (core/gc_pause.py): on again, with what they made
+    # frozen (some 500,000 objects or more; a run that froze nothing would show 0)
+    assert at_first_step["collector"]["enabled"]
+    assert at_first_step["collector"]["frozen"] > 200_000
 
 
 @pytest.mark.slow  # a fresh interpreter: 5-7 s of imports

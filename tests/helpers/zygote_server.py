@@ -35,24 +35,29 @@ def serve(path: str) -> dict:
     """Accept requests forever; returns only in a forked run, with its request."""
     # the server ends with the test process that started it, however that one ends
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    import lightning  # noqa: F401
-    import torch  # noqa: F401
+    from bertlab.core.gc_pause import collector_paused
 
-    # What every run that loads a model pays once per process, done here once per server: BERT's
-    # modelling code (0.2 s; the tiny model and MiniLM are BERTs) and the table of weight
-    # conversions transformers builds in the first from_pretrained (0.3 s: ~950 regular expressions;
-    # a pure function of the installed transformers). Start-up itself is measured in fresh
-    # interpreters (tests/e2e/test_startup.py, scripts/bench.py), never in a fork of this server.
-    import transformers.models.bert.modeling_bert  # noqa: F401
+    # as a run does (run/entry.py): no garbage collection while importing, then what exists frozen,
+    # which also spares the forks copying the pages a collection would write to
+    with collector_paused():
+        import lightning  # noqa: F401
+        import torch  # noqa: F401
 
-    try:
-        from transformers.conversion_mapping import get_checkpoint_conversion_mapping
-    except ImportError:  # a transformers without the table
-        pass
-    else:
-        get_checkpoint_conversion_mapping("bert")
+        # What every run that loads a model pays once per process, done here once per server: BERT's
+        # modelling code (0.2 s; the tiny model and MiniLM are BERTs) and the table of weight
+        # conversions transformers builds in the first from_pretrained (0.05-0.1 s: ~950 regular
+        # expressions; a pure function of the installed transformers). Start-up itself is measured in
+        # fresh interpreters (tests/e2e/test_startup.py, scripts/bench.py), never in a fork of this server.
+        import transformers.models.bert.modeling_bert  # noqa: F401
 
-    import bertlab.run.app  # noqa: F401  (Hydra, OmegaConf and the package: the rest of a run's imports)
+        try:
+            from transformers.conversion_mapping import get_checkpoint_conversion_mapping
+        except ImportError:  # a transformers without the table
+            pass
+        else:
+            get_checkpoint_conversion_mapping("bert")
+
+        import bertlab.run.app  # noqa: F401  (Hydra, OmegaConf and the package: the rest of a run's imports)
 
     # zygote.RUN_TIME: the servers are shared across W&B's and MLflow's variables because neither is
     # imported here (a run imports them after the fork); a change that imports one early must say so

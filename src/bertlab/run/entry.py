@@ -11,6 +11,7 @@ import sys
 from contextlib import contextmanager
 
 from bertlab.config.keys import NOT_COMPOSED, check_command_line
+from bertlab.core.gc_pause import collector_paused
 from bertlab.core.paths import CONF_DIR
 
 # wandb.init imports this module (Run._detect_and_apply_job_inputs, every run); see import_wandb_first
@@ -70,10 +71,11 @@ def hydra_mode_known(mode):
 
 
 def main() -> float | None:
-    # before Hydra composes: its own message for an unknown key suggests adding it with `+`
-    composition = check_command_line(sys.argv[1:], CONF_DIR)
-    import_wandb_first(composition)
-    from bertlab.run.app import hydra_main
+    with collector_paused():  # the imports' garbage collection, about 1 s on 2 cores (core/gc_pause.py)
+        # before Hydra composes: its own message for an unknown key suggests adding it with `+`
+        composition = check_command_line(sys.argv[1:], CONF_DIR)
+        import_wandb_first(composition)
+        from bertlab.run.app import hydra_main
 
     with hydra_mode_known(NOT_COMPOSED if composition is NOT_COMPOSED else composition.mode):
         return hydra_main()
