@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from bertlab.core.paths import CONF_DIR
 from bertlab.data.readers import read_task
 from bertlab.data.sampling import make_splits
 from bertlab.optim.schedules import warmup_steps
@@ -116,9 +117,13 @@ def select(cfg, path):
 @pytest.mark.parametrize("method", sorted(OFFICIAL_METHODS))
 @pytest.mark.parametrize("experiment", ["paper_full", "paper_1k", "paper_longer"])
 def test_every_paper_preset_is_the_official_codes_setting(experiment, method, compose_train):
+    """Table 2 as a sweep too: every cell (method x GLUE task x full / 1k / longer) composes into a
+    run config that passes the checks, on the task asked for, with the official code's values."""
     for task in OFFICIAL_SELECTION:
         cfg = compose_train(f"experiment={experiment}", f"method={method}", f"task={task}", "task.data_dir=/data/x")
         check_config(cfg)
+        assert (cfg.task.name, cfg.model.name) == (task, "bert-large-uncased"), (experiment, method, task)
+        assert cfg.task.problem == ("regression" if task == "stsb" else "classification"), task
         wrong = {
             path: (select(cfg, path), official, where)
             for path, (official, where) in expected(experiment, method).items()
@@ -127,6 +132,11 @@ def test_every_paper_preset_is_the_official_codes_setting(experiment, method, co
         assert not wrong, (experiment, method, task, wrong)
         chosen = selection_metric(list(cfg.task.metrics), cfg.task.main_metric, cfg.task.select_metric)
         assert chosen == OFFICIAL_SELECTION[task], (task, chosen)
+
+
+def test_the_sweep_above_covers_every_method_option():
+    """A new conf/method/*.yaml is a new column of Table 2: it needs its row in OFFICIAL_METHODS."""
+    assert sorted(p.stem for p in (CONF_DIR / "method").glob("*.yaml")) == sorted(OFFICIAL_METHODS)
 
 
 def test_the_optimizer_choice_keeps_the_paper_settings(compose_train):
