@@ -169,10 +169,12 @@ def _startup(s: dict) -> list[str]:
     for name, values in s["seconds"].items():
         rows.append(f"| {name} | {', '.join(_num(v) for v in values)} | {_num(s['median_s'][name])} |")
     rows.append(
-        f"\nover the floor: **+{s['over_floor_s']:.2f} s** "
-        f"(+{s['over_floor_with_model_code_s']:.2f} s over the floor with the model code), "
+        f"\nover the floor: **{s['over_floor_s']:+.2f} s** "
+        f"({s['over_floor_with_model_code_s']:+.2f} s over the floor with the model code), "
         f"{s['ratio_to_floor']:.2f}x the floor"
     )
+    if "over_floor_collector_paused_s" in s:  # files from 2026-12-08 on (core/gc_pause.py)
+        rows.append(f"; {s['over_floor_collector_paused_s']:+.2f} s over the floor with the collector paused")
     if "baseline" in s:  # --startup-baseline: another checkout, interleaved with this one
         rows.append(f"; the baseline ({s['baseline']}): **{s['baseline_over_floor_s']:+.2f} s** over the floor")
     return rows

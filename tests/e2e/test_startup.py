@@ -31,6 +31,7 @@ HEAVY = (
     "seqeval",
     "sklearn",
     "sqlalchemy",
+    "peft",  # transformers' schedules import it (trainer_utils): the default schedule is ours (optim/schedules.py)
 )
 
 

@@ -51,6 +51,29 @@ def lrs_seen(optimizer, scheduler, steps):
     return seen
 
 
+@pytest.mark.parametrize(
+    ("warmup", "total"), [(0, 1), (0, 40), (1, 1), (4, 40), (9, 96), (10, 10), (40, 40), (12, 10), (3, 7), (0, 0)]
+)
+def test_the_default_linear_schedule_is_transformers_own_at_every_step(warmup, total):
+    """`linear_schedule_with_warmup` (ours: transformers' schedules would import peft, which
+    tests/e2e/test_startup.py checks a default run does not) equals
+    `transformers.get_linear_schedule_with_warmup` bit for bit: warmup 0, a warmup as long as the
+    run or longer, a one-step run, the paper's RTE-1k (9 of 96), and steps past the end; and the
+    scheduler's state, as a checkpoint keeps it, loads into the other's."""
+    from bertlab.optim.schedules import linear_schedule_with_warmup
+
+    ours, theirs = make_optimizer(), make_optimizer()
+    mine, reference = (
+        linear_schedule_with_warmup(ours, warmup, total),
+        get_linear_schedule_with_warmup(theirs, warmup, total),
+    )
+    assert lrs_seen(ours, mine, total + 3) == lrs_seen(theirs, reference, total + 3)  # ==: the same floats
+    assert mine.lr_lambdas[0].keywords == reference.lr_lambdas[0].keywords
+    resumed = linear_schedule_with_warmup(make_optimizer(), warmup, total)
+    resumed.load_state_dict(reference.state_dict())
+    assert resumed.last_epoch == reference.last_epoch and resumed.get_last_lr() == reference.get_last_lr()
+
+
 @pytest.mark.parametrize("name", sorted(REFERENCES))
 def test_config_matches_transformers_at_every_step(name):
     cfg = OmegaConf.load(CONF / f"{name}.yaml")

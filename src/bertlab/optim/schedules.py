@@ -2,7 +2,11 @@
 
 Each option's `_target_` is a function (optimizer, num_warmup_steps, num_training_steps, **kwargs)
 -> scheduler; ours are the `transformers` functions, so the curves match HF's Trainer, and a new
-schedule is a new yaml file naming its function. Warmup, for any of them:
+schedule is a new yaml file naming its function. All but one: the default, `linear`, is
+`linear_schedule_with_warmup` below, transformers' own arithmetic written out (tests/unit/
+test_schedules.py compares the two at every step), because importing transformers' schedules
+imports `transformers.trainer_utils`, which imports peft wherever peft is installed: 0.2 s of every
+run's start-up on 2 cores, for a run that uses no adapter. Warmup, for any of them:
 `warmup_steps` if set, else warmup_ratio * total_steps rounded by `warmup_rounding`: `ceil` as HF's
 `TrainingArguments` does (any ratio > 0 warms up for at least one step; the default), or `floor`
 as the paper's code does (`int(args.warmup_ratio * t_total)`, run_glue.py; experiment=paper_*). The LR multiplier is relative per group, so
@@ -13,27 +17,26 @@ import inspect
 import math
 import warnings
 from collections.abc import Mapping
+from functools import partial
 
 import torch
-from transformers import (
-    get_cosine_schedule_with_warmup,
-    get_cosine_with_hard_restarts_schedule_with_warmup,
-    get_polynomial_decay_schedule_with_warmup,
-)
 
 from bertlab.core.errors import ConfigError
 from bertlab.core.target import call, locate, target_kwargs, with_target
 from bertlab.core.values import full_key, is_count, is_number
 
 # bertlab's checks of the arguments of the transformers schedules (any `_target_` can be used;
-# these are the ones whose arguments we know): argument -> rule (value, optimizer) -> problem or None
+# these are the ones whose arguments we know): the function, by the module that defines it and its
+# name (named, not imported: see the docstring), -> argument -> rule (value, optimizer) -> problem or None
 _NUMBER = "a number >= 0"
 RULES = {
-    get_cosine_schedule_with_warmup: {"num_cycles": lambda v, o: None if v > 0 else "a number > 0"},
-    get_cosine_with_hard_restarts_schedule_with_warmup: {
+    "transformers.optimization.get_cosine_schedule_with_warmup": {
+        "num_cycles": lambda v, o: None if v > 0 else "a number > 0"
+    },
+    "transformers.optimization.get_cosine_with_hard_restarts_schedule_with_warmup": {
         "num_cycles": lambda v, o: None if v >= 1 and v == int(v) else "an integer >= 1"
     },
-    get_polynomial_decay_schedule_with_warmup: {
+    "transformers.optimization.get_polynomial_decay_schedule_with_warmup": {
         "power": lambda v, o: None if v > 0 else "a number > 0",
         # transformers measures lr_end against the optimizer's default lr (the head's under LLRD).
         "lr_end": lambda v, o: (
@@ -50,6 +53,23 @@ WHAT = (
     "a function (optimizer, num_warmup_steps, num_training_steps, **kwargs) -> LR scheduler, "
     "e.g. transformers.get_linear_schedule_with_warmup"
 )
+
+
+def _linear_multiplier(current_step: int, *, num_warmup_steps: int, num_training_steps: int) -> float:
+    """transformers' `_get_linear_schedule_with_warmup_lr_lambda` (optimization.py, 5.25), as it is."""
+    if current_step < num_warmup_steps:
+        return float(current_step) / float(max(1, num_warmup_steps))
+    return max(0.0, float(num_training_steps - current_step) / float(max(1, num_training_steps - num_warmup_steps)))
+
+
+def linear_schedule_with_warmup(
+    optimizer: torch.optim.Optimizer, num_warmup_steps: int, num_training_steps: int, last_epoch: int = -1
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warmup from 0 to each group's LR, then linear decay to 0 at `num_training_steps`:
+    `transformers.get_linear_schedule_with_warmup` (BERT's, and the paper's run_glue.py:187), the
+    same LambdaLR over the same partial, so a checkpoint's scheduler state is the same too."""
+    multiplier = partial(_linear_multiplier, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier, last_epoch)
 
 
 # ceil: HF's Trainer; floor: the paper's code, `int(warmup_ratio * t_total)`
@@ -135,7 +155,7 @@ def _parameters(function) -> set[str]:
 def _check_arguments(function, kwargs: dict, optimizer: torch.optim.Optimizer) -> None:
     """Our rules for the arguments of the transformers schedules (RULES); the function's defaults
     stand in for the arguments a config leaves out."""
-    rules = RULES.get(function)
+    rules = RULES.get(f"{getattr(function, '__module__', '')}.{getattr(function, '__qualname__', '')}")
     if not rules:
         return
     defaults = {k: p.default for k, p in inspect.signature(function).parameters.items()}
