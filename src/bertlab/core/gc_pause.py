@@ -12,8 +12,9 @@ moved to a generation no pass walks, so the run's later full passes walk only th
 and enables it again. What it costs: the import-time garbage the skipped passes would have freed
 (about 300,000 small objects, 10 MB of RSS) is frozen with the rest and kept for the process's life.
 
-Only a process's own entry points use it (`python train.py`, `bertlab-train`, the `bertlab` command,
-the test servers): a library call such as bertlab.train() must not freeze its caller's objects.
+Only a process's own entry points use it (`python train.py`, `bertlab-train` and `bertlab train`,
+through run/entry.py; the test servers and the tests' collection): a library call such as
+bertlab.train() must not freeze its caller's objects.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from contextlib import contextmanager
 
 @contextmanager
 def collector_paused() -> Iterator[None]:
-    """No collection inside the block; on the way out, freeze what exists and collect again.
+    """No automatic collection inside the block; on the way out, freeze what exists and turn the
+    collector back on.
 
     Nested, or where the collector was already off (a caller that manages it), it changes nothing.
     """
